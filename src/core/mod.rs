@@ -1,0 +1,1 @@
+//! The runbook's decisions as pure code over plain data: no I/O, tested without servers.

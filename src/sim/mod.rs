@@ -1,0 +1,1 @@
+//! The simulated cloud served by `evacctl-sim`. (Being written: see the foundation issue.)
