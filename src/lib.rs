@@ -1,11 +1,14 @@
 //! evacctl: the runbook for a failed OpenStack compute node, as a library behind the
 //! `evacctl` binary (and the simulated cloud behind `evacctl-sim`).
 
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod core;
 pub mod error;
 pub mod exit_codes;
+pub mod logging;
 pub mod openstack;
+pub mod output;
 pub mod secret;
 pub mod sim;

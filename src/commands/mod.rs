@@ -1,1 +1,120 @@
 //! One module per subcommand, each a thin `run()` over library code.
+
+pub mod assets;
+pub mod check_services;
+
+use std::cell::OnceCell;
+use std::io::IsTerminal;
+
+use anyhow::Context as _;
+
+use crate::cli::{Cli, Command, Format, GlobalArgs};
+use crate::config::Config;
+use crate::error::CliError;
+use crate::exit_codes::ExitCode;
+use crate::openstack;
+
+/// What every command gets: the global options, and the configuration and OpenStack session,
+/// each loaded on first use (so `completions` needs neither, and `check-services` needs no
+/// config file).
+pub struct Context {
+    pub global: GlobalArgs,
+    config: OnceCell<Config>,
+    session: OnceCell<openstack::Session>,
+}
+
+impl Context {
+    pub fn new(global: GlobalArgs) -> Self {
+        Context {
+            global,
+            config: OnceCell::new(),
+            session: OnceCell::new(),
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        self.global.format
+    }
+
+    pub fn config(&self) -> anyhow::Result<&Config> {
+        if let Some(c) = self.config.get() {
+            return Ok(c);
+        }
+        let loaded = Config::load(self.global.config.as_deref())?;
+        Ok(self.config.get_or_init(|| loaded))
+    }
+
+    /// The OpenStack session: cloud from --os-cloud/OS_CLOUD, else the config's
+    /// `cloud.os_cloud`, else plain OS_* variables.
+    pub fn session(&self) -> anyhow::Result<&openstack::Session> {
+        if let Some(s) = self.session.get() {
+            return Ok(s);
+        }
+        let config = self.config()?;
+        let selection = openstack::CloudSelection {
+            cloud: self
+                .global
+                .os_cloud
+                .clone()
+                .or_else(|| config.cloud.os_cloud.clone()),
+            region: self
+                .global
+                .os_region_name
+                .clone()
+                .or_else(|| config.cloud.region_name.clone()),
+            api_timeout: config.cloud.api_timeout,
+            retries: config.cloud.retries,
+        };
+        let cloud = openstack::CloudConfig::resolve(&selection)?;
+        let session = openstack::Session::new(cloud).context("cannot open an OpenStack session")?;
+        Ok(self.session.get_or_init(|| session))
+    }
+
+    /// Ask before an action. `--yes` skips the question; without a terminal to ask on, refuse
+    /// (exit code `confirmation-required`) rather than hang or proceed.
+    pub fn confirm(&self, question: &str) -> anyhow::Result<()> {
+        if self.global.yes {
+            return Ok(());
+        }
+        if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+            return Err(CliError::new(
+                ExitCode::ConfirmationRequired,
+                "confirmation required but there is no terminal to ask on: re-run with --yes to proceed (nothing was done)",
+            )
+            .into());
+        }
+        let yes = dialoguer::Confirm::new()
+            .with_prompt(question)
+            .default(false)
+            .interact()
+            .context("cannot read the answer")?;
+        if yes {
+            Ok(())
+        } else {
+            Err(CliError::new(ExitCode::Aborted, "declined: nothing was done").into())
+        }
+    }
+}
+
+/// Run the chosen subcommand; `Ok` carries the exit code for commands whose result is a
+/// verdict (checks), `Err` a failure that `main` maps to its code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context::new(cli.global);
+    match cli.command {
+        Command::CheckServices(args) => check_services::run(&ctx, &args),
+        Command::Completions(args) => assets::completions(&args),
+        Command::GenAssets(args) => assets::gen_assets(&args),
+        Command::CheckConsul(_) => not_yet("check-consul", "issue 4"),
+        Command::Ipmi(_) => not_yet("ipmi power", "issue 3"),
+        Command::MigrateVolumes(_) => not_yet("migrate-volumes", "issue 6"),
+        Command::Evacuate(_) => not_yet("evacuate", "issue 5"),
+        Command::HostEvacuate(_) => not_yet("host-evacuate", "issue 5"),
+        Command::Verify(_) => not_yet("verify", "issue 5"),
+        Command::Watch(_) => not_yet("watch", "issue 7"),
+        Command::Restore(_) => not_yet("restore", "issue 7"),
+    }
+}
+
+fn not_yet(command: &str, issue: &str) -> anyhow::Result<ExitCode> {
+    Err(CliError::not_implemented(command, issue).into())
+}
