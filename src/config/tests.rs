@@ -253,6 +253,29 @@ fn example_with_everything_uncommented() {
 }
 
 #[test]
+fn typo_in_the_example_is_located() {
+    for (needle, typo, key) in [
+        ("\ninterval = ", "\nintervall = ", "policy.intervall"),
+        ("\nprivilege = ", "\nprivilige = ", "bmc_defaults.privilige"),
+        ("\nsession_ttl = ", "\nsession_tll = ", "lock.session_tll"),
+    ] {
+        let line = EXAMPLE[..EXAMPLE.find(needle).unwrap()].lines().count() + 1;
+        let e = err(&EXAMPLE.replacen(needle, typo, 1));
+        assert_at(&e, ConfigErrorKind::UnknownKey, key, line, 1);
+        assert!(e.suggestion.is_some(), "{e}");
+    }
+    // CRLF line ends do not shift lines or columns.
+    let e = err(&EXAMPLE
+        .replace('\n', "\r\n")
+        .replacen("\r\nretries = 3", "\r\nretries = -3", 1));
+    let line = EXAMPLE[..EXAMPLE.find("\nretries = 3").unwrap()]
+        .lines()
+        .count()
+        + 1;
+    assert_at(&e, ConfigErrorKind::InvalidValue, "cloud.retries", line, 11);
+}
+
+#[test]
 fn example_has_no_inline_secret() {
     for line in EXAMPLE.lines() {
         let l = line.trim_start_matches('#').trim_start();
