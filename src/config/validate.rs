@@ -169,8 +169,8 @@ impl Cx<'_> {
         )
     }
 
-    /// Two keys that exclude each other: points at the later one.
-    fn conflict(&self, a: &KeyPath, b: &KeyPath, why: impl fmt::Display) -> ConfigError {
+    /// Two keys of one table that exclude each other: points at the later one.
+    fn conflict(&self, a: &KeyPath, b: &KeyPath) -> ConfigError {
         let (sa, sb) = (self.doc.key_span(a), self.doc.key_span(b));
         let (key, span) = match (&sa, &sb) {
             (Some(x), Some(y)) if x.start > y.start => (a, sa),
@@ -181,7 +181,7 @@ impl Cx<'_> {
             ConfigErrorKind::Conflict,
             span,
             key,
-            format!("`{a}` and `{b}` {why}"),
+            format!("`{a}` and `{b}` are mutually exclusive: set only one"),
         )
     }
 
@@ -375,18 +375,10 @@ fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
     let mut bmc_defaults = raw.bmc_defaults;
     let t = root.key("bmc_defaults");
     if bmc_defaults.password_file.is_some() && bmc_defaults.password_env.is_some() {
-        return Err(cx.conflict(
-            &t.key("password_file"),
-            &t.key("password_env"),
-            "are mutually exclusive: set only one",
-        ));
+        return Err(cx.conflict(&t.key("password_file"), &t.key("password_env")));
     }
     if bmc_defaults.insecure && bmc_defaults.ca_file.is_some() {
-        return Err(cx.conflict(
-            &t.key("insecure"),
-            &t.key("ca_file"),
-            "are mutually exclusive: set only one",
-        ));
+        return Err(cx.conflict(&t.key("insecure"), &t.key("ca_file")));
     }
 
     // [hosts."NAME"]
@@ -532,11 +524,7 @@ fn build_consul(
     }
     let token = match (c.token_file, c.token_env) {
         (Some(_), Some(_)) => {
-            return Err(cx.conflict(
-                &table.key("token_file"),
-                &table.key("token_env"),
-                "are mutually exclusive: set only one",
-            ));
+            return Err(cx.conflict(&table.key("token_file"), &table.key("token_env")));
         }
         (Some(f), None) => Some(cx.secret(
             SecretSource::File(f),
@@ -605,21 +593,13 @@ fn resolve_bmc(
         ));
     }
     if b.insecure == Some(true) && b.ca_file.is_some() {
-        return Err(cx.conflict(
-            &table.key("insecure"),
-            &table.key("ca_file"),
-            "are mutually exclusive: set only one",
-        ));
+        return Err(cx.conflict(&table.key("insecure"), &table.key("ca_file")));
     }
 
     let what = format!("the BMC password of host `{host}`");
     let password = match (b.password_file, b.password_env) {
         (Some(_), Some(_)) => {
-            return Err(cx.conflict(
-                &table.key("password_file"),
-                &table.key("password_env"),
-                "are mutually exclusive: set only one",
-            ));
+            return Err(cx.conflict(&table.key("password_file"), &table.key("password_env")));
         }
         (Some(f), None) => cx.secret(SecretSource::File(f), what, &table.key("password_file")),
         (None, Some(v)) => cx.secret(SecretSource::Env(v), what, &table.key("password_env")),
@@ -695,11 +675,7 @@ fn check_notify(cx: &Cx<'_>, t: &KeyPath, n: &NotifyConfig) -> Result<(), Config
         ));
     }
     if n.smtp_host.is_some() && n.sendmail.is_some() {
-        return Err(cx.conflict(
-            &t.key("smtp_host"),
-            &t.key("sendmail"),
-            "are mutually exclusive: set only one",
-        ));
+        return Err(cx.conflict(&t.key("smtp_host"), &t.key("sendmail")));
     }
     if let Some(h) = &n.smtp_host
         && (h.chars().any(char::is_whitespace) || h.contains("://"))
