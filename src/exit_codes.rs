@@ -26,32 +26,125 @@ pub enum ExitCode {
 
 /// (code, name, meaning) for every exit code, in order.
 pub const TABLE: &[(ExitCode, u8, &str, &str)] = &[
-    (ExitCode::Success, 0, "success", "done; or a check found everything healthy"),
-    (ExitCode::Failure, 1, "failure", "an operation failed (an API error, an I/O error, an unexpected answer)"),
-    (ExitCode::Usage, 2, "usage", "bad command line or bad input (unknown host, typo, malformed argument): nothing was done"),
-    (ExitCode::Config, 3, "config", "the configuration (config.toml, clouds.yaml, credentials) is missing or invalid: nothing was done"),
-    (ExitCode::Unhealthy, 4, "unhealthy", "a check found a failure: a nova-compute down or forced down, a host failed, a server not verified"),
-    (ExitCode::Degraded, 5, "degraded", "a check found no failure but something degraded: a service disabled, a non-storage network down"),
-    (ExitCode::NoQuorum, 6, "no-quorum", "a Consul cluster has no leader or no quorum"),
-    (ExitCode::ObserverIsolated, 7, "observer-isolated", "this controller looks cut off (its own view is the problem): no action taken"),
-    (ExitCode::Unreachable, 8, "unreachable", "a service did not answer (OpenStack API, Consul, BMC)"),
-    (ExitCode::Auth, 9, "auth", "authentication or authorization refused (Keystone, BMC credentials or privilege)"),
-    (ExitCode::ConfirmationRequired, 10, "confirmation-required", "the action needs confirmation: no terminal to ask on and no --yes"),
-    (ExitCode::Aborted, 11, "aborted", "the operator declined at the prompt: nothing was done"),
-    (ExitCode::Partial, 12, "partial", "some actions failed or could not be confirmed (see the result table)"),
-    (ExitCode::Refused, 13, "refused", "a safety rule refused the action (fencing unconfirmed, source still up, no capacity)"),
-    (ExitCode::Locked, 14, "locked", "another evacctl run holds the lock"),
-    (ExitCode::NotImplemented, 15, "not-implemented", "this subcommand is declared but not implemented yet"),
-    (ExitCode::Interrupted, 130, "interrupted", "stopped by SIGINT/SIGTERM after finishing the current step"),
+    (
+        ExitCode::Success,
+        0,
+        "success",
+        "done; or a check found everything healthy",
+    ),
+    (
+        ExitCode::Failure,
+        1,
+        "failure",
+        "an operation failed (an API error, an I/O error, an unexpected answer)",
+    ),
+    (
+        ExitCode::Usage,
+        2,
+        "usage",
+        "bad command line or bad input (unknown host, typo, malformed argument): nothing was done",
+    ),
+    (
+        ExitCode::Config,
+        3,
+        "config",
+        "the configuration (config.toml, clouds.yaml, credentials) is missing or invalid: nothing was done",
+    ),
+    (
+        ExitCode::Unhealthy,
+        4,
+        "unhealthy",
+        "a check found a failure: a nova-compute down or forced down, a host failed, a server not verified",
+    ),
+    (
+        ExitCode::Degraded,
+        5,
+        "degraded",
+        "a check found no failure but something degraded: a service disabled, a non-storage network down",
+    ),
+    (
+        ExitCode::NoQuorum,
+        6,
+        "no-quorum",
+        "a Consul cluster has no leader or no quorum",
+    ),
+    (
+        ExitCode::ObserverIsolated,
+        7,
+        "observer-isolated",
+        "this controller looks cut off (its own view is the problem): no action taken",
+    ),
+    (
+        ExitCode::Unreachable,
+        8,
+        "unreachable",
+        "a service did not answer (OpenStack API, Consul, BMC)",
+    ),
+    (
+        ExitCode::Auth,
+        9,
+        "auth",
+        "authentication or authorization refused (Keystone, BMC credentials or privilege)",
+    ),
+    (
+        ExitCode::ConfirmationRequired,
+        10,
+        "confirmation-required",
+        "the action needs confirmation: no terminal to ask on and no --yes",
+    ),
+    (
+        ExitCode::Aborted,
+        11,
+        "aborted",
+        "the operator declined at the prompt: nothing was done",
+    ),
+    (
+        ExitCode::Partial,
+        12,
+        "partial",
+        "some actions failed or could not be confirmed (see the result table)",
+    ),
+    (
+        ExitCode::Refused,
+        13,
+        "refused",
+        "a safety rule refused the action (fencing unconfirmed, source still up, no capacity)",
+    ),
+    (
+        ExitCode::Locked,
+        14,
+        "locked",
+        "another evacctl run holds the lock",
+    ),
+    (
+        ExitCode::NotImplemented,
+        15,
+        "not-implemented",
+        "this subcommand is declared but not implemented yet",
+    ),
+    (
+        ExitCode::Interrupted,
+        130,
+        "interrupted",
+        "stopped by SIGINT/SIGTERM after finishing the current step",
+    ),
 ];
 
 impl ExitCode {
     pub fn code(self) -> u8 {
-        TABLE.iter().find(|row| row.0 == self).map(|row| row.1).unwrap_or(1)
+        TABLE
+            .iter()
+            .find(|row| row.0 == self)
+            .map(|row| row.1)
+            .unwrap_or(1)
     }
 
     pub fn name(self) -> &'static str {
-        TABLE.iter().find(|row| row.0 == self).map(|row| row.2).unwrap_or("failure")
+        TABLE
+            .iter()
+            .find(|row| row.0 == self)
+            .map(|row| row.2)
+            .unwrap_or("failure")
     }
 
     pub fn is_success(self) -> bool {
@@ -84,7 +177,11 @@ mod tests {
         for (_, code, _, _) in TABLE {
             assert!(seen.insert(*code), "duplicate exit code {code}");
         }
-        assert_eq!(ExitCode::Usage.code(), 2, "clap reports usage errors with 2");
+        assert_eq!(
+            ExitCode::Usage.code(),
+            2,
+            "clap reports usage errors with 2"
+        );
         assert_eq!(ExitCode::Unhealthy.code(), 4);
     }
 }
