@@ -379,4 +379,32 @@ mod tests {
         }
         assert_eq!(base_url("[::1]:80".parse().unwrap()), "http://[::1]:80");
     }
+
+    #[test]
+    fn spawn_serves_in_process() {
+        let scenario = Scenario::builtin_default().unwrap();
+        let cloud = spawn(&scenario, "127.0.0.1:0".parse().unwrap()).unwrap();
+        assert!(cloud.url().starts_with("http://127.0.0.1:"));
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::blocking::Client::new();
+        let resp = http
+            .get(format!("{}/compute/v2.1/", cloud.url()))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert!(resp.headers().contains_key("x-compute-request-id"));
+        cloud
+            .world()
+            .lock()
+            .power_off("compute-1", clock::now())
+            .unwrap();
+        let state: serde_json::Value = http
+            .get(format!("{}/_sim/hosts/compute-1", cloud.url()))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(state["host"]["power"], "off");
+        cloud.stop();
+    }
 }
