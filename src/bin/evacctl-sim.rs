@@ -102,6 +102,9 @@ enum FaultAction {
     Clear,
 }
 
+/// How long in-flight requests may run on after SIGTERM/SIGINT.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -178,7 +181,25 @@ fn serve(
         writeln!(out, "evacctl-sim listening on {url}").context("cannot write to stdout")?;
         out.flush().context("cannot write to stdout")?;
         drop(out);
-        bound.serve(shutdown_signal()).await?;
+        // On a signal, stop accepting and give in-flight requests a moment (an injected
+        // latency may hold one for minutes), then stop regardless.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let mut serve_rx = stop_rx.clone();
+        let serve = bound.serve(async move {
+            let _ = serve_rx.wait_for(|stop| *stop).await;
+        });
+        let mut grace_rx = stop_rx;
+        tokio::select! {
+            done = serve => done?,
+            _ = async {
+                let _ = grace_rx.wait_for(|stop| *stop).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}: stopping anyway"),
+        }
         tracing::info!("stopped");
         anyhow::Ok(())
     })

@@ -149,7 +149,7 @@ pub struct LoggedRequest {
     pub with_token: bool,
     pub status: u16,
     pub request_id: String,
-    /// The injected fault that answered it, if any.
+    /// The injected fault that answered or delayed it, if any.
     pub fault: Option<u64>,
 }
 

@@ -511,6 +511,9 @@ cinder_backends = ["ceph"]
             4
         );
         Scenario::from_toml_str(EAYUN_SCENARIO, "eayun.toml").unwrap();
+        let fast = include_str!("../../scenarios/fast.toml");
+        let s = Scenario::from_toml_str(fast, "fast.toml").unwrap();
+        assert_eq!(s.cloud.service_down_time, Seconds(2.0));
     }
 
     #[test]

@@ -272,7 +272,7 @@ async fn entry(State(app): State<App>, request: Request) -> Response<Body> {
             with_token: req.headers.contains_key("x-auth-token"),
             status: reply.status.as_u16(),
             request_id: req.request_id.clone(),
-            fault: fault.as_ref().filter(|f| f.status.is_some()).map(|f| f.id),
+            fault: fault.as_ref().map(|f| f.id),
         });
     }
     to_response(reply, req.method == Method::HEAD)
