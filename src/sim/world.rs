@@ -149,18 +149,21 @@ pub struct Service {
 }
 
 impl Service {
-    /// The last heartbeat as the database holds it (whole seconds, like Nova's DATETIME column).
+    /// The time of the last heartbeat.
     pub fn last_seen_up(&self, now: f64, s: &Settings) -> f64 {
-        self.heartbeat.last(now, s.report_interval).floor()
+        self.heartbeat.last(now, s.report_interval)
     }
 
-    /// `updated_at` as shown: the row's last write, heartbeat or API update.
+    /// `updated_at` as shown: the row's last write, heartbeat or API update, in whole seconds
+    /// like Nova's DATETIME column.
     pub fn updated_at(&self, now: f64, s: &Settings) -> f64 {
         let hb = self.last_seen_up(now, s);
-        self.modified_at.map_or(hb, |m| hb.max(m.floor()))
+        self.modified_at.map_or(hb, |m| hb.max(m)).floor()
     }
 
     /// Nova's servicegroup rule: down when forced down or silent for over service_down_time.
+    /// The exact heartbeat is used (not the shown seconds) so that sub-second settings never
+    /// show a live service down.
     pub fn is_up(&self, now: f64, s: &Settings) -> bool {
         !self.forced_down && now - self.last_seen_up(now, s) <= s.service_down_time
     }
@@ -459,13 +462,14 @@ powered_on = false
         let mut w = world();
         let s = w.settings.clone();
         assert_eq!(svc(&w, "c1", "nova-compute").state(T0, &s), "up");
-        // Power lost 0.3 s after a report at T0+5: last seen is that report (whole seconds).
+        // Power lost 0.3 s after a report at T0+5: last seen is that report.
         w.power_off("c1", T0 + 5.3).unwrap();
         let c1 = svc(&w, "c1", "nova-compute").clone();
-        assert_eq!(c1.last_seen_up(T0 + 100.0, &s), (T0 + 5.0).floor());
+        assert_eq!(c1.last_seen_up(T0 + 100.0, &s), T0 + 5.0);
+        assert_eq!(c1.updated_at(T0 + 100.0, &s), (T0 + 5.0).floor());
         assert_eq!(c1.state(T0 + 6.0, &s), "up");
-        assert_eq!(c1.state((T0 + 5.0).floor() + 2.0, &s), "up");
-        assert_eq!(c1.state((T0 + 5.0).floor() + 2.01, &s), "down");
+        assert_eq!(c1.state(T0 + 7.0, &s), "up");
+        assert_eq!(c1.state(T0 + 7.01, &s), "down");
         assert_eq!(
             svc(&w, "c1@lvm", "cinder-volume").state(T0 + 9.0, &s),
             "down"
@@ -486,6 +490,18 @@ powered_on = false
         assert_eq!(svc(&w, "c2", "nova-compute").state(T0, &s), "down");
         w.power_on("c2", T0 + 1.0).unwrap();
         assert_eq!(svc(&w, "c2", "nova-compute").state(T0 + 1.0, &s), "up");
+    }
+
+    #[test]
+    fn sub_second_settings_never_show_a_live_service_down() {
+        let mut w = world();
+        w.settings.report_interval = 0.25;
+        w.settings.service_down_time = 0.5;
+        let s = w.settings.clone();
+        let c1 = svc(&w, "c1", "nova-compute");
+        for i in 0..40 {
+            assert_eq!(c1.state(T0 + f64::from(i) * 0.1, &s), "up", "{i}");
+        }
     }
 
     #[test]
