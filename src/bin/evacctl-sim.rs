@@ -1,1 +1,289 @@
-fn main() {}
+//! `evacctl-sim`: the simulated cloud (serve) and its remote control (ctl).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use evacctl::sim::ctl::{ControlClient, fault_spec};
+use evacctl::sim::{Scenario, files};
+
+#[derive(Parser)]
+#[command(
+    name = "evacctl-sim",
+    version,
+    about = "A simulated OpenStack cloud for evacctl's tests and demos"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the simulated cloud until SIGTERM or SIGINT.
+    ///
+    /// Prints one line, `evacctl-sim listening on http://127.0.0.1:PORT`, once it accepts
+    /// connections; logs go to stderr.
+    Serve {
+        /// Scenario file (TOML); the embedded scenarios/default.toml when absent.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+        /// Loopback address to listen on; port 0 picks a free port.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Write a clouds.yaml with one cloud named `sim` (the scenario's first user).
+        #[arg(long, value_name = "PATH")]
+        clouds_yaml: Option<PathBuf>,
+        /// Write `export OS_...=...` lines (sh) for the scenario's first user.
+        #[arg(long, value_name = "PATH")]
+        env_file: Option<PathBuf>,
+    },
+    /// Drive a running simulated cloud through its control API.
+    Ctl {
+        /// The simulated cloud's URL, as printed by `serve`.
+        #[arg(long, env = "EVACCTL_SIM_URL", value_name = "URL")]
+        url: String,
+        #[command(subcommand)]
+        action: CtlAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CtlAction {
+    /// Cut a host's power: its services stop heartbeating.
+    PowerOff { host: String },
+    /// Restore a host's power: its services heartbeat again at once.
+    PowerOn { host: String },
+    /// Kill one service on a host (it stays dead across power cycles).
+    Crash { host: String, binary: String },
+    /// Restart a crashed service.
+    Start { host: String, binary: String },
+    /// Invalidate every token issued so far.
+    RevokeTokens,
+    /// Print every token issued (JSON).
+    Tokens,
+    /// Print the whole world (JSON).
+    State,
+    /// Print the log of API requests received (JSON).
+    Requests,
+    /// Inject, list or clear faults.
+    Fault {
+        #[command(subcommand)]
+        action: FaultAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum FaultAction {
+    /// The next COUNT matching requests get STATUS (and BODY), or just extra latency.
+    Add {
+        /// Only requests whose path (with query) contains this text.
+        #[arg(long, default_value = "")]
+        path_contains: String,
+        /// Only requests with this HTTP method.
+        #[arg(long)]
+        method: Option<String>,
+        /// Answer with this HTTP status.
+        #[arg(long)]
+        status: Option<u16>,
+        /// Raw body sent with the status (may be malformed JSON on purpose).
+        #[arg(long)]
+        body: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+    },
+    /// List the faults still armed.
+    List,
+    /// Remove every fault.
+    Clear,
+}
+
+/// How long in-flight requests may run on after SIGTERM/SIGINT.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            scenario,
+            listen,
+            clouds_yaml,
+            env_file,
+        } => {
+            init_logging();
+            match serve(scenario, listen, clouds_yaml, env_file) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("evacctl-sim: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Ctl { url, action } => match ctl(&url, action) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("evacctl-sim ctl: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EVACCTL_SIM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+fn serve(
+    scenario_path: Option<PathBuf>,
+    listen: SocketAddr,
+    clouds_yaml: Option<PathBuf>,
+    env_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let scenario = match &scenario_path {
+        Some(p) => Scenario::load(p)?,
+        None => Scenario::builtin_default()?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let bound = evacctl::sim::bind(&scenario, listen).await?;
+        let url = bound.url().to_string();
+        // The files first: whoever reads the "listening" line may use them at once.
+        if let Some(p) = &clouds_yaml {
+            let text = files::clouds_yaml(&scenario, &url).context("the scenario has no user")?;
+            files::write_private(p, &text)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        if let Some(p) = &env_file {
+            let text = files::env_file(&scenario, &url).context("the scenario has no user")?;
+            files::write_private(p, &text)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        let origin = scenario_path
+            .as_ref()
+            .map_or("embedded default".to_string(), |p| p.display().to_string());
+        tracing::info!("scenario {origin}: {} hosts", scenario.hosts.len());
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "evacctl-sim listening on {url}").context("cannot write to stdout")?;
+        out.flush().context("cannot write to stdout")?;
+        drop(out);
+        // On a signal, stop accepting and give in-flight requests a moment (an injected
+        // latency may hold one for minutes), then stop regardless.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let mut serve_rx = stop_rx.clone();
+        let serve = bound.serve(async move {
+            let _ = serve_rx.wait_for(|stop| *stop).await;
+        });
+        let mut grace_rx = stop_rx;
+        tokio::select! {
+            done = serve => done?,
+            _ = async {
+                let _ = grace_rx.wait_for(|stop| *stop).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}: stopping anyway"),
+        }
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (term, int) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            }
+        }
+        _ => {
+            // Without signal handlers the default actions still stop the process.
+            tracing::warn!("cannot install signal handlers");
+            std::future::pending::<()>().await
+        }
+    }
+}
+
+fn ctl(url: &str, action: CtlAction) -> Result<(), evacctl::sim::ctl::CtlError> {
+    let c = ControlClient::new(url)?;
+    let print_json = |v: &serde_json::Value| {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+        );
+    };
+    match action {
+        CtlAction::PowerOff { host } => {
+            c.power_off(&host)?;
+            println!("{host}: power off");
+        }
+        CtlAction::PowerOn { host } => {
+            c.power_on(&host)?;
+            println!("{host}: power on");
+        }
+        CtlAction::Crash { host, binary } => {
+            c.crash(&host, &binary)?;
+            println!("{host}: {binary} crashed");
+        }
+        CtlAction::Start { host, binary } => {
+            c.start(&host, &binary)?;
+            println!("{host}: {binary} started");
+        }
+        CtlAction::RevokeTokens => {
+            let v = c.revoke_tokens()?;
+            println!("revoked {} valid tokens", v["revoked"]);
+        }
+        CtlAction::Tokens => print_json(&c.tokens()?),
+        CtlAction::State => print_json(&c.state()?),
+        CtlAction::Requests => print_json(&c.requests()?),
+        CtlAction::Fault { action } => match action {
+            FaultAction::Add {
+                path_contains,
+                method,
+                status,
+                body,
+                count,
+                latency_ms,
+            } => {
+                let spec = fault_spec(
+                    method.as_deref(),
+                    &path_contains,
+                    status,
+                    body.as_deref(),
+                    count,
+                    latency_ms,
+                );
+                print_json(&c.add_fault(spec)?);
+            }
+            FaultAction::List => print_json(&c.faults()?),
+            FaultAction::Clear => {
+                let v = c.clear_faults()?;
+                println!("cleared {} faults", v["cleared"]);
+            }
+        },
+    }
+    Ok(())
+}

@@ -1,0 +1,444 @@
+//! The control API under `/_sim` (no token, JSON): change the world during a test (power,
+//! crashes, token revocation, injected faults) and look at it (state, tokens, request log).
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/_sim/state` | the whole world |
+//! | GET | `/_sim/hosts`, `/_sim/hosts/{host}` | hosts with their services |
+//! | POST | `/_sim/hosts/{host}/power-off`, `/power-on` | cut or restore a host's power |
+//! | POST | `/_sim/hosts/{host}/services/{binary}/crash`, `/start` | kill or restart a service |
+//! | GET | `/_sim/tokens` | every token ever issued |
+//! | POST | `/_sim/tokens/revoke` | invalidate every issued token |
+//! | GET, POST, DELETE | `/_sim/faults` | list, add, clear injected faults |
+//! | GET, DELETE | `/_sim/requests` | the request log (`?since=SEQ`), or clear it |
+
+use std::collections::VecDeque;
+
+use axum::http::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::clock;
+use super::http::{ApiKind, Reply, SimRequest};
+use super::world::{World, WorldError};
+
+/// How many requests the log keeps (the oldest go first), so a long watch loop stays bounded.
+pub const REQUEST_LOG_CAPACITY: usize = 10_000;
+
+/// A fault as posted to `/_sim/faults`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// Only requests with this method (any when absent).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Only requests whose path (with `?query`) contains this text (all when empty).
+    #[serde(default)]
+    pub path_contains: String,
+    /// Answer with this status instead of the real answer.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// The body to send with `status`, as raw text; the API's own error body when absent.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// How many matching requests it hits.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Delay before answering (with or without `status`).
+    #[serde(default)]
+    pub latency_ms: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fault {
+    pub id: u64,
+    pub method: Option<String>,
+    pub path_contains: String,
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub remaining: u32,
+    pub latency_ms: u64,
+}
+
+impl Fault {
+    fn matches(&self, method: &str, path_and_query: &str) -> bool {
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && path_and_query.contains(&self.path_contains)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Faults {
+    next_id: u64,
+    pub active: Vec<Fault>,
+}
+
+impl Faults {
+    pub fn add(&mut self, spec: FaultSpec) -> Result<Fault, String> {
+        if let Some(s) = spec.status
+            && !(100..=599).contains(&s)
+        {
+            return Err(format!("status {s} is not an HTTP status (100-599)"));
+        }
+        if spec.status.is_none() && spec.latency_ms == 0 {
+            return Err("a fault needs a status, a latency_ms, or both".into());
+        }
+        if spec.body.is_some() && spec.status.is_none() {
+            return Err("body needs a status".into());
+        }
+        if spec.count == 0 {
+            return Err("count must be at least 1".into());
+        }
+        if spec.latency_ms > 600_000 {
+            return Err("latency_ms is at most 600000 (10 minutes)".into());
+        }
+        self.next_id += 1;
+        let fault = Fault {
+            id: self.next_id,
+            method: spec.method,
+            path_contains: spec.path_contains,
+            status: spec.status,
+            body: spec.body,
+            remaining: spec.count,
+            latency_ms: spec.latency_ms,
+        };
+        self.active.push(fault.clone());
+        Ok(fault)
+    }
+
+    /// Takes one hit of the first fault matching a request, dropping it once used up.
+    pub fn take(&mut self, method: &str, path_and_query: &str) -> Option<Fault> {
+        let i = self
+            .active
+            .iter()
+            .position(|f| f.matches(method, path_and_query))?;
+        let f = &mut self.active[i];
+        f.remaining = f.remaining.saturating_sub(1);
+        let hit = f.clone();
+        if hit.remaining == 0 {
+            self.active.remove(i);
+        }
+        Some(hit)
+    }
+
+    pub fn clear(&mut self) -> usize {
+        let n = self.active.len();
+        self.active.clear();
+        n
+    }
+}
+
+/// One API request as the log keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedRequest {
+    pub seq: u64,
+    pub at: String,
+    pub api: ApiKind,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// `OpenStack-API-Version`, else `X-OpenStack-Nova-API-Version`, as sent.
+    pub microversion: Option<String>,
+    /// Whether it carried an `X-Auth-Token` (valid or not).
+    pub with_token: bool,
+    pub status: u16,
+    pub request_id: String,
+    /// The injected fault that answered or delayed it, if any.
+    pub fault: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    next_seq: u64,
+    pub entries: VecDeque<LoggedRequest>,
+}
+
+impl RequestLog {
+    pub fn push(&mut self, mut entry: LoggedRequest) {
+        self.next_seq += 1;
+        entry.seq = self.next_seq;
+        if self.entries.len() >= REQUEST_LOG_CAPACITY {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(entry);
+    }
+}
+
+fn error(status: u16, message: &str) -> Reply {
+    ApiKind::Control.error(status, message)
+}
+
+fn world_error(e: WorldError) -> Reply {
+    let mut body = json!({"error": {"code": 404, "message": e.to_string()}});
+    match &e {
+        WorldError::UnknownHost { known, .. } => body["error"]["known_hosts"] = json!(known),
+        WorldError::UnknownService { known, .. } => body["error"]["known_services"] = json!(known),
+    }
+    Reply::json(404, body)
+}
+
+/// A host and its services, as the control API shows them.
+pub fn host_view(world: &World, name: &str, now: f64) -> Value {
+    let Ok(host) = world.host(name) else {
+        return Value::Null;
+    };
+    let s = &world.settings;
+    let services: Vec<Value> = world
+        .services_on(name)
+        .map(|svc| {
+            json!({
+                "api": svc.api,
+                "binary": svc.binary,
+                "host": svc.host,
+                "id": svc.id,
+                "uuid": svc.uuid,
+                "zone": svc.zone,
+                "status": svc.status(),
+                "state": svc.state(now, s),
+                "forced_down": svc.forced_down,
+                "disabled_reason": svc.disabled_reason,
+                "running": host.powered_on && !svc.crashed,
+                "crashed": svc.crashed,
+                "last_heartbeat": clock::iso_micros_z(svc.last_seen_up(now, s)),
+                "updated_at": clock::iso_micros(svc.updated_at(now, s)),
+            })
+        })
+        .collect();
+    json!({
+        "name": host.name,
+        "role": host.role,
+        "zone": host.zone,
+        "power": if host.powered_on { "on" } else { "off" },
+        "services": services,
+    })
+}
+
+fn token_view(world: &World, now: f64) -> Vec<Value> {
+    world
+        .identity
+        .tokens
+        .iter()
+        .map(|t| {
+            let user = world.identity.user(&t.user_id).map(|u| u.name.clone());
+            json!({
+                "id": t.id,
+                "user": user,
+                "scope": t.scope,
+                "methods": t.methods,
+                "application_credential": t.app_cred_id,
+                "issued_at": clock::iso_micros_z(t.issued_at),
+                "expires_at": clock::iso_micros_z(t.expires_at),
+                "revoked": t.revoked,
+                "valid": t.is_valid(now),
+            })
+        })
+        .collect()
+}
+
+/// The whole world as JSON (secrets left out: they are in the scenario file).
+pub fn state(world: &World, now: f64, base_url: &str) -> Value {
+    let id = &world.identity;
+    let hosts: Vec<Value> = world
+        .hosts
+        .iter()
+        .map(|h| host_view(world, &h.name, now))
+        .collect();
+    json!({
+        "now": clock::iso_micros_z(now),
+        "started_at": clock::iso_micros_z(world.started_at),
+        "base_url": base_url,
+        "settings": world.settings,
+        "hosts": hosts,
+        "identity": {
+            "domains": id.domains,
+            "projects": id.projects,
+            "roles": id.roles,
+            "users": id.users,
+            "application_credentials": id.app_creds,
+            "tokens_issued": id.tokens.len(),
+            "tokens_valid": id.tokens.iter().filter(|t| t.is_valid(now)).count(),
+        },
+        "faults": world.faults.active,
+        "requests_logged": world.requests.entries.len(),
+    })
+}
+
+/// Routes `/_sim/...`.
+pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
+    let segs = req.segs();
+    let now = req.now;
+    let m = &req.method;
+    match (m, segs.get(1..).unwrap_or(&[])) {
+        (&Method::GET, ["state"]) => Reply::json(200, state(world, now, &req.base_url)),
+        (&Method::GET, ["hosts"]) => {
+            let hosts: Vec<Value> = world
+                .hosts
+                .iter()
+                .map(|h| host_view(world, &h.name, now))
+                .collect();
+            Reply::json(200, json!({ "hosts": hosts }))
+        }
+        (&Method::GET, ["hosts", host]) => match world.host(host) {
+            Ok(_) => Reply::json(200, json!({ "host": host_view(world, host, now) })),
+            Err(e) => world_error(e),
+        },
+        (&Method::POST, ["hosts", host, action @ ("power-off" | "power-on")]) => {
+            let done = if *action == "power-off" {
+                world.power_off(host, now)
+            } else {
+                world.power_on(host, now)
+            };
+            match done {
+                Ok(()) => {
+                    tracing::info!("control: {host} {action}");
+                    Reply::json(200, json!({ "host": host_view(world, host, now) }))
+                }
+                Err(e) => world_error(e),
+            }
+        }
+        (
+            &Method::POST,
+            [
+                "hosts",
+                host,
+                "services",
+                binary,
+                action @ ("crash" | "start"),
+            ],
+        ) => {
+            let done = if *action == "crash" {
+                world.crash(host, binary, now)
+            } else {
+                world.start(host, binary, now)
+            };
+            match done {
+                Ok(()) => {
+                    tracing::info!("control: {host} {binary} {action}");
+                    Reply::json(200, json!({ "host": host_view(world, host, now) }))
+                }
+                Err(e) => world_error(e),
+            }
+        }
+        (&Method::GET, ["tokens"]) => Reply::json(200, json!({ "tokens": token_view(world, now) })),
+        (&Method::POST, ["tokens", "revoke"]) => {
+            let n = world.identity.revoke_all(now);
+            tracing::info!("control: revoked {n} valid tokens");
+            Reply::json(200, json!({ "revoked": n }))
+        }
+        (&Method::GET, ["faults"]) => Reply::json(200, json!({ "faults": world.faults.active })),
+        (&Method::POST, ["faults"]) => {
+            let spec = req
+                .json()
+                .and_then(|v| serde_json::from_value::<FaultSpec>(v).map_err(|e| e.to_string()));
+            match spec.and_then(|s| world.faults.add(s)) {
+                Ok(f) => {
+                    tracing::info!("control: fault {} added: {:?}", f.id, f);
+                    Reply::json(201, json!({ "fault": f }))
+                }
+                Err(e) => error(400, &format!("invalid fault: {e}")),
+            }
+        }
+        (&Method::DELETE, ["faults"]) => {
+            Reply::json(200, json!({ "cleared": world.faults.clear() }))
+        }
+        (&Method::GET, ["requests"]) => {
+            let since = match req.query_param("since").map(str::parse::<u64>) {
+                None => 0,
+                Some(Ok(n)) => n,
+                Some(Err(_)) => return error(400, "since must be a request sequence number"),
+            };
+            let list: Vec<&LoggedRequest> = world
+                .requests
+                .entries
+                .iter()
+                .filter(|r| r.seq > since)
+                .collect();
+            Reply::json(200, json!({ "requests": list }))
+        }
+        (&Method::DELETE, ["requests"]) => {
+            let n = world.requests.entries.len();
+            world.requests.entries.clear();
+            Reply::json(200, json!({ "cleared": n }))
+        }
+        _ => error(
+            404,
+            &format!(
+                "no control endpoint {} {} (see GET /_sim/state)",
+                req.method, req.path
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(v: Value) -> FaultSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn faults_match_count_and_expire() {
+        let mut f = Faults::default();
+        f.add(spec(
+            json!({"method": "GET", "path_contains": "os-services", "status": 503, "count": 2}),
+        ))
+        .unwrap();
+        assert!(f.take("PUT", "/compute/v2.1/os-services/x").is_none());
+        assert!(f.take("GET", "/compute/v2.1/servers").is_none());
+        assert_eq!(
+            f.take("get", "/compute/v2.1/os-services")
+                .unwrap()
+                .remaining,
+            1
+        );
+        assert_eq!(
+            f.take("GET", "/volume/v3/p/os-services?host=a")
+                .unwrap()
+                .remaining,
+            0
+        );
+        assert!(f.take("GET", "/compute/v2.1/os-services").is_none());
+        assert!(f.active.is_empty());
+    }
+
+    #[test]
+    fn fault_validation() {
+        let mut f = Faults::default();
+        assert!(f.add(spec(json!({"path_contains": "x"}))).is_err());
+        assert!(f.add(spec(json!({"status": 99}))).is_err());
+        assert!(f.add(spec(json!({"status": 500, "count": 0}))).is_err());
+        assert!(f.add(spec(json!({"latency_ms": 10, "body": "x"}))).is_err());
+        assert!(f.add(spec(json!({"latency_ms": 10}))).is_ok());
+        assert!(serde_json::from_value::<FaultSpec>(json!({"stauts": 500})).is_err());
+    }
+
+    #[test]
+    fn request_log_is_bounded() {
+        let mut log = RequestLog::default();
+        for _ in 0..REQUEST_LOG_CAPACITY + 5 {
+            log.push(LoggedRequest {
+                seq: 0,
+                at: String::new(),
+                api: ApiKind::Compute,
+                method: "GET".into(),
+                path: "/".into(),
+                query: None,
+                microversion: None,
+                with_token: false,
+                status: 200,
+                request_id: String::new(),
+                fault: None,
+            });
+        }
+        assert_eq!(log.entries.len(), REQUEST_LOG_CAPACITY);
+        assert_eq!(log.entries.front().unwrap().seq, 6);
+    }
+}

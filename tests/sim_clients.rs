@@ -1,0 +1,144 @@
+//! Fidelity: the official OpenStack clients (python-openstackclient, novaclient) against the
+//! simulated cloud, through the clouds.yaml and env file that `serve` writes.
+//!
+//! The clients come from `.venv/` (installed by scripts/test from tests/requirements.txt) or
+//! PATH. Without them the test says so and passes, except under CI, where it fails.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use common::sim::{FAST_SCENARIO, SimCloud};
+use serde_json::Value;
+
+fn find_client(name: &str) -> Option<PathBuf> {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(".venv/bin")
+        .join(name);
+    if venv.is_file() {
+        return Some(venv);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A command with no OS_* variables from the caller's environment.
+fn clean(program: &std::path::Path) -> Command {
+    let mut cmd = Command::new(program);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("OS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn check(what: &str, out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{what}: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn official_clients_work_against_the_sim() {
+    let (Some(openstack), Some(nova)) = (find_client("openstack"), find_client("nova")) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the OpenStack clients are missing (scripts/test installs them into .venv/)"
+        );
+        eprintln!("skipped: no openstack/nova client (run scripts/test to install them)");
+        return;
+    };
+    let cloud = SimCloud::with_scenario(FAST_SCENARIO);
+    let osc = |args: &[&str]| {
+        let mut cmd = clean(&openstack);
+        cmd.env("OS_CLIENT_CONFIG_FILE", cloud.clouds_yaml())
+            .env("OS_CLOUD", "sim")
+            .args(args);
+        cmd
+    };
+    // The clients start slowly (about 2 s of Python each): run them side by side.
+    let mut compute = osc(&["compute", "service", "list", "-f", "json"]);
+    let mut volume = osc(&["volume", "service", "list", "-f", "json"]);
+    let mut force_down = osc(&[
+        "--os-compute-api-version",
+        "2.53",
+        "compute",
+        "service",
+        "set",
+        "--down",
+        "--disable",
+        "--disable-reason",
+        "fenced by test",
+        "compute-2",
+        "nova-compute",
+    ]);
+    // novaclient ignores clouds.yaml: it reads the env file's OS_* variables.
+    let mut nova_list = clean(std::path::Path::new("sh"));
+    nova_list.arg("-c").arg(format!(
+        ". '{}' && exec '{}' service-list --binary nova-compute",
+        cloud.env_file().display(),
+        nova.display()
+    ));
+    let children: Vec<_> = [&mut compute, &mut volume, &mut force_down, &mut nova_list]
+        .into_iter()
+        .map(|c| {
+            c.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            c.spawn().expect("start a client")
+        })
+        .collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("client output"))
+        .collect();
+
+    let listed: Value = serde_json::from_str(&check("compute service list", &outs[0])).unwrap();
+    let hosts: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts.len(), 4, "{listed}");
+    assert!(
+        hosts.contains(&"compute-1") && hosts.contains(&"ctl-1"),
+        "{listed}"
+    );
+
+    let listed: Value = serde_json::from_str(&check("volume service list", &outs[1])).unwrap();
+    let hosts: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hosts,
+        ["ctl-1", "compute-1@ceph", "compute-2@ceph"],
+        "{listed}"
+    );
+
+    check("compute service set --down --disable", &outs[2]);
+    let host = cloud.ctl("GET", "hosts/compute-2", None);
+    let svc = &host["host"]["services"][0];
+    assert_eq!(svc["binary"], "nova-compute");
+    assert_eq!(svc["forced_down"], true);
+    assert_eq!(svc["status"], "disabled");
+    assert_eq!(svc["disabled_reason"], "fenced by test");
+
+    let table = check("nova service-list", &outs[3]);
+    assert!(
+        table.contains("compute-1") && table.contains("nova-compute"),
+        "{table}"
+    );
+}
