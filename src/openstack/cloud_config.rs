@@ -355,15 +355,17 @@ fn load(path: &Path) -> Result<Loaded> {
         Value::Null
     } else {
         serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
-                .unwrap_or_default();
-            Error::config(format!(
-                "cannot parse {}{at}: {}",
-                path.display(),
-                first_line(&e.to_string())
-            ))
+            let msg = e.to_string();
+            // Drop the library's advice about its own options.
+            let msg =
+                first_line(&msg).replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+            let at = match e.location() {
+                Some(l) if !msg.contains("at line") => {
+                    format!(" (line {}, column {})", l.line(), l.column())
+                }
+                _ => String::new(),
+            };
+            Error::config(format!("cannot parse {}: {msg}{at}", path.display()))
         })?
     };
     let clouds = match doc {
@@ -455,15 +457,42 @@ fn available(clouds: Option<&Loaded>, secure: Option<&Loaded>) -> BTreeSet<Strin
 fn searched(paths: &SearchPaths, loaded: Option<&Loaded>) -> String {
     match loaded {
         Some(l) => format!("in {}", l.path.display()),
-        None => {
-            let list: Vec<String> = paths
-                .clouds
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            format!("no clouds.yaml found (searched {})", list.join(", "))
+        None => format!(
+            "no clouds.yaml found (searched {})",
+            describe_files(&paths.clouds)
+        ),
+    }
+}
+
+/// `/etc/openstack/clouds.{yaml,yml,json}, …`: the candidates, grouped by directory and stem.
+fn describe_files(files: &[PathBuf]) -> String {
+    let mut groups: Vec<(PathBuf, String, Vec<String>)> = Vec::new();
+    for f in files {
+        let parent = f.parent().map(Path::to_path_buf).unwrap_or_default();
+        let stem = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ext = f
+            .extension()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match groups.last_mut() {
+            Some((p, s, exts)) if *p == parent && *s == stem => exts.push(ext),
+            _ => groups.push((parent, stem, vec![ext])),
         }
     }
+    groups
+        .into_iter()
+        .map(|(p, s, exts)| match exts.as_slice() {
+            [one] => p.join(format!("{s}.{one}")).display().to_string(),
+            _ => p
+                .join(format!("{s}.{{{}}}", exts.join(",")))
+                .display()
+                .to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn unknown_cloud(
@@ -473,12 +502,15 @@ fn unknown_cloud(
     paths: &SearchPaths,
 ) -> Error {
     let names = available(clouds, secure);
-    let mut msg = format!("cloud {name:?} not found {}", searched(paths, clouds));
+    let sep = if clouds.is_some() { " " } else { ": " };
+    let mut msg = format!("cloud {name:?} not found{sep}{}", searched(paths, clouds));
     if let Some(s) = secure {
         msg.push_str(&format!(" nor in {}", s.path.display()));
     }
     if names.is_empty() {
-        msg.push_str("; no clouds are defined");
+        if clouds.is_some() || secure.is_some() {
+            msg.push_str("; no clouds are defined");
+        }
     } else {
         msg.push_str(&format!(
             "; clouds available: {}",

@@ -703,6 +703,8 @@ impl Session {
                     return Ok(raw);
                 }
                 Err(e) => {
+                    // The URL is already in our message; reqwest would repeat it.
+                    let e = e.without_url();
                     let detail = self.redact(&chain(&e), None);
                     tracing::debug!(service = %st, %method, url, elapsed_ms, error = %detail, "HTTP failed");
                     if e.is_builder() {
