@@ -245,10 +245,10 @@ pub(crate) fn token_request_body(
         AuthType::Token => json!({"methods": ["token"], "token": {"id": expose(&a.token)}}),
     };
     let mut auth = json!({"identity": identity});
-    if auth_type != AuthType::ApplicationCredential {
-        if let Some(scope) = scope.to_json() {
-            auth["scope"] = scope;
-        }
+    if auth_type != AuthType::ApplicationCredential
+        && let Some(scope) = scope.to_json()
+    {
+        auth["scope"] = scope;
     }
     Ok(json!({"auth": auth}))
 }

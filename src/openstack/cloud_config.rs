@@ -260,13 +260,14 @@ impl CloudConfig {
             set_key(&mut entry, key, Value::String(value));
             env_applied.push(var.to_string());
         }
-        if let (Some(from_yaml), Some(from_env)) = (&yaml_auth_url, env("OS_AUTH_URL")) {
-            if name.is_some() && from_yaml.trim_end_matches('/') != from_env.trim_end_matches('/') {
-                tracing::warn!(
-                    cloud = name.as_deref().unwrap_or_default(),
-                    "OS_AUTH_URL ({from_env}) overrides the auth_url of the cloud ({from_yaml})"
-                );
-            }
+        if let (Some(from_yaml), Some(from_env)) = (&yaml_auth_url, env("OS_AUTH_URL"))
+            && name.is_some()
+            && from_yaml.trim_end_matches('/') != from_env.trim_end_matches('/')
+        {
+            tracing::warn!(
+                cloud = name.as_deref().unwrap_or_default(),
+                "OS_AUTH_URL ({from_env}) overrides the auth_url of the cloud ({from_yaml})"
+            );
         }
 
         if let Some(r) = &selection.region {
@@ -583,10 +584,10 @@ fn hoist_auth_keys(entry: &mut Map<String, Value>) {
         }
     }
     for key in AUTH_KEYS {
-        if let Some(v) = entry.remove(*key) {
-            if let Some(Value::Object(auth)) = entry.get_mut("auth") {
-                auth.entry(key.to_string()).or_insert(v);
-            }
+        if let Some(v) = entry.remove(*key)
+            && let Some(Value::Object(auth)) = entry.get_mut("auth")
+        {
+            auth.entry(key.to_string()).or_insert(v);
         }
     }
 }
@@ -699,16 +700,16 @@ fn build(origin: &str, mut entry: Map<String, Value>) -> Result<CloudConfig> {
         auth.domain_name = None;
     }
 
-    if let Some(v) = text(&entry, "identity_api_version")? {
-        if !v.starts_with('3') {
-            return Err(bad(format!(
-                "identity_api_version {v} is not supported: evacctl speaks Keystone v3 only"
-            )));
-        }
+    if let Some(v) = text(&entry, "identity_api_version")?
+        && !v.starts_with('3')
+    {
+        return Err(bad(format!(
+            "identity_api_version {v} is not supported: evacctl speaks Keystone v3 only"
+        )));
     }
 
     let auth_type = match text(&entry, "auth_type")?.or(text(&entry, "auth_plugin")?) {
-        Some(t) => t.parse::<AuthType>().map_err(|e| bad(e))?,
+        Some(t) => t.parse::<AuthType>().map_err(&bad)?,
         None => AuthType::guess(&auth),
     };
     if auth.auth_url.is_empty() {

@@ -16,10 +16,10 @@ const MAX_EXCERPT: usize = 200;
 /// Otherwise a short, tag-free excerpt of the body. Also returns a request id found in the
 /// body (Placement's `request_id`).
 pub(crate) fn parse(body: &[u8]) -> (Option<String>, Option<String>) {
-    if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        if let Some(found) = from_json(&v) {
-            return found;
-        }
+    if let Ok(v) = serde_json::from_slice::<Value>(body)
+        && let Some(found) = from_json(&v)
+    {
+        return found;
     }
     (excerpt(body), None)
 }
@@ -55,27 +55,26 @@ fn from_json(v: &Value) -> Option<(Option<String>, Option<String>)> {
     for key in ["message", "error_message", "faultstring", "detail"] {
         if let Some(Value::String(s)) = obj.get(key) {
             // Ironic's error_message is itself JSON with a faultstring.
-            if let Ok(inner) = serde_json::from_str::<Value>(s) {
-                if let Some(Value::String(f)) = inner.get("faultstring") {
-                    return Some((Some(truncate(&clean(f), MAX_MESSAGE)), None));
-                }
+            if let Ok(inner) = serde_json::from_str::<Value>(s)
+                && let Some(Value::String(f)) = inner.get("faultstring")
+            {
+                return Some((Some(truncate(&clean(f), MAX_MESSAGE)), None));
             }
             return Some((Some(truncate(&clean(s), MAX_MESSAGE)), None));
         }
     }
     // Nova, Cinder, Keystone, Neutron: one key naming the fault, holding a message.
-    if obj.len() == 1 {
-        if let Some((_, Value::Object(inner))) = obj.iter().next() {
-            if let Some(Value::String(m)) = inner.get("message") {
-                let m = clean(m);
-                let m = match inner.get("title").and_then(Value::as_str).map(clean) {
-                    // Keystone's message alone is the readable part; keep the title if there is no message.
-                    Some(t) if m.is_empty() => t,
-                    _ => m,
-                };
-                return Some((Some(truncate(&m, MAX_MESSAGE)), None));
-            }
-        }
+    if obj.len() == 1
+        && let Some((_, Value::Object(inner))) = obj.iter().next()
+        && let Some(Value::String(m)) = inner.get("message")
+    {
+        let m = clean(m);
+        let m = match inner.get("title").and_then(Value::as_str).map(clean) {
+            // Keystone's message alone is the readable part; keep the title if there is no message.
+            Some(t) if m.is_empty() => t,
+            _ => m,
+        };
+        return Some((Some(truncate(&m, MAX_MESSAGE)), None));
     }
     None
 }

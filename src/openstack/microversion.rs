@@ -139,16 +139,16 @@ pub fn negotiate(
     if let Some(cap) = call_max {
         v = v.min(cap);
     }
-    if let Some(min) = call_min {
-        if v < min {
-            return Err(if server.max < min {
-                format!("needs API microversion {min} or later, but the server offers {server}")
-            } else {
-                format!(
-                    "needs API microversion {min} or later, but this call is limited to {v} (the server offers {server})"
-                )
-            });
-        }
+    if let Some(min) = call_min
+        && v < min
+    {
+        return Err(if server.max < min {
+            format!("needs API microversion {min} or later, but the server offers {server}")
+        } else {
+            format!(
+                "needs API microversion {min} or later, but this call is limited to {v} (the server offers {server})"
+            )
+        });
     }
     if v < server.min {
         return Err(format!(

@@ -406,13 +406,13 @@ impl Session {
             if let Ok(value) = HeaderValue::from_str(&format!("{name} {v}")) {
                 headers.insert(HeaderName::from_static("openstack-api-version"), value);
             }
-            if st == ServiceType::Compute {
-                if let Ok(value) = HeaderValue::from_str(&v.to_string()) {
-                    headers.insert(
-                        HeaderName::from_static("x-openstack-nova-api-version"),
-                        value,
-                    );
-                }
+            if st == ServiceType::Compute
+                && let Ok(value) = HeaderValue::from_str(&v.to_string())
+            {
+                headers.insert(
+                    HeaderName::from_static("x-openstack-nova-api-version"),
+                    value,
+                );
             }
         }
         let raw = self.send_authenticated(
@@ -464,10 +464,11 @@ impl Session {
     /// A new token after `stale` drew a 401, unless another thread already replaced it.
     fn reauthenticate(&self, stale: &Arc<Token>) -> Result<Arc<Token>> {
         let mut guard = lock(&self.inner.token);
-        if let Some(t) = guard.as_ref() {
-            if !Arc::ptr_eq(t, stale) && !t.needs_refresh(SystemTime::now()) {
-                return Ok(t.clone());
-            }
+        if let Some(t) = guard.as_ref()
+            && !Arc::ptr_eq(t, stale)
+            && !t.needs_refresh(SystemTime::now())
+        {
+            return Ok(t.clone());
         }
         *guard = None;
         let t = Arc::new(self.fetch_token()?);
