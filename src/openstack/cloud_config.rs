@@ -517,9 +517,24 @@ fn unknown_cloud(
             "; clouds available: {}",
             names.iter().cloned().collect::<Vec<_>>().join(", ")
         ));
-        if let Some(best) = closest(name, &names) {
-            msg.push_str(&format!(". Did you mean {best:?}?"));
+    }
+    // Only the first clouds.yaml found is read: say so when it hides others.
+    if let Some(loaded) = clouds {
+        let hidden: Vec<String> = paths
+            .clouds
+            .iter()
+            .filter(|p| **p != loaded.path && p.is_file())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !hidden.is_empty() {
+            msg.push_str(&format!(
+                "; not read, because only the first clouds file found is: {}",
+                hidden.join(", ")
+            ));
         }
+    }
+    if let Some(best) = closest(name, &names) {
+        msg.push_str(&format!(". Did you mean {best:?}?"));
     }
     Error::config(msg)
 }
@@ -838,7 +853,9 @@ fn resolve_region(
     if regions.is_empty() {
         return Ok(chosen);
     }
-    let name = chosen.unwrap_or_else(|| regions[0].0.clone());
+    let Some(name) = chosen.or_else(|| regions.first().map(|r| r.0.clone())) else {
+        return Ok(None);
+    };
     let Some((_, values)) = regions.iter().find(|(n, _)| *n == name) else {
         let names: Vec<&str> = regions.iter().map(|(n, _)| n.as_str()).collect();
         return Err(bad(format!(

@@ -277,7 +277,8 @@ struct Inner {
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let authenticated = lock(&self.inner.token).is_some();
+        // try_lock: a log line must not wait for an authentication in progress.
+        let authenticated = self.inner.token.try_lock().ok().map(|t| t.is_some());
         f.debug_struct("Session")
             .field("cloud", &self.inner.config.describe_origin())
             .field("identity_url", &self.inner.identity_url)

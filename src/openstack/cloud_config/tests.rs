@@ -387,6 +387,17 @@ fn unknown_cloud_names_files_clouds_and_the_closest() {
     ] {
         assert!(msg.contains(&want), "{want:?} not in {msg}");
     }
+    assert!(!msg.contains("not read"), "{msg}");
+    // A clouds.yaml that hides another one is named.
+    let hidden = f.write(2, "clouds.yaml", "clouds: {elsewhere: {}}");
+    let msg = f.resolve(&named("elsewhere"), &[]).unwrap_err().to_string();
+    assert!(
+        msg.contains(&format!(
+            "not read, because only the first clouds file found is: {}",
+            hidden.display()
+        )),
+        "{msg}"
+    );
     let far = f
         .resolve(&named("completely-different"), &[])
         .unwrap_err()

@@ -1053,7 +1053,7 @@ fn debug_shows_no_secret() {
         !text.contains(PASSWORD) && !text.contains("tok-1"),
         "{text}"
     );
-    assert!(text.contains("authenticated: true"), "{text}");
+    assert!(text.contains("authenticated: Some(true)"), "{text}");
 }
 
 #[test]
