@@ -257,26 +257,36 @@ pub(crate) fn token_request_body(
 #[derive(Clone, Debug)]
 pub struct Token {
     pub value: Secret,
+    /// As Keystone wrote it (Keystone's clock).
     pub expires_at: SystemTime,
-    /// When we received it; with `expires_at` it tells the token's lifetime.
+    /// When we received it (our clock).
     pub received_at: SystemTime,
+    /// `expires_at - issued_at`, when Keystone said when it issued the token: measured on
+    /// Keystone's clock alone, so a skew between the clocks does not matter.
+    pub lifetime: Option<Duration>,
     pub catalog: Catalog,
     pub project_id: Option<String>,
     pub user_id: Option<String>,
 }
 
 impl Token {
-    /// Renew before this moment: a margin of 2 minutes, or half the lifetime for short-lived
-    /// tokens, so a call never starts with a token about to lapse.
+    /// Renew from this moment (our clock): 2 minutes before expiry, or half-way for
+    /// short-lived tokens, so a call never starts with a token about to lapse.
     pub fn refresh_at(&self) -> SystemTime {
-        let lifetime = self
-            .expires_at
-            .duration_since(self.received_at)
-            .unwrap_or_default();
+        let (expiry, lifetime) = match self.lifetime {
+            Some(l) => (
+                self.received_at.checked_add(l).unwrap_or(self.expires_at),
+                l,
+            ),
+            None => (
+                self.expires_at,
+                self.expires_at
+                    .duration_since(self.received_at)
+                    .unwrap_or_default(),
+            ),
+        };
         let margin = Duration::from_secs(120).min(lifetime / 2);
-        self.expires_at
-            .checked_sub(margin)
-            .unwrap_or(self.expires_at)
+        expiry.checked_sub(margin).unwrap_or(expiry)
     }
 
     pub fn needs_refresh(&self, now: SystemTime) -> bool {
@@ -307,6 +317,11 @@ pub(crate) fn parse_token(
         .ok_or("no `token.expires_at`")?;
     let expires_at = parse_timestamp(expires)
         .ok_or_else(|| format!("`token.expires_at` is not a timestamp: {expires:?}"))?;
+    let lifetime = token
+        .get("issued_at")
+        .and_then(Value::as_str)
+        .and_then(parse_timestamp)
+        .and_then(|issued| expires_at.duration_since(issued).ok());
     let catalog = match token.get("catalog") {
         None | Some(Value::Null) => Catalog::default(),
         Some(c @ Value::Array(_)) => Catalog::from_json(c),
@@ -323,6 +338,7 @@ pub(crate) fn parse_token(
         value: Secret::new(value),
         expires_at,
         received_at: now,
+        lifetime,
         catalog,
         project_id: id_of("project"),
         user_id: id_of("user"),
@@ -587,6 +603,7 @@ mod tests {
             t.expires_at,
             parse_timestamp("2026-11-22T02:36:10Z").unwrap()
         );
+        assert_eq!(t.lifetime, Some(Duration::from_secs(3600)));
 
         assert!(
             parse_token(None, body, now)
@@ -626,6 +643,7 @@ mod tests {
             value: Secret::new("t"),
             expires_at: now + Duration::from_secs(lifetime),
             received_at: now,
+            lifetime: None,
             catalog: Catalog::default(),
             project_id: None,
             user_id: None,
@@ -644,5 +662,20 @@ mod tests {
             ..t(5)
         };
         assert!(expired.needs_refresh(now + Duration::from_secs(10)));
+        // Keystone's clock two hours ahead of ours: issued_at tells the real lifetime.
+        let skewed = Token {
+            expires_at: now + Duration::from_secs(3 * 3600),
+            lifetime: Some(Duration::from_secs(3600)),
+            ..t(0)
+        };
+        assert!(!skewed.needs_refresh(now + Duration::from_secs(3600 - 121)));
+        assert!(skewed.needs_refresh(now + Duration::from_secs(3600 - 120)));
+        // ... or behind: without issued_at the token would look expired at once.
+        let behind = Token {
+            expires_at: now - Duration::from_secs(3600),
+            lifetime: Some(Duration::from_secs(3600)),
+            ..t(0)
+        };
+        assert!(!behind.needs_refresh(now + Duration::from_secs(60)));
     }
 }

@@ -25,10 +25,12 @@ fn sample(name: &str, fallback: &str) -> String {
 }
 
 fn token_body(base: &str, expires_in: Duration) -> Value {
-    let expires = humantime::format_rfc3339_micros(SystemTime::now() + expires_in).to_string();
+    let now = SystemTime::now();
+    let issued = humantime::format_rfc3339_micros(now).to_string();
+    let expires = humantime::format_rfc3339_micros(now + expires_in).to_string();
     let ep = |url: String| json!([{"interface": "public", "region_id": "RegionOne", "region": "RegionOne", "url": url}]);
     json!({"token": {
-    "expires_at": expires, "methods": ["password"],
+    "expires_at": expires, "issued_at": issued, "methods": ["password"],
     "project": {"id": PROJECT, "name": "admin", "domain": {"id": "default", "name": "Default"}},
     "user": {"id": "u-1", "name": "admin"},
     "catalog": [
