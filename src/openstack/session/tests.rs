@@ -587,7 +587,7 @@ fn retry_after_is_honoured_up_to_the_cap() {
     Nova::new(&s).list_services(None, None).unwrap();
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(150), "waited only {took:?}");
-    assert!(took < Duration::from_millis(900), "waited {took:?}");
+    assert!(took < Duration::from_secs(1), "waited {took:?}: Retry-After is capped");
 }
 
 #[test]
@@ -627,12 +627,12 @@ fn a_slow_answer_times_out() {
             .on(
                 "GET",
                 OS_SERVICES_PATH,
-                vec![Reply::raw(200, OS_SERVICES).delay(Duration::from_millis(600))],
+                vec![Reply::raw(200, OS_SERVICES).delay(Duration::from_millis(1500))],
             )
             .handler()
     });
     let mut cfg = config_with(&server.url(), &[]);
-    cfg.api_timeout = Duration::from_millis(150);
+    cfg.api_timeout = Duration::from_millis(400);
     let mut opts = test_options();
     opts.retry.max_retries = 1;
     let s = Session::with_options(cfg, opts).unwrap();
@@ -917,8 +917,8 @@ fn token_near_expiry_is_renewed() {
         move |req: &Recorded| {
             if req.path == AUTH {
                 let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                // One second of life: renewed after half of it.
-                return Reply::json(201, &token_body(&base, Duration::from_secs(1)))
+                // Two seconds of life: renewed after half of it.
+                return Reply::json(201, &token_body(&base, Duration::from_secs(2)))
                     .header("X-Subject-Token", &format!("tok-{n}"));
             }
             rest(req)
@@ -927,7 +927,7 @@ fn token_near_expiry_is_renewed() {
     let nova = Nova::new(&session(&server));
     nova.list_services(None, None).unwrap();
     assert_eq!(auths.load(Ordering::SeqCst), 1);
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(1200));
     nova.list_services(None, None).unwrap();
     assert_eq!(auths.load(Ordering::SeqCst), 2);
     let reqs = server.requests();
