@@ -363,6 +363,21 @@ impl Session {
         &self.inner.config
     }
 
+    /// Same as [`Nova::new`](super::Nova::new).
+    pub fn nova(&self) -> super::Nova {
+        super::Nova::new(self)
+    }
+
+    /// Same as [`Cinder::new`](super::Cinder::new).
+    pub fn cinder(&self) -> super::Cinder {
+        super::Cinder::new(self)
+    }
+
+    /// Same as [`Placement::new`](super::Placement::new).
+    pub fn placement(&self) -> super::Placement {
+        super::Placement::new(self)
+    }
+
     /// Authenticates now (if there is no valid token yet), to fail early on bad credentials.
     pub fn authenticate(&self) -> Result<()> {
         self.token().map(|_| ())

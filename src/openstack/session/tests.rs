@@ -254,15 +254,15 @@ fn client_maximums_cap_the_negotiation() {
     });
     let s = session(&server);
     assert_eq!(
-        Nova::new(&s).microversion().unwrap(),
+        s.nova().microversion().unwrap(),
         Some(Microversion::new(2, 93))
     );
     assert_eq!(
-        Placement::new(&s).microversion().unwrap(),
+        s.placement().microversion().unwrap(),
         Some(Microversion::new(1, 39))
     );
     assert_eq!(
-        Cinder::new(&s).microversion().unwrap(),
+        s.cinder().microversion().unwrap(),
         Some(Microversion::new(3, 70))
     );
     assert_eq!(
@@ -587,7 +587,10 @@ fn retry_after_is_honoured_up_to_the_cap() {
     Nova::new(&s).list_services(None, None).unwrap();
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(150), "waited only {took:?}");
-    assert!(took < Duration::from_secs(1), "waited {took:?}: Retry-After is capped");
+    assert!(
+        took < Duration::from_secs(1),
+        "waited {took:?}: Retry-After is capped"
+    );
 }
 
 #[test]
