@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use super::Result;
 use super::catalog::ServiceType;
 use super::microversion::Microversion;
-use super::nova::{ServiceState, ServiceStatus};
 use super::session::{Request, Session};
 use super::time::parse_timestamp;
 
@@ -17,9 +16,11 @@ pub struct VolumeService {
     pub binary: String,
     /// `node@backend` for cinder-volume, `node` for the others.
     pub host: String,
-    pub zone: String,
-    pub status: ServiceStatus,
-    pub state: ServiceState,
+    pub zone: Option<String>,
+    /// `enabled` or `disabled`.
+    pub status: String,
+    /// `up` or `down`.
+    pub state: String,
     pub updated_at: Option<String>,
     pub disabled_reason: Option<String>,
     /// 3.7+.
@@ -33,6 +34,14 @@ pub struct VolumeService {
 impl VolumeService {
     pub fn updated_at_time(&self) -> Option<SystemTime> {
         self.updated_at.as_deref().and_then(parse_timestamp)
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.status.eq_ignore_ascii_case("enabled")
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.state.eq_ignore_ascii_case("up")
     }
 
     /// The node part of `node@backend`.
@@ -113,7 +122,7 @@ mod tests {
 
     #[test]
     fn strict_on_relied_fields() {
-        let bad = r#"{"services": [{"binary": "cinder-volume", "host": "h@b", "zone": "nova", "status": "enabled", "state": "sideways"}]}"#;
+        let bad = r#"{"services": [{"binary": "cinder-volume", "host": "h@b", "zone": "nova", "status": "enabled", "state": 1}]}"#;
         assert!(serde_json::from_str::<ServicesBody>(bad).is_err());
         let missing_host = r#"{"services": [{"binary": "cinder-volume", "zone": "nova", "status": "enabled", "state": "up"}]}"#;
         assert!(serde_json::from_str::<ServicesBody>(missing_host).is_err());

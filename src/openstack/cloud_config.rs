@@ -30,18 +30,16 @@ pub type EnvFn<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// What the command line (and evacctl's own config) chose. Everything is optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CloudSelection {
-    /// `--os-cloud`. When `None`, `OS_CLOUD` is read from the environment.
+    /// The cloud's name: `--os-cloud`, or evacctl's configured default. When `None`, `OS_CLOUD`
+    /// is read from the environment; without it, the `OS_*` variables alone make the cloud.
     pub cloud: Option<String>,
-    /// The cloud named in evacctl's config, used when neither `--os-cloud` nor `OS_CLOUD` is set.
-    pub default_cloud: Option<String>,
-    /// `--os-region-name`: wins over `OS_REGION_NAME` and clouds.yaml.
+    /// `--os-region-name` (or evacctl's configured region): wins over `OS_REGION_NAME` and
+    /// clouds.yaml.
     pub region: Option<String>,
-    /// `--os-interface`: wins over `OS_INTERFACE` and clouds.yaml.
-    pub interface: Option<String>,
-    /// `--os-cacert`.
-    pub cacert: Option<PathBuf>,
-    /// `--insecure`.
-    pub insecure: Option<bool>,
+    /// Wins over clouds.yaml's `api_timeout` (default 60 s).
+    pub api_timeout: Option<Duration>,
+    /// Retries of idempotent reads (default 3): see [`RetryPolicy`](super::RetryPolicy).
+    pub retries: Option<u32>,
 }
 
 /// Where to look for clouds.yaml and secure.yaml, best first (the first existing one is used).
@@ -129,6 +127,8 @@ pub struct CloudConfig {
     pub insecure: bool,
     /// Per-request timeout (`api_timeout`, default 60 s).
     pub api_timeout: Duration,
+    /// Retries of idempotent reads (default 3; from [`CloudSelection::retries`]).
+    pub retries: u32,
     /// `<service>_endpoint_override`: wins over the catalog. `%(project_id)s` is substituted.
     pub endpoint_overrides: BTreeMap<ServiceType, String>,
     /// The files the cloud came from.
@@ -234,11 +234,7 @@ impl CloudConfig {
             &paths.secure,
         )?;
 
-        let name = selection
-            .cloud
-            .clone()
-            .or_else(|| env("OS_CLOUD"))
-            .or_else(|| selection.default_cloud.clone());
+        let name = selection.cloud.clone().or_else(|| env("OS_CLOUD"));
         let mut entry = match &name {
             Some(name) => named_entry(name, clouds.as_ref(), secure.as_ref(), paths)?,
             None if env("OS_AUTH_URL").is_some() => Map::new(),
@@ -273,19 +269,6 @@ impl CloudConfig {
         if let Some(r) = &selection.region {
             entry.insert("region_name".into(), Value::String(r.clone()));
         }
-        if let Some(i) = &selection.interface {
-            entry.insert("interface".into(), Value::String(i.clone()));
-        }
-        if let Some(c) = &selection.cacert {
-            entry.insert(
-                "cacert".into(),
-                Value::String(c.to_string_lossy().into_owned()),
-            );
-        }
-        if let Some(i) = selection.insecure {
-            entry.insert("insecure".into(), Value::Bool(i));
-            entry.remove("verify");
-        }
 
         let origin = match &name {
             Some(n) => format!("cloud {n:?}"),
@@ -296,6 +279,15 @@ impl CloudConfig {
         cfg.clouds_file = clouds.map(|l| l.path);
         cfg.secure_file = secure.map(|l| l.path);
         cfg.env_applied = env_applied;
+        if let Some(t) = selection.api_timeout {
+            if t.is_zero() {
+                return Err(Error::config("the API timeout must be more than 0 s"));
+            }
+            cfg.api_timeout = t;
+        }
+        if let Some(r) = selection.retries {
+            cfg.retries = r;
+        }
         Ok(cfg)
     }
 
@@ -820,6 +812,7 @@ fn build(origin: &str, mut entry: Map<String, Value>) -> Result<CloudConfig> {
         cacert,
         insecure,
         api_timeout,
+        retries: super::session::RetryPolicy::default().max_retries,
         endpoint_overrides,
         clouds_file: None,
         secure_file: None,

@@ -31,7 +31,7 @@ pub use catalog::{Catalog, Interface, ServiceType};
 pub use cinder::{Cinder, VolumeService};
 pub use cloud_config::{AuthConfig, CloudConfig, CloudSelection, SearchPaths};
 pub use microversion::{Microversion, VersionRange};
-pub use nova::{ComputeService, Nova, ServiceState, ServiceStatus, ServiceUpdate};
+pub use nova::{ComputeService, Nova, ServiceStatus, ServiceUpdate};
 pub use placement::Placement;
 pub use session::{Request, Response, RetryPolicy, Session, SessionOptions};
 pub use time::parse_timestamp;

@@ -37,31 +37,9 @@ impl fmt::Display for ServiceStatus {
     }
 }
 
-/// A service's liveness as the API sees it (heartbeats, or forced down).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServiceState {
-    Up,
-    Down,
-}
-
-impl ServiceState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceState::Up => "up",
-            ServiceState::Down => "down",
-        }
-    }
-}
-
-impl fmt::Display for ServiceState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// One entry of `GET /os-services`. Extra fields are ignored; the ones below must be there
-/// with the right type (except the optional ones).
+/// with the right type (except the optional ones). `status` and `state` stay text, as Nova
+/// wrote them (`enabled`/`disabled`, `up`/`down`): the verdict over them is the runbook's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComputeService {
     /// A UUID from 2.53 on, an integer (as text here) before.
@@ -69,9 +47,11 @@ pub struct ComputeService {
     pub id: String,
     pub binary: String,
     pub host: String,
-    pub zone: String,
-    pub status: ServiceStatus,
-    pub state: ServiceState,
+    pub zone: Option<String>,
+    /// `enabled` or `disabled`.
+    pub status: String,
+    /// `up` or `down` (heartbeats, or forced down).
+    pub state: String,
     /// As Nova writes it: `2026-11-22T01:36:10.000000` (UTC). See [`Self::updated_at_time`].
     pub updated_at: Option<String>,
     pub disabled_reason: Option<String>,
@@ -83,6 +63,18 @@ impl ComputeService {
     /// `updated_at` as a time; `None` if absent or unreadable.
     pub fn updated_at_time(&self) -> Option<SystemTime> {
         self.updated_at.as_deref().and_then(parse_timestamp)
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.status.eq_ignore_ascii_case("enabled")
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.state.eq_ignore_ascii_case("up")
+    }
+
+    pub fn is_forced_down(&self) -> bool {
+        self.forced_down == Some(true)
     }
 }
 
@@ -240,8 +232,9 @@ mod tests {
             .unwrap();
         assert_eq!(c1.id, "2b81554f-b534-45dd-afff-b45f3b2a1922");
         assert_eq!(c1.binary, "nova-compute");
-        assert_eq!(c1.status, ServiceStatus::Enabled);
-        assert_eq!(c1.state, ServiceState::Up);
+        assert!(c1.is_enabled() && c1.status == "enabled");
+        assert!(c1.is_up() && c1.state == "up" && !c1.is_forced_down());
+        assert_eq!(c1.zone.as_deref(), Some("nova"));
         assert_eq!(c1.forced_down, Some(false));
         assert_eq!(c1.disabled_reason, None);
         assert_eq!(
@@ -262,8 +255,8 @@ mod tests {
         assert_eq!(s.id, "4");
         assert_eq!(s.forced_down, None);
         let own: ServicesBody = serde_json::from_str(OS_SERVICES_21).unwrap();
-        assert_eq!(own.services[0].status, ServiceStatus::Disabled);
-        assert_eq!(own.services[0].state, ServiceState::Down);
+        assert!(!own.services[0].is_enabled());
+        assert!(!own.services[0].is_up());
         assert_eq!(own.services[0].updated_at_time(), None);
         assert_eq!(
             own.services[0].disabled_reason.as_deref(),
@@ -277,14 +270,15 @@ mod tests {
         let body: ServiceBody =
             serde_json::from_str(&sample("os-services-force-down-put.json", fallback)).unwrap();
         assert_eq!(body.service.forced_down, Some(true));
-        assert_eq!(body.service.state, ServiceState::Down);
+        assert!(body.service.is_forced_down() && !body.service.is_up());
     }
 
     #[test]
     fn is_strict_on_the_fields_it_relies_on() {
         for bad in [
             r#"{"services": [{"binary": "nova-compute", "host": "c", "id": 1, "zone": "nova", "status": "enabled"}]}"#,
-            r#"{"services": [{"binary": "nova-compute", "host": "c", "id": 1, "zone": "nova", "status": "maybe", "state": "up"}]}"#,
+            r#"{"services": [{"binary": "nova-compute", "host": "c", "id": 1, "zone": "nova", "status": null, "state": "up"}]}"#,
+            r#"{"services": [{"binary": "nova-compute", "host": "c", "id": 1, "zone": "nova", "status": "enabled", "state": true}]}"#,
             r#"{"services": [{"binary": "nova-compute", "host": 7, "id": 1, "zone": "nova", "status": "enabled", "state": "up"}]}"#,
             r#"{"services": [{"binary": "nova-compute", "host": "c", "id": [1], "zone": "nova", "status": "enabled", "state": "up"}]}"#,
             r#"{"services": [{"binary": "nova-compute", "host": "c", "id": 1, "zone": "nova", "status": "enabled", "state": "up", "forced_down": "yes"}]}"#,

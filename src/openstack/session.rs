@@ -63,6 +63,15 @@ pub struct SessionOptions {
     pub use_env_proxy: bool,
 }
 
+impl SessionOptions {
+    /// The defaults, with the cloud's retry count.
+    pub fn for_config(config: &CloudConfig) -> SessionOptions {
+        let mut o = SessionOptions::default();
+        o.retry.max_retries = config.retries;
+        o
+    }
+}
+
 impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
@@ -296,12 +305,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 const USER_AGENT: &str = concat!("evacctl/", env!("CARGO_PKG_VERSION"));
 
 impl Session {
-    /// A session with the default options. No I/O: a missing or bad `cacert` is reported here,
-    /// credentials on first use.
+    /// A session with [`SessionOptions::for_config`]. No I/O: a missing or bad `cacert` is
+    /// reported here, credentials on first use.
     pub fn new(config: CloudConfig) -> Result<Session> {
-        Session::with_options(config, SessionOptions::default())
+        let options = SessionOptions::for_config(&config);
+        Session::with_options(config, options)
     }
 
+    /// A session with these options as they are (`config.retries` is not consulted).
     pub fn with_options(config: CloudConfig, options: SessionOptions) -> Result<Session> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::blocking::Client::builder()

@@ -249,22 +249,39 @@ fn env_overlays_the_named_cloud_and_cli_wins() {
     );
     let sel = CloudSelection {
         region: Some("RegionCli".into()),
-        interface: Some("internal".into()),
+        api_timeout: Some(Duration::from_secs(5)),
+        retries: Some(7),
         ..named("harness")
     };
     let c = f.resolve(&sel, &env).unwrap();
     assert_eq!(c.region.as_deref(), Some("RegionCli"));
-    assert_eq!(c.interface, Interface::Internal);
-    // OS_INSECURE=false beats verify: false; --insecure beats everything.
+    assert_eq!(c.api_timeout, Duration::from_secs(5));
+    assert_eq!(c.retries, 7);
+    assert_eq!(
+        crate::openstack::SessionOptions::for_config(&c)
+            .retry
+            .max_retries,
+        7
+    );
+    let zero = CloudSelection {
+        api_timeout: Some(Duration::ZERO),
+        ..named("harness")
+    };
+    assert_eq!(
+        f.resolve(&zero, &[]).unwrap_err().exit_code(),
+        ExitCode::Config
+    );
+    // OS_INSECURE=false beats verify: false, OS_INSECURE=true beats verify: true.
     let c = f
         .resolve(&named("prod"), &[("OS_INSECURE", "false")])
         .unwrap();
     assert!(!c.insecure);
-    let sel = CloudSelection {
-        insecure: Some(true),
-        ..named("harness")
-    };
-    assert!(f.resolve(&sel, &[]).unwrap().insecure);
+    assert!(f.resolve(&named("prod"), &[]).unwrap().insecure);
+    let c = f
+        .resolve(&named("harness"), &[("OS_INSECURE", "True")])
+        .unwrap();
+    assert!(c.insecure);
+    assert_eq!(c.retries, 3);
 }
 
 #[test]
@@ -272,25 +289,23 @@ fn cloud_name_precedence() {
     let f = Fixture::new();
     f.write(0, "clouds.yaml", CLOUDS);
     f.write(0, "secure.yaml", SECURE);
-    let default = CloudSelection {
-        default_cloud: Some("prod".into()),
-        ..Default::default()
-    };
+    let none = CloudSelection::default();
     assert_eq!(
-        f.resolve(&default, &[]).unwrap().name.as_deref(),
-        Some("prod")
-    );
-    assert_eq!(
-        f.resolve(&default, &[("OS_CLOUD", "harness")])
+        f.resolve(&none, &[("OS_CLOUD", "harness")])
             .unwrap()
             .name
             .as_deref(),
         Some("harness")
     );
-    let explicit = CloudSelection {
-        cloud: Some("prod".into()),
-        ..default
-    };
+    // A name wins over OS_CLOUD, and over OS_AUTH_URL alone.
+    let explicit = named("prod");
+    assert_eq!(
+        f.resolve(&explicit, &[("OS_AUTH_URL", "http://other")])
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("prod")
+    );
     assert_eq!(
         f.resolve(&explicit, &[("OS_CLOUD", "harness")])
             .unwrap()
