@@ -735,6 +735,14 @@ impl Session {
                     let e = e.without_url();
                     let detail = self.redact(&chain(&e), None);
                     tracing::debug!(service = %st, %method, url, elapsed_ms, error = %detail, "HTTP failed");
+                    // A certificate the client does not trust: the fix is in the configuration,
+                    // and retrying cannot help.
+                    if e.is_connect() && detail.to_ascii_lowercase().contains("certificate") {
+                        return Err(Error::config(format!(
+                            "{st} {method} {url}: TLS: {detail} (set cacert in clouds.yaml or \
+                             OS_CACERT to the CA bundle that issued it)"
+                        )));
+                    }
                     if e.is_builder() {
                         return Err(Error::config(format!(
                             "{st} {method} {url}: cannot build the request: {detail}"

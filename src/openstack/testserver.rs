@@ -1,5 +1,6 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 for tests: answers with scripted replies and records
 //! every request. One request per connection (`Connection: close`), a thread per connection.
+//! Plain HTTP, or HTTPS with a certificate from a test CA ([`TEST_CA_PEM`]).
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -95,6 +96,7 @@ type Handler = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
 
 pub(crate) struct TestServer {
     addr: SocketAddr,
+    scheme: &'static str,
     requests: Arc<Mutex<Vec<Recorded>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -108,9 +110,27 @@ impl TestServer {
         F: FnOnce(&str) -> H,
         H: Fn(&Recorded) -> Reply + Send + Sync + 'static,
     {
+        TestServer::start_with(None, make)
+    }
+
+    /// The same over TLS, with a certificate for 127.0.0.1 issued by [`TEST_CA_PEM`].
+    pub fn start_tls<F, H>(make: F) -> TestServer
+    where
+        F: FnOnce(&str) -> H,
+        H: Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    {
+        TestServer::start_with(Some(tls_config()), make)
+    }
+
+    fn start_with<F, H>(tls: Option<Arc<rustls::ServerConfig>>, make: F) -> TestServer
+    where
+        F: FnOnce(&str) -> H,
+        H: Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        let handler: Handler = Arc::new(make(&format!("http://{addr}")));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let handler: Handler = Arc::new(make(&format!("{scheme}://{addr}")));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (reqs, stop2) = (requests.clone(), stop.clone());
@@ -120,12 +140,28 @@ impl TestServer {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let (handler, reqs) = (handler.clone(), reqs.clone());
-                std::thread::spawn(move || serve(stream, &handler, &reqs));
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let (handler, reqs, tls) = (handler.clone(), reqs.clone(), tls.clone());
+                std::thread::spawn(move || match tls {
+                    None => {
+                        serve(stream, &handler, &reqs);
+                    }
+                    Some(cfg) => {
+                        let Ok(conn) = rustls::ServerConnection::new(cfg) else {
+                            return;
+                        };
+                        let tls_stream = rustls::StreamOwned::new(conn, stream);
+                        if let Some(mut s) = serve(tls_stream, &handler, &reqs) {
+                            s.conn.send_close_notify();
+                            let _ = s.flush();
+                        }
+                    }
+                });
             }
         });
         TestServer {
             addr,
+            scheme,
             requests,
             stop,
             thread: Some(thread),
@@ -133,7 +169,7 @@ impl TestServer {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -160,19 +196,20 @@ impl Drop for TestServer {
     }
 }
 
-fn serve(stream: TcpStream, handler: &Handler, requests: &Mutex<Vec<Recorded>>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
+/// Answers one request; gives the stream back unless there was none or the reply hangs up.
+fn serve<S: Read + Write>(
+    stream: S,
+    handler: &Handler,
+    requests: &Mutex<Vec<Recorded>>,
+) -> Option<S> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
+        return None;
     }
     let mut parts = line.split_whitespace();
     let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
-        return;
+        return None;
     };
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut headers = Vec::new();
@@ -196,7 +233,7 @@ fn serve(stream: TcpStream, handler: &Handler, requests: &Mutex<Vec<Recorded>>) 
         .unwrap_or(0);
     let mut body = vec![0; len];
     if reader.read_exact(&mut body).is_err() {
-        return;
+        return None;
     }
     let rec = Recorded {
         method: method.into(),
@@ -211,7 +248,7 @@ fn serve(stream: TcpStream, handler: &Handler, requests: &Mutex<Vec<Recorded>>) 
     let reply = handler(&rec);
     std::thread::sleep(reply.delay);
     if reply.hang_up {
-        return;
+        return None;
     }
     let reason = reqwest::StatusCode::from_u16(reply.status)
         .ok()
@@ -226,9 +263,11 @@ fn serve(stream: TcpStream, handler: &Handler, requests: &Mutex<Vec<Recorded>>) 
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
+    let writer = reader.get_mut();
     let _ = writer.write_all(head.as_bytes());
     let _ = writer.write_all(&reply.body);
     let _ = writer.flush();
+    Some(reader.into_inner())
 }
 
 /// Scripted routes: a queue of replies per (method, path); the last reply of a queue repeats;
@@ -281,4 +320,55 @@ pub(crate) fn closed_port_url() -> String {
     let addr = l.local_addr().expect("addr");
     drop(l);
     format!("http://{addr}")
+}
+
+/// The CA that issued the test server's certificate (EC P-256, valid 2000–2100). Test-only.
+pub(crate) const TEST_CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBaDCCAQ6gAwIBAgICEAAwCgYIKoZIzj0EAwIwGjEYMBYGA1UEAwwPZXZhY2N0
+bCB0ZXN0IENBMCAXDTAwMDEwMTAwMDAwMFoYDzIxMDAwMTAxMDAwMDAwWjAaMRgw
+FgYDVQQDDA9ldmFjY3RsIHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AAQ5ml1A6s7jPZvBqpLLlk+DlwJCpVZsM3EHHXEWX4EiB8cJ2El7Ro4VleTSSISQ
+UzZAEDYLCP4mEBYYUw5Cbufso0IwQDAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB
+/wQEAwIBBjAdBgNVHQ4EFgQURqEEoktubJvKyHXcghMEZrQMvgUwCgYIKoZIzj0E
+AwIDSAAwRQIhAL/3gmkOQ72zrOa2wMoFqO75CWdsp8kBWwSyyQq6LnG7AiBkS/Zb
+2q3qfQhN8IVvNa57L8EuWJXGoKZR93cv4XoDgA==
+-----END CERTIFICATE-----
+";
+
+/// The server certificate: CN and SAN 127.0.0.1 (and localhost), valid 2000–2100.
+const TEST_LEAF_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBtDCCAVmgAwIBAgICEAEwCgYIKoZIzj0EAwIwGjEYMBYGA1UEAwwPZXZhY2N0
+bCB0ZXN0IENBMCAXDTAwMDEwMTAwMDAwMFoYDzIxMDAwMTAxMDAwMDAwWjAUMRIw
+EAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASZVH29
+h7lYOG1bioh3tz8AEiT0fPczooi8zBBrCSp9kTcrBt7xPbhPGpEvOUWD2mZbmLB7
+TRcg1kpEPK5rJ5T3o4GSMIGPMAwGA1UdEwEB/wQCMAAwGgYDVR0RBBMwEYcEfwAA
+AYIJbG9jYWxob3N0MBMGA1UdJQQMMAoGCCsGAQUFBwMBMA4GA1UdDwEB/wQEAwIH
+gDAfBgNVHSMEGDAWgBRGoQSiS25sm8rIddyCEwRmtAy+BTAdBgNVHQ4EFgQUtgAE
+nbaOmK3WW8ys9G0+OBzsbxswCgYIKoZIzj0EAwIDSQAwRgIhAPpJUjw5jualMpBK
+OS7Bxr6Dw9TObtaAkqqidmX5szIOAiEAxrtJk+J9tv6MTyK/LdJ9TUyZp53WhdMD
+caRikGXWMpc=
+-----END CERTIFICATE-----
+";
+
+/// The server certificate's key: a throwaway made for these tests, protecting nothing.
+const TEST_LEAF_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQggre5DM5OVdIXHZEr
+QV8YpmCb/wGAuuoRkri9ZxX7gDmhRANCAASZVH29h7lYOG1bioh3tz8AEiT0fPcz
+ooi8zBBrCSp9kTcrBt7xPbhPGpEvOUWD2mZbmLB7TRcg1kpEPK5rJ5T3
+-----END PRIVATE KEY-----
+";
+
+fn tls_config() -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert = CertificateDer::from_pem_slice(TEST_LEAF_PEM.as_bytes()).expect("test cert");
+    let key = PrivateKeyDer::from_pem_slice(TEST_LEAF_KEY.as_bytes()).expect("test key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("server config");
+    Arc::new(cfg)
 }

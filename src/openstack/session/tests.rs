@@ -7,7 +7,9 @@ use super::*;
 use crate::error::Classify;
 use crate::exit_codes::ExitCode;
 use crate::openstack::cloud_config::{CloudSelection, SearchPaths};
-use crate::openstack::testserver::{Recorded, Reply, Routes, TestServer, closed_port_url};
+use crate::openstack::testserver::{
+    Recorded, Reply, Routes, TEST_CA_PEM, TestServer, closed_port_url,
+};
 use crate::openstack::{Cinder, Nova, Placement, ServiceUpdate};
 
 const PASSWORD: &str = "pw-hunter2-secret";
@@ -1114,4 +1116,44 @@ fn helpers() {
     );
     assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
     assert_eq!(encode_segment("2b81554f-b534"), "2b81554f-b534");
+}
+
+#[test]
+fn tls_with_the_cacert_bundle_or_insecure() {
+    let server = TestServer::start_tls(|base| {
+        routes(base, "2.93")
+            .on("GET", OS_SERVICES_PATH, vec![Reply::raw(200, OS_SERVICES)])
+            .handler()
+    });
+    assert!(server.url().starts_with("https://127.0.0.1:"));
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, TEST_CA_PEM).unwrap();
+
+    // The bundle replaces the system roots.
+    let mut cfg = config_with(&server.url(), &[]);
+    cfg.cacert = Some(ca.clone());
+    let s = Session::with_options(cfg.clone(), test_options()).unwrap();
+    assert_eq!(s.nova().list_services(None, None).unwrap().len(), 2);
+
+    // Without it, the certificate is not trusted: a configuration error, not retried.
+    let mut plain = cfg.clone();
+    plain.cacert = None;
+    let before = server.requests().len();
+    let e = Session::with_options(plain.clone(), test_options())
+        .unwrap()
+        .nova()
+        .list_services(None, None)
+        .unwrap_err();
+    assert_eq!(e.exit_code(), ExitCode::Config, "{e}");
+    assert!(
+        e.to_string().contains("certificate") && e.to_string().contains("OS_CACERT"),
+        "{e}"
+    );
+    assert_eq!(server.requests().len(), before, "no request got through");
+
+    // insecure: no verification at all.
+    plain.insecure = true;
+    let s = Session::with_options(plain, test_options()).unwrap();
+    assert_eq!(s.nova().list_services(None, None).unwrap().len(), 2);
 }
