@@ -27,15 +27,29 @@ fn help_lists_every_step_and_the_exit_codes() {
     let (code, stdout, _) = run(&["--help"]);
     assert_eq!(code, 0);
     for sub in [
-        "check-consul", "check-services", "ipmi", "migrate-volumes", "evacuate", "host-evacuate", "verify",
-        "watch", "restore", "completions",
+        "check-consul",
+        "check-services",
+        "ipmi",
+        "migrate-volumes",
+        "evacuate",
+        "host-evacuate",
+        "verify",
+        "watch",
+        "restore",
+        "completions",
     ] {
         assert!(stdout.contains(sub), "--help does not mention {sub}");
     }
     for (_, num, name, _) in TABLE {
-        assert!(stdout.contains(&format!("{num:>3}  {name}")), "--help lacks exit code {num} {name}");
+        assert!(
+            stdout.contains(&format!("{num:>3}  {name}")),
+            "--help lacks exit code {num} {name}"
+        );
     }
-    assert!(!stdout.contains("gen-assets"), "the packaging command is hidden");
+    assert!(
+        !stdout.contains("gen-assets"),
+        "the packaging command is hidden"
+    );
 }
 
 #[test]
@@ -58,7 +72,10 @@ fn every_subcommand_has_help_with_examples() {
         a.push("--help");
         let (code, stdout, _) = run(&a);
         assert_eq!(code, 0, "{args:?} --help");
-        assert!(stdout.contains("Examples:\n  evacctl "), "{args:?} --help has no examples");
+        assert!(
+            stdout.contains("Examples:\n  evacctl "),
+            "{args:?} --help has no examples"
+        );
     }
 }
 
@@ -75,7 +92,11 @@ fn unimplemented_subcommands_say_so_with_their_own_exit_code() {
         vec!["restore", "h"],
     ] {
         let (code, stdout, stderr) = run(&args);
-        assert_eq!(code, i32::from(ExitCode::NotImplemented.code()), "{args:?}: {stderr}");
+        assert_eq!(
+            code,
+            i32::from(ExitCode::NotImplemented.code()),
+            "{args:?}: {stderr}"
+        );
         assert!(stderr.contains("not implemented yet"), "{args:?}: {stderr}");
         assert!(stdout.is_empty(), "{args:?} printed on stdout: {stdout}");
     }
@@ -99,7 +120,10 @@ fn readme_documents_the_same_exit_codes() {
         .expect("README.md");
     for (_, num, name, _) in TABLE {
         let row = format!("| {num} | `{name}` |");
-        assert!(readme.contains(&row), "README.md lacks the exit code row starting `{row}`");
+        assert!(
+            readme.contains(&row),
+            "README.md lacks the exit code row starting `{row}`"
+        );
     }
 }
 
@@ -107,19 +131,33 @@ fn readme_documents_the_same_exit_codes() {
 fn committed_completions_and_man_pages_are_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (code, _, stderr) = run(&["gen-assets", "--out", tmp.path().to_str().expect("utf-8 path")]);
+    let (code, _, stderr) = run(&[
+        "gen-assets",
+        "--out",
+        tmp.path().to_str().expect("utf-8 path"),
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let hint = "run `cargo run -- gen-assets` and commit completions/ and man/";
     for dir in ["completions", "man"] {
-        let fresh: Vec<_> = std::fs::read_dir(tmp.path().join(dir)).expect("generated dir").flatten().collect();
+        let fresh: Vec<_> = std::fs::read_dir(tmp.path().join(dir))
+            .expect("generated dir")
+            .flatten()
+            .collect();
         assert!(!fresh.is_empty());
         for entry in &fresh {
             let committed = root.join(dir).join(entry.file_name());
             let want = std::fs::read(entry.path()).expect("read generated");
             let have = std::fs::read(&committed).unwrap_or_default();
-            assert!(have == want, "{} is stale or missing: {hint}", committed.display());
+            assert!(
+                have == want,
+                "{} is stale or missing: {hint}",
+                committed.display()
+            );
         }
-        for entry in std::fs::read_dir(root.join(dir)).expect("committed dir").flatten() {
+        for entry in std::fs::read_dir(root.join(dir))
+            .expect("committed dir")
+            .flatten()
+        {
             assert!(
                 tmp.path().join(dir).join(entry.file_name()).exists(),
                 "{} is no longer generated: delete it ({hint})",

@@ -206,7 +206,8 @@ fn validate_filters(
     }
     for b in &args.binary {
         // Cinder binaries are unknown when Cinder could not be asked: nothing to check then.
-        if !binaries.contains(b.as_str()) && !(b.starts_with("cinder") && cinder.is_none()) {
+        let unverifiable = b.starts_with("cinder") && cinder.is_none();
+        if !binaries.contains(b.as_str()) && !unverifiable {
             return Err(unknown("binary", b, &binaries).into());
         }
     }

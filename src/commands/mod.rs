@@ -62,8 +62,8 @@ impl Context {
                 .os_region_name
                 .clone()
                 .or_else(|| config.cloud.region_name.clone()),
-            api_timeout: config.cloud.api_timeout,
-            retries: config.cloud.retries,
+            api_timeout: Some(config.cloud.api_timeout),
+            retries: Some(config.cloud.retries),
         };
         let cloud = openstack::CloudConfig::resolve(&selection)?;
         let session = openstack::Session::new(cloud).context("cannot open an OpenStack session")?;
