@@ -215,7 +215,7 @@ fn validate_filters(
 }
 
 fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> CliError {
-    let hint = names::closest(name, known.iter().copied())
+    let hint = names::closest_match(name, known.iter().copied())
         .map(|c| format!("; did you mean `{c}`?"))
         .unwrap_or_default();
     let list: Vec<&str> = known.iter().copied().collect();

@@ -27,7 +27,7 @@ mod de;
 mod doc;
 mod error;
 mod secrets;
-mod suggest;
+
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -41,9 +41,9 @@ use serde::Deserialize;
 
 use crate::secret::Secret;
 
+pub use crate::core::names::closest_match;
 pub use error::{ConfigError, ConfigErrorDetails, ConfigErrorKind};
 pub use secrets::{MAX_SECRET_FILE_BYTES, SecretRef, SecretSource};
-pub use suggest::closest_match;
 
 /// The configuration file read when neither `--config` nor `EVACCTL_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/evacctl/config.toml";

@@ -525,7 +525,7 @@ fn unknown_cloud(
             ));
         }
     }
-    if let Some(best) = closest(name, &names) {
+    if let Some(best) = crate::core::names::closest_match(name, names.iter().map(String::as_str)) {
         msg.push_str(&format!(". Did you mean {best:?}?"));
     }
     Error::config(msg)
@@ -554,30 +554,6 @@ fn no_cloud_selected(
         ));
     }
     Error::config(msg)
-}
-
-/// The most similar name, if it is similar enough to be a typo.
-fn closest<'a>(name: &str, names: &'a BTreeSet<String>) -> Option<&'a str> {
-    let (best, dist) = names
-        .iter()
-        .map(|n| (n, edit_distance(&name.to_lowercase(), &n.to_lowercase())))
-        .min_by_key(|(_, d)| *d)?;
-    let limit = (name.chars().count().max(best.chars().count()) / 3).max(2);
-    (dist <= limit).then_some(best.as_str())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// openstacksdk accepts auth keys at the top of a cloud entry; move them into `auth`.
