@@ -10,5 +10,6 @@ pub mod exit_codes;
 pub mod logging;
 pub mod openstack;
 pub mod output;
+pub mod pool;
 pub mod secret;
 pub mod sim;
