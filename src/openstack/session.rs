@@ -708,8 +708,12 @@ impl Session {
             let can_retry = idempotent && attempt < policy.max_retries;
             match result {
                 Ok(raw) => {
+                    let microversion = headers
+                        .get("openstack-api-version")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
                     tracing::debug!(
-                        service = %st, %method, url, status = raw.status, elapsed_ms,
+                        service = %st, %method, url, microversion, status = raw.status, elapsed_ms,
                         request_id = raw.request_id.as_deref().unwrap_or("-"), "HTTP"
                     );
                     if can_retry && matches!(raw.status, 429 | 502 | 503 | 504) {
