@@ -142,3 +142,96 @@ fn official_clients_work_against_the_sim() {
         "{table}"
     );
 }
+
+/// Every service as the world has it: (binary, host, zone, status, state), by API.
+fn world_services(cloud: &SimCloud, api: &str) -> Vec<(String, String, String, String, String)> {
+    let state = cloud.ctl("GET", "state", None);
+    let mut rows: Vec<_> = state["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .flat_map(|h| h["services"].as_array().cloned().unwrap_or_default())
+        .filter(|s| s["api"] == api)
+        .map(|s| {
+            let f = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+            (f("binary"), f("host"), f("zone"), f("status"), f("state"))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn client_rows(listed: &Value) -> Vec<(String, String, String, String, String)> {
+    let mut rows: Vec<_> = listed
+        .as_array()
+        .expect("a JSON list")
+        .iter()
+        .map(|s| {
+            let f = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+            (f("Binary"), f("Host"), f("Zone"), f("Status"), f("State"))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn official_clients_list_every_service_as_the_world_has_it() {
+    let Some(openstack) = find_client("openstack") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the OpenStack clients are missing"
+        );
+        eprintln!("skipped: no openstack client (run scripts/test to install them)");
+        return;
+    };
+    let cloud = SimCloud::with_scenario(FAST_SCENARIO);
+    // A dead host and a disabled one, so the comparison covers more than the happy case.
+    cloud.power_off("compute-1");
+    let down = SimCloud::wait_for(std::time::Duration::from_secs(10), || {
+        world_services(&cloud, "nova")
+            .iter()
+            .any(|s| s.1 == "compute-1" && s.4 == "down")
+    });
+    assert!(down.is_some(), "compute-1 never went down");
+
+    let run = |args: &[&str]| {
+        let mut cmd = clean(&openstack);
+        cmd.env("OS_CLIENT_CONFIG_FILE", cloud.clouds_yaml())
+            .env("OS_CLOUD", "sim")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.spawn().expect("start openstack")
+    };
+    let compute = run(&["compute", "service", "list", "-f", "json"]);
+    let volume = run(&["volume", "service", "list", "-f", "json"]);
+    let compute = compute.wait_with_output().expect("output");
+    let volume = volume.wait_with_output().expect("output");
+
+    let listed: Value =
+        serde_json::from_str(&check("compute service list", &compute)).expect("JSON");
+    assert_eq!(
+        client_rows(&listed),
+        world_services(&cloud, "nova"),
+        "{listed}"
+    );
+    assert!(
+        client_rows(&listed)
+            .iter()
+            .any(|r| r.1 == "compute-1" && r.4 == "down")
+    );
+
+    let listed: Value = serde_json::from_str(&check("volume service list", &volume)).expect("JSON");
+    assert_eq!(
+        client_rows(&listed),
+        world_services(&cloud, "cinder"),
+        "{listed}"
+    );
+    assert!(
+        client_rows(&listed)
+            .iter()
+            .any(|r| r.1 == "compute-1@ceph" && r.4 == "down")
+    );
+}
