@@ -19,20 +19,26 @@ where
     t
 }
 
-/// Print a table (or a line saying there is nothing) to stdout.
-pub fn print_table(title: Option<&str>, t: &Table) -> std::io::Result<()> {
+/// Write text to stdout. A reader that went away (`evacctl check-services | head -1`) is not
+/// an error: the command's verdict and exit code stand, only the rest of the text is dropped.
+pub fn emit(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    if let Some(title) = title {
-        writeln!(out, "{title}")?;
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
-    writeln!(out, "{t}")
+}
+
+/// A titled table as text, for [`emit`].
+pub fn titled(title: &str, t: &Table) -> String {
+    format!("{title}\n{t}\n")
 }
 
 /// Pretty JSON on stdout, one document per command run.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    emit(&text)?;
     Ok(())
 }
 

@@ -539,3 +539,31 @@ fn api_failures_are_reported_with_the_services_message_and_request_id() {
     );
     assert!(run.stderr.contains("req-"), "request id: {}", run.stderr);
 }
+
+#[test]
+fn a_closed_pipe_keeps_the_verdict() {
+    use std::process::Stdio;
+    let cloud = SimCloud::with_scenario(SCENARIO);
+    put_service(&cloud, "compute-1", json!({"forced_down": true}));
+    // The reader is gone before evacctl writes (it first authenticates and lists): the write
+    // meets a closed pipe, as with `evacctl check-services | head -1` on a long table.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evacctl"))
+        .env_clear()
+        .env("HOME", cloud.dir())
+        .env("OS_CLIENT_CONFIG_FILE", cloud.clouds_yaml())
+        .env("OS_CLOUD", "sim")
+        .arg("check-services")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "the verdict survives the closed pipe: {stderr}"
+    );
+}

@@ -269,6 +269,8 @@ fn age(secs: Option<u64>) -> String {
 }
 
 fn print_tables(report: &Report) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let mut text = String::new();
     let mut t = output::table([
         "Binary",
         "Host",
@@ -293,7 +295,7 @@ fn print_tables(report: &Report) -> anyhow::Result<()> {
             r.verdict.as_str().to_string(),
         ]);
     }
-    output::print_table(Some("Nova services:"), &t)?;
+    text.push_str(&output::titled("Nova services:", &t));
 
     match (&report.cinder_services, &report.cinder_error) {
         (Some(rows), _) => {
@@ -317,33 +319,36 @@ fn print_tables(report: &Report) -> anyhow::Result<()> {
                     r.verdict.as_str().to_string(),
                 ]);
             }
-            println!();
-            output::print_table(Some("Cinder services:"), &t)?;
+            text.push('\n');
+            text.push_str(&output::titled("Cinder services:", &t));
         }
-        (None, Some(err)) => println!("\nCinder services: unavailable ({err})"),
+        (None, Some(err)) => {
+            let _ = writeln!(text, "\nCinder services: unavailable ({err})");
+        }
         (None, None) => {}
     }
 
     let s = &report.summary;
-    println!();
-    println!(
-        "nova-compute: {} of {} ok{}{}",
-        s.nova_compute_ok,
-        s.nova_compute_total,
-        if s.failed_hosts.is_empty() {
-            String::new()
-        } else {
-            format!("; down: {}", s.failed_hosts.join(", "))
-        },
-        if s.disabled_hosts.is_empty() {
-            String::new()
-        } else {
-            format!("; disabled: {}", s.disabled_hosts.join(", "))
-        },
+    let _ = write!(
+        text,
+        "\nnova-compute: {} of {} ok",
+        s.nova_compute_ok, s.nova_compute_total
     );
-    if !s.other_problems.is_empty() {
-        println!("other services not ok: {}", s.other_problems.join(", "));
+    if !s.failed_hosts.is_empty() {
+        let _ = write!(text, "; down: {}", s.failed_hosts.join(", "));
     }
-    println!("result: {} (exit {})", s.result, s.exit_code);
+    if !s.disabled_hosts.is_empty() {
+        let _ = write!(text, "; disabled: {}", s.disabled_hosts.join(", "));
+    }
+    text.push('\n');
+    if !s.other_problems.is_empty() {
+        let _ = writeln!(
+            text,
+            "other services not ok: {}",
+            s.other_problems.join(", ")
+        );
+    }
+    let _ = writeln!(text, "result: {} (exit {})", s.result, s.exit_code);
+    output::emit(&text)?;
     Ok(())
 }
