@@ -97,7 +97,7 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
         .into_iter()
         .filter(|s| keep(args, &s.binary, &s.host))
         .map(|s| {
-            let updated = s.updated_at.as_deref().and_then(parse_time);
+            let updated = s.updated_at_time();
             NovaServiceRow {
                 verdict: services::verdict(&s.status, &s.state, s.forced_down),
                 heartbeat_age_seconds: services::heartbeat_age(updated, now).map(|d| d.as_secs()),
@@ -122,14 +122,14 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
     let cinder_rows = all_cinder.map(|list| {
         let mut rows: Vec<CinderServiceRow> = list
             .into_iter()
-            .filter(|s| keep(args, &s.binary, cinder_node(&s.host)))
+            .filter(|s| keep(args, &s.binary, s.node()))
             .map(|s| {
-                let updated = s.updated_at.as_deref().and_then(parse_time);
+                let updated = s.updated_at_time();
                 CinderServiceRow {
                     verdict: services::verdict(&s.status, &s.state, None),
                     heartbeat_age_seconds: services::heartbeat_age(updated, now)
                         .map(|d| d.as_secs()),
-                    backend: s.host.split_once('@').map(|(_, b)| b.to_string()),
+                    backend: s.backend().map(str::to_string),
                     binary: s.binary,
                     host: s.host,
                     zone: s.zone.unwrap_or_default(),
@@ -176,11 +176,6 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
     Ok(code)
 }
 
-/// A cinder-volume's host is `node@backend`: the node is what --host means.
-fn cinder_node(host: &str) -> &str {
-    host.split_once('@').map_or(host, |(n, _)| n)
-}
-
 fn keep(args: &CheckServicesArgs, binary: &str, host: &str) -> bool {
     (args.host.is_empty() || args.host.iter().any(|h| h == host))
         && (args.binary.is_empty() || args.binary.iter().any(|b| b == binary))
@@ -196,7 +191,8 @@ fn validate_filters(
     let mut hosts: BTreeSet<&str> = nova.iter().map(|s| s.host.as_str()).collect();
     let mut binaries: BTreeSet<&str> = nova.iter().map(|s| s.binary.as_str()).collect();
     for s in cinder.unwrap_or(&[]) {
-        hosts.insert(cinder_node(&s.host));
+        // A cinder-volume's host is `node@backend`: the node is what --host means.
+        hosts.insert(s.node());
         binaries.insert(s.binary.as_str());
     }
     for h in &args.host {
@@ -223,11 +219,6 @@ fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> CliError {
         "unknown {what} `{name}`: no Nova or Cinder service has it{hint} (known: {})",
         list.join(", ")
     ))
-}
-
-fn parse_time(s: &str) -> Option<SystemTime> {
-    // Nova and Cinder write naive UTC timestamps ("2026-11-22T01:36:10.000000").
-    humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).ok()
 }
 
 fn summarize(nova: &[NovaServiceRow], cinder: &[CinderServiceRow]) -> Summary {
