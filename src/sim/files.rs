@@ -75,6 +75,9 @@ pub fn env_file(scenario: &Scenario, base_url: &str) -> Option<String> {
 
 /// Writes a file readable by its owner only.
 pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
