@@ -65,14 +65,15 @@ impl IpmiTool {
             "-N",
             &secs.to_string(),
             "-R",
-            &bmc.retries.to_string(),
+            // ipmitool reads -R 0 as "its default" (about 20 s of tries): 0 means 1 here.
+            &bmc.retries.max(1).to_string(),
             "-v",
         ]
         .map(String::from)
         .to_vec();
         // A session takes about six exchanges, each bounded by -N x (-R + 1): generous, it
         // only catches an ipmitool that hangs.
-        let deadline = Duration::from_secs(secs * (u64::from(bmc.retries) + 1) * 6 + 5);
+        let deadline = Duration::from_secs(secs * (u64::from(bmc.retries.max(1)) + 1) * 6 + 5);
         IpmiTool {
             program,
             prefix,
