@@ -148,14 +148,23 @@ fn status_of_several_hosts_at_once_over_two_ipmi_implementations() {
     let run = evacctl(&cfg, &["ipmi", "power", "status", "compute-3", "compute-1"]);
     assert_eq!(run.code, 0, "{}", run.all());
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert!(lines[1].contains("Host") && lines[1].contains("Power"), "{}", run.stdout);
-    assert!(lines[1].contains("Time") && lines[1].contains("Error"), "{}", run.stdout);
+    assert!(
+        lines[1].contains("Host") && lines[1].contains("Power"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines[1].contains("Time") && lines[1].contains("Error"),
+        "{}",
+        run.stdout
+    );
     let c3 = lines.iter().position(|l| l.contains("compute-3")).unwrap();
     let c1 = lines.iter().position(|l| l.contains("compute-1")).unwrap();
     assert!(c3 < c1, "{}", run.stdout);
     assert!(!run.stdout.contains("compute-2"));
     assert!(
-        run.stdout.contains("2 hosts: 2 on, 0 off, 0 unknown; result: success (exit 0)"),
+        run.stdout
+            .contains("2 hosts: 2 on, 0 off, 0 unknown; result: success (exit 0)"),
         "{}",
         run.stdout
     );
@@ -175,35 +184,65 @@ fn fencing_stops_the_process_behind_ipmi_sim_and_prints_the_seed_lines() {
     let run = evacctl(&cfg, &["ipmi", "power", "off", "compute-1", "--wait"]);
     assert_eq!(run.code, 10, "{}", run.all());
     assert!(run.stderr.contains("re-run with --yes"), "{}", run.stderr);
-    assert!(run.stderr.contains("compute-1"), "the plan is shown: {}", run.stderr);
+    assert!(
+        run.stderr.contains("compute-1"),
+        "the plan is shown: {}",
+        run.stderr
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert!(alive(node), "refused means nothing was done");
 
-    let run = evacctl(&cfg, &["ipmi", "power", "off", "compute-1", "--wait", "--yes"]);
+    let run = evacctl(
+        &cfg,
+        &["ipmi", "power", "off", "compute-1", "--wait", "--yes"],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
         run.stderr.contains("127.0.0.1 power status is: OFF"),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("compute-1 fence successed"), "{}", run.stderr);
-    assert!(!alive(node), "the node process was stopped by the power off");
+    assert!(
+        run.stderr.contains("compute-1 fence successed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !alive(node),
+        "the node process was stopped by the power off"
+    );
     let log = std::fs::read_to_string(sim.state_dir().join("node.log")).unwrap();
     assert!(log.contains(&format!("stop {node}")), "{log}");
     assert!(run.stdout.contains("fenced"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("fenced 1 of 1 hosts; result: success (exit 0)"),
+        run.stdout
+            .contains("fenced 1 of 1 hosts; result: success (exit 0)"),
         "{}",
         run.stdout
     );
 
     // Fencing an off host: nothing to send, confirmed at once.
-    let run = evacctl(&cfg, &["-f", "json", "ipmi", "power", "off", "compute-1", "--wait", "--yes"]);
+    let run = evacctl(
+        &cfg,
+        &[
+            "-f",
+            "json",
+            "ipmi",
+            "power",
+            "off",
+            "compute-1",
+            "--wait",
+            "--yes",
+        ],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-1")["result"], "already-off");
 
     // On: a new node process.
-    let run = evacctl(&cfg, &["-f", "json", "ipmi", "power", "on", "compute-1", "--yes"]);
+    let run = evacctl(
+        &cfg,
+        &["-f", "json", "ipmi", "power", "on", "compute-1", "--yes"],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-1")["result"], "on");
     assert!(wait_until(Duration::from_secs(5), || sim
@@ -213,7 +252,10 @@ fn fencing_stops_the_process_behind_ipmi_sim_and_prints_the_seed_lines() {
     assert_ne!(second, node);
 
     // Cycle: that process stops and another starts.
-    let run = evacctl(&cfg, &["-f", "json", "ipmi", "power", "cycle", "compute-1", "--yes"]);
+    let run = evacctl(
+        &cfg,
+        &["-f", "json", "ipmi", "power", "cycle", "compute-1", "--yes"],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-1")["power_state"], "on");
     assert!(wait_until(Duration::from_secs(5), || !alive(second)
@@ -242,7 +284,12 @@ fn a_lying_bmc_a_failing_bmc_and_a_slow_bmc_make_fencing_fail_with_the_reason() 
         "check_max_count = 3\ncheck_interval = \"200ms\"",
     );
 
-    let run = evacctl(&cfg, &["ipmi", "power", "off", "lying-1", "--wait", "--yes", "-f", "json"]);
+    let run = evacctl(
+        &cfg,
+        &[
+            "ipmi", "power", "off", "lying-1", "--wait", "--yes", "-f", "json",
+        ],
+    );
     assert_eq!(run.code, 12, "{}", run.all());
     let r = row(&run.json(), "lying-1").clone();
     assert_eq!(r["result"], "unconfirmed");
@@ -253,19 +300,34 @@ fn a_lying_bmc_a_failing_bmc_and_a_slow_bmc_make_fencing_fail_with_the_reason() 
         why.contains("acknowledged power off but still reports power on after 3 reads"),
         "{why}"
     );
-    assert!(lying.control_log().contains("set power 0"), "the off was sent");
+    assert!(
+        lying.control_log().contains("set power 0"),
+        "the off was sent"
+    );
     assert_eq!(lying.power_file(), "1");
-    assert!(run.stderr.contains("fencing lying-1 failed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("fencing lying-1 failed"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("fence successed"), "{}", run.stderr);
 
-    let run = evacctl(&cfg, &["ipmi", "power", "off", "failing-1", "--wait", "--yes"]);
+    let run = evacctl(
+        &cfg,
+        &["ipmi", "power", "off", "failing-1", "--wait", "--yes"],
+    );
     assert_eq!(run.code, 12, "{}", run.all());
     assert!(run.stdout.contains("power off failed"), "{}", run.stdout);
     assert!(run.stdout.contains("Unspecified error"), "{}", run.stdout);
 
     // The BMC takes 3 s to answer; evacctl waits 1 s (timeout) without retries.
     slow.inject("delay", "3\n");
-    let run = evacctl(&cfg, &["-f", "json", "ipmi", "power", "off", "slow-1", "--wait", "--yes"]);
+    let run = evacctl(
+        &cfg,
+        &[
+            "-f", "json", "ipmi", "power", "off", "slow-1", "--wait", "--yes",
+        ],
+    );
     assert_eq!(run.code, 8, "{}", run.all());
     let r = row(&run.json(), "slow-1").clone();
     assert_eq!(r["error_kind"], "unreachable");
@@ -273,10 +335,24 @@ fn a_lying_bmc_a_failing_bmc_and_a_slow_bmc_make_fencing_fail_with_the_reason() 
         r["error"].as_str().unwrap().contains("did not answer"),
         "{r}"
     );
-    assert!(!slow.control_log().contains("set power"), "no power off was sent");
+    assert!(
+        !slow.control_log().contains("set power"),
+        "no power off was sent"
+    );
 
     // Both at once: different failures, exit 12 (partial).
-    let run = evacctl(&cfg, &["ipmi", "power", "off", "lying-1", "failing-1", "--wait", "--yes"]);
+    let run = evacctl(
+        &cfg,
+        &[
+            "ipmi",
+            "power",
+            "off",
+            "lying-1",
+            "failing-1",
+            "--wait",
+            "--yes",
+        ],
+    );
     assert_eq!(run.code, 12, "{}", run.all());
 }
 
@@ -303,12 +379,20 @@ fn a_wrong_password_and_a_user_without_the_privilege_are_refused() {
     // The viewer may read the power, not switch it.
     let run = evacctl(&cfg, &["ipmi", "power", "status", "viewer"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    let run = evacctl(&cfg, &["-f", "json", "ipmi", "power", "off", "viewer", "--wait", "--yes"]);
+    let run = evacctl(
+        &cfg,
+        &[
+            "-f", "json", "ipmi", "power", "off", "viewer", "--wait", "--yes",
+        ],
+    );
     assert_eq!(run.code, 9, "{}", run.all());
     let r = row(&run.json(), "viewer").clone();
     assert_eq!(r["error_kind"], "auth");
     assert!(
-        r["error"].as_str().unwrap().contains("Insufficient privilege"),
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("Insufficient privilege"),
         "{r}"
     );
     assert_eq!(sim.power_file(), "1");
@@ -321,9 +405,16 @@ fn fencing_through_pyghmi() {
     };
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &[ipmi("compute-7", p.port, "")], FAST_POLICY);
-    let run = evacctl(&cfg, &["ipmi", "power", "off", "compute-7", "--wait", "--yes"]);
+    let run = evacctl(
+        &cfg,
+        &["ipmi", "power", "off", "compute-7", "--wait", "--yes"],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(run.stderr.contains("compute-7 fence successed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("compute-7 fence successed"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(p.power(), "off");
     let run = evacctl(&cfg, &["ipmi", "power", "on", "compute-7", "--yes"]);
     assert_eq!(run.code, 0, "{}", run.all());
@@ -341,12 +432,27 @@ fn redfish_against_the_sushy_tools_emulator() {
         dir.path(),
         &[
             redfish("compute-9", s.port, ""),
-            redfish("compute-9-by-id", s.port, &format!("system_id = \"{SUSHY_SYSTEM}\"\n")),
+            redfish(
+                "compute-9-by-id",
+                s.port,
+                &format!("system_id = \"{SUSHY_SYSTEM}\"\n"),
+            ),
             redfish("compute-9-wrong", s.port, "").with_password("wrong.pw"),
         ],
         "check_max_count = 30\ncheck_interval = \"500ms\"",
     );
-    let run = evacctl(&cfg, &["-f", "json", "ipmi", "power", "status", "compute-9", "compute-9-by-id"]);
+    let run = evacctl(
+        &cfg,
+        &[
+            "-f",
+            "json",
+            "ipmi",
+            "power",
+            "status",
+            "compute-9",
+            "compute-9-by-id",
+        ],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-9")["power_state"], "on");
     assert_eq!(row(&run.json(), "compute-9-by-id")["driver"], "redfish");
@@ -355,12 +461,26 @@ fn redfish_against_the_sushy_tools_emulator() {
     assert_eq!(run.code, 9, "{}", run.all());
     assert!(run.stdout.contains("HTTP 401"), "{}", run.stdout);
 
-    let run = evacctl(&cfg, &["ipmi", "power", "off", "compute-9", "--wait", "--yes"]);
+    let run = evacctl(
+        &cfg,
+        &["ipmi", "power", "off", "compute-9", "--wait", "--yes"],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(run.stderr.contains("127.0.0.1 power status is: OFF"), "{}", run.stderr);
-    assert!(run.stderr.contains("compute-9 fence successed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("127.0.0.1 power status is: OFF"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("compute-9 fence successed"),
+        "{}",
+        run.stderr
+    );
 
-    let run = evacctl(&cfg, &["-f", "json", "ipmi", "power", "on", "compute-9", "--yes"]);
+    let run = evacctl(
+        &cfg,
+        &["-f", "json", "ipmi", "power", "on", "compute-9", "--yes"],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-9")["power_state"], "on");
 }
@@ -397,25 +517,38 @@ fn bad_input_gets_a_clear_message_and_no_action() {
     let run = evacctl(&cfg, &["ipmi", "power", "off", "compute-l", "--yes"]);
     assert_eq!(run.code, 2, "{}", run.all());
     assert!(
-        run.stderr.contains("unknown host `compute-l`; did you mean `compute-1`?"),
+        run.stderr
+            .contains("unknown host `compute-l`; did you mean `compute-1`?"),
         "{}",
         run.stderr
     );
     assert!(
-        run.stderr.contains("compute-1, compute-2, compute-3, compute-4"),
+        run.stderr
+            .contains("compute-1, compute-2, compute-3, compute-4"),
         "{}",
         run.stderr
     );
 
     let run = evacctl(&cfg, &["ipmi", "power", "off", "compute-4", "--yes"]);
     assert_eq!(run.code, 3, "{}", run.all());
-    assert!(run.stderr.contains("host `compute-4` has no BMC"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("host `compute-4` has no BMC"),
+        "{}",
+        run.stderr
+    );
 
     let run = evacctl(&cfg, &["ipmi", "power", "off", "compute-2", "--yes"]);
     assert_eq!(run.code, 3, "{}", run.all());
-    assert!(run.stderr.contains("missing.pw does not exist"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("missing.pw does not exist"),
+        "{}",
+        run.stderr
+    );
 
-    let run = evacctl(&cfg, &["ipmi", "power", "off", "compute-1", "compute-3", "--yes"]);
+    let run = evacctl(
+        &cfg,
+        &["ipmi", "power", "off", "compute-1", "compute-3", "--yes"],
+    );
     assert_eq!(run.code, 3, "{}", run.all());
     assert!(run.stderr.contains("permissions 0644"), "{}", run.stderr);
     assert!(run.stderr.contains("too open"), "{}", run.stderr);
@@ -428,7 +561,11 @@ fn bad_input_gets_a_clear_message_and_no_action() {
         &[("PATH", "/nonexistent")],
     );
     assert_eq!(run.code, 3, "{}", run.all());
-    assert!(run.stderr.contains("apt-get install ipmitool"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("apt-get install ipmitool"),
+        "{}",
+        run.stderr
+    );
 
     assert!(
         !sim.control_log().contains("set"),
@@ -505,7 +642,10 @@ fn the_password_is_in_no_command_line_and_no_output() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
-    assert!(leaked.is_empty(), "a command line shows the password: {leaked:?}");
+    assert!(
+        leaked.is_empty(),
+        "a command line shows the password: {leaked:?}"
+    );
     assert!(seen_ipmitool, "no ipmitool was seen running");
     let all = format!(
         "{}\n{}\n{}",
@@ -515,7 +655,10 @@ fn the_password_is_in_no_command_line_and_no_output() {
     );
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("fence successed"), "{all}");
-    assert!(!all.contains(ADMIN_PW), "the password is in the output:\n{all}");
+    assert!(
+        !all.contains(ADMIN_PW),
+        "the password is in the output:\n{all}"
+    );
     let argv = std::fs::read_to_string(dir.path().join("argv.log")).unwrap();
     assert!(argv.contains("-E") && argv.contains("env-set"), "{argv}");
     assert!(!argv.contains(ADMIN_PW), "{argv}");
@@ -546,9 +689,10 @@ impl Host {
         self
     }
     fn with_password(mut self, file: &str) -> Host {
-        self.table = self
-            .table
-            .replace("password_file = \"admin.pw\"", &format!("password_file = \"{file}\""));
+        self.table = self.table.replace(
+            "password_file = \"admin.pw\"",
+            &format!("password_file = \"{file}\""),
+        );
         self
     }
     fn with_user(mut self, user: &str) -> Host {

@@ -26,7 +26,11 @@ fn evacctl(cloud: &SimCloud, args: &[&str]) -> (i32, Value, String) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let v = serde_json::from_str(&stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), v, format!("{stdout}\n{stderr}"))
+    (
+        out.status.code().unwrap_or(-1),
+        v,
+        format!("{stdout}\n{stderr}"),
+    )
 }
 
 fn nova_compute_state(cloud: &SimCloud, host: &str) -> String {
@@ -50,16 +54,31 @@ fn fencing_a_simulated_host_stops_its_heartbeat() {
         .map(|r| r["host"].as_str().unwrap())
         .collect();
     assert_eq!(hosts, ["compute-1", "compute-2"], "compute hosts only");
-    assert!(report["hosts"].as_array().unwrap().iter().all(|r| r["power_state"] == "on" && r["driver"] == "redfish"));
+    assert!(
+        report["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["power_state"] == "on" && r["driver"] == "redfish")
+    );
 
-    let (code, report, all) = evacctl(&cloud, &["ipmi", "power", "off", "compute-1", "--wait", "--yes"]);
+    let (code, report, all) = evacctl(
+        &cloud,
+        &["ipmi", "power", "off", "compute-1", "--wait", "--yes"],
+    );
     assert_eq!(code, 0, "{all}");
     assert_eq!(report["hosts"][0]["result"], "fenced");
     assert!(all.contains("compute-1 fence successed"), "{all}");
-    assert_eq!(cloud.ctl("GET", "hosts/compute-1", None)["host"]["power"], "off");
+    assert_eq!(
+        cloud.ctl("GET", "hosts/compute-1", None)["host"]["power"],
+        "off"
+    );
     assert!(
-        SimCloud::wait_for(Duration::from_secs(10), || nova_compute_state(&cloud, "compute-1") == "down")
-            .is_some(),
+        SimCloud::wait_for(Duration::from_secs(10), || nova_compute_state(
+            &cloud,
+            "compute-1"
+        ) == "down")
+        .is_some(),
         "nova-compute of a fenced host turns down"
     );
     assert_eq!(nova_compute_state(&cloud, "compute-2"), "up");
@@ -79,17 +98,40 @@ fn lying_and_failing_simulated_bmcs_make_fencing_fail() {
         config.replace("check_max_count = 10", "check_max_count = 3"),
     )
     .unwrap();
-    cloud.ctl("POST", "hosts/compute-1/bmc", Some(json!({"fault": "lying"})));
-    cloud.ctl("POST", "hosts/compute-2/bmc", Some(json!({"fault": "failing"})));
+    cloud.ctl(
+        "POST",
+        "hosts/compute-1/bmc",
+        Some(json!({"fault": "lying"})),
+    );
+    cloud.ctl(
+        "POST",
+        "hosts/compute-2/bmc",
+        Some(json!({"fault": "failing"})),
+    );
 
-    let (code, report, all) = evacctl(&cloud, &["ipmi", "power", "off", "compute-1", "--wait", "--yes"]);
+    let (code, report, all) = evacctl(
+        &cloud,
+        &["ipmi", "power", "off", "compute-1", "--wait", "--yes"],
+    );
     assert_eq!(code, 12, "{all}");
     assert_eq!(report["hosts"][0]["result"], "unconfirmed");
-    assert_eq!(cloud.ctl("GET", "hosts/compute-1", None)["host"]["power"], "on");
+    assert_eq!(
+        cloud.ctl("GET", "hosts/compute-1", None)["host"]["power"],
+        "on"
+    );
 
-    let (code, report, all) = evacctl(&cloud, &["ipmi", "power", "off", "compute-2", "--wait", "--yes"]);
+    let (code, report, all) = evacctl(
+        &cloud,
+        &["ipmi", "power", "off", "compute-2", "--wait", "--yes"],
+    );
     assert_eq!(code, 12, "{all}");
-    assert!(report["hosts"][0]["error"].as_str().unwrap().contains("HTTP 500"), "{all}");
+    assert!(
+        report["hosts"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500"),
+        "{all}"
+    );
 
     // Wrong credentials: refused.
     std::fs::write(cloud.dir().join("bmc.password"), "wrong-password\n").unwrap();

@@ -333,7 +333,8 @@ mod tests {
         assert!(!e.message.contains("IANA"), "{e}");
         let unknown_user = "RAKP 2 message indicates an error : unauthorized name\nError: Unable to establish IPMI v2 / RMCP+ session\n";
         assert_eq!(classify(unknown_user, "", Some(1)).kind, BmcErrorKind::Auth);
-        let privilege = "Set Chassis Power Control to Down/Off failed: Insufficient privilege level\n";
+        let privilege =
+            "Set Chassis Power Control to Down/Off failed: Insufficient privilege level\n";
         assert_eq!(classify(privilege, "", Some(1)).kind, BmcErrorKind::Auth);
         let dead = "Get Auth Capabilities error\nError issuing Get Channel Authentication Capabilities request\nError: Unable to establish IPMI v2 / RMCP+ session\n";
         assert_eq!(classify(dead, "", Some(1)).kind, BmcErrorKind::Unreachable);

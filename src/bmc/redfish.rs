@@ -400,7 +400,9 @@ mod tests {
         })
     }
 
-    fn one_system_bmc(recorded_state: &'static str) -> impl Fn(&crate::openstack::testserver::Recorded) -> Reply {
+    fn one_system_bmc(
+        recorded_state: &'static str,
+    ) -> impl Fn(&crate::openstack::testserver::Recorded) -> Reply {
         move |r| match (r.method.as_str(), r.path.as_str()) {
             (_, _) if r.header("authorization") != Some("Basic cm9vdDpjYWx2aW4tcHc=") => {
                 Reply::json(401, &json!({"error": {"message": "bad credentials"}}))
@@ -462,10 +464,14 @@ mod tests {
     fn http_errors_have_kinds() {
         let server = TestServer::start(|_| one_system_bmc("Off"));
         let port = port_of(&server);
-        let wrong = Redfish::new(&bmc(port, "scheme = \"http\"\n"), Secret::new("nope-pw")).unwrap();
+        let wrong =
+            Redfish::new(&bmc(port, "scheme = \"http\"\n"), Secret::new("nope-pw")).unwrap();
         let e = wrong.status().unwrap_err();
         assert_eq!(e.kind, BmcErrorKind::Auth);
-        assert!(e.message.contains("HTTP 401") && e.message.contains("`root`"), "{e}");
+        assert!(
+            e.message.contains("HTTP 401") && e.message.contains("`root`"),
+            "{e}"
+        );
         assert!(!e.message.contains("nope-pw"));
 
         let by_id = Redfish::new(
@@ -545,9 +551,15 @@ mod tests {
 
     #[test]
     fn power_states() {
-        assert_eq!(parse_power_state(&json!({"PowerState": "Off"})), Ok(PowerState::Off));
+        assert_eq!(
+            parse_power_state(&json!({"PowerState": "Off"})),
+            Ok(PowerState::Off)
+        );
         for on in ["On", "PoweringOff", "PoweringOn", "Paused"] {
-            assert_eq!(parse_power_state(&json!({"PowerState": on})), Ok(PowerState::On));
+            assert_eq!(
+                parse_power_state(&json!({"PowerState": on})),
+                Ok(PowerState::On)
+            );
         }
         assert!(parse_power_state(&json!({"PowerState": "Weird"})).is_err());
         assert!(parse_power_state(&json!({})).is_err());

@@ -128,12 +128,14 @@ pub fn run(ctx: &Context, action: &PowerAction) -> anyhow::Result<ExitCode> {
     if act != Action::Status {
         print_plan(act, wait, &targets, config);
         let names: Vec<&str> = targets.iter().map(|t| t.host.name()).collect();
-        ctx.confirm(&format!("{} {}?", capitalized(act.verb()), names.join(", ")))?;
+        ctx.confirm(&format!(
+            "{} {}?",
+            capitalized(act.verb()),
+            names.join(", ")
+        ))?;
     }
 
-    let rows = crate::pool::map_bounded(&targets, CONCURRENCY, |t| {
-        execute(act, wait, t, config)
-    });
+    let rows = crate::pool::map_bounded(&targets, CONCURRENCY, |t| execute(act, wait, t, config));
     let code = exit_code(&rows);
     let failed = rows.iter().filter(|r| r.failed()).count();
     let report = Report {
@@ -227,11 +229,7 @@ fn drivers<'a>(hosts: &[&'a HostConfig]) -> anyhow::Result<Vec<Target<'a>>> {
             BmcErrorKind::Config => ExitCode::Config,
             _ => ExitCode::Failure,
         };
-        return Err(CliError::new(
-            code,
-            format!("{}\nnothing was done", text.join("\n")),
-        )
-        .into());
+        return Err(CliError::new(code, format!("{}\nnothing was done", text.join("\n"))).into());
     }
     Ok(targets)
 }
@@ -313,14 +311,22 @@ fn execute(act: Action, wait: bool, t: &Target<'_>, config: &Config) -> PowerRow
         (Action::Off, true) => match fence::fence(t.host, d, policy) {
             Ok(r) => {
                 row.power_state = Some(PowerState::Off);
-                row.result = if r.already_off { "already-off" } else { "fenced" };
+                row.result = if r.already_off {
+                    "already-off"
+                } else {
+                    "fenced"
+                };
                 row.polls = Some(r.polls);
             }
             Err(e) => {
                 tracing::error!("{e}");
                 row.power_state = e.last_state;
                 row.polls = Some(e.polls);
-                row.result = if e.unconfirmed { "unconfirmed" } else { "failed" };
+                row.result = if e.unconfirmed {
+                    "unconfirmed"
+                } else {
+                    "failed"
+                };
                 row.error_kind = Some(e.kind);
                 row.error = Some(e.reason);
             }
@@ -331,9 +337,7 @@ fn execute(act: Action, wait: bool, t: &Target<'_>, config: &Config) -> PowerRow
                 row.polls = Some(1);
                 match fence::read_power(t.host, d) {
                     Ok(s) => row.power_state = Some(s),
-                    Err(e) => {
-                        row.error = Some(format!("power off was accepted; reading it: {e}"))
-                    }
+                    Err(e) => row.error = Some(format!("power off was accepted; reading it: {e}")),
                 }
             }
             Err(e) => {
@@ -350,7 +354,11 @@ fn execute(act: Action, wait: bool, t: &Target<'_>, config: &Config) -> PowerRow
             match sent {
                 Err(e) => {
                     row.power_state = fence::read_power(t.host, d).ok();
-                    fail(&mut row, e.kind, format!("power {} failed: {e}", act.as_str()));
+                    fail(
+                        &mut row,
+                        e.kind,
+                        format!("power {} failed: {e}", act.as_str()),
+                    );
                 }
                 Ok(()) => confirm_on(&mut row, t.host, d, config, act),
             }
@@ -380,7 +388,10 @@ fn confirm_on(
             row.polls = Some(polls);
             row.result = "failed";
             row.error_kind = Some(e.kind);
-            row.error = Some(format!("cannot read the power after power {}: {e}", act.as_str()));
+            row.error = Some(format!(
+                "cannot read the power after power {}: {e}",
+                act.as_str()
+            ));
         }
         Poll::TimedOut {
             polls,
@@ -395,7 +406,10 @@ fn confirm_on(
             );
             let (kind, why) = match last_error {
                 Some(e) => (e.kind, format!("the power could not be read: {e}")),
-                None => (BmcErrorKind::Failure, "the BMC still reports power off".into()),
+                None => (
+                    BmcErrorKind::Failure,
+                    "the BMC still reports power off".into(),
+                ),
             };
             row.error_kind = Some(kind);
             row.error = Some(format!(

@@ -1140,7 +1140,10 @@ fn a_secret_file_others_can_read_is_refused_like_ssh_does() {
         assert_eq!(e.kind, ConfigErrorKind::Secret);
         let text = e.to_string();
         assert!(text.contains(&format!("permissions {mode:04o}")), "{text}");
-        assert!(text.contains("too open") && text.contains("chmod 600"), "{text}");
+        assert!(
+            text.contains("too open") && text.contains("chmod 600"),
+            "{text}"
+        );
         assert!(!text.contains("s3cret-value"), "{text}");
     }
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o400)).unwrap();

@@ -76,7 +76,11 @@ pub fn env_file(scenario: &Scenario, base_url: &str) -> Option<String> {
 /// An evacctl configuration whose hosts are the scenario's compute hosts, each fenced through
 /// its Redfish BMC on the simulated cloud (`system_id` = host name, plain HTTP on loopback),
 /// with the BMC password in `password_file` (a file name beside the configuration).
-pub fn evacctl_config(scenario: &Scenario, addr: std::net::SocketAddr, password_file: &str) -> String {
+pub fn evacctl_config(
+    scenario: &Scenario,
+    addr: std::net::SocketAddr,
+    password_file: &str,
+) -> String {
     let mut out = format!(
         "# Written by evacctl-sim for its simulated cloud at http://{addr}.\n\
          # Every compute host is fenced through its Redfish BMC on the simulated cloud.\n\

@@ -134,7 +134,10 @@ pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
         );
     }
     if let ["Systems", host, ..] = rest
-        && world.bmcs.get(host).is_some_and(|b| b.fault == BmcFault::Failing)
+        && world
+            .bmcs
+            .get(host)
+            .is_some_and(|b| b.fault == BmcFault::Failing)
     {
         return error(500, "Internal error (injected BMC fault: failing).");
     }
@@ -168,7 +171,10 @@ pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
             reset(world, req, host)
         }
         (_, ["Systems"] | ["Systems", _] | ["Systems", _, "Actions", "ComputerSystem.Reset"]) => {
-            error(405, &format!("{} is not allowed on {}.", req.method, req.path))
+            error(
+                405,
+                &format!("{} is not allowed on {}.", req.method, req.path),
+            )
         }
         _ => error(404, &format!("No resource {}.", req.path)),
     }
@@ -367,13 +373,15 @@ mod tests {
         );
         let r = handle(&mut w, &req(Method::POST, reset, Some(AUTH), off));
         assert_eq!(r.status.as_u16(), 500);
-        assert_eq!(
-            latency_ms(&w, &crate::sim::http::split_path(reset)),
-            7
-        );
+        assert_eq!(latency_ms(&w, &crate::sim::http::split_path(reset)), 7);
         let r = handle(
             &mut w,
-            &req(Method::POST, "/redfish/v1/Systems/compute-2/Actions/ComputerSystem.Reset", Some(AUTH), r#"{"ResetType": "Explode"}"#),
+            &req(
+                Method::POST,
+                "/redfish/v1/Systems/compute-2/Actions/ComputerSystem.Reset",
+                Some(AUTH),
+                r#"{"ResetType": "Explode"}"#,
+            ),
         );
         assert_eq!(r.status.as_u16(), 400);
     }

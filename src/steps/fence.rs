@@ -341,10 +341,7 @@ mod tests {
         assert_eq!(report.polls, 3);
         assert!(!report.already_off);
         assert_eq!(report.bmc_address, "192.168.1.243");
-        assert_eq!(
-            bmc.calls(),
-            ["status", "off", "status", "status", "status"]
-        );
+        assert_eq!(bmc.calls(), ["status", "off", "status", "status", "status"]);
         assert_eq!(slept, [Duration::from_secs(2); 2]);
     }
 
@@ -394,23 +391,27 @@ mod tests {
 
     #[test]
     fn an_off_that_errs_but_acts_is_confirmed_by_reading() {
-        let bmc = FakeBmc::new(
-            vec![Ok(On), Ok(Off)],
-            Err(BmcError::failure("answer lost")),
-        );
+        let bmc = FakeBmc::new(vec![Ok(On), Ok(Off)], Err(BmcError::failure("answer lost")));
         let report = run(&bmc).0.unwrap();
         assert_eq!(report.polls, 1);
     }
 
     #[test]
     fn a_slow_bmc_that_stops_answering_fails_as_unreachable() {
-        let gone = BmcError::unreachable("the BMC did not answer: Unable to get Chassis Power Status");
+        let gone =
+            BmcError::unreachable("the BMC did not answer: Unable to get Chassis Power Status");
         let bmc = FakeBmc::new(vec![Ok(On), Ok(On), Err(gone)], Ok(()));
         let e = run(&bmc).0.unwrap_err();
         assert_eq!(e.kind, BmcErrorKind::Unreachable);
         assert_eq!(e.exit_code(), ExitCode::Unreachable);
-        assert!(e.reason.contains("could not be read (5 reads over 8s)"), "{e}");
-        assert!(e.reason.contains("Unable to get Chassis Power Status"), "{e}");
+        assert!(
+            e.reason.contains("could not be read (5 reads over 8s)"),
+            "{e}"
+        );
+        assert!(
+            e.reason.contains("Unable to get Chassis Power Status"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -163,8 +163,8 @@ impl IpmiSim {
                 return Some(sim);
             }
             // The port was taken in between, or ipmi_sim failed: try another port.
-            let log = std::fs::read_to_string(sim.dir.path().join("ipmi_sim.log"))
-                .unwrap_or_default();
+            let log =
+                std::fs::read_to_string(sim.dir.path().join("ipmi_sim.log")).unwrap_or_default();
             eprintln!("ipmi_sim did not answer on port {port}:\n{log}");
             let _ = sim.child.kill();
             let _ = sim.child.wait();
@@ -303,16 +303,18 @@ impl Sushy {
     pub fn start() -> Option<Sushy> {
         let (Some(emulator), Some(python)) = (
             find_program("sushy-emulator"),
-            find_program("python3").filter(|p| {
-                Command::new(p)
-                    .args(["-c", "import bcrypt, sushy_tools"])
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-            }).or_else(|| {
-                let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python3");
-                venv.is_file().then_some(venv)
-            }),
+            find_program("python3")
+                .filter(|p| {
+                    Command::new(p)
+                        .args(["-c", "import bcrypt, sushy_tools"])
+                        .stderr(Stdio::null())
+                        .status()
+                        .is_ok_and(|s| s.success())
+                })
+                .or_else(|| {
+                    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python3");
+                    venv.is_file().then_some(venv)
+                }),
         ) else {
             missing("sushy-tools (tests/requirements.txt)");
             return None;

@@ -1,3 +1,3 @@
 //! Helpers shared by the integration tests.
-pub mod sim;
 pub mod bmc;
+pub mod sim;

@@ -91,7 +91,8 @@ impl SimCloud {
         }
         cmd.arg("--clouds-yaml").arg(dir.path().join("clouds.yaml"));
         cmd.arg("--env-file").arg(dir.path().join("openrc"));
-        cmd.arg("--evacctl-config").arg(dir.path().join("evacctl.toml"));
+        cmd.arg("--evacctl-config")
+            .arg(dir.path().join("evacctl.toml"));
         let log = std::fs::File::create(dir.path().join("sim.log")).expect("log file");
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
         let mut child = cmd.spawn().expect("start evacctl-sim");
