@@ -26,6 +26,15 @@ impl Run {
     fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
+
+    /// Asserts the exit code and that the output says each of `needles`.
+    fn expect(&self, code: i32, needles: &[&str]) {
+        let all = self.all();
+        assert_eq!(self.code, code, "{all}");
+        for n in needles {
+            assert!(all.contains(n), "{n:?} not in:\n{all}");
+        }
+    }
 }
 
 /// A host's BMC as the test configures it.
@@ -69,8 +78,10 @@ fn config(dir: &Path, hosts: &[Host], policy: &str) -> PathBuf {
 
 const FAST_POLICY: &str = "check_max_count = 10\ncheck_interval = \"300ms\"";
 
-fn evacctl(config: &Path, args: &[&str]) -> Run {
-    evacctl_env(config, args, &[])
+/// Runs evacctl with `--config` and the words of `args`.
+fn evacctl(config: &Path, args: &str) -> Run {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    evacctl_env(config, &words, &[])
 }
 
 fn evacctl_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
@@ -130,7 +141,7 @@ fn status_of_several_hosts_at_once_over_two_ipmi_implementations() {
         FAST_POLICY,
     );
 
-    let run = evacctl(&cfg, &["ipmi", "power", "status", "--all", "-f", "json"]);
+    let run = evacctl(&cfg, "ipmi power status --all -f json");
     assert_eq!(run.code, 0, "{}", run.all());
     let report = run.json();
     assert_eq!(report["action"], "status");
@@ -145,7 +156,7 @@ fn status_of_several_hosts_at_once_over_two_ipmi_implementations() {
     assert_eq!(report["summary"]["exit_code"], 0);
 
     // The table, by name; the order is the order given.
-    let run = evacctl(&cfg, &["ipmi", "power", "status", "compute-3", "compute-1"]);
+    let run = evacctl(&cfg, "ipmi power status compute-3 compute-1");
     assert_eq!(run.code, 0, "{}", run.all());
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(
@@ -181,7 +192,7 @@ fn fencing_stops_the_process_behind_ipmi_sim_and_prints_the_seed_lines() {
     assert!(alive(node));
 
     // No terminal, no --yes: refused, nothing done.
-    let run = evacctl(&cfg, &["ipmi", "power", "off", "compute-1", "--wait"]);
+    let run = evacctl(&cfg, "ipmi power off compute-1 --wait");
     assert_eq!(run.code, 10, "{}", run.all());
     assert!(run.stderr.contains("re-run with --yes"), "{}", run.stderr);
     assert!(
@@ -192,10 +203,7 @@ fn fencing_stops_the_process_behind_ipmi_sim_and_prints_the_seed_lines() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(alive(node), "refused means nothing was done");
 
-    let run = evacctl(
-        &cfg,
-        &["ipmi", "power", "off", "compute-1", "--wait", "--yes"],
-    );
+    let run = evacctl(&cfg, "ipmi power off compute-1 --wait --yes");
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
         run.stderr.contains("127.0.0.1 power status is: OFF"),
@@ -222,27 +230,12 @@ fn fencing_stops_the_process_behind_ipmi_sim_and_prints_the_seed_lines() {
     );
 
     // Fencing an off host: nothing to send, confirmed at once.
-    let run = evacctl(
-        &cfg,
-        &[
-            "-f",
-            "json",
-            "ipmi",
-            "power",
-            "off",
-            "compute-1",
-            "--wait",
-            "--yes",
-        ],
-    );
+    let run = evacctl(&cfg, "-f json ipmi power off compute-1 --wait --yes");
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-1")["result"], "already-off");
 
     // On: a new node process.
-    let run = evacctl(
-        &cfg,
-        &["-f", "json", "ipmi", "power", "on", "compute-1", "--yes"],
-    );
+    let run = evacctl(&cfg, "-f json ipmi power on compute-1 --yes");
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-1")["result"], "on");
     assert!(wait_until(Duration::from_secs(5), || sim
@@ -252,10 +245,7 @@ fn fencing_stops_the_process_behind_ipmi_sim_and_prints_the_seed_lines() {
     assert_ne!(second, node);
 
     // Cycle: that process stops and another starts.
-    let run = evacctl(
-        &cfg,
-        &["-f", "json", "ipmi", "power", "cycle", "compute-1", "--yes"],
-    );
+    let run = evacctl(&cfg, "-f json ipmi power cycle compute-1 --yes");
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-1")["power_state"], "on");
     assert!(wait_until(Duration::from_secs(5), || !alive(second)
@@ -284,12 +274,7 @@ fn a_lying_bmc_a_failing_bmc_and_a_slow_bmc_make_fencing_fail_with_the_reason() 
         "check_max_count = 3\ncheck_interval = \"200ms\"",
     );
 
-    let run = evacctl(
-        &cfg,
-        &[
-            "ipmi", "power", "off", "lying-1", "--wait", "--yes", "-f", "json",
-        ],
-    );
+    let run = evacctl(&cfg, "ipmi power off lying-1 --wait --yes -f json");
     assert_eq!(run.code, 12, "{}", run.all());
     let r = row(&run.json(), "lying-1").clone();
     assert_eq!(r["result"], "unconfirmed");
@@ -312,22 +297,14 @@ fn a_lying_bmc_a_failing_bmc_and_a_slow_bmc_make_fencing_fail_with_the_reason() 
     );
     assert!(!run.stderr.contains("fence successed"), "{}", run.stderr);
 
-    let run = evacctl(
-        &cfg,
-        &["ipmi", "power", "off", "failing-1", "--wait", "--yes"],
-    );
+    let run = evacctl(&cfg, "ipmi power off failing-1 --wait --yes");
     assert_eq!(run.code, 12, "{}", run.all());
     assert!(run.stdout.contains("power off failed"), "{}", run.stdout);
     assert!(run.stdout.contains("Unspecified error"), "{}", run.stdout);
 
     // The BMC takes 3 s to answer; evacctl waits 1 s (timeout) without retries.
     slow.inject("delay", "3\n");
-    let run = evacctl(
-        &cfg,
-        &[
-            "-f", "json", "ipmi", "power", "off", "slow-1", "--wait", "--yes",
-        ],
-    );
+    let run = evacctl(&cfg, "-f json ipmi power off slow-1 --wait --yes");
     assert_eq!(run.code, 8, "{}", run.all());
     let r = row(&run.json(), "slow-1").clone();
     assert_eq!(r["error_kind"], "unreachable");
@@ -341,18 +318,7 @@ fn a_lying_bmc_a_failing_bmc_and_a_slow_bmc_make_fencing_fail_with_the_reason() 
     );
 
     // Both at once: different failures, exit 12 (partial).
-    let run = evacctl(
-        &cfg,
-        &[
-            "ipmi",
-            "power",
-            "off",
-            "lying-1",
-            "failing-1",
-            "--wait",
-            "--yes",
-        ],
-    );
+    let run = evacctl(&cfg, "ipmi power off lying-1 failing-1 --wait --yes");
     assert_eq!(run.code, 12, "{}", run.all());
 }
 
@@ -372,19 +338,14 @@ fn a_wrong_password_and_a_user_without_the_privilege_are_refused() {
         ],
         FAST_POLICY,
     );
-    let run = evacctl(&cfg, &["ipmi", "power", "status", "wrong-pw"]);
+    let run = evacctl(&cfg, "ipmi power status wrong-pw");
     assert_eq!(run.code, 9, "{}", run.all());
     assert!(run.stdout.contains("refused"), "{}", run.stdout);
 
     // The viewer may read the power, not switch it.
-    let run = evacctl(&cfg, &["ipmi", "power", "status", "viewer"]);
+    let run = evacctl(&cfg, "ipmi power status viewer");
     assert_eq!(run.code, 0, "{}", run.all());
-    let run = evacctl(
-        &cfg,
-        &[
-            "-f", "json", "ipmi", "power", "off", "viewer", "--wait", "--yes",
-        ],
-    );
+    let run = evacctl(&cfg, "-f json ipmi power off viewer --wait --yes");
     assert_eq!(run.code, 9, "{}", run.all());
     let r = row(&run.json(), "viewer").clone();
     assert_eq!(r["error_kind"], "auth");
@@ -405,10 +366,7 @@ fn fencing_through_pyghmi() {
     };
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &[ipmi("compute-7", p.port, "")], FAST_POLICY);
-    let run = evacctl(
-        &cfg,
-        &["ipmi", "power", "off", "compute-7", "--wait", "--yes"],
-    );
+    let run = evacctl(&cfg, "ipmi power off compute-7 --wait --yes");
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
         run.stderr.contains("compute-7 fence successed"),
@@ -416,7 +374,7 @@ fn fencing_through_pyghmi() {
         run.stderr
     );
     assert_eq!(p.power(), "off");
-    let run = evacctl(&cfg, &["ipmi", "power", "on", "compute-7", "--yes"]);
+    let run = evacctl(&cfg, "ipmi power on compute-7 --yes");
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(p.power(), "on");
 }
@@ -441,30 +399,16 @@ fn redfish_against_the_sushy_tools_emulator() {
         ],
         "check_max_count = 30\ncheck_interval = \"500ms\"",
     );
-    let run = evacctl(
-        &cfg,
-        &[
-            "-f",
-            "json",
-            "ipmi",
-            "power",
-            "status",
-            "compute-9",
-            "compute-9-by-id",
-        ],
-    );
+    let run = evacctl(&cfg, "-f json ipmi power status compute-9 compute-9-by-id");
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-9")["power_state"], "on");
     assert_eq!(row(&run.json(), "compute-9-by-id")["driver"], "redfish");
 
-    let run = evacctl(&cfg, &["ipmi", "power", "status", "compute-9-wrong"]);
+    let run = evacctl(&cfg, "ipmi power status compute-9-wrong");
     assert_eq!(run.code, 9, "{}", run.all());
     assert!(run.stdout.contains("HTTP 401"), "{}", run.stdout);
 
-    let run = evacctl(
-        &cfg,
-        &["ipmi", "power", "off", "compute-9", "--wait", "--yes"],
-    );
+    let run = evacctl(&cfg, "ipmi power off compute-9 --wait --yes");
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
         run.stderr.contains("127.0.0.1 power status is: OFF"),
@@ -477,10 +421,7 @@ fn redfish_against_the_sushy_tools_emulator() {
         run.stderr
     );
 
-    let run = evacctl(
-        &cfg,
-        &["-f", "json", "ipmi", "power", "on", "compute-9", "--yes"],
-    );
+    let run = evacctl(&cfg, "-f json ipmi power on compute-9 --yes");
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-9")["power_state"], "on");
 }
@@ -514,45 +455,17 @@ fn bad_input_gets_a_clear_message_and_no_action() {
     )
     .unwrap();
 
-    let run = evacctl(&cfg, &["ipmi", "power", "off", "compute-l", "--yes"]);
-    assert_eq!(run.code, 2, "{}", run.all());
-    assert!(
-        run.stderr
-            .contains("unknown host `compute-l`; did you mean `compute-1`?"),
-        "{}",
-        run.stderr
+    evacctl(&cfg, "ipmi power off compute-l --yes").expect(
+        2,
+        &[
+            "unknown host `compute-l`; did you mean `compute-1`?",
+            "compute-1, compute-2, compute-3, compute-4",
+        ],
     );
-    assert!(
-        run.stderr
-            .contains("compute-1, compute-2, compute-3, compute-4"),
-        "{}",
-        run.stderr
-    );
-
-    let run = evacctl(&cfg, &["ipmi", "power", "off", "compute-4", "--yes"]);
-    assert_eq!(run.code, 3, "{}", run.all());
-    assert!(
-        run.stderr.contains("host `compute-4` has no BMC"),
-        "{}",
-        run.stderr
-    );
-
-    let run = evacctl(&cfg, &["ipmi", "power", "off", "compute-2", "--yes"]);
-    assert_eq!(run.code, 3, "{}", run.all());
-    assert!(
-        run.stderr.contains("missing.pw does not exist"),
-        "{}",
-        run.stderr
-    );
-
-    let run = evacctl(
-        &cfg,
-        &["ipmi", "power", "off", "compute-1", "compute-3", "--yes"],
-    );
-    assert_eq!(run.code, 3, "{}", run.all());
-    assert!(run.stderr.contains("permissions 0644"), "{}", run.stderr);
-    assert!(run.stderr.contains("too open"), "{}", run.stderr);
-    assert!(run.stderr.contains("nothing was done"), "{}", run.stderr);
+    evacctl(&cfg, "ipmi power off compute-4 --yes").expect(3, &["host `compute-4` has no BMC"]);
+    evacctl(&cfg, "ipmi power off compute-2 --yes").expect(3, &["missing.pw does not exist"]);
+    evacctl(&cfg, "ipmi power off compute-1 compute-3 --yes")
+        .expect(3, &["permissions 0644", "too open", "nothing was done"]);
 
     // No ipmitool: how to install it.
     let run = evacctl_env(
