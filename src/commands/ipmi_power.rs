@@ -236,20 +236,22 @@ fn drivers<'a>(hosts: &[&'a HostConfig]) -> anyhow::Result<Vec<Target<'a>>> {
 
 fn print_plan(act: Action, wait: bool, targets: &[Target<'_>], config: &Config) {
     let p = &config.policy;
-    let then = match (act, wait) {
-        (Action::Off, true) => format!(
-            ", then wait until their BMCs confirm off (up to {} reads, {} apart)",
-            p.check_max_count,
-            humantime::format_duration(p.check_interval)
-        ),
-        (Action::Off, false) => " (without waiting: add --wait to confirm off)".to_string(),
-        _ => format!(
-            ", then wait until their BMCs report on (up to {} reads, {} apart)",
-            p.check_max_count,
-            humantime::format_duration(p.check_interval)
-        ),
-    };
     let n = targets.len();
+    let bmcs = if n == 1 {
+        "its BMC says"
+    } else {
+        "their BMCs say"
+    };
+    let polling = format!(
+        "up to {} reads, {} apart",
+        p.check_max_count,
+        humantime::format_duration(p.check_interval)
+    );
+    let then = match (act, wait) {
+        (Action::Off, true) => format!(", then wait until {bmcs} off ({polling})"),
+        (Action::Off, false) => " (without waiting: add --wait to confirm off)".to_string(),
+        _ => format!(", then wait until {bmcs} on ({polling})"),
+    };
     eprintln!(
         "evacctl will {} {n} host{}{then}:",
         act.verb(),
