@@ -467,18 +467,35 @@ fn bad_input_gets_a_clear_message_and_no_action() {
     evacctl(&cfg, "ipmi power off compute-1 compute-3 --yes")
         .expect(3, &["permissions 0644", "too open", "nothing was done"]);
 
+    // A status shows the hosts it can read, and the others' reasons.
+    let run = evacctl(
+        &cfg,
+        "-f json ipmi power status compute-1 compute-2 compute-3",
+    );
+    run.expect(3, &["missing.pw does not exist", "too open"]);
+    let report = run.json();
+    assert_eq!(row(&report, "compute-1")["power_state"], "on");
+    assert_eq!(row(&report, "compute-2")["error_kind"], "config");
+
+    // A BMC without credentials: the configuration is refused when it is read.
+    let no_user = dir.path().join("no-user.toml");
+    std::fs::write(
+        &no_user,
+        format!(
+            "[hosts.c9.bmc]\naddress = \"127.0.0.1\"\nport = {}\n",
+            sim.port
+        ),
+    )
+    .unwrap();
+    evacctl(&no_user, "ipmi power off c9 --yes").expect(3, &["the BMC needs a password"]);
+
     // No ipmitool: how to install it.
     let run = evacctl_env(
         &cfg,
         &["ipmi", "power", "status", "compute-1"],
         &[("PATH", "/nonexistent")],
     );
-    assert_eq!(run.code, 3, "{}", run.all());
-    assert!(
-        run.stderr.contains("apt-get install ipmitool"),
-        "{}",
-        run.stderr
-    );
+    run.expect(3, &["apt-get install ipmitool"]);
 
     assert!(
         !sim.control_log().contains("set"),

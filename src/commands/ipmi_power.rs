@@ -3,8 +3,9 @@
 //! confirmation; fencing with `off --wait` (power off, then poll until the BMC confirms off).
 //!
 //! Every target is checked before anything is sent: an unknown host (the configured hosts
-//! and the closest match are named), a host without a BMC, a password that cannot be read
-//! (missing, empty, readable by others) stop the command with nothing done.
+//! and the closest match are named) stops the command; so do a host without a BMC and a
+//! password that cannot be read (missing, empty, readable by others) for an action, with
+//! nothing done, while `status` shows them as that host's error and reads the others.
 //!
 //! What the actions do after sending (the power is read again after every action):
 //! - `off --wait`: [`steps::fence::fence`]: polls until off; `fenced` or a failure;
@@ -108,10 +109,11 @@ pub struct Report {
     pub summary: Summary,
 }
 
-/// A host ready to be acted on: its configuration and its driver (password already read).
+/// A host to act on: its configuration and its driver (password already read), or why there
+/// is none (kept only for `status`, which shows it as the host's error).
 struct Target<'a> {
     host: &'a HostConfig,
-    driver: Box<dyn PowerDriver>,
+    driver: Result<Box<dyn PowerDriver>, bmc::BmcError>,
 }
 
 pub fn run(ctx: &Context, action: &PowerAction) -> anyhow::Result<ExitCode> {
@@ -123,7 +125,8 @@ pub fn run(ctx: &Context, action: &PowerAction) -> anyhow::Result<ExitCode> {
     };
     let config = ctx.config()?;
     let hosts = select_hosts(config, targets)?;
-    let targets = drivers(&hosts)?;
+    // An action needs every target ready; a status shows what it can.
+    let targets = drivers(&hosts, act != Action::Status)?;
 
     if act != Action::Status {
         print_plan(act, wait, &targets, config);
@@ -214,16 +217,19 @@ fn config_name(config: &Config) -> String {
 }
 
 /// Every target's driver, or every reason why not (all of them, so one run shows every fix).
-fn drivers<'a>(hosts: &[&'a HostConfig]) -> anyhow::Result<Vec<Target<'a>>> {
-    let mut targets = Vec::new();
-    let mut errors = Vec::new();
-    for &host in hosts {
-        match bmc::driver_for(host) {
-            Ok(driver) => targets.push(Target { host, driver }),
-            Err(e) => errors.push(e),
-        }
-    }
-    if let Some(first) = errors.first() {
+fn drivers<'a>(hosts: &[&'a HostConfig], strict: bool) -> anyhow::Result<Vec<Target<'a>>> {
+    let targets: Vec<Target<'a>> = hosts
+        .iter()
+        .map(|&host| Target {
+            host,
+            driver: bmc::driver_for(host),
+        })
+        .collect();
+    let errors: Vec<&bmc::BmcError> = targets
+        .iter()
+        .filter_map(|t| t.driver.as_ref().err())
+        .collect();
+    if strict && let Some(first) = errors.first() {
         let text: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
         let code = match first.kind {
             BmcErrorKind::Config => ExitCode::Config,
@@ -296,11 +302,17 @@ fn execute(act: Action, wait: bool, t: &Target<'_>, config: &Config) -> PowerRow
         elapsed_ms: 0,
     };
     let policy = &config.policy;
-    let d = t.driver.as_ref();
     let fail = |row: &mut PowerRow, kind: BmcErrorKind, msg: String| {
         row.result = "failed";
         row.error_kind = Some(kind);
         row.error = Some(msg);
+    };
+    let d = match &t.driver {
+        Ok(d) => d.as_ref(),
+        Err(e) => {
+            fail(&mut row, e.kind, e.message.clone());
+            return row;
+        }
     };
     match (act, wait) {
         (Action::Status, _) => match fence::read_power(t.host, d) {
@@ -423,7 +435,8 @@ fn confirm_on(
 }
 
 /// 0 when every host succeeded; else 8 when every failure is an unreachable BMC, 9 when
-/// every failure is a refusal, 12 otherwise.
+/// every failure is a refusal, 3 when every failure is the configuration's (status only: an
+/// action refuses them before anything), 12 otherwise.
 pub fn exit_code(rows: &[PowerRow]) -> ExitCode {
     let kinds: BTreeSet<&str> = rows
         .iter()
@@ -434,6 +447,7 @@ pub fn exit_code(rows: &[PowerRow]) -> ExitCode {
         [] => ExitCode::Success,
         ["unreachable"] => ExitCode::Unreachable,
         ["auth"] => ExitCode::Auth,
+        ["config"] => ExitCode::Config,
         _ => ExitCode::Partial,
     }
 }
