@@ -1,6 +1,7 @@
 //! evacctl: the runbook for a failed OpenStack compute node, as a library behind the
 //! `evacctl` binary (and the simulated cloud behind `evacctl-sim`).
 
+pub mod bmc;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -13,3 +14,4 @@ pub mod output;
 pub mod pool;
 pub mod secret;
 pub mod sim;
+pub mod steps;

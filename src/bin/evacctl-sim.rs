@@ -39,6 +39,10 @@ enum Command {
         /// Write `export OS_...=...` lines (sh) for the scenario's first user.
         #[arg(long, value_name = "PATH")]
         env_file: Option<PathBuf>,
+        /// Write an evacctl config whose compute hosts are fenced through the simulated Redfish
+        /// BMCs, and the BMC password beside it (`bmc.password`).
+        #[arg(long, value_name = "PATH")]
+        evacctl_config: Option<PathBuf>,
     },
     /// Drive a running simulated cloud through its control API.
     Ctl {
@@ -60,6 +64,15 @@ enum CtlAction {
     Crash { host: String, binary: String },
     /// Restart a crashed service.
     Start { host: String, binary: String },
+    /// Set a host's BMC fault: none, lying (acknowledges power off, stays on), failing (500),
+    /// and a latency.
+    Bmc {
+        host: String,
+        #[arg(long, default_value = "none", value_parser = ["none", "lying", "failing"])]
+        fault: String,
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+    },
     /// Invalidate every token issued so far.
     RevokeTokens,
     /// Print every token issued (JSON).
@@ -113,9 +126,10 @@ fn main() -> ExitCode {
             listen,
             clouds_yaml,
             env_file,
+            evacctl_config,
         } => {
             init_logging();
-            match serve(scenario, listen, clouds_yaml, env_file) {
+            match serve(scenario, listen, clouds_yaml, env_file, evacctl_config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("evacctl-sim: {e:#}");
@@ -148,6 +162,7 @@ fn serve(
     listen: SocketAddr,
     clouds_yaml: Option<PathBuf>,
     env_file: Option<PathBuf>,
+    evacctl_config: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let scenario = match &scenario_path {
@@ -170,6 +185,14 @@ fn serve(
         }
         if let Some(p) = &env_file {
             let text = files::env_file(&scenario, &url).context("the scenario has no user")?;
+            files::write_private(p, &text)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        if let Some(p) = &evacctl_config {
+            let password = p.with_file_name("bmc.password");
+            files::write_private(&password, &format!("{}\n", scenario.bmc.password))
+                .with_context(|| format!("cannot write {}", password.display()))?;
+            let text = files::evacctl_config(&scenario, bound.local_addr(), "bmc.password");
             files::write_private(p, &text)
                 .with_context(|| format!("cannot write {}", p.display()))?;
         }
@@ -251,6 +274,14 @@ fn ctl(url: &str, action: CtlAction) -> Result<(), evacctl::sim::ctl::CtlError> 
         CtlAction::Start { host, binary } => {
             c.start(&host, &binary)?;
             println!("{host}: {binary} started");
+        }
+        CtlAction::Bmc {
+            host,
+            fault,
+            latency_ms,
+        } => {
+            c.set_bmc(&host, &fault, latency_ms)?;
+            println!("{host}: BMC fault {fault}, latency {latency_ms} ms");
         }
         CtlAction::RevokeTokens => {
             let v = c.revoke_tokens()?;

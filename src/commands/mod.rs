@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod check_services;
+pub mod ipmi_power;
 
 use std::cell::OnceCell;
 use std::io::IsTerminal;
@@ -105,7 +106,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completions(args) => assets::completions(&args),
         Command::GenAssets(args) => assets::gen_assets(&args),
         Command::CheckConsul(_) => not_yet("check-consul", "issue 4"),
-        Command::Ipmi(_) => not_yet("ipmi power", "issue 3"),
+        Command::Ipmi(crate::cli::IpmiCommand::Power(action)) => ipmi_power::run(&ctx, &action),
         Command::MigrateVolumes(_) => not_yet("migrate-volumes", "issue 6"),
         Command::Evacuate(_) => not_yet("evacuate", "issue 5"),
         Command::HostEvacuate(_) => not_yet("host-evacuate", "issue 5"),

@@ -184,6 +184,25 @@ impl fmt::Display for BmcDriver {
     }
 }
 
+/// How a Redfish BMC is reached: HTTPS (every real BMC), or plain HTTP for a lab BMC or an
+/// emulator (the password then crosses the network in clear).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedfishScheme {
+    #[default]
+    Https,
+    Http,
+}
+
+impl RedfishScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedfishScheme::Https => "https",
+            RedfishScheme::Http => "http",
+        }
+    }
+}
+
 /// The IPMI session privilege level (`ipmitool -L`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -239,6 +258,7 @@ pub struct BmcDefaults {
     pub ca_file: Option<PathBuf>,
     #[serde(deserialize_with = "de::opt_nonempty")]
     pub system_id: Option<String>,
+    pub scheme: RedfishScheme,
 }
 
 impl Default for BmcDefaults {
@@ -256,6 +276,7 @@ impl Default for BmcDefaults {
             insecure: false,
             ca_file: None,
             system_id: None,
+            scheme: RedfishScheme::Https,
         }
     }
 }
@@ -310,6 +331,8 @@ pub struct ResolvedBmc {
     pub ca_file: Option<PathBuf>,
     /// The Redfish system (e.g. `System.Embedded.1`); `None`: the only system listed.
     pub system_id: Option<String>,
+    /// `https` (default) or `http`; redfish only.
+    pub scheme: RedfishScheme,
 }
 
 impl ResolvedBmc {

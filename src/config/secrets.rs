@@ -124,9 +124,24 @@ fn read_secret_file(path: &Path) -> Result<String, String> {
     Ok(text)
 }
 
-/// The place for permission checks of secret files (owner, no group/other access): they
-/// come in a later issue. The file is already open, so a check here sees the file that is
-/// read. Return `Err(reason)` to refuse it.
-fn check_secret_file_permissions(_path: &Path, _meta: &fs::Metadata) -> Result<(), String> {
+/// As ssh does with private keys: a secret file that its group or other users may read or
+/// write is refused (and never read), so a BMC password or token does not sit readable by
+/// every account of the controller. Checked on the open file, so the file checked is the file
+/// read. The owner is not checked (evacctl usually runs as root, who may read anything anyway).
+fn check_secret_file_permissions(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            let shown = path.display();
+            return Err(format!(
+                "permissions {mode:04o} of {shown} are too open: a secret file must be \
+                 accessible by its owner only (chmod 600 {shown}); it was not used"
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::path::Path;
 use super::*;
 use crate::error::Classify;
 use crate::exit_codes::ExitCode;
+use crate::sim::files::write_private;
 
 const EXAMPLE: &str = include_str!("../../examples/config.toml");
 
@@ -116,6 +117,7 @@ fn example_documents_every_key() {
                 "insecure",
                 "ca_file",
                 "system_id",
+                "scheme",
             ],
         ),
         ("[hosts.\"compute-1\"]", &["consul_node"]),
@@ -307,7 +309,7 @@ adress = "192.168.1.243"
         e.to_string(),
         "/etc/evacctl/config.toml:3:1: unknown key `adress` in [hosts.\"compute-1\".bmc]; \
          did you mean `address`? (valid keys: driver, address, port, user, password_file, \
-         password_env, cipher_suite, timeout, retries, privilege, insecure, ca_file, system_id)"
+         password_env, cipher_suite, timeout, retries, privilege, insecure, ca_file, system_id, scheme)"
     );
     assert_eq!(e.exit_code(), ExitCode::Config);
     let any: anyhow::Error = e.into();
@@ -988,8 +990,8 @@ fn no_env(_: &str) -> Option<OsString> {
 fn secrets_are_read_on_demand_and_never_shown() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("bmc")).unwrap();
-    std::fs::write(dir.path().join("bmc/c1.pw"), "hunter2\n").unwrap();
-    std::fs::write(dir.path().join("bmc/empty.pw"), "\n").unwrap();
+    write_private(&dir.path().join("bmc/c1.pw"), "hunter2\n").unwrap();
+    write_private(&dir.path().join("bmc/empty.pw"), "\n").unwrap();
     let config_path = dir.path().join("config.toml");
     std::fs::write(
         &config_path,
@@ -1102,7 +1104,7 @@ token_env = "EVACCTL_TEST_CONSUL_TOKEN"
             .contains("is a directory")
     );
     let big = dir.path().join("big");
-    std::fs::write(&big, vec![b'x'; MAX_SECRET_FILE_BYTES as usize + 1]).unwrap();
+    write_private(&big, &"x".repeat(MAX_SECRET_FILE_BYTES as usize + 1)).unwrap();
     let big_ref = SecretRef {
         source: SecretSource::File(big),
         ..b1.password.clone()
@@ -1114,6 +1116,38 @@ token_env = "EVACCTL_TEST_CONSUL_TOKEN"
             .message
             .contains("is larger than")
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_secret_file_others_can_read_is_refused_like_ssh_does() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bmc.pw");
+    write_private(&file, "s3cret-value\n").unwrap();
+    let r = SecretRef {
+        source: SecretSource::File(file.clone()),
+        what: "the BMC password of host `c1`".into(),
+        config_path: None,
+        key: "hosts.c1.bmc.password_file".into(),
+        line: None,
+        column: None,
+    };
+    assert_eq!(r.read().unwrap().expose(), "s3cret-value");
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let e = r.read().unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::Secret);
+        let text = e.to_string();
+        assert!(text.contains(&format!("permissions {mode:04o}")), "{text}");
+        assert!(
+            text.contains("too open") && text.contains("chmod 600"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret-value"), "{text}");
+    }
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o400)).unwrap();
+    assert!(r.read().is_ok(), "read-only for the owner is fine");
 }
 
 // ----- loading ------------------------------------------------------------------------

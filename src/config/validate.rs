@@ -115,6 +115,7 @@ struct RawHostBmc {
     ca_file: Option<PathBuf>,
     #[serde(deserialize_with = "de::opt_nonempty")]
     system_id: Option<String>,
+    scheme: Option<RedfishScheme>,
 }
 
 // =====================================================================================
@@ -578,6 +579,7 @@ fn resolve_bmc(
             ("insecure", b.insecure.is_some()),
             ("ca_file", b.ca_file.is_some()),
             ("system_id", b.system_id.is_some()),
+            ("scheme", b.scheme.is_some()),
         ],
     };
     if let Some((key, _)) = wrong_driver.iter().find(|(_, set)| *set) {
@@ -650,6 +652,7 @@ fn resolve_bmc(
         insecure,
         ca_file: ca_file.map(|p| cx.file(p)),
         system_id: b.system_id.or_else(|| d.system_id.clone()),
+        scheme: b.scheme.unwrap_or(d.scheme),
     })
 }
 

@@ -855,7 +855,7 @@ fn lock_opt(m: &Mutex<Option<Arc<Token>>>) -> Option<Arc<Token>> {
 }
 
 /// An error and its sources, `: `-joined, without repeats.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -7,6 +7,7 @@
 //! | GET | `/_sim/hosts`, `/_sim/hosts/{host}` | hosts with their services |
 //! | POST | `/_sim/hosts/{host}/power-off`, `/power-on` | cut or restore a host's power |
 //! | POST | `/_sim/hosts/{host}/services/{binary}/crash`, `/start` | kill or restart a service |
+//! | GET, POST | `/_sim/hosts/{host}/bmc` | a host's Redfish BMC faults: `{"fault": "none" \| "lying" \| "failing", "latency_ms": N}` |
 //! | GET | `/_sim/tokens` | every token ever issued |
 //! | POST | `/_sim/tokens/revoke` | invalidate every issued token |
 //! | GET, POST, DELETE | `/_sim/faults` | list, add, clear injected faults |
@@ -183,6 +184,13 @@ fn world_error(e: WorldError) -> Reply {
     Reply::json(404, body)
 }
 
+fn unknown_host(world: &World, name: &str) -> WorldError {
+    WorldError::UnknownHost {
+        name: name.to_string(),
+        known: world.host_names(),
+    }
+}
+
 /// A host and its services, as the control API shows them.
 pub fn host_view(world: &World, name: &str, now: f64) -> Value {
     let Ok(host) = world.host(name) else {
@@ -215,6 +223,7 @@ pub fn host_view(world: &World, name: &str, now: f64) -> Value {
         "role": host.role,
         "zone": host.zone,
         "power": if host.powered_on { "on" } else { "off" },
+        "bmc": world.bmcs.get(name),
         "services": services,
     })
 }
@@ -323,6 +332,29 @@ pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
                     Reply::json(200, json!({ "host": host_view(world, host, now) }))
                 }
                 Err(e) => world_error(e),
+            }
+        }
+        (&Method::GET, ["hosts", host, "bmc"]) => match world.bmcs.get(host) {
+            Some(b) => Reply::json(200, json!({ "bmc": b })),
+            None => world_error(unknown_host(world, host)),
+        },
+        (&Method::POST, ["hosts", host, "bmc"]) => {
+            let spec = req.json().and_then(|v| {
+                serde_json::from_value::<super::redfish::BmcState>(v).map_err(|e| e.to_string())
+            });
+            match spec {
+                Ok(state) if state.latency_ms > 600_000 => {
+                    error(400, "latency_ms is at most 600000 (10 minutes)")
+                }
+                Ok(state) => {
+                    if world.bmcs.set(host, state.clone()) {
+                        tracing::info!("control: {host} BMC {state:?}");
+                        Reply::json(200, json!({ "bmc": state }))
+                    } else {
+                        world_error(unknown_host(world, host))
+                    }
+                }
+                Err(e) => error(400, &format!("invalid BMC state: {e}")),
             }
         }
         (&Method::GET, ["tokens"]) => Reply::json(200, json!({ "tokens": token_view(world, now) })),

@@ -97,6 +97,15 @@ impl ControlClient {
         )
     }
 
+    /// Sets a host's BMC fault (`none`, `lying`, `failing`) and latency.
+    pub fn set_bmc(&self, host: &str, fault: &str, latency_ms: u64) -> Result<Value, CtlError> {
+        self.call(
+            Method::POST,
+            &format!("hosts/{}/bmc", Self::segment(host)),
+            Some(json!({"fault": fault, "latency_ms": latency_ms})),
+        )
+    }
+
     pub fn power_on(&self, host: &str) -> Result<Value, CtlError> {
         self.call(
             Method::POST,

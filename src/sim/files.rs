@@ -73,6 +73,38 @@ pub fn env_file(scenario: &Scenario, base_url: &str) -> Option<String> {
     Some(out)
 }
 
+/// An evacctl configuration whose hosts are the scenario's compute hosts, each fenced through
+/// its Redfish BMC on the simulated cloud (`system_id` = host name, plain HTTP on loopback),
+/// with the BMC password in `password_file` (a file name beside the configuration).
+pub fn evacctl_config(
+    scenario: &Scenario,
+    addr: std::net::SocketAddr,
+    password_file: &str,
+) -> String {
+    let mut out = format!(
+        "# Written by evacctl-sim for its simulated cloud at http://{addr}.\n\
+         # Every compute host is fenced through its Redfish BMC on the simulated cloud.\n\
+         [policy]\ncheck_max_count = 10\ncheck_interval = \"500ms\"\n\n\
+         [bmc_defaults]\ndriver = \"redfish\"\nscheme = \"http\"\nport = {port}\nuser = {user}\n\
+         password_file = {file}\ntimeout = \"5s\"\nretries = 1\n",
+        port = addr.port(),
+        user = yaml_str(&scenario.bmc.user),
+        file = yaml_str(password_file),
+    );
+    let ip = addr.ip().to_string();
+    for h in &scenario.hosts {
+        if h.role != super::scenario::Role::Compute {
+            continue;
+        }
+        let name = yaml_str(&h.name);
+        out.push_str(&format!(
+            "\n[hosts.{name}.bmc]\naddress = {}\nsystem_id = {name}\n",
+            yaml_str(&ip)
+        ));
+    }
+    out
+}
+
 /// Writes a file readable by its owner only.
 pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -93,6 +125,25 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_evacctl_config_loads_and_names_every_compute_host() {
+        let s = Scenario::builtin_default().unwrap();
+        let text = evacctl_config(&s, "127.0.0.1:4711".parse().unwrap(), "bmc.password");
+        let c = crate::config::Config::from_str(&text, "/tmp/sim/evacctl.toml").unwrap();
+        let computes: Vec<&str> = s
+            .hosts
+            .iter()
+            .filter(|h| h.role == crate::sim::scenario::Role::Compute)
+            .map(|h| h.name.as_str())
+            .collect();
+        let hosts: Vec<&str> = c.hosts().map(|h| h.name()).collect();
+        assert_eq!(hosts, computes);
+        let b = c.host(computes[0]).unwrap().bmc().unwrap();
+        assert_eq!(b.port, 4711);
+        assert_eq!(b.system_id.as_deref(), Some(computes[0]));
+        assert_eq!(b.scheme, crate::config::RedfishScheme::Http);
+    }
 
     #[test]
     fn files_quote_their_values() {

@@ -197,6 +197,7 @@ pub enum ApiKind {
     Volume,
     Placement,
     Control,
+    Redfish,
     Root,
 }
 
@@ -208,6 +209,7 @@ impl ApiKind {
             Some("volume") => ApiKind::Volume,
             Some("placement") => ApiKind::Placement,
             Some("_sim") => ApiKind::Control,
+            Some("redfish") => ApiKind::Redfish,
             _ => ApiKind::Root,
         }
     }
@@ -225,6 +227,7 @@ impl ApiKind {
                 status,
                 json!({"error": {"code": status, "message": message}}),
             ),
+            ApiKind::Redfish => super::redfish::error(status, message),
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod keystone;
 pub mod microversion;
 pub mod nova;
 pub mod placement;
+pub mod redfish;
 pub mod scenario;
 pub mod server;
 pub mod world;

@@ -63,6 +63,34 @@ pub struct Scenario {
     pub application_credentials: Vec<AppCredSpec>,
     #[serde(default)]
     pub hosts: Vec<HostSpec>,
+    /// `[bmc]`: the credentials of every host's Redfish BMC (optional).
+    #[serde(default)]
+    pub bmc: BmcSpec,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BmcSpec {
+    #[serde(default = "default_bmc_user")]
+    pub user: String,
+    #[serde(default = "default_bmc_password")]
+    pub password: String,
+}
+
+impl Default for BmcSpec {
+    fn default() -> Self {
+        BmcSpec {
+            user: default_bmc_user(),
+            password: default_bmc_password(),
+        }
+    }
+}
+
+fn default_bmc_user() -> String {
+    "admin".into()
+}
+fn default_bmc_password() -> String {
+    "sim-bmc-password".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use super::control::{self, LoggedRequest};
 use super::http::{ApiKind, Reply, ReplyBody, SimRequest, parse_query, split_path};
 use super::scenario::Scenario;
 use super::world::{SharedWorld, World};
-use super::{cinder, keystone, nova, placement};
+use super::{cinder, keystone, nova, placement, redfish};
 
 /// Largest request body read; more is refused with 413.
 pub const MAX_BODY: usize = 1 << 20;
@@ -243,6 +243,14 @@ async fn entry(State(app): State<App>, request: Request) -> Response<Body> {
         tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
         req.now = clock::now();
     }
+    // A slow BMC (set through the control API) answers late.
+    if api == ApiKind::Redfish {
+        let ms = redfish::latency_ms(&app.world.lock(), &req.segments);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            req.now = clock::now();
+        }
+    }
     let reply = match (reply, &fault) {
         (Some(r), _) => r,
         (None, Some(f)) if f.status.is_some() => fault_reply(api, f),
@@ -310,6 +318,7 @@ pub fn dispatch(world: &mut World, req: &SimRequest, api: ApiKind) -> Reply {
         ApiKind::Volume => cinder::handle(world, req),
         ApiKind::Placement => placement::handle(world, req),
         ApiKind::Control => control::handle(world, req),
+        ApiKind::Redfish => redfish::handle(world, req),
         ApiKind::Root if req.segments.is_empty() => {
             let b = &req.base_url;
             Reply::json(
@@ -320,6 +329,7 @@ pub fn dispatch(world: &mut World, req: &SimRequest, api: ApiKind) -> Reply {
                     "volume": format!("{b}/volume/v3"),
                     "placement": format!("{b}/placement"),
                     "control": format!("{b}/_sim/state"),
+                    "redfish": format!("{b}/redfish/v1"),
                 }}),
             )
         }

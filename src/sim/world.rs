@@ -52,6 +52,8 @@ pub struct World {
     pub services: Vec<Service>,
     pub faults: Faults,
     pub requests: RequestLog,
+    /// The hosts' Redfish BMCs (credentials, injected faults).
+    pub bmcs: super::redfish::Bmcs,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -274,6 +276,7 @@ impl World {
             services,
             faults: Faults::default(),
             requests: RequestLog::default(),
+            bmcs: super::redfish::Bmcs::new(scenario),
         }
     }
 

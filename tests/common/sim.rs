@@ -91,6 +91,8 @@ impl SimCloud {
         }
         cmd.arg("--clouds-yaml").arg(dir.path().join("clouds.yaml"));
         cmd.arg("--env-file").arg(dir.path().join("openrc"));
+        cmd.arg("--evacctl-config")
+            .arg(dir.path().join("evacctl.toml"));
         let log = std::fs::File::create(dir.path().join("sim.log")).expect("log file");
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
         let mut child = cmd.spawn().expect("start evacctl-sim");
@@ -136,6 +138,12 @@ impl SimCloud {
     /// The clouds.yaml written for this cloud (cloud name `sim`).
     pub fn clouds_yaml(&self) -> PathBuf {
         self.dir.path().join("clouds.yaml")
+    }
+
+    /// The evacctl config written for this cloud: its compute hosts fenced through the
+    /// simulated Redfish BMCs.
+    pub fn evacctl_config(&self) -> PathBuf {
+        self.dir.path().join("evacctl.toml")
     }
 
     /// The sh env file written for this cloud.
