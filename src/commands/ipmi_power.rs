@@ -478,7 +478,7 @@ fn print_table(report: &Report) -> anyhow::Result<()> {
         cells.push(output::or_dash(r.error.as_deref()));
         t.add_row(cells);
     }
-    output::print_table(None, &t)?;
+    output::emit(&format!("{t}\n"))?;
     let s = &report.summary;
     let what = match (report.action, report.wait) {
         (Action::Status, _) => {
@@ -500,7 +500,10 @@ fn print_table(report: &Report) -> anyhow::Result<()> {
         (Action::Off, true) => format!("fenced {} of {} hosts", s.succeeded, s.total),
         (a, _) => format!("{} {} of {} hosts", a.verb(), s.succeeded, s.total),
     };
-    println!("{what}; result: {} (exit {})", s.result, s.exit_code);
+    output::emit(&format!(
+        "{what}; result: {} (exit {})\n",
+        s.result, s.exit_code
+    ))?;
     Ok(())
 }
 
