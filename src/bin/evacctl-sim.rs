@@ -24,8 +24,9 @@ struct Cli {
 enum Command {
     /// Serve the simulated cloud until SIGTERM or SIGINT.
     ///
-    /// Prints one line, `evacctl-sim listening on http://127.0.0.1:PORT`, once it accepts
-    /// connections; logs go to stderr.
+    /// Prints `evacctl-sim listening on http://127.0.0.1:PORT` once it accepts connections,
+    /// then one line per simulated Consul cluster, `evacctl-sim consul NAME listening on
+    /// http://127.0.0.1:PORT`; logs go to stderr.
     Serve {
         /// Scenario file (TOML); the embedded scenarios/default.toml when absent.
         #[arg(long, value_name = "FILE")]
@@ -39,6 +40,10 @@ enum Command {
         /// Write `export OS_...=...` lines (sh) for the scenario's first user.
         #[arg(long, value_name = "PATH")]
         env_file: Option<PathBuf>,
+        /// Write an evacctl config.toml for this cloud: its [consul.NAME] clusters (and the
+        /// Consul ACL token beside it, in PATH.consul-token, when the scenario sets one).
+        #[arg(long, value_name = "PATH")]
+        evacctl_config: Option<PathBuf>,
     },
     /// Drive a running simulated cloud through its control API.
     Ctl {
@@ -60,6 +65,24 @@ enum CtlAction {
     Crash { host: String, binary: String },
     /// Restart a crashed service.
     Start { host: String, binary: String },
+    /// The service keeps running but Nova stops hearing its heartbeat (`start` reconnects).
+    Disconnect { host: String, binary: String },
+    /// Cut a host from one Consul network (a cluster name, a role, or `all`): failed there.
+    NetCut { host: String, network: String },
+    /// Make a host leave one Consul network gracefully: left there.
+    NetLeave { host: String, network: String },
+    /// Undo a cut or a leave.
+    NetRestore { host: String, network: String },
+    /// Take a Consul cluster's leader away (a cluster name, a role, or `all`).
+    LeaderLose { cluster: String },
+    /// Give a Consul cluster its leader back.
+    LeaderRestore { cluster: String },
+    /// Cut the Consul agent evacctl talks to off its cluster (a cluster name, a role, or `all`).
+    ObserverCut { cluster: String },
+    /// Reconnect the observer's agent.
+    ObserverRestore { cluster: String },
+    /// Print the simulated Consul clusters (JSON).
+    Consul,
     /// Invalidate every token issued so far.
     RevokeTokens,
     /// Print every token issued (JSON).
@@ -113,9 +136,10 @@ fn main() -> ExitCode {
             listen,
             clouds_yaml,
             env_file,
+            evacctl_config,
         } => {
             init_logging();
-            match serve(scenario, listen, clouds_yaml, env_file) {
+            match serve(scenario, listen, clouds_yaml, env_file, evacctl_config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("evacctl-sim: {e:#}");
@@ -148,6 +172,7 @@ fn serve(
     listen: SocketAddr,
     clouds_yaml: Option<PathBuf>,
     env_file: Option<PathBuf>,
+    evacctl_config: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let scenario = match &scenario_path {
@@ -173,12 +198,37 @@ fn serve(
             files::write_private(p, &text)
                 .with_context(|| format!("cannot write {}", p.display()))?;
         }
+        if let Some(p) = &evacctl_config {
+            let world = bound.world();
+            let consul = world.lock().consul.clone();
+            let token_file = match &consul.token {
+                Some(token) => {
+                    let mut name = p.as_os_str().to_owned();
+                    name.push(".consul-token");
+                    let path = PathBuf::from(name);
+                    files::write_private(&path, &format!("{token}\n"))
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    Some(path)
+                }
+                None => None,
+            };
+            let text = format!(
+                "# Written by evacctl-sim for its simulated cloud at {url}.\n\n{}",
+                evacctl::sim::consul::evacctl_config(&consul, token_file.as_deref())
+            );
+            files::write_private(p, &text)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+        }
         let origin = scenario_path
             .as_ref()
             .map_or("embedded default".to_string(), |p| p.display().to_string());
         tracing::info!("scenario {origin}: {} hosts", scenario.hosts.len());
         let mut out = std::io::stdout().lock();
         writeln!(out, "evacctl-sim listening on {url}").context("cannot write to stdout")?;
+        for (name, consul_url) in bound.consul_urls() {
+            writeln!(out, "evacctl-sim consul {name} listening on {consul_url}")
+                .context("cannot write to stdout")?;
+        }
         out.flush().context("cannot write to stdout")?;
         drop(out);
         // On a signal, stop accepting and give in-flight requests a moment (an injected
@@ -252,6 +302,39 @@ fn ctl(url: &str, action: CtlAction) -> Result<(), evacctl::sim::ctl::CtlError> 
             c.start(&host, &binary)?;
             println!("{host}: {binary} started");
         }
+        CtlAction::Disconnect { host, binary } => {
+            c.disconnect(&host, &binary)?;
+            println!("{host}: {binary} disconnected (running, no heartbeat)");
+        }
+        CtlAction::NetCut { host, network } => {
+            c.network(&host, &network, "cut")?;
+            println!("{host}: cut from {network}");
+        }
+        CtlAction::NetLeave { host, network } => {
+            c.network(&host, &network, "leave")?;
+            println!("{host}: left {network}");
+        }
+        CtlAction::NetRestore { host, network } => {
+            c.network(&host, &network, "restore")?;
+            println!("{host}: back in {network}");
+        }
+        CtlAction::LeaderLose { cluster } => {
+            c.consul_switch(&cluster, "leader", "lose")?;
+            println!("{cluster}: leader lost");
+        }
+        CtlAction::LeaderRestore { cluster } => {
+            c.consul_switch(&cluster, "leader", "restore")?;
+            println!("{cluster}: leader back");
+        }
+        CtlAction::ObserverCut { cluster } => {
+            c.consul_switch(&cluster, "observer", "cut")?;
+            println!("{cluster}: observer cut off");
+        }
+        CtlAction::ObserverRestore { cluster } => {
+            c.consul_switch(&cluster, "observer", "restore")?;
+            println!("{cluster}: observer back");
+        }
+        CtlAction::Consul => print_json(&c.consul()?),
         CtlAction::RevokeTokens => {
             let v = c.revoke_tokens()?;
             println!("revoked {} valid tokens", v["revoked"]);

@@ -198,6 +198,8 @@ pub enum ApiKind {
     Placement,
     Control,
     Root,
+    /// A simulated Consul cluster (its own listener).
+    Consul,
 }
 
 impl ApiKind {
@@ -225,6 +227,8 @@ impl ApiKind {
                 status,
                 json!({"error": {"code": status, "message": message}}),
             ),
+            // Consul's errors are plain text.
+            ApiKind::Consul => Reply::raw(status, "text/plain; charset=utf-8", message.to_string()),
         }
     }
 }

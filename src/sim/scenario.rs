@@ -63,6 +63,9 @@ pub struct Scenario {
     pub application_credentials: Vec<AppCredSpec>,
     #[serde(default)]
     pub hosts: Vec<HostSpec>,
+    /// The simulated Consul clusters (see [`super::consul`]).
+    #[serde(default)]
+    pub consul: super::consul::ConsulSpec,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -397,6 +400,16 @@ impl Scenario {
                 }
             }
         }
+        self.consul
+            .validate()
+            .map_err(|(cluster, field, message)| {
+                let mut path = vec![Key("consul".into())];
+                if let Some(i) = cluster {
+                    path.extend([Key("clusters".into()), Index(i)]);
+                }
+                path.push(Key(field.into()));
+                (path, message)
+            })?;
         Ok(())
     }
 }

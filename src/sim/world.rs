@@ -52,6 +52,7 @@ pub struct World {
     pub services: Vec<Service>,
     pub faults: Faults,
     pub requests: RequestLog,
+    pub consul: super::consul::ConsulWorld,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -274,6 +275,7 @@ impl World {
             services,
             faults: Faults::default(),
             requests: RequestLog::default(),
+            consul: super::consul::ConsulWorld::new(&scenario.consul),
         }
     }
 
@@ -355,6 +357,16 @@ impl World {
             let s = &mut self.services[i];
             s.crashed = true;
             s.heartbeat.stop(now, interval);
+        }
+        Ok(())
+    }
+
+    /// The service keeps running (its node-local check passes) but Nova stops hearing its
+    /// heartbeat (lost message queue or database): `start` reconnects it.
+    pub fn lose_heartbeat(&mut self, host: &str, binary: &str, now: f64) -> Result<(), WorldError> {
+        let interval = self.settings.report_interval;
+        for i in self.service_indices(host, binary)? {
+            self.services[i].heartbeat.stop(now, interval);
         }
         Ok(())
     }
