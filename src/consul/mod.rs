@@ -19,6 +19,9 @@
 mod env;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 use std::io::Read as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
