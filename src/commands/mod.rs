@@ -1,6 +1,7 @@
 //! One module per subcommand, each a thin `run()` over library code.
 
 pub mod assets;
+pub mod check_consul;
 pub mod check_services;
 
 use std::cell::OnceCell;
@@ -104,7 +105,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckServices(args) => check_services::run(&ctx, &args),
         Command::Completions(args) => assets::completions(&args),
         Command::GenAssets(args) => assets::gen_assets(&args),
-        Command::CheckConsul(_) => not_yet("check-consul", "issue 4"),
+        Command::CheckConsul(args) => check_consul::run(&ctx, &args),
         Command::Ipmi(_) => not_yet("ipmi power", "issue 3"),
         Command::MigrateVolumes(_) => not_yet("migrate-volumes", "issue 6"),
         Command::Evacuate(_) => not_yet("evacuate", "issue 5"),

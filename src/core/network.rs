@@ -187,7 +187,12 @@ pub fn host_verdict(views: &[NetworkView]) -> HostAssessment {
             ),
         );
     }
-    let unknown = names(&|s| s == NetState::Unknown);
+    let unknown: Vec<&str> = roles
+        .iter()
+        .filter(|(_, s)| *s == NetState::Unknown)
+        .map(|(r, _)| r.as_str())
+        .collect();
+    let unknown = unknown.join(", ");
     if !unknown.is_empty() {
         let down = names(&|s| s.is_down());
         let also = if down.is_empty() {
@@ -473,6 +478,66 @@ impl NodeLocal {
     }
 }
 
+/// Is this Consul service one of the node-local view's: nova-compute (any spelling of it:
+/// `nova-compute`, `openstack-nova-compute`, `nova_compute`) or libvirt (`libvirtd`,
+/// `libvirt`, `virtqemud` is not counted)?
+pub fn is_node_service(service: &str) -> bool {
+    let s = service.to_ascii_lowercase();
+    s.contains("nova-compute") || s.contains("nova_compute") || s.starts_with("libvirt")
+}
+
+/// One health check of a node, as plain data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeCheck<'a> {
+    pub check_id: &'a str,
+    pub service: &'a str,
+    pub status: &'a str,
+}
+
+/// The node-local state from one cluster's checks of one node: the worst of its nova-compute
+/// and libvirt checks; but when the node's own `serfHealth` is not passing, its agent is not
+/// heard and those checks are stale: critical. No nova-compute or libvirt check: no data.
+pub fn node_local_state(checks: &[NodeCheck<'_>]) -> (NodeLocal, String) {
+    let services: Vec<&NodeCheck<'_>> = checks
+        .iter()
+        .filter(|c| !c.service.is_empty() && is_node_service(c.service))
+        .collect();
+    if services.is_empty() {
+        return (
+            NodeLocal::NoData,
+            "no nova-compute or libvirt check on the node".into(),
+        );
+    }
+    if let Some(serf) = checks
+        .iter()
+        .find(|c| c.check_id == crate::consul::SERF_HEALTH && c.status != "passing")
+    {
+        return (
+            NodeLocal::Critical,
+            format!(
+                "the node's agent is not heard (serfHealth {}): its service checks are stale",
+                serf.status
+            ),
+        );
+    }
+    let worst = services
+        .iter()
+        .map(|c| NodeLocal::from_check_status(c.status))
+        .fold(NodeLocal::NoData, NodeLocal::worst);
+    let not_passing: Vec<String> = services
+        .iter()
+        .filter(|c| c.status != "passing")
+        .map(|c| format!("{} {}", c.service, c.status))
+        .collect();
+    let reason = if not_passing.is_empty() {
+        let names: Vec<&str> = services.iter().map(|c| c.service).collect();
+        format!("{} passing", names.join(", "))
+    } else {
+        not_passing.join(", ")
+    };
+    (worst, reason)
+}
+
 /// A compute host's verdict from both views (seed 003, service monitoring).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -585,7 +650,7 @@ mod tests {
         assert_eq!(all(Failed, Unknown, Failed), HostVerdict::Unknown);
         assert_eq!(verdict(&[]), HostVerdict::Unknown);
         let a = host_verdict(&views(&[(Management, Failed), (Storage, Unknown)]));
-        assert!(a.reason.contains("no data for storage unknown"), "{a:?}");
+        assert_eq!(a.reason, "no data for storage; management failed");
         assert!(a.reason.contains("management failed"), "{a:?}");
     }
 
@@ -840,6 +905,52 @@ mod tests {
         }
         assert_eq!(C::ApiOnly.as_service_verdict(), V::Disabled);
         assert_eq!(C::NodeFailure.as_service_verdict(), V::Down);
+    }
+
+    #[test]
+    fn node_local_from_checks() {
+        let c = |check_id, service, status| NodeCheck {
+            check_id,
+            service,
+            status,
+        };
+        let serf_ok = c("serfHealth", "", "passing");
+        let (s, why) = node_local_state(&[
+            serf_ok,
+            c("service:nova-compute", "nova-compute", "passing"),
+            c("service:libvirtd", "libvirtd", "passing"),
+        ]);
+        assert_eq!(s, NodeLocal::Passing);
+        assert_eq!(why, "nova-compute, libvirtd passing");
+        let (s, why) = node_local_state(&[
+            serf_ok,
+            c("service:nova-compute", "nova-compute", "critical"),
+            c("service:libvirtd", "libvirtd", "passing"),
+        ]);
+        assert_eq!(
+            (s, why.as_str()),
+            (NodeLocal::Critical, "nova-compute critical")
+        );
+        let (s, _) = node_local_state(&[serf_ok, c("x", "libvirtd", "warning")]);
+        assert_eq!(s, NodeLocal::Warning);
+        // A node whose agent is not heard: its passing checks are stale.
+        let (s, why) = node_local_state(&[
+            c("serfHealth", "", "critical"),
+            c("service:nova-compute", "nova-compute", "passing"),
+        ]);
+        assert_eq!(s, NodeLocal::Critical);
+        assert!(why.contains("stale"), "{why}");
+        // Only unrelated services, or only serfHealth: no node-local data.
+        assert_eq!(
+            node_local_state(&[serf_ok, c("web", "nginx", "critical")]).0,
+            NodeLocal::NoData
+        );
+        assert_eq!(
+            node_local_state(&[c("serfHealth", "", "critical")]).0,
+            NodeLocal::NoData
+        );
+        assert!(is_node_service("openstack-nova-compute"));
+        assert!(!is_node_service("nova-api"));
     }
 
     #[test]
