@@ -63,6 +63,20 @@ role = "compute"
 cinder_backends = ["ceph"]
 "#;
 
+/// A finished `evacctl` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
 pub struct SimCloud {
     child: Child,
     url: String,
@@ -91,6 +105,8 @@ impl SimCloud {
         }
         cmd.arg("--clouds-yaml").arg(dir.path().join("clouds.yaml"));
         cmd.arg("--env-file").arg(dir.path().join("openrc"));
+        cmd.arg("--evacctl-config")
+            .arg(dir.path().join("evacctl.toml"));
         let log = std::fs::File::create(dir.path().join("sim.log")).expect("log file");
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
         let mut child = cmd.spawn().expect("start evacctl-sim");
@@ -136,6 +152,51 @@ impl SimCloud {
     /// The clouds.yaml written for this cloud (cloud name `sim`).
     pub fn clouds_yaml(&self) -> PathBuf {
         self.dir.path().join("clouds.yaml")
+    }
+
+    /// The evacctl config.toml written for this cloud: its `[consul.NAME]` clusters.
+    pub fn evacctl_config(&self) -> PathBuf {
+        self.dir.path().join("evacctl.toml")
+    }
+
+    /// A simulated Consul cluster's URL.
+    pub fn consul_url(&self, cluster: &str) -> String {
+        let state = self.ctl("GET", "consul", None);
+        state["clusters"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == cluster))
+            .and_then(|c| c["url"].as_str())
+            .unwrap_or_else(|| panic!("no Consul cluster {cluster}: {state}"))
+            .to_string()
+    }
+
+    /// Cuts, makes leave or restores a host in a Consul network (a cluster, a role or `all`).
+    pub fn network(&self, host: &str, network: &str, action: &str) {
+        self.ctl(
+            "POST",
+            &format!("hosts/{host}/networks/{network}/{action}"),
+            None,
+        );
+    }
+
+    /// Runs the real `evacctl` against this cloud: a clean environment with its clouds.yaml
+    /// (cloud `sim`), plus `env`.
+    pub fn evacctl(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_evacctl"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir())
+            .env("OS_CLIENT_CONFIG_FILE", self.clouds_yaml())
+            .env("OS_CLOUD", "sim")
+            .envs(env.iter().copied())
+            .args(args)
+            .output()
+            .expect("run evacctl");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 
     /// The sh env file written for this cloud.
