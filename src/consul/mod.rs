@@ -329,16 +329,7 @@ impl Client {
     /// or invalidated by a failed node check): its locks are gone.
     pub fn session_renew(&self, id: &str) -> Result<Option<SessionEntry>> {
         let path = format!("/v1/session/renew/{}", segment(id));
-        let raw = self.send(Method::PUT, &path, &self.dc(), None)?;
-        if raw.status == 404 {
-            return Ok(None);
-        }
-        let list: Option<Vec<SessionEntry>> = self.json(
-            self.check(raw, &Method::PUT, &path, &[200])?,
-            &Method::PUT,
-            &path,
-        )?;
-        Ok(list.unwrap_or_default().into_iter().next())
+        self.first(Method::PUT, &path)
     }
 
     /// Destroys a session (its locks are released or deleted, per its behavior).
@@ -350,23 +341,12 @@ impl Client {
     /// A session; `None` when it does not exist.
     pub fn session_info(&self, id: &str) -> Result<Option<SessionEntry>> {
         let path = format!("/v1/session/info/{}", segment(id));
-        let list: Option<Vec<SessionEntry>> = self.get(&path, &self.dc())?;
-        Ok(list.unwrap_or_default().into_iter().next())
+        self.first(Method::GET, &path)
     }
 
     /// A key; `None` when it does not exist.
     pub fn kv_get(&self, key: &str) -> Result<Option<KvEntry>> {
-        let path = kv_path(key);
-        let raw = self.send(Method::GET, &path, &self.dc(), None)?;
-        if raw.status == 404 {
-            return Ok(None);
-        }
-        let list: Option<Vec<KvEntry>> = self.json(
-            self.check(raw, &Method::GET, &path, &[200])?,
-            &Method::GET,
-            &path,
-        )?;
-        Ok(list.unwrap_or_default().into_iter().next())
+        self.first(Method::GET, &kv_path(key))
     }
 
     /// Writes a key (`true` when written).
@@ -416,6 +396,18 @@ impl Client {
             &Method::GET,
             path,
         )
+    }
+
+    /// The first entry of a list answer; `None` for 404, `null` or `[]` (Consul's ways of
+    /// saying "no such session / key").
+    fn first<T: DeserializeOwned>(&self, method: Method, path: &str) -> Result<Option<T>> {
+        let raw = self.send(method.clone(), path, &self.dc(), None)?;
+        if raw.status == 404 {
+            return Ok(None);
+        }
+        let list: Option<Vec<T>> =
+            self.json(self.check(raw, &method, path, &[200])?, &method, path)?;
+        Ok(list.unwrap_or_default().into_iter().next())
     }
 
     fn put_bool(&self, path: &str, query: &[(&str, String)], body: Option<&[u8]>) -> Result<bool> {

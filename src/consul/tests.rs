@@ -8,27 +8,11 @@ use crate::config::{ConsulRole, SecretRef, SecretSource};
 use crate::exit_codes::ExitCode;
 use crate::sim::{Scenario, SimHandle, spawn};
 
-const SCENARIO: &str = r#"
-[cloud]
-service_down_time = 2
-report_interval = 1
-[[users]]
-name = "admin"
-password = "pw"
-project = "admin"
-roles = ["admin"]
-[[hosts]]
-name = "ctl-1"
-role = "controller"
-[[hosts]]
-name = "compute-1"
-role = "compute"
-[[hosts]]
-name = "compute-2"
-role = "compute"
-[consul]
-session_ttl_multiplier = 0.02
-"#;
+/// The fast scenario (ctl-1 and compute-1..4), with sessions that expire 50 times faster.
+const SCENARIO: &str = concat!(
+    include_str!("../../scenarios/fast.toml"),
+    "\n[consul]\nsession_ttl_multiplier = 0.02\n"
+);
 
 fn sim(extra: &str) -> SimHandle {
     let scenario = Scenario::from_toml_str(&format!("{SCENARIO}{extra}"), "test").unwrap();
@@ -80,13 +64,13 @@ fn reads_the_cluster_state() {
     assert!(ap.healthy);
     assert_eq!(ap.servers.len(), 1);
     let members = c.members().unwrap();
-    assert_eq!(members.len(), 3);
+    assert_eq!(members.len(), 5);
     assert!(members.iter().all(|m| m.status == 1));
     assert!(members[0].is_server());
     let checks = c.health_state("any").unwrap();
-    assert_eq!(checks.iter().filter(|c| c.is_serf_health()).count(), 3);
+    assert_eq!(checks.iter().filter(|c| c.is_serf_health()).count(), 5);
     let nova = c.service_checks("nova-compute").unwrap();
-    assert_eq!(nova.len(), 2);
+    assert_eq!(nova.len(), 4);
     assert!(nova.iter().all(|c| c.status == "passing"));
     let node = c.health_node("compute-1").unwrap();
     assert_eq!(
@@ -107,7 +91,7 @@ fn a_lost_leader_is_none_and_stale_reads_still_work() {
     assert!(e.is_no_leader(), "{e}");
     assert!(e.to_string().contains("`storage`"), "{e}");
     assert_eq!(c.health_state("critical").unwrap(), vec![]);
-    assert_eq!(c.members().unwrap().len(), 3);
+    assert_eq!(c.members().unwrap().len(), 5);
 }
 
 #[test]
@@ -119,7 +103,7 @@ fn addresses_are_tried_in_order_and_the_answering_one_sticks() {
     assert_eq!(c.address(), dead);
     assert!(c.leader().unwrap().is_some());
     assert_eq!(c.address(), good);
-    assert_eq!(c.members().unwrap().len(), 3);
+    assert_eq!(c.members().unwrap().len(), 5);
 }
 
 #[test]
@@ -169,7 +153,7 @@ fn acl_tokens_are_sent_and_never_shown() {
     std::fs::write(&right, "s3cret-consul-token\n").unwrap();
     c.token = Some(token_ref(right));
     let ok = client(&c);
-    assert_eq!(ok.members().unwrap().len(), 3);
+    assert_eq!(ok.members().unwrap().len(), 5);
     assert!(
         !format!("{ok:?}").contains("s3cret"),
         "Debug shows no token"

@@ -1126,23 +1126,29 @@ fn kv(world: &mut World, c: usize, key: &str, req: &SimRequest) -> Reply {
                     return Reply::json(200, json!(false));
                 }
             }
-            cluster.index += 1;
-            let index = cluster.index;
-            let item = cluster.kv.entry(key.to_string()).or_insert_with(|| KvItem {
-                value: Vec::new(),
-                flags: 0,
-                session: None,
-                lock_index: 0,
-                create_index: index,
-                modify_index: index,
-            });
+            let item = write_item(cluster, key);
             item.value = value;
             item.flags = flags;
-            item.modify_index = index;
             Reply::json(200, json!(true))
         }
         _ => text(405, &format!("method {} not allowed", req.method)),
     }
+}
+
+/// A key about to be written: the raft index moves, the key exists (created empty).
+fn write_item<'a>(cluster: &'a mut SimCluster, key: &str) -> &'a mut KvItem {
+    cluster.index += 1;
+    let index = cluster.index;
+    let item = cluster.kv.entry(key.to_string()).or_insert_with(|| KvItem {
+        value: Vec::new(),
+        flags: 0,
+        session: None,
+        lock_index: 0,
+        create_index: index,
+        modify_index: index,
+    });
+    item.modify_index = index;
+    item
 }
 
 fn kv_acquire(
@@ -1168,23 +1174,13 @@ fn kv_acquire(
         }
         _ => {}
     }
-    cluster.index += 1;
-    let index = cluster.index;
-    let item = cluster.kv.entry(key.to_string()).or_insert_with(|| KvItem {
-        value: Vec::new(),
-        flags: 0,
-        session: None,
-        lock_index: 0,
-        create_index: index,
-        modify_index: index,
-    });
+    let item = write_item(cluster, key);
     if item.session.is_none() {
         item.lock_index += 1;
     }
     item.session = Some(session.to_string());
     item.value = value;
     item.flags = flags;
-    item.modify_index = index;
     Reply::json(200, json!(true))
 }
 
@@ -1347,4 +1343,151 @@ pub fn evacctl_config(world: &ConsulWorld, token_file: Option<&Path>) -> String 
 /// A TOML basic string (JSON's escapes are TOML's).
 fn toml_str(s: &str) -> String {
     Value::String(s.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::Scenario;
+
+    const HEAD: &str = r#"
+[cloud]
+[[users]]
+name = "admin"
+password = "pw"
+project = "admin"
+[[hosts]]
+name = "ctl-1.lab"
+role = "controller"
+[[hosts]]
+name = "ctl-2.lab"
+role = "controller"
+[[hosts]]
+name = "ctl-3.lab"
+role = "controller"
+[[hosts]]
+name = "compute-1.lab"
+role = "compute"
+"#;
+
+    fn world(extra: &str) -> World {
+        let s = Scenario::from_toml_str(&format!("{HEAD}{extra}"), "t").unwrap();
+        World::new(&s, 1000.0)
+    }
+
+    fn get(w: &mut World, c: usize, path: &str) -> Reply {
+        let mut req = SimRequest::new(Method::GET, path);
+        req.now = 1000.0;
+        handle(w, c, &req)
+    }
+
+    #[test]
+    fn defaults_three_clusters_named_after_their_roles() {
+        let w = world("");
+        let names: Vec<(&str, ConsulRole)> = w
+            .consul
+            .clusters
+            .iter()
+            .map(|c| (c.name.as_str(), c.role))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("management", ConsulRole::Management),
+                ("storage", ConsulRole::Storage),
+                ("tenant", ConsulRole::Tenant)
+            ]
+        );
+        assert_eq!(w.consul.services_cluster, Some(0));
+        let w = world("[consul]\nenabled = false\n");
+        assert!(w.consul.clusters.is_empty());
+    }
+
+    #[test]
+    fn the_leader_needs_a_majority_of_servers() {
+        let mut w = world("[consul]\nnode_names = \"short\"\n");
+        let leader = get(&mut w, 0, "/v1/status/leader").body_json().unwrap();
+        assert_eq!(leader, json!("10.0.0.10:8300"));
+        // One of three servers down: a leader still, autopilot unhealthy (429), tolerance 0.
+        w.power_off("ctl-1.lab", 1000.0).unwrap();
+        let leader = get(&mut w, 0, "/v1/status/leader").body_json().unwrap();
+        assert_eq!(leader, json!("10.0.0.11:8300"));
+        let ap = get(&mut w, 0, "/v1/operator/autopilot/health");
+        assert_eq!(ap.status.as_u16(), 429);
+        let body = ap.body_json().unwrap();
+        assert_eq!(body["FailureTolerance"], 0);
+        assert_eq!(body["Servers"][1]["Name"], "ctl-2", "short node names");
+        // Two of three: no leader, and reads that need it fail unless stale.
+        w.power_off("ctl-2.lab", 1000.0).unwrap();
+        assert_eq!(
+            get(&mut w, 0, "/v1/status/leader").body_json().unwrap(),
+            json!("")
+        );
+        assert_eq!(get(&mut w, 0, "/v1/health/state/any").status.as_u16(), 500);
+        assert_eq!(
+            get(&mut w, 0, "/v1/health/state/any?stale").status.as_u16(),
+            200
+        );
+        assert_eq!(
+            get(&mut w, 0, "/v1/status/peers")
+                .body_json()
+                .unwrap()
+                .as_array()
+                .map(Vec::len),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn unknown_paths_and_methods_answer_as_consul() {
+        let mut w = world("");
+        assert_eq!(get(&mut w, 0, "/v1/nope").status.as_u16(), 404);
+        let r = handle(
+            &mut w,
+            0,
+            &SimRequest::new(Method::POST, "/v1/agent/members"),
+        );
+        assert_eq!(r.status.as_u16(), 405);
+        assert_eq!(
+            get(&mut w, 1, "/v1/health/state/bogus").status.as_u16(),
+            400
+        );
+        assert_eq!(get(&mut w, 1, "/v1/kv/missing").status.as_u16(), 404);
+    }
+
+    #[test]
+    fn scenario_errors_point_at_the_key() {
+        let e = Scenario::from_toml_str(
+            &format!("{HEAD}[[consul.clusters]]\nname = \"a\"\nrole = \"storage\"\n[[consul.clusters]]\nname = \"a\"\nrole = \"tenant\"\n"),
+            "t.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("consul.clusters[1].name"), "{e}");
+        let e = Scenario::from_toml_str(
+            &format!("{HEAD}[consul]\nservices_cluster = \"mgmt\"\n"),
+            "t.toml",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("management, storage, tenant"), "{e}");
+        let e = Scenario::from_toml_str(&format!("{HEAD}[consul]\nrole = \"x\"\n"), "t.toml")
+            .unwrap_err();
+        assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn the_evacctl_config_lists_bound_clusters() {
+        let mut w = world("");
+        w.consul.clusters[0].url = Some("http://127.0.0.1:1234".into());
+        let text = evacctl_config(&w.consul, Some(Path::new("/tmp/x.consul-token")));
+        assert_eq!(
+            text,
+            "[consul.management]\nrole = \"management\"\naddresses = [\"http://127.0.0.1:1234\"]\n\
+             datacenter = \"dc1\"\ntoken_file = \"/tmp/x.consul-token\"\n\n"
+        );
+        let config = crate::config::Config::from_str(&text, "/tmp/evacctl.toml").unwrap();
+        assert_eq!(
+            config.consul_cluster("management").map(|c| c.role),
+            Some(ConsulRole::Management)
+        );
+    }
 }

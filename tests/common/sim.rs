@@ -70,6 +70,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Run {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
@@ -192,11 +202,20 @@ impl SimCloud {
             .args(args)
             .output()
             .expect("run evacctl");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
+    }
+
+    /// Runs the real `evacctl` with no OpenStack settings at all (no clouds.yaml found, no
+    /// `OS_*`), in the cloud's scratch directory.
+    pub fn evacctl_without_cloud(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_evacctl"))
+            .env_clear()
+            .env("HOME", self.dir())
+            .current_dir(self.dir())
+            .args(args)
+            .output()
+            .expect("run evacctl");
+        Run::from(out)
     }
 
     /// The sh env file written for this cloud.
