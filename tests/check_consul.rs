@@ -185,7 +185,20 @@ fn network_cuts_follow_the_seed_003_rules() {
 #[test]
 fn a_cluster_without_leader_is_no_quorum() {
     let cloud = SimCloud::with_scenario(SCENARIO);
-    cloud.ctl("POST", "consul/storage/leader/lose", None);
+    // Through `evacctl-sim ctl`, as an operator drives the demo.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_evacctl-sim"))
+        .args(["ctl", "--url", cloud.url(), "leader-lose", "storage"])
+        .output()
+        .expect("run evacctl-sim ctl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "storage: leader lost\n"
+    );
     let run = check(&cloud, &[]);
     assert_eq!(run.code, 6, "{}\n{}", run.stdout, run.stderr);
     assert!(
