@@ -438,8 +438,18 @@ fn short_consul_names_match_fqdn_hosts_and_the_token_never_shows() {
     assert_eq!(h["networks"]["storage"]["node"], "node-24");
     assert_eq!(h["verdict"], "healthy");
     cloud.network("node-24.eayun.com", "storage", "cut");
-    let run = check(&cloud, &["-vv"]);
+    let log = cloud.dir().join("evacctl.log");
+    let run = check(
+        &cloud,
+        &["-vvv", "--log-file", log.to_str().expect("utf-8")],
+    );
     assert_eq!(run.code, 4);
+    let logged = std::fs::read_to_string(&log).expect("log file");
+    assert!(logged.contains("Consul"), "-vvv logs the calls: {logged}");
+    assert!(
+        !logged.contains("consul-acl-token-do-not-print"),
+        "token leaked: {logged}"
+    );
     assert!(
         run.stdout.contains("node-24.eayun.com | node-24"),
         "{}",

@@ -173,7 +173,10 @@ pub struct Client {
     cluster: String,
     addresses: Vec<String>,
     datacenter: Option<String>,
+    /// For redaction only.
     token: Option<Secret>,
+    /// Marked sensitive: the HTTP libraries' own trace (-vvv) never prints it.
+    token_header: Option<reqwest::header::HeaderValue>,
     http: reqwest::blocking::Client,
     /// The address that answered last: asked first.
     current: AtomicUsize,
@@ -192,6 +195,18 @@ impl Client {
         let token = cluster
             .read_token()
             .map_err(|e| config_error(e.to_string()))?;
+        let token_header = match &token {
+            Some(t) => {
+                let mut v = reqwest::header::HeaderValue::from_str(t.expose()).map_err(|_| {
+                    config_error(
+                        "the ACL token holds characters an HTTP header cannot carry".into(),
+                    )
+                })?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+            None => None,
+        };
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::blocking::Client::builder()
             .user_agent(crate::openstack::session::USER_AGENT)
@@ -219,6 +234,7 @@ impl Client {
                 .collect(),
             datacenter: cluster.datacenter.clone(),
             token,
+            token_header,
             http,
             current: AtomicUsize::new(0),
         })
@@ -541,8 +557,8 @@ impl Client {
         if !query.is_empty() {
             rb = rb.query(query);
         }
-        if let Some(t) = &self.token {
-            rb = rb.header("X-Consul-Token", t.expose());
+        if let Some(h) = &self.token_header {
+            rb = rb.header("X-Consul-Token", h.clone());
         }
         if let Some(b) = body {
             rb = rb.body(b.to_vec());
