@@ -66,7 +66,25 @@ fn a_healthy_cloud_is_all_alive_and_exits_0() {
         "controllers are not compute hosts"
     );
 
+    // O(1) requests per cluster, whatever the number of hosts.
+    cloud.ctl("DELETE", "requests", None);
     let report = check(&cloud, &["-f", "json"]).json();
+    let log = cloud.ctl("GET", "requests", None);
+    let consul_calls = log["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/consul/"))
+        })
+        .count();
+    assert_eq!(
+        consul_calls,
+        3 * 4,
+        "leader, members, peers, autopilot: {log}"
+    );
     assert_eq!(report["hosts_source"], "nova");
     let clusters = report["clusters"].as_array().expect("clusters");
     assert_eq!(clusters.len(), 3);
