@@ -202,13 +202,17 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__check__subcmd__consul)
-            opts="-f -y -v -q -h -V --cluster --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --cluster --host --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

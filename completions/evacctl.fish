@@ -48,6 +48,7 @@ complete -c evacctl -n "__fish_evacctl_needs_command" -f -a "completions" -d 'Pr
 complete -c evacctl -n "__fish_evacctl_needs_command" -f -a "gen-assets" -d 'Write completions and man pages into a directory (for packaging)'
 complete -c evacctl -n "__fish_evacctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l cluster -d 'Only this cluster (repeatable)' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l host -d 'Only this compute host (repeatable; its Nova host name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F

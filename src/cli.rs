@@ -120,7 +120,7 @@ management, storage, tenant): reachable or not, its leader, raft peers and voter
 health and members by status. Then one row per compute host and one column per network, with a \
 verdict: storage down = failed (fence and evacuate); management or tenant down alone = degraded \
 (notify only); every network down = failed. Also says when this controller itself looks cut off.",
-        after_help = "Examples:\n  evacctl check-consul\n  evacctl check-consul --cluster storage -f json"
+        after_help = "Examples:\n  evacctl check-consul\n  evacctl check-consul --cluster storage -f json\n  evacctl check-consul --host compute-3\n  CONSUL_HTTP_ADDR=127.0.0.1:8500 evacctl check-consul   # one cluster, no config file"
     )]
     CheckConsul(CheckConsulArgs),
 
@@ -215,6 +215,10 @@ pub struct CheckConsulArgs {
     /// Only this cluster (repeatable)
     #[arg(long, value_name = "NAME")]
     pub cluster: Vec<String>,
+
+    /// Only this compute host (repeatable; its Nova host name)
+    #[arg(long, value_name = "HOST")]
+    pub host: Vec<String>,
 }
 
 #[derive(Debug, Args)]

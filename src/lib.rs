@@ -5,6 +5,7 @@ pub mod bmc;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod consul;
 pub mod core;
 pub mod error;
 pub mod exit_codes;

@@ -34,6 +34,14 @@ pub fn titled(title: &str, t: &Table) -> String {
     format!("{title}\n{t}\n")
 }
 
+/// Print a table, with an optional title line, to stdout (through [`emit`]).
+pub fn print_table(title: Option<&str>, t: &Table) -> std::io::Result<()> {
+    match title {
+        Some(title) => emit(&titled(title, t)),
+        None => emit(&format!("{t}\n")),
+    }
+}
+
 /// Pretty JSON on stdout, one document per command run.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;

@@ -24,8 +24,9 @@ struct Cli {
 enum Command {
     /// Serve the simulated cloud until SIGTERM or SIGINT.
     ///
-    /// Prints one line, `evacctl-sim listening on http://127.0.0.1:PORT`, once it accepts
-    /// connections; logs go to stderr.
+    /// Prints `evacctl-sim listening on http://127.0.0.1:PORT` once it accepts connections,
+    /// then one line per simulated Consul cluster, `evacctl-sim consul NAME listening on
+    /// http://127.0.0.1:PORT`; logs go to stderr.
     Serve {
         /// Scenario file (TOML); the embedded scenarios/default.toml when absent.
         #[arg(long, value_name = "FILE")]
@@ -39,8 +40,9 @@ enum Command {
         /// Write `export OS_...=...` lines (sh) for the scenario's first user.
         #[arg(long, value_name = "PATH")]
         env_file: Option<PathBuf>,
-        /// Write an evacctl config whose compute hosts are fenced through the simulated Redfish
-        /// BMCs, and the BMC password beside it (`bmc.password`).
+        /// Write an evacctl config.toml for this cloud: compute hosts fenced through the
+        /// simulated Redfish BMCs (the BMC password beside it, in `bmc.password`) and its
+        /// [consul.NAME] clusters (the Consul ACL token in PATH.consul-token, when set).
         #[arg(long, value_name = "PATH")]
         evacctl_config: Option<PathBuf>,
     },
@@ -73,6 +75,24 @@ enum CtlAction {
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
     },
+    /// The service keeps running but Nova stops hearing its heartbeat (`start` reconnects).
+    Disconnect { host: String, binary: String },
+    /// Cut a host from one Consul network (a cluster name, a role, or `all`): failed there.
+    NetCut { host: String, network: String },
+    /// Make a host leave one Consul network gracefully: left there.
+    NetLeave { host: String, network: String },
+    /// Undo a cut or a leave.
+    NetRestore { host: String, network: String },
+    /// Take a Consul cluster's leader away (a cluster name, a role, or `all`).
+    LeaderLose { cluster: String },
+    /// Give a Consul cluster its leader back.
+    LeaderRestore { cluster: String },
+    /// Cut the Consul agent evacctl talks to off its cluster (a cluster name, a role, or `all`).
+    ObserverCut { cluster: String },
+    /// Reconnect the observer's agent.
+    ObserverRestore { cluster: String },
+    /// Print the simulated Consul clusters (JSON).
+    Consul,
     /// Invalidate every token issued so far.
     RevokeTokens,
     /// Print every token issued (JSON).
@@ -192,7 +212,24 @@ fn serve(
             let password = p.with_file_name("bmc.password");
             files::write_private(&password, &format!("{}\n", scenario.bmc.password))
                 .with_context(|| format!("cannot write {}", password.display()))?;
-            let text = files::evacctl_config(&scenario, bound.local_addr(), "bmc.password");
+            let world = bound.world();
+            let consul = world.lock().consul.clone();
+            let token_file = match &consul.token {
+                Some(token) => {
+                    let mut name = p.as_os_str().to_owned();
+                    name.push(".consul-token");
+                    let path = PathBuf::from(name);
+                    files::write_private(&path, &format!("{token}\n"))
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    Some(path)
+                }
+                None => None,
+            };
+            let text = format!(
+                "{}\n{}",
+                files::evacctl_config(&scenario, bound.local_addr(), "bmc.password"),
+                evacctl::sim::consul::evacctl_config(&consul, token_file.as_deref())
+            );
             files::write_private(p, &text)
                 .with_context(|| format!("cannot write {}", p.display()))?;
         }
@@ -202,6 +239,10 @@ fn serve(
         tracing::info!("scenario {origin}: {} hosts", scenario.hosts.len());
         let mut out = std::io::stdout().lock();
         writeln!(out, "evacctl-sim listening on {url}").context("cannot write to stdout")?;
+        for (name, consul_url) in bound.consul_urls() {
+            writeln!(out, "evacctl-sim consul {name} listening on {consul_url}")
+                .context("cannot write to stdout")?;
+        }
         out.flush().context("cannot write to stdout")?;
         drop(out);
         // On a signal, stop accepting and give in-flight requests a moment (an injected
@@ -283,6 +324,39 @@ fn ctl(url: &str, action: CtlAction) -> Result<(), evacctl::sim::ctl::CtlError> 
             c.set_bmc(&host, &fault, latency_ms)?;
             println!("{host}: BMC fault {fault}, latency {latency_ms} ms");
         }
+        CtlAction::Disconnect { host, binary } => {
+            c.disconnect(&host, &binary)?;
+            println!("{host}: {binary} disconnected (running, no heartbeat)");
+        }
+        CtlAction::NetCut { host, network } => {
+            c.network(&host, &network, "cut")?;
+            println!("{host}: cut from {network}");
+        }
+        CtlAction::NetLeave { host, network } => {
+            c.network(&host, &network, "leave")?;
+            println!("{host}: left {network}");
+        }
+        CtlAction::NetRestore { host, network } => {
+            c.network(&host, &network, "restore")?;
+            println!("{host}: back in {network}");
+        }
+        CtlAction::LeaderLose { cluster } => {
+            c.consul_switch(&cluster, "leader", "lose")?;
+            println!("{cluster}: leader lost");
+        }
+        CtlAction::LeaderRestore { cluster } => {
+            c.consul_switch(&cluster, "leader", "restore")?;
+            println!("{cluster}: leader back");
+        }
+        CtlAction::ObserverCut { cluster } => {
+            c.consul_switch(&cluster, "observer", "cut")?;
+            println!("{cluster}: observer cut off");
+        }
+        CtlAction::ObserverRestore { cluster } => {
+            c.consul_switch(&cluster, "observer", "restore")?;
+            println!("{cluster}: observer back");
+        }
+        CtlAction::Consul => print_json(&c.consul()?),
         CtlAction::RevokeTokens => {
             let v = c.revoke_tokens()?;
             println!("revoked {} valid tokens", v["revoked"]);

@@ -1,6 +1,13 @@
 //! `evacctl check-services`: step 1 of the runbook. Nova services (nova-compute first) and
 //! Cinder services, a verdict per service, and an exit code that says whether every
 //! nova-compute is enabled and up.
+//!
+//! Beside Nova's view, the node-local view (seed 003): the Consul health checks of
+//! nova-compute (and libvirt) registered on each compute node, and a combined verdict per
+//! host ([`network::combined_verdict`]): `api-only` (Nova lost the heartbeat, the node says
+//! nova-compute runs: wait and warn, exit 5) and `node-failure` (the node-local checks are
+//! critical: a fencing case, exit 4). Without Consul, or when it does not answer, the view
+//! says so and the exit code is Nova's alone, as before.
 
 use std::collections::BTreeSet;
 use std::time::SystemTime;
@@ -9,12 +16,15 @@ use serde::Serialize;
 
 use crate::cli::{CheckServicesArgs, Format};
 use crate::commands::Context;
+use crate::consul;
 use crate::core::names;
+use crate::core::network::{self, CombinedVerdict, NodeLocal};
 use crate::core::services::{self, Verdict};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
 use crate::openstack;
 use crate::output;
+use crate::steps::observe;
 
 /// One Nova service, as shown (JSON field names are stable).
 #[derive(Debug, Serialize)]
@@ -30,6 +40,39 @@ pub struct NovaServiceRow {
     pub updated_at: Option<String>,
     pub heartbeat_age_seconds: Option<u64>,
     pub verdict: Verdict,
+    /// nova-compute only: the Consul checks of the node (`null` for other services).
+    pub node_local: Option<NodeLocalRow>,
+    /// nova-compute only: Nova's verdict beside the node-local one.
+    pub combined_verdict: Option<CombinedVerdict>,
+}
+
+/// The node-local view of one compute host.
+#[derive(Debug, Serialize)]
+pub struct NodeLocalRow {
+    pub state: NodeLocal,
+    pub reason: String,
+    pub checks: Vec<NodeCheckRow>,
+}
+
+/// One Consul check on the node.
+#[derive(Debug, Serialize)]
+pub struct NodeCheckRow {
+    pub cluster: String,
+    pub node: String,
+    pub check_id: String,
+    pub name: String,
+    pub service: String,
+    pub status: String,
+    pub output: String,
+}
+
+/// Where the node-local view came from.
+#[derive(Debug, Serialize)]
+pub struct NodeLocalView {
+    /// Consul clusters asked (none: no Consul configured).
+    pub clusters: Vec<String>,
+    /// Clusters that could not be asked, and why.
+    pub errors: Vec<String>,
 }
 
 /// One Cinder service (`host` is `host@backend` for cinder-volume).
@@ -57,6 +100,12 @@ pub struct Summary {
     pub disabled_hosts: Vec<String>,
     /// Other services (control plane, Cinder) that are not ok, as `binary@host`.
     pub other_problems: Vec<String>,
+    /// Nova says down, the node says nova-compute runs: wait and warn.
+    pub api_only_hosts: Vec<String>,
+    /// The node-local checks are critical: a fencing case.
+    pub node_failure_hosts: Vec<String>,
+    /// nova-compute hosts without node-local data.
+    pub no_node_data_hosts: Vec<String>,
     pub result: &'static str,
     pub exit_code: u8,
 }
@@ -68,6 +117,7 @@ pub struct Report {
     pub cinder_services: Option<Vec<CinderServiceRow>>,
     /// Why Cinder's services are missing, when they are.
     pub cinder_error: Option<String>,
+    pub node_local_view: NodeLocalView,
     pub summary: Summary,
 }
 
@@ -75,8 +125,28 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
     let session = ctx.session()?;
     let now = SystemTime::now();
 
-    let nova = openstack::Nova::new(session);
-    let all_nova = nova.list_services(None, None)?;
+    // The node-local view is read beside Nova's; it never fails the command.
+    let config = ctx.config()?;
+    let clusters = consul::clusters(config).unwrap_or_else(|e| {
+        tracing::warn!("no node-local view: {e}");
+        Vec::new()
+    });
+    let (all_nova, observation) = std::thread::scope(|s| {
+        let consul =
+            s.spawn(|| observe::observe_consul(&clusters, &observe::ObserveOptions::checks()));
+        let nova = openstack::Nova::new(session).list_services(None, None);
+        let observation = consul.join().unwrap_or_default();
+        (nova, observation)
+    });
+    let all_nova = all_nova?;
+    let consul_errors: Vec<String> = observation
+        .clusters
+        .iter()
+        .filter_map(|c| c.failure().map(ToString::to_string))
+        .collect();
+    for e in &consul_errors {
+        tracing::warn!("node-local view: {e}");
+    }
 
     let want_cinder = args.binary.is_empty() || args.binary.iter().any(|b| b.starts_with("cinder"));
     let (all_cinder, cinder_error) = if want_cinder {
@@ -110,9 +180,35 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
                 forced_down: s.forced_down,
                 disabled_reason: s.disabled_reason,
                 updated_at: s.updated_at,
+                node_local: None,
+                combined_verdict: None,
             }
         })
         .collect();
+    for row in nova_rows.iter_mut().filter(|r| r.binary == "nova-compute") {
+        let explicit = config
+            .host(&row.host)
+            .and_then(|h| h.consul_node.as_deref());
+        let view = observation.host_node_local(&row.host, explicit);
+        row.combined_verdict = Some(network::combined_verdict(row.verdict, view.state));
+        row.node_local = Some(NodeLocalRow {
+            state: view.state,
+            reason: view.reason,
+            checks: view
+                .checks
+                .into_iter()
+                .map(|(cluster, c)| NodeCheckRow {
+                    cluster,
+                    node: c.node,
+                    check_id: c.check_id,
+                    name: c.name,
+                    service: c.service_name,
+                    status: c.status,
+                    output: c.output,
+                })
+                .collect(),
+        });
+    }
     nova_rows.sort_by(|a, b| {
         services::binary_rank(&a.binary)
             .cmp(&services::binary_rank(&b.binary))
@@ -149,7 +245,10 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
         &nova_rows
             .iter()
             .filter(|r| r.binary == "nova-compute")
-            .map(|r| r.verdict)
+            .map(|r| {
+                r.combined_verdict
+                    .map_or(r.verdict, CombinedVerdict::as_service_verdict)
+            })
             .collect::<Vec<_>>(),
         &nova_rows
             .iter()
@@ -162,6 +261,14 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
         nova_services: nova_rows,
         cinder_services: cinder_rows,
         cinder_error,
+        node_local_view: NodeLocalView {
+            clusters: observation
+                .clusters
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
+            errors: consul_errors,
+        },
         summary: Summary {
             result: code.name(),
             exit_code: code.code(),
@@ -243,7 +350,28 @@ fn summarize(nova: &[NovaServiceRow], cinder: &[CinderServiceRow]) -> Summary {
                 .map(|r| format!("{} {} ({})", r.binary, r.host, r.verdict.as_str())),
         )
         .collect();
+    let combined_hosts = |v: CombinedVerdict| -> Vec<String> {
+        let set: BTreeSet<&str> = computes
+            .iter()
+            .filter(|r| r.combined_verdict == Some(v))
+            .map(|r| r.host.as_str())
+            .collect();
+        set.into_iter().map(String::from).collect()
+    };
     Summary {
+        api_only_hosts: combined_hosts(CombinedVerdict::ApiOnly),
+        node_failure_hosts: combined_hosts(CombinedVerdict::NodeFailure),
+        no_node_data_hosts: computes
+            .iter()
+            .filter(|r| {
+                r.node_local
+                    .as_ref()
+                    .is_none_or(|n| n.state == NodeLocal::NoData)
+            })
+            .map(|r| r.host.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
         nova_compute_total: computes.len(),
         nova_compute_ok: computes.iter().filter(|r| r.verdict == Verdict::Ok).count(),
         failed_hosts: hosts_with(Verdict::is_failure),
@@ -319,6 +447,8 @@ fn print_tables(report: &Report) -> anyhow::Result<()> {
         (None, None) => {}
     }
 
+    print_node_local(report, &mut text);
+
     let s = &report.summary;
     let _ = write!(
         text,
@@ -332,6 +462,20 @@ fn print_tables(report: &Report) -> anyhow::Result<()> {
         let _ = write!(text, "; disabled: {}", s.disabled_hosts.join(", "));
     }
     text.push('\n');
+    if !s.node_failure_hosts.is_empty() {
+        let _ = writeln!(
+            text,
+            "node-failure (node-local checks critical: a fencing case): {}",
+            s.node_failure_hosts.join(", ")
+        );
+    }
+    if !s.api_only_hosts.is_empty() {
+        let _ = writeln!(
+            text,
+            "api-only (Nova lost the heartbeat, the node says nova-compute runs: wait): {}",
+            s.api_only_hosts.join(", ")
+        );
+    }
     if !s.other_problems.is_empty() {
         let _ = writeln!(
             text,
@@ -342,4 +486,47 @@ fn print_tables(report: &Report) -> anyhow::Result<()> {
     let _ = writeln!(text, "result: {} (exit {})", s.result, s.exit_code);
     output::emit(&text)?;
     Ok(())
+}
+
+/// The second view: each compute host, Nova's verdict beside the node-local checks.
+fn print_node_local(report: &Report, text: &mut String) {
+    use std::fmt::Write as _;
+    let view = &report.node_local_view;
+    text.push('\n');
+    if view.clusters.is_empty() {
+        text.push_str("Node-local view: no node-local data (no Consul cluster configured)\n");
+        return;
+    }
+    let mut t = output::table(["Host", "Nova", "Node-local", "Node-local checks", "Verdict"]);
+    for r in report
+        .nova_services
+        .iter()
+        .filter(|r| r.binary == "nova-compute")
+    {
+        let (state, why) = match &r.node_local {
+            Some(n) if n.state == NodeLocal::NoData => ("no data".to_string(), n.reason.clone()),
+            Some(n) => (n.state.as_str().to_string(), n.reason.clone()),
+            None => ("no data".to_string(), String::new()),
+        };
+        t.add_row(vec![
+            r.host.clone(),
+            r.verdict.as_str().to_string(),
+            state,
+            why,
+            r.combined_verdict.map_or_else(
+                || r.verdict.as_str().to_string(),
+                |v| v.as_str().to_string(),
+            ),
+        ]);
+    }
+    text.push_str(&output::titled(
+        &format!(
+            "Compute hosts, Nova's view and the node-local view (Consul: {}):",
+            view.clusters.join(", ")
+        ),
+        &t,
+    ));
+    for e in &view.errors {
+        let _ = writeln!(text, "  node-local view incomplete: {e}");
+    }
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand, each a thin `run()` over library code.
 
 pub mod assets;
+pub mod check_consul;
 pub mod check_services;
 pub mod ipmi_power;
 
@@ -105,7 +106,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckServices(args) => check_services::run(&ctx, &args),
         Command::Completions(args) => assets::completions(&args),
         Command::GenAssets(args) => assets::gen_assets(&args),
-        Command::CheckConsul(_) => not_yet("check-consul", "issue 4"),
+        Command::CheckConsul(args) => check_consul::run(&ctx, &args),
         Command::Ipmi(crate::cli::IpmiCommand::Power(action)) => ipmi_power::run(&ctx, &action),
         Command::MigrateVolumes(_) => not_yet("migrate-volumes", "issue 6"),
         Command::Evacuate(_) => not_yet("evacuate", "issue 5"),

@@ -302,7 +302,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const USER_AGENT: &str = concat!("evacctl/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("evacctl/", env!("CARGO_PKG_VERSION"));
 
 impl Session {
     /// A session with [`SessionOptions::for_config`]. No I/O: a missing or bad `cacert` is
@@ -334,24 +334,7 @@ impl Session {
             }
             builder = builder.tls_danger_accept_invalid_certs(true);
         } else if let Some(path) = &config.cacert {
-            let pem = std::fs::read(path).map_err(|e| {
-                Error::config(format!(
-                    "cannot read the CA bundle {} (cacert): {e}",
-                    path.display()
-                ))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                Error::config(format!(
-                    "the CA bundle {} (cacert) is not valid PEM: {e}",
-                    path.display()
-                ))
-            })?;
-            if certs.is_empty() {
-                return Err(Error::config(format!(
-                    "the CA bundle {} (cacert) holds no certificate",
-                    path.display()
-                )));
-            }
+            let certs = ca_bundle(path, "cacert").map_err(Error::config)?;
             builder = builder.tls_certs_only(certs);
         }
         let client = builder
@@ -852,6 +835,26 @@ impl Session {
 /// Keystone's errors.
 fn lock_opt(m: &Mutex<Option<Arc<Token>>>) -> Option<Arc<Token>> {
     m.try_lock().ok().and_then(|g| g.clone())
+}
+
+/// The certificates of a PEM CA bundle, for `tls_certs_only` (the bundle replaces the system
+/// store, as keystoneauth's `cacert` does). `key` names the setting in messages. Also used by
+/// the Consul client (`ca_file`).
+pub fn ca_bundle(
+    path: &std::path::Path,
+    key: &str,
+) -> std::result::Result<Vec<reqwest::Certificate>, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read the CA bundle {shown} ({key}): {e}"))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("the CA bundle {shown} ({key}) is not valid PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "the CA bundle {shown} ({key}) holds no certificate"
+        ));
+    }
+    Ok(certs)
 }
 
 /// An error and its sources, `: `-joined, without repeats.

@@ -12,6 +12,9 @@
 //! | POST | `/_sim/tokens/revoke` | invalidate every issued token |
 //! | GET, POST, DELETE | `/_sim/faults` | list, add, clear injected faults |
 //! | GET, DELETE | `/_sim/requests` | the request log (`?since=SEQ`), or clear it |
+//!
+//! Consul's controls (network cuts, leader loss, the observer cut off, a lost heartbeat) are
+//! in [`super::consul::control`].
 
 use std::collections::VecDeque;
 
@@ -275,11 +278,15 @@ pub fn state(world: &World, now: f64, base_url: &str) -> Value {
         },
         "faults": world.faults.active,
         "requests_logged": world.requests.entries.len(),
+        "consul": super::consul::state_view(world),
     })
 }
 
 /// Routes `/_sim/...`.
 pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
+    if let Some(reply) = super::consul::control(world, req) {
+        return reply;
+    }
     let segs = req.segs();
     let now = req.now;
     let m = &req.method;

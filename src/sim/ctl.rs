@@ -132,6 +132,41 @@ impl ControlClient {
         self.call(Method::POST, &path, None)
     }
 
+    /// The service runs on but Nova stops hearing its heartbeat.
+    pub fn disconnect(&self, host: &str, binary: &str) -> Result<Value, CtlError> {
+        let path = format!(
+            "hosts/{}/services/{}/disconnect",
+            Self::segment(host),
+            Self::segment(binary)
+        );
+        self.call(Method::POST, &path, None)
+    }
+
+    /// `action`: `cut`, `leave` or `restore`; `network`: a cluster name, a role or `all`.
+    pub fn network(&self, host: &str, network: &str, action: &str) -> Result<Value, CtlError> {
+        let path = format!(
+            "hosts/{}/networks/{}/{action}",
+            Self::segment(host),
+            Self::segment(network)
+        );
+        self.call(Method::POST, &path, None)
+    }
+
+    /// `what`/`action`: `leader`/`lose|restore` or `observer`/`cut|restore`.
+    pub fn consul_switch(
+        &self,
+        cluster: &str,
+        what: &str,
+        action: &str,
+    ) -> Result<Value, CtlError> {
+        let path = format!("consul/{}/{what}/{action}", Self::segment(cluster));
+        self.call(Method::POST, &path, None)
+    }
+
+    pub fn consul(&self) -> Result<Value, CtlError> {
+        self.call(Method::GET, "consul", None)
+    }
+
     pub fn revoke_tokens(&self) -> Result<Value, CtlError> {
         self.call(Method::POST, "tokens/revoke", None)
     }

@@ -199,6 +199,8 @@ pub enum ApiKind {
     Control,
     Redfish,
     Root,
+    /// A simulated Consul cluster (its own listener).
+    Consul,
 }
 
 impl ApiKind {
@@ -228,6 +230,8 @@ impl ApiKind {
                 json!({"error": {"code": status, "message": message}}),
             ),
             ApiKind::Redfish => super::redfish::error(status, message),
+            // Consul's errors are plain text.
+            ApiKind::Consul => Reply::raw(status, "text/plain; charset=utf-8", message.to_string()),
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct Scenario {
     /// `[bmc]`: the credentials of every host's Redfish BMC (optional).
     #[serde(default)]
     pub bmc: BmcSpec,
+    /// The simulated Consul clusters (see [`super::consul`]).
+    #[serde(default)]
+    pub consul: super::consul::ConsulSpec,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -425,6 +428,16 @@ impl Scenario {
                 }
             }
         }
+        self.consul
+            .validate()
+            .map_err(|(cluster, field, message)| {
+                let mut path = vec![Key("consul".into())];
+                if let Some(i) = cluster {
+                    path.extend([Key("clusters".into()), Index(i)]);
+                }
+                path.push(Key(field.into()));
+                (path, message)
+            })?;
         Ok(())
     }
 }

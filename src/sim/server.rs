@@ -19,7 +19,7 @@ use super::control::{self, LoggedRequest};
 use super::http::{ApiKind, Reply, ReplyBody, SimRequest, parse_query, split_path};
 use super::scenario::Scenario;
 use super::world::{SharedWorld, World};
-use super::{cinder, keystone, nova, placement, redfish};
+use super::{cinder, consul, keystone, nova, placement, redfish};
 
 /// Largest request body read; more is refused with 413.
 pub const MAX_BODY: usize = 1 << 20;
@@ -58,13 +58,25 @@ pub fn base_url(addr: SocketAddr) -> String {
 struct App {
     world: SharedWorld,
     base_url: String,
+    target: Target,
 }
 
-/// A bound, not yet serving, simulated cloud: the port is known before the first request.
+/// What a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    /// Keystone, Nova, Cinder, Placement and the control API, by path.
+    Cloud,
+    /// One Consul cluster (index into `world.consul.clusters`), at `/v1/...`.
+    Consul(usize),
+}
+
+/// A bound, not yet serving, simulated cloud: the ports are known before the first request.
 pub struct BoundSim {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
     app: App,
+    /// One listener per Consul cluster, on the same loopback address.
+    consul: Vec<(tokio::net::TcpListener, App)>,
 }
 
 /// Builds the world from a scenario and binds `listen` (loopback only; port 0 picks one).
@@ -78,13 +90,31 @@ pub async fn bind(scenario: &Scenario, listen: SocketAddr) -> Result<BoundSim, S
         })?;
     let addr = listener.local_addr()?;
     let world = SharedWorld::new(World::new(scenario, clock::now()));
+    let mut consul = Vec::new();
+    let clusters = world.lock().consul.clusters.len();
+    for c in 0..clusters {
+        let at = SocketAddr::new(listen.ip(), 0);
+        let l = tokio::net::TcpListener::bind(at)
+            .await
+            .map_err(|source| SimError::Bind { addr: at, source })?;
+        let url = base_url(l.local_addr()?);
+        world.lock().consul.clusters[c].url = Some(url.clone());
+        let app = App {
+            world: world.clone(),
+            base_url: url,
+            target: Target::Consul(c),
+        };
+        consul.push((l, app));
+    }
     Ok(BoundSim {
         listener,
         addr,
         app: App {
             world,
             base_url: base_url(addr),
+            target: Target::Cloud,
         },
+        consul,
     })
 }
 
@@ -102,15 +132,44 @@ impl BoundSim {
         self.app.world.clone()
     }
 
+    /// Each Consul cluster's (name, URL), in the scenario's order.
+    pub fn consul_urls(&self) -> Vec<(String, String)> {
+        consul_urls(&self.app.world)
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), SimError> {
+        // One shutdown for every listener.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let mut consul = Vec::new();
+        for (listener, app) in self.consul {
+            let router = Router::new().fallback(entry).with_state(app);
+            let stop = stopped(stop_rx.clone());
+            consul.push(tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }));
+        }
         let router = Router::new().fallback(entry).with_state(self.app);
         axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(stopped(stop_rx))
             .await?;
+        for task in consul {
+            if let Ok(Err(e)) = task.await {
+                tracing::error!("a Consul listener stopped: {e}");
+            }
+        }
         Ok(())
     }
 }
@@ -122,6 +181,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SimError> {
     bind(scenario, listen).await?.serve(shutdown).await
+}
+
+fn consul_urls(world: &SharedWorld) -> Vec<(String, String)> {
+    world
+        .lock()
+        .consul
+        .clusters
+        .iter()
+        .filter_map(|c| c.url.clone().map(|u| (c.name.clone(), u)))
+        .collect()
 }
 
 /// A simulated cloud running on its own thread, for in-process tests; stops when dropped.
@@ -173,6 +242,11 @@ impl SimHandle {
         self.world.clone()
     }
 
+    /// Each Consul cluster's (name, URL).
+    pub fn consul_urls(&self) -> Vec<(String, String)> {
+        consul_urls(&self.world)
+    }
+
     /// Stops the server and waits for its thread.
     pub fn stop(mut self) {
         self.shutdown();
@@ -201,7 +275,10 @@ async fn entry(State(app): State<App>, request: Request) -> Response<Body> {
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().map(str::to_string);
     let segments = split_path(&path);
-    let api = ApiKind::of_path(&segments);
+    let api = match app.target {
+        Target::Cloud => ApiKind::of_path(&segments),
+        Target::Consul(_) => ApiKind::Consul,
+    };
     let mut req = SimRequest {
         method: parts.method.clone(),
         query: raw_query.as_deref().map(parse_query).unwrap_or_default(),
@@ -224,9 +301,18 @@ async fn entry(State(app): State<App>, request: Request) -> Response<Body> {
             &format!("Request body is larger than {MAX_BODY} bytes."),
         )),
     };
+    // Consul requests are logged and matched by faults as /consul/<cluster>/v1/...: the
+    // clusters share their paths, so the listener's name tells them apart.
+    let logged_path = match app.target {
+        Target::Cloud => req.path.clone(),
+        Target::Consul(c) => {
+            let name = app.world.lock().consul.clusters[c].name.clone();
+            format!("/consul/{name}{}", req.path)
+        }
+    };
     let path_and_query = match &req.raw_query {
-        Some(q) => format!("{}?{q}", req.path),
-        None => req.path.clone(),
+        Some(q) => format!("{logged_path}?{q}"),
+        None => logged_path.clone(),
     };
     // Control requests are neither faulted nor logged: tests must be able to steer and count.
     let fault = if api == ApiKind::Control {
@@ -254,9 +340,13 @@ async fn entry(State(app): State<App>, request: Request) -> Response<Body> {
     let reply = match (reply, &fault) {
         (Some(r), _) => r,
         (None, Some(f)) if f.status.is_some() => fault_reply(api, f),
-        (None, _) => dispatch_guarded(&app.world, &req, api),
+        (None, _) => dispatch_guarded(&app.world, &req, api, app.target),
     };
-    let reply = stamp_request_id(reply, api, &req.request_id);
+    let reply = if api == ApiKind::Consul {
+        reply
+    } else {
+        stamp_request_id(reply, api, &req.request_id)
+    };
     tracing::info!(
         "{} {} {} {}",
         req.method,
@@ -274,7 +364,7 @@ async fn entry(State(app): State<App>, request: Request) -> Response<Body> {
             at: clock::iso_micros_z(req.now),
             api,
             method: req.method.to_string(),
-            path: req.path.clone(),
+            path: logged_path,
             query: req.raw_query.clone(),
             microversion,
             with_token: req.headers.contains_key("x-auth-token"),
@@ -296,10 +386,13 @@ fn fault_reply(api: ApiKind, f: &control::Fault) -> Reply {
 
 /// Runs the API handler; a panic (a bug) becomes a 500 in the API's shape, never a dropped
 /// connection.
-fn dispatch_guarded(world: &SharedWorld, req: &SimRequest, api: ApiKind) -> Reply {
+fn dispatch_guarded(world: &SharedWorld, req: &SimRequest, api: ApiKind, target: Target) -> Reply {
     let run = AssertUnwindSafe(|| {
         let mut w = world.lock();
-        dispatch(&mut w, req, api)
+        match target {
+            Target::Cloud => dispatch(&mut w, req, api),
+            Target::Consul(c) => consul::handle(&mut w, c, req),
+        }
     });
     std::panic::catch_unwind(run).unwrap_or_else(|_| {
         tracing::error!("handler panicked on {} {}", req.method, req.path);
@@ -333,7 +426,7 @@ pub fn dispatch(world: &mut World, req: &SimRequest, api: ApiKind) -> Reply {
                 }}),
             )
         }
-        ApiKind::Root => api.error(404, "The resource could not be found."),
+        ApiKind::Root | ApiKind::Consul => api.error(404, "The resource could not be found."),
     }
 }
 

@@ -54,6 +54,7 @@ pub struct World {
     pub requests: RequestLog,
     /// The hosts' Redfish BMCs (credentials, injected faults).
     pub bmcs: super::redfish::Bmcs,
+    pub consul: super::consul::ConsulWorld,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -277,6 +278,7 @@ impl World {
             faults: Faults::default(),
             requests: RequestLog::default(),
             bmcs: super::redfish::Bmcs::new(scenario),
+            consul: super::consul::ConsulWorld::new(&scenario.consul),
         }
     }
 
@@ -358,6 +360,16 @@ impl World {
             let s = &mut self.services[i];
             s.crashed = true;
             s.heartbeat.stop(now, interval);
+        }
+        Ok(())
+    }
+
+    /// The service keeps running (its node-local check passes) but Nova stops hearing its
+    /// heartbeat (lost message queue or database): `start` reconnects it.
+    pub fn lose_heartbeat(&mut self, host: &str, binary: &str, now: f64) -> Result<(), WorldError> {
+        let interval = self.settings.report_interval;
+        for i in self.service_indices(host, binary)? {
+            self.services[i].heartbeat.stop(now, interval);
         }
         Ok(())
     }

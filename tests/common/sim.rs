@@ -63,6 +63,30 @@ role = "compute"
 cinder_backends = ["ceph"]
 "#;
 
+/// A finished `evacctl` run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
 pub struct SimCloud {
     child: Child,
     url: String,
@@ -140,10 +164,59 @@ impl SimCloud {
         self.dir.path().join("clouds.yaml")
     }
 
-    /// The evacctl config written for this cloud: its compute hosts fenced through the
-    /// simulated Redfish BMCs.
+    /// The evacctl config.toml written for this cloud: its compute hosts fenced through the
+    /// simulated Redfish BMCs, and its `[consul.NAME]` clusters.
     pub fn evacctl_config(&self) -> PathBuf {
         self.dir.path().join("evacctl.toml")
+    }
+
+    /// A simulated Consul cluster's URL.
+    pub fn consul_url(&self, cluster: &str) -> String {
+        let state = self.ctl("GET", "consul", None);
+        state["clusters"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == cluster))
+            .and_then(|c| c["url"].as_str())
+            .unwrap_or_else(|| panic!("no Consul cluster {cluster}: {state}"))
+            .to_string()
+    }
+
+    /// Cuts, makes leave or restores a host in a Consul network (a cluster, a role or `all`).
+    pub fn network(&self, host: &str, network: &str, action: &str) {
+        self.ctl(
+            "POST",
+            &format!("hosts/{host}/networks/{network}/{action}"),
+            None,
+        );
+    }
+
+    /// Runs the real `evacctl` against this cloud: a clean environment with its clouds.yaml
+    /// (cloud `sim`), plus `env`.
+    pub fn evacctl(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_evacctl"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir())
+            .env("OS_CLIENT_CONFIG_FILE", self.clouds_yaml())
+            .env("OS_CLOUD", "sim")
+            .envs(env.iter().copied())
+            .args(args)
+            .output()
+            .expect("run evacctl");
+        Run::from(out)
+    }
+
+    /// Runs the real `evacctl` with no OpenStack settings at all (no clouds.yaml found, no
+    /// `OS_*`), in the cloud's scratch directory.
+    pub fn evacctl_without_cloud(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_evacctl"))
+            .env_clear()
+            .env("HOME", self.dir())
+            .current_dir(self.dir())
+            .args(args)
+            .output()
+            .expect("run evacctl");
+        Run::from(out)
     }
 
     /// The sh env file written for this cloud.

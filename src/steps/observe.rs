@@ -1,0 +1,359 @@
+//! The observation step: what every Consul cluster says, gathered once per call.
+//!
+//! [`observe_consul`] asks each cluster a fixed handful of questions (leader, raft peers,
+//! autopilot health, the agent's members, the catalog's checks): O(1) requests per cluster
+//! whatever the number of hosts, clusters in parallel. What the answers mean is decided in
+//! [`crate::core::network`]; the helpers here only turn answers into its plain inputs.
+//! `check-consul`, `check-services` and `watch` all observe through this one function.
+
+use serde::Serialize;
+
+use crate::config::{ConsulCluster, ConsulRole};
+use crate::consul::{self, AutopilotHealth, Client, ClientOptions, HealthCheck, Member};
+use crate::core::network::{
+    self, AutopilotFacts, ClusterFacts, NetState, NetworkView, NodeCheck, NodeLocal, ObserverFacts,
+};
+use crate::core::nodes;
+use crate::error::Classify;
+
+/// What to ask.
+#[derive(Debug, Clone)]
+pub struct ObserveOptions {
+    /// Leader, peers, autopilot health, members.
+    pub cluster_state: bool,
+    /// Every check of the catalog (`/v1/health/state/any`): serfHealth and service checks.
+    pub checks: bool,
+    pub client: ClientOptions,
+}
+
+impl ObserveOptions {
+    /// Everything (`watch`).
+    pub fn all() -> ObserveOptions {
+        ObserveOptions {
+            cluster_state: true,
+            checks: true,
+            client: ClientOptions::default(),
+        }
+    }
+
+    /// The clusters and their members (`check-consul`).
+    pub fn cluster_state() -> ObserveOptions {
+        ObserveOptions {
+            checks: false,
+            ..ObserveOptions::all()
+        }
+    }
+
+    /// The checks only (`check-services`' node-local view).
+    pub fn checks() -> ObserveOptions {
+        ObserveOptions {
+            cluster_state: false,
+            ..ObserveOptions::all()
+        }
+    }
+}
+
+/// An answer: `None` when not asked.
+pub type Answer<T> = Option<Result<T, consul::Error>>;
+
+/// What one cluster said.
+#[derive(Debug, Clone)]
+pub struct ClusterObservation {
+    pub name: String,
+    pub role: ConsulRole,
+    pub addresses: Vec<String>,
+    /// The address that answered: whose agent's view this is.
+    pub address: Option<String>,
+    /// The cluster could not be asked at all (bad token file or CA, or no address answered):
+    /// every answer below is then `None`.
+    pub error: Option<consul::Error>,
+    pub leader: Answer<Option<String>>,
+    pub peers: Answer<Vec<String>>,
+    pub autopilot: Answer<AutopilotHealth>,
+    pub members: Answer<Vec<Member>>,
+    pub checks: Answer<Vec<HealthCheck>>,
+}
+
+/// What every cluster said, in the configuration's order.
+#[derive(Debug, Clone, Default)]
+pub struct ConsulObservation {
+    pub clusters: Vec<ClusterObservation>,
+}
+
+/// Asks every cluster, in parallel.
+pub fn observe_consul(clusters: &[ConsulCluster], options: &ObserveOptions) -> ConsulObservation {
+    let observed = crate::pool::map_bounded(clusters, clusters.len().min(16), |c| {
+        observe_cluster(c, options)
+    });
+    ConsulObservation { clusters: observed }
+}
+
+fn observe_cluster(cluster: &ConsulCluster, options: &ObserveOptions) -> ClusterObservation {
+    let mut obs = ClusterObservation {
+        name: cluster.name.clone(),
+        role: cluster.role,
+        addresses: cluster.addresses.clone(),
+        address: None,
+        error: None,
+        leader: None,
+        peers: None,
+        autopilot: None,
+        members: None,
+        checks: None,
+    };
+    let client = match Client::new(cluster, &options.client) {
+        Ok(c) => c,
+        Err(e) => {
+            obs.error = Some(e);
+            return obs;
+        }
+    };
+    // The first question finds the agent; when no address answers, the others would only
+    // wait for the same timeouts again.
+    if options.cluster_state {
+        let leader = client.leader();
+        if matches!(leader, Err(consul::Error::Unreachable { .. })) {
+            obs.error = leader.err();
+            return obs;
+        }
+        obs.leader = Some(leader);
+        obs.members = Some(client.members());
+        obs.peers = Some(client.peers());
+        obs.autopilot = Some(client.autopilot_health());
+    }
+    if options.checks {
+        let checks = client.health_state("any");
+        if matches!(checks, Err(consul::Error::Unreachable { .. })) && obs.leader.is_none() {
+            obs.error = checks.err();
+            return obs;
+        }
+        obs.checks = Some(checks);
+    }
+    obs.address = Some(client.address().to_string());
+    obs
+}
+
+/// The first error of a cluster that makes its view unusable: it could not be asked, or the
+/// members (cluster state) or the checks (node-local view) were not given.
+fn essential_error(c: &ClusterObservation) -> Option<&consul::Error> {
+    c.error.as_ref().or_else(|| {
+        [c.members.as_ref().and_then(|r| r.as_ref().err())]
+            .into_iter()
+            .chain([c.checks.as_ref().and_then(|r| r.as_ref().err())])
+            .flatten()
+            .next()
+    })
+}
+
+impl ClusterObservation {
+    /// Why this cluster's view cannot be used, if it cannot.
+    pub fn failure(&self) -> Option<&consul::Error> {
+        essential_error(self)
+    }
+
+    /// `Some(true)`: a leader; `Some(false)`: none; `None`: not known.
+    pub fn has_leader(&self) -> Option<bool> {
+        match self.leader.as_ref()? {
+            Ok(l) => Some(l.is_some()),
+            Err(e) if e.is_no_leader() => Some(false),
+            Err(_) => None,
+        }
+    }
+
+    /// The members, when they were given.
+    pub fn members(&self) -> Option<&[Member]> {
+        self.members.as_ref()?.as_ref().ok().map(Vec::as_slice)
+    }
+
+    pub fn checks(&self) -> Option<&[HealthCheck]> {
+        self.checks.as_ref()?.as_ref().ok().map(Vec::as_slice)
+    }
+
+    pub fn autopilot(&self) -> Option<&AutopilotHealth> {
+        self.autopilot.as_ref()?.as_ref().ok()
+    }
+
+    /// The node names this cluster knows (members, else nodes with checks).
+    pub fn node_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = match (self.members(), self.checks()) {
+            (Some(m), _) => m.iter().map(|m| m.name.as_str()).collect(),
+            (None, Some(c)) => c.iter().map(|c| c.node.as_str()).collect(),
+            (None, None) => Vec::new(),
+        };
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// A node's state in this network, as the agent asked sees it.
+    pub fn member_state(&self, node: &str) -> NetState {
+        self.members()
+            .and_then(|m| m.iter().find(|m| m.name.eq_ignore_ascii_case(node)))
+            .map_or(NetState::Unknown, |m| NetState::from_serf(m.status))
+    }
+
+    pub fn autopilot_facts(&self) -> Option<AutopilotFacts> {
+        let a = self.autopilot()?;
+        let voters: Vec<_> = a.servers.iter().filter(|s| s.voter).collect();
+        Some(AutopilotFacts {
+            healthy: a.healthy,
+            failure_tolerance: a.failure_tolerance,
+            voters: voters.len(),
+            healthy_voters: voters.iter().filter(|s| s.healthy).count(),
+        })
+    }
+
+    pub fn cluster_facts(&self) -> ClusterFacts {
+        ClusterFacts {
+            error: self.failure().map(|e| (e.exit_code(), e.to_string())),
+            has_leader: self.has_leader(),
+            autopilot: self.autopilot_facts(),
+        }
+    }
+
+    /// What the agent asked sees of its cluster; `None` without its members.
+    pub fn observer_facts(&self) -> Option<ObserverFacts> {
+        let m = self.members()?;
+        let failed = |m: &Member| NetState::from_serf(m.status) == NetState::Failed;
+        let servers: Vec<&Member> = m.iter().filter(|m| m.is_server()).collect();
+        Some(ObserverFacts {
+            cluster: self.name.clone(),
+            has_leader: self.has_leader(),
+            members: m.len(),
+            failed_members: m.iter().filter(|m| failed(m)).count(),
+            servers: servers.len(),
+            failed_servers: servers.iter().filter(|m| failed(m)).count(),
+        })
+    }
+
+    /// Members by state: (alive, leaving, left, failed, other).
+    pub fn member_counts(&self) -> MemberCounts {
+        let mut c = MemberCounts::default();
+        for m in self.members().unwrap_or(&[]) {
+            match NetState::from_serf(m.status) {
+                NetState::Alive => c.alive += 1,
+                NetState::Leaving => c.leaving += 1,
+                NetState::Left => c.left += 1,
+                NetState::Failed => c.failed += 1,
+                NetState::Unknown => c.other += 1,
+            }
+        }
+        c.total = self.members().map_or(0, <[Member]>::len);
+        c
+    }
+}
+
+/// Members of one cluster by serf status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MemberCounts {
+    pub total: usize,
+    pub alive: usize,
+    pub leaving: usize,
+    pub left: usize,
+    pub failed: usize,
+    pub other: usize,
+}
+
+/// A host's cell in one network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostNetwork {
+    pub view: NetworkView,
+    /// The Consul node it was matched with, if any.
+    pub node: Option<String>,
+}
+
+/// The node-local view of one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostNodeLocal {
+    pub state: NodeLocal,
+    pub reason: String,
+    /// The node-local checks it was decided from: (cluster, check).
+    pub checks: Vec<(String, HealthCheck)>,
+}
+
+impl ConsulObservation {
+    /// A host's state in every network. `explicit`: `consul_node` from the configuration.
+    pub fn host_networks(&self, host: &str, explicit: Option<&str>) -> Vec<HostNetwork> {
+        self.clusters
+            .iter()
+            .map(|c| {
+                let names = c.node_names();
+                let node =
+                    nodes::consul_node_for(host, explicit, &names).map(|(n, _)| n.to_string());
+                let state = match (&node, c.failure()) {
+                    (Some(n), None) => c.member_state(n),
+                    _ => NetState::Unknown,
+                };
+                HostNetwork {
+                    view: NetworkView {
+                        cluster: c.name.clone(),
+                        role: c.role,
+                        state,
+                    },
+                    node,
+                }
+            })
+            .collect()
+    }
+
+    /// A host's node-local view: the worst over the clusters that have its nova-compute or
+    /// libvirt checks.
+    pub fn host_node_local(&self, host: &str, explicit: Option<&str>) -> HostNodeLocal {
+        let mut state = NodeLocal::NoData;
+        let mut reasons = Vec::new();
+        let mut checks = Vec::new();
+        for c in &self.clusters {
+            let Some(all) = c.checks() else { continue };
+            let mut names: Vec<&str> = all.iter().map(|k| k.node.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            let Some((node, _)) = nodes::consul_node_for(host, explicit, &names) else {
+                continue;
+            };
+            let mine: Vec<&HealthCheck> = all
+                .iter()
+                .filter(|k| k.node.eq_ignore_ascii_case(node))
+                .collect();
+            let plain: Vec<NodeCheck<'_>> = mine
+                .iter()
+                .map(|k| NodeCheck {
+                    check_id: &k.check_id,
+                    service: &k.service_name,
+                    status: &k.status,
+                })
+                .collect();
+            let (s, why) = network::node_local_state(&plain);
+            if s == NodeLocal::NoData {
+                continue;
+            }
+            state = state.worst(s);
+            reasons.push(format!("{}: {why}", c.name));
+            checks.extend(
+                mine.into_iter()
+                    .filter(|k| k.is_serf_health() || network::is_node_service(&k.service_name))
+                    .map(|k| (c.name.clone(), k.clone())),
+            );
+        }
+        let reason = if reasons.is_empty() {
+            let unavailable: Vec<String> = self
+                .clusters
+                .iter()
+                .filter_map(|c| c.failure().map(|e| e.to_string()))
+                .collect();
+            if self.clusters.is_empty() {
+                "no Consul cluster configured".to_string()
+            } else if !unavailable.is_empty() {
+                format!("no nova-compute check found; {}", unavailable.join("; "))
+            } else {
+                "no nova-compute or libvirt check registered for this host".to_string()
+            }
+        } else {
+            reasons.join("; ")
+        };
+        HostNodeLocal {
+            state,
+            reason,
+            checks,
+        }
+    }
+}
