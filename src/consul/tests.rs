@@ -143,14 +143,14 @@ fn acl_tokens_are_sent_and_never_shown() {
         column: None,
     };
     let wrong = dir.path().join("wrong");
-    std::fs::write(&wrong, "not-the-token\n").unwrap();
+    crate::sim::files::write_private(&wrong, "not-the-token\n").unwrap();
     c.token = Some(token_ref(wrong));
     let e = client(&c).members().unwrap_err();
     assert!(e.to_string().contains("ACL not found"), "{e}");
     assert!(!e.to_string().contains("not-the-token"), "{e}");
 
     let right = dir.path().join("right");
-    std::fs::write(&right, "s3cret-consul-token\n").unwrap();
+    crate::sim::files::write_private(&right, "s3cret-consul-token\n").unwrap();
     c.token = Some(token_ref(right));
     let ok = client(&c);
     assert_eq!(ok.members().unwrap().len(), 5);
