@@ -1,4 +1,6 @@
 //! The runbook's decisions as pure code over plain data: no I/O, tested without servers.
 
+pub mod capacity;
+pub mod evacuable;
 pub mod names;
 pub mod services;
