@@ -7,6 +7,7 @@ pub mod config;
 pub mod core;
 pub mod error;
 pub mod exit_codes;
+pub mod journal;
 pub mod logging;
 pub mod openstack;
 pub mod output;
