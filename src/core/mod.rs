@@ -4,3 +4,4 @@ pub mod capacity;
 pub mod evacuable;
 pub mod names;
 pub mod services;
+pub mod volumes;
