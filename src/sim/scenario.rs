@@ -63,6 +63,13 @@ pub struct Scenario {
     pub application_credentials: Vec<AppCredSpec>,
     #[serde(default)]
     pub hosts: Vec<HostSpec>,
+    /// `[cinder]`, `[[volumes]]`, `[[backups]]` (see [`super::cinder`]).
+    #[serde(default)]
+    pub cinder: super::cinder::CinderSpec,
+    #[serde(default)]
+    pub volumes: Vec<super::cinder::VolumeSpec>,
+    #[serde(default)]
+    pub backups: Vec<super::cinder::BackupSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -397,13 +404,13 @@ impl Scenario {
                 }
             }
         }
-        Ok(())
+        super::cinder::validate(self)
     }
 }
 
 /// One step of a key path inside the document.
 #[derive(Debug, Clone)]
-enum PathElem {
+pub(crate) enum PathElem {
     Key(String),
     Index(usize),
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
+use super::cinder::CinderState;
 use super::control::{Faults, RequestLog};
 use super::keystone::Identity;
 use super::scenario::{Role, Scenario};
@@ -52,6 +53,8 @@ pub struct World {
     pub services: Vec<Service>,
     pub faults: Faults,
     pub requests: RequestLog,
+    /// Volumes and backups.
+    pub cinder: CinderState,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -266,8 +269,10 @@ impl World {
                 powered_on: h.powered_on,
             });
         }
+        let identity = Identity::from_scenario(scenario);
         World {
-            identity: Identity::from_scenario(scenario),
+            cinder: CinderState::new(scenario, &identity, now),
+            identity,
             settings,
             started_at: now,
             hosts,
