@@ -24,6 +24,14 @@ use crate::core::evacuable::JournalState;
 /// The environment variable that overrides `[journal] path` (so does `--journal`).
 pub const ENV_VAR: &str = "EVACCTL_JOURNAL";
 
+/// The journal file to use: `EVACCTL_JOURNAL` when set and not empty, else the configured one.
+pub fn path_from(configured: &Path) -> PathBuf {
+    match std::env::var_os(ENV_VAR) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => configured.to_path_buf(),
+    }
+}
+
 /// Before or after a request, or a plain event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod check_services;
+pub mod migrate_volumes;
 
 use std::cell::OnceCell;
 use std::io::IsTerminal;
@@ -106,7 +107,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::GenAssets(args) => assets::gen_assets(&args),
         Command::CheckConsul(_) => not_yet("check-consul", "issue 4"),
         Command::Ipmi(_) => not_yet("ipmi power", "issue 3"),
-        Command::MigrateVolumes(_) => not_yet("migrate-volumes", "issue 6"),
+        Command::MigrateVolumes(args) => migrate_volumes::run(&ctx, &args),
         Command::Evacuate(_) => not_yet("evacuate", "issue 5"),
         Command::HostEvacuate(_) => not_yet("host-evacuate", "issue 5"),
         Command::Verify(_) => not_yet("verify", "issue 5"),
