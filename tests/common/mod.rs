@@ -1,2 +1,4 @@
 //! Helpers shared by the integration tests.
+pub mod cli;
+pub mod clients;
 pub mod sim;

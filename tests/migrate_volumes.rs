@@ -1,0 +1,729 @@
+//! `evacctl migrate-volumes` end to end: the real binary against the simulated cloud, with the
+//! simulated `cinder-manage` (`evacctl-sim cinder-manage`) as the configured tool.
+
+mod common;
+
+use common::cli::{Run, evacctl};
+use common::clients::{check, clean, find_client, skip_without};
+use common::sim::SimCloud;
+use serde_json::{Value, json};
+
+/// compute-3 is dead (ceph and lvm, cinder-backup); compute-4 is its healthy twin; compute-5
+/// runs ceph only; compute-6 runs both but is dead too. Pages of two volumes, so every listing
+/// follows `volumes_links`. `compute-33`'s volume must never be taken for compute-3's.
+const SCENARIO: &str = r#"
+[cloud]
+service_down_time = 2
+report_interval = 1
+
+[cinder]
+max_limit = 2
+
+[[users]]
+name = "admin"
+password = "sim-admin-password"
+project = "admin"
+roles = ["admin"]
+
+[[users]]
+name = "demo"
+password = "demo-pw"
+project = "demo"
+roles = ["member"]
+
+[[hosts]]
+name = "ctl-1"
+role = "controller"
+
+[[hosts]]
+name = "compute-3"
+role = "compute"
+services = ["nova-compute", "cinder-backup"]
+cinder_backends = ["ceph", "lvm"]
+powered_on = false
+
+[[hosts]]
+name = "compute-4"
+role = "compute"
+services = ["nova-compute", "cinder-backup"]
+cinder_backends = ["ceph", "lvm"]
+
+[[hosts]]
+name = "compute-5"
+role = "compute"
+services = ["nova-compute", "cinder-backup"]
+cinder_backends = ["ceph"]
+
+[[hosts]]
+name = "compute-6"
+role = "compute"
+services = ["nova-compute", "cinder-backup"]
+cinder_backends = ["ceph", "lvm"]
+powered_on = false
+
+[[volumes]]
+name = "db"
+host = "compute-3@ceph#ceph"
+size = 20
+server_id = "8cf2d1cc-a22c-4898-89f8-57e65adf1ece"
+attached_host = "compute-3"
+
+[[volumes]]
+name = "web"
+host = "compute-3@ceph#ceph"
+project = "demo"
+server_id = "70525938-2bac-4092-a81f-f6439891d2bb"
+attached_host = "compute-4"
+
+[[volumes]]
+name = "legacy"
+host = "compute-3@ceph"
+
+[[volumes]]
+name = "scratch"
+host = "compute-3@lvm#lvm"
+count = 3
+
+[[volumes]]
+name = "keep"
+host = "compute-4@ceph#ceph"
+
+[[volumes]]
+name = "neighbour"
+host = "compute-33@ceph#ceph"
+
+[[backups]]
+name = "nightly"
+host = "compute-3"
+volume = "db"
+
+[[backups]]
+name = "other"
+host = "compute-4"
+"#;
+
+/// compute-3's volumes in the scenario, by name.
+const ON_COMPUTE_3: [&str; 6] = ["db", "legacy", "scratch-1", "scratch-2", "scratch-3", "web"];
+
+struct Cloud {
+    sim: SimCloud,
+    config: String,
+    journal: std::path::PathBuf,
+}
+
+fn start() -> Cloud {
+    let sim = SimCloud::with_scenario(SCENARIO);
+    let journal = sim.dir().join("journal").join("journal.jsonl");
+    let config = sim.dir().join("config.toml");
+    let text = format!(
+        "[volumes]\ncinder_manage = [{:?}, \"cinder-manage\", \"--url\", {:?}, \"--config-file\", \"/etc/cinder/cinder.conf\"]\n\n[journal]\npath = {:?}\n",
+        env!("CARGO_BIN_EXE_evacctl-sim"),
+        sim.url(),
+        journal.to_str().expect("utf-8"),
+    );
+    std::fs::write(&config, text).expect("write config");
+    Cloud {
+        config: config.to_str().expect("utf-8").to_string(),
+        sim,
+        journal,
+    }
+}
+
+impl Cloud {
+    fn run(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--config", self.config.as_str()];
+        all.extend_from_slice(args);
+        evacctl(&self.sim, &all)
+    }
+
+    /// Every volume's host, by name, as the simulated database holds it.
+    fn hosts(&self) -> Vec<(String, String)> {
+        let v = self.sim.ctl("GET", "cinder/volumes", None);
+        let mut out: Vec<(String, String)> = v["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .map(|v| {
+                (
+                    v["name"].as_str().unwrap_or("").to_string(),
+                    v["host"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn backup_hosts(&self) -> Vec<(String, String)> {
+        let v = self.sim.ctl("GET", "cinder/backups", None);
+        let mut out: Vec<(String, String)> = v["backups"]
+            .as_array()
+            .expect("backups")
+            .iter()
+            .map(|b| {
+                (
+                    b["name"].as_str().unwrap_or("").to_string(),
+                    b["host"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The update runs the simulated cinder-manage received.
+    fn manage_runs(&self) -> Vec<Value> {
+        self.sim.ctl("GET", "cinder-manage/runs", None)["runs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn journal(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.journal)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("journal line"))
+            .collect()
+    }
+
+    fn arm(&self, fault: Value) {
+        self.sim.ctl("POST", "cinder-manage/fault", Some(fault));
+    }
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = list
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn initial_hosts() -> Vec<(String, String)> {
+    pairs(&[
+        ("db", "compute-3@ceph#ceph"),
+        ("web", "compute-3@ceph#ceph"),
+        ("legacy", "compute-3@ceph"),
+        ("scratch-1", "compute-3@lvm#lvm"),
+        ("scratch-2", "compute-3@lvm#lvm"),
+        ("scratch-3", "compute-3@lvm#lvm"),
+        ("keep", "compute-4@ceph#ceph"),
+        ("neighbour", "compute-33@ceph#ceph"),
+    ])
+}
+
+fn names(list: &Value) -> Vec<String> {
+    let mut v: Vec<String> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn moves_two_backends_and_the_backups_keeping_pools_and_proves_it() {
+    let cloud = start();
+    let run = cloud.run(&[
+        "migrate-volumes",
+        "compute-3",
+        "--to",
+        "compute-4",
+        "--yes",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(
+        run.code, 0,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    let report = run.json();
+
+    // The plan: every volume of compute-3 (all projects, every page), none of compute-33's.
+    assert_eq!(names(&report["volumes"]), ON_COMPUTE_3);
+    let db = report["volumes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|v| v["name"] == "db"))
+        .expect("db");
+    assert_eq!(db["status"], "in-use");
+    assert_eq!(db["size_gb"], 20);
+    assert_eq!(
+        db["servers"],
+        json!(["8cf2d1cc-a22c-4898-89f8-57e65adf1ece"])
+    );
+    assert_eq!(db["current_host"], "compute-3@ceph#ceph");
+    assert_eq!(db["new_host"], "compute-4@ceph#ceph");
+    assert_eq!(db["result"]["outcome"], "moved");
+    assert_eq!(names(&report["backups"]), ["nightly"]);
+
+    // The commands, as they ran: pooled first, the pool-less after, then the backups.
+    let commands: Vec<String> = report["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .map(|c| {
+            c["argv"].as_array().expect("argv")[6..]
+                .iter()
+                .map(|a| a.as_str().unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "volume update_host --currenthost compute-3@ceph#ceph --newhost compute-4@ceph#ceph",
+            "volume update_host --currenthost compute-3@lvm#lvm --newhost compute-4@lvm#lvm",
+            "volume update_host --currenthost compute-3@ceph --newhost compute-4@ceph",
+            "backup update_backup_host --currenthost compute-3 --newhost compute-4",
+        ]
+    );
+    assert!(
+        report["commands"]
+            .as_array()
+            .expect("commands")
+            .iter()
+            .all(|c| c["run"]["exit_code"] == 0)
+    );
+
+    // What the plan said is what moved, and nothing else.
+    let want: Vec<(String, String)> = initial_hosts()
+        .into_iter()
+        .map(|(n, h)| (n, h.replace("compute-3@", "compute-4@")))
+        .collect();
+    assert_eq!(cloud.hosts(), want);
+    assert_eq!(
+        cloud.backup_hosts(),
+        pairs(&[("nightly", "compute-4"), ("other", "compute-4")])
+    );
+    assert_eq!(report["proof"]["ok"], true);
+    assert_eq!(report["summary"]["result"], "success");
+    let updated: Vec<u64> = cloud
+        .manage_runs()
+        .iter()
+        .map(|r| r["updated"].as_u64().unwrap_or(99))
+        .collect();
+    assert_eq!(updated, [2, 3, 1, 1]);
+
+    // The journal: the plan, an intent before and a result after each command, the proof.
+    let j = cloud.journal();
+    let seq: Vec<(String, String)> = j
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap_or("").into(),
+                r["status"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    let mut expect = vec![("event".to_string(), "planned".to_string())];
+    for _ in 0..4 {
+        expect.push(("intent".into(), "running".into()));
+        expect.push(("result".into(), "ok".into()));
+    }
+    expect.push(("event".into(), "proved".into()));
+    assert_eq!(seq, expect);
+    assert!(j.iter().all(|r| r["host"] == "compute-3"));
+    assert!(
+        j[1]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("'compute-3@ceph#ceph'"),
+        "{}",
+        j[1]
+    );
+
+    // Run again: nothing left, nothing done twice.
+    let again = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-4", "--yes"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("nothing to move"), "{}", again.stdout);
+    assert_eq!(cloud.manage_runs().len(), 4);
+}
+
+#[test]
+fn the_table_shows_the_plan_and_the_exact_commands_and_a_dry_run_changes_nothing() {
+    let cloud = start();
+    let run = cloud.run(&[
+        "migrate-volumes",
+        "compute-3",
+        "--to",
+        "compute-4",
+        "--dry-run",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = &run.stdout;
+    for want in [
+        "Volumes to move from compute-3 to compute-4:",
+        "8cf2d1cc-a22c-4898-89f8-57e65adf1ece (compute-3)",
+        "compute-3@lvm#lvm",
+        "compute-4@lvm#lvm",
+        "Backups to move from compute-3 to compute-4:",
+        "nightly",
+        "cinder-manage --url",
+        "--config-file /etc/cinder/cinder.conf volume update_host --currenthost 'compute-3@ceph#ceph' --newhost 'compute-4@ceph#ceph'",
+        "backup update_backup_host --currenthost compute-3 --newhost compute-4",
+        "dry run: nothing was changed",
+    ] {
+        assert!(text.contains(want), "`{want}` missing from\n{text}");
+    }
+    assert!(
+        !text.contains("neighbour") && !text.contains("keep"),
+        "{text}"
+    );
+    assert_eq!(cloud.hosts(), initial_hosts());
+    assert!(cloud.manage_runs().is_empty());
+    assert!(
+        !cloud.journal.exists(),
+        "a dry run writes nothing, not even the journal"
+    );
+
+    let json = cloud
+        .run(&[
+            "migrate-volumes",
+            "compute-3",
+            "--to",
+            "compute-4",
+            "--dry-run",
+            "-f",
+            "json",
+        ])
+        .json();
+    assert_eq!(json["dry_run"], true);
+    assert_eq!(json["proof"], Value::Null);
+    assert_eq!(json["commands"].as_array().map(Vec::len), Some(4));
+    assert!(json["commands"][0]["run"].is_null());
+}
+
+#[test]
+fn a_typo_in_the_new_host_never_reaches_cinder_manage() {
+    let cloud = start();
+    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compte-4", "--yes"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("unknown --to host `compte-4`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("did you mean `compute-4`?"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("compute-3, compute-4, compute-5, compute-6"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+
+    // The failed host and the backend are checked the same way.
+    let run = cloud.run(&["migrate-volumes", "compute3", "--to", "compute-4", "--yes"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("did you mean `compute-3`?"),
+        "{}",
+        run.stderr
+    );
+    let run = cloud.run(&[
+        "migrate-volumes",
+        "compute-3",
+        "--to",
+        "compute-4",
+        "--backend",
+        "cpeh",
+        "--yes",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("did you mean `ceph`?"),
+        "{}",
+        run.stderr
+    );
+
+    assert!(cloud.manage_runs().is_empty(), "cinder-manage was run");
+    assert_eq!(cloud.hosts(), initial_hosts());
+    assert!(!cloud.journal.exists());
+}
+
+#[test]
+fn a_target_whose_cinder_volume_is_down_is_refused() {
+    let cloud = start();
+    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-6", "--yes"]);
+    assert_eq!(run.code, 13, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("cinder-volume compute-6@ceph is down"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("cinder-volume compute-6@lvm is down"),
+        "{}",
+        run.stderr
+    );
+    assert!(cloud.manage_runs().is_empty());
+    assert_eq!(cloud.hosts(), initial_hosts());
+}
+
+#[test]
+fn a_backend_mismatch_is_refused_and_one_backend_can_move_alone() {
+    let cloud = start();
+    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-5", "--yes"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("backend mismatch: 3 volume(s) on compute-3@lvm"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("compute-5 runs no cinder-volume compute-5@lvm (it runs: compute-5@ceph; backend lvm is on: compute-4@lvm"), "{}", run.stderr);
+    assert!(cloud.manage_runs().is_empty());
+
+    // --backend ceph moves the ceph volumes only; lvm's and the backups stay, as said.
+    let run = cloud.run(&[
+        "migrate-volumes",
+        "compute-3",
+        "--to",
+        "compute-5",
+        "--backend",
+        "ceph",
+        "--yes",
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("3 volume(s) of compute-3 on other backends stay"),
+        "{}",
+        run.stdout
+    );
+    let hosts = cloud.hosts();
+    assert!(
+        hosts.contains(&("db".into(), "compute-5@ceph#ceph".into())),
+        "{hosts:?}"
+    );
+    assert!(
+        hosts.contains(&("legacy".into(), "compute-5@ceph".into())),
+        "{hosts:?}"
+    );
+    assert!(
+        hosts.contains(&("scratch-1".into(), "compute-3@lvm#lvm".into())),
+        "{hosts:?}"
+    );
+    assert_eq!(
+        cloud.backup_hosts()[0],
+        ("nightly".into(), "compute-3".into())
+    );
+}
+
+#[test]
+fn a_cinder_manage_that_fails_is_reported_and_nothing_is_claimed() {
+    let cloud = start();
+    cloud.arm(json!({"mode": "fail"}));
+    let run = cloud.run(&[
+        "migrate-volumes",
+        "compute-3",
+        "--to",
+        "compute-4",
+        "--yes",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(
+        run.code, 1,
+        "nothing moved: failure\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    let report = run.json();
+    assert_eq!(report["summary"]["result"], "failure");
+    let first = &report["commands"][0];
+    assert_eq!(first["run"]["exit_code"], 1);
+    assert!(
+        first["run"]["stderr"]
+            .as_str()
+            .unwrap_or("")
+            .contains("DBConnectionError"),
+        "{first}"
+    );
+    // The pool-less ceph command would take the pooled volumes the failed one left: skipped.
+    assert!(
+        report["commands"][2]["skipped"]
+            .as_str()
+            .unwrap_or("")
+            .contains("command 1"),
+        "{}",
+        report["commands"][2]
+    );
+    assert_eq!(report["proof"]["ok"], false);
+    assert_eq!(
+        report["proof"]["volumes_left"].as_array().map(Vec::len),
+        Some(6)
+    );
+    assert_eq!(cloud.hosts(), initial_hosts());
+    let j = cloud.journal();
+    assert!(
+        j.iter()
+            .any(|r| r["kind"] == "result" && r["status"] == "failed")
+    );
+    assert!(
+        j.iter()
+            .any(|r| r["kind"] == "event" && r["status"] == "skipped")
+    );
+    assert_eq!(
+        j.last().map(|r| r["status"].clone()),
+        Some(json!("proof-failed"))
+    );
+
+    // Only the first run fails: the rest moves, the pool-less run is skipped, partial.
+    let cloud = start();
+    cloud.arm(json!({"mode": "fail", "count": 1}));
+    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-4", "--yes"]);
+    assert_eq!(run.code, 12, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("result: partial (exit 12)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("volumes still on compute-3"),
+        "{}",
+        run.stdout
+    );
+    let hosts = cloud.hosts();
+    assert!(
+        hosts.contains(&("db".into(), "compute-3@ceph#ceph".into())),
+        "{hosts:?}"
+    );
+    assert!(
+        hosts.contains(&("legacy".into(), "compute-3@ceph".into())),
+        "kept its place, not moved without pool: {hosts:?}"
+    );
+    assert!(
+        hosts.contains(&("scratch-1".into(), "compute-4@lvm#lvm".into())),
+        "{hosts:?}"
+    );
+}
+
+#[test]
+fn a_cinder_manage_that_exits_0_and_changes_nothing_fails_the_proof() {
+    let cloud = start();
+    cloud.arm(json!({"mode": "noop", "command": "volume update_host"}));
+    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-4", "--yes"]);
+    assert_eq!(
+        run.code, 12,
+        "the backup moved, no volume did\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    let out = &run.stdout;
+    assert!(
+        out.contains("every cinder-manage command exited 0, yet not everything moved"),
+        "{out}"
+    );
+    for name in ON_COMPUTE_3 {
+        assert!(out.contains(name), "{name} not reported: {out}");
+    }
+    assert!(out.contains("| left "), "{out}");
+
+    let cloud = start();
+    cloud.arm(json!({"mode": "noop"}));
+    let run = cloud.run(&[
+        "migrate-volumes",
+        "compute-3",
+        "--to",
+        "compute-4",
+        "--yes",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let report = run.json();
+    assert_eq!(report["proof"]["ok"], false);
+    assert_eq!(
+        report["proof"]["backups_left"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert!(
+        report["commands"]
+            .as_array()
+            .expect("commands")
+            .iter()
+            .all(|c| c["run"]["exit_code"] == 0)
+    );
+    assert_eq!(cloud.hosts(), initial_hosts());
+}
+
+#[test]
+fn without_a_terminal_and_without_yes_nothing_runs() {
+    let cloud = start();
+    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-4"]);
+    assert_eq!(run.code, 10, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("re-run with --yes"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("Commands (run in this order"),
+        "the plan is shown: {}",
+        run.stdout
+    );
+    assert!(cloud.manage_runs().is_empty());
+    assert_eq!(cloud.hosts(), initial_hosts());
+    assert!(!cloud.journal.exists());
+}
+
+#[test]
+fn nothing_to_move_is_a_success_that_says_so() {
+    let cloud = start();
+    let run = cloud.run(&["migrate-volumes", "compute-6", "--to", "compute-4"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.trim(),
+        "nothing to move: no volume and no backup on compute-6"
+    );
+    assert!(cloud.manage_runs().is_empty());
+}
+
+/// The runbook's own check (seed 001), with python-cinderclient: compute-3's volumes listed
+/// with the 3.33 host filter before, none after.
+#[test]
+fn cinderclient_lists_the_hosts_volumes_before_and_none_after() {
+    let cinder = find_client("cinder");
+    if skip_without(std::slice::from_ref(&cinder), "cinder client") {
+        return;
+    }
+    let Some(cinder) = cinder else { return };
+    let cloud = start();
+    let list = || {
+        let mut cmd = clean(&std::path::PathBuf::from("sh"));
+        cmd.arg("-c").arg(format!(
+            ". '{}' && exec '{}' --os-volume-api-version 3.33 list --filters host=compute-3 --all-tenants",
+            cloud.sim.env_file().display(),
+            cinder.display()
+        ));
+        check(
+            "cinder list --filters host=compute-3",
+            &cmd.output().expect("run cinder"),
+        )
+    };
+    let before = list();
+    for name in ON_COMPUTE_3 {
+        assert!(before.contains(name), "{name} missing:\n{before}");
+    }
+    assert!(
+        !before.contains("neighbour") && !before.contains("keep"),
+        "{before}"
+    );
+    assert!(
+        before.contains("8cf2d1cc-a22c-4898-89f8-57e65adf1ece"),
+        "attached to: {before}"
+    );
+
+    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-4", "--yes"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let after = list();
+    assert!(
+        ON_COMPUTE_3.iter().all(|n| !after.contains(n)),
+        "still listed:\n{after}"
+    );
+}
