@@ -15,18 +15,12 @@ use crate::journal::{self, Journal};
 use crate::output;
 use crate::steps::volumes::{self as step, CinderManage, CommandResult, Outcome};
 
+/// A planned volume or backup, with where it ended.
 #[derive(Serialize)]
-struct VolumeRow<'a> {
+struct Row<'a, T> {
     #[serde(flatten)]
-    planned: &'a VolumeMove,
+    planned: &'a T,
     /// After the run: `moved`, `left`, `elsewhere`, `gone`; `null` before.
-    result: Option<&'a Where>,
-}
-
-#[derive(Serialize)]
-struct BackupRow<'a> {
-    #[serde(flatten)]
-    planned: &'a BackupMove,
     result: Option<&'a Where>,
 }
 
@@ -47,8 +41,8 @@ struct Report<'a> {
     new_host: &'a str,
     backend: Option<&'a str>,
     dry_run: bool,
-    volumes: Vec<VolumeRow<'a>>,
-    backups: Vec<BackupRow<'a>>,
+    volumes: Vec<Row<'a, VolumeMove>>,
+    backups: Vec<Row<'a, BackupMove>>,
     commands: &'a [CommandResult],
     warnings: &'a [String],
     /// After the run; `null` for a dry run or nothing to move.
@@ -159,22 +153,8 @@ fn report<'a>(
         new_host: &plan.request.new_host,
         backend: plan.request.backend.as_deref(),
         dry_run,
-        volumes: plan
-            .volumes
-            .iter()
-            .map(|v| VolumeRow {
-                planned: v,
-                result: proof.and_then(|p| p.volumes.get(&v.id)),
-            })
-            .collect(),
-        backups: plan
-            .backups
-            .iter()
-            .map(|b| BackupRow {
-                planned: b,
-                result: proof.and_then(|p| p.backups.get(&b.id)),
-            })
-            .collect(),
+        volumes: rows(&plan.volumes, |v| &v.id, proof.map(|p| &p.volumes)),
+        backups: rows(&plan.backups, |b| &b.id, proof.map(|p| &p.backups)),
         commands,
         warnings: &plan.warnings,
         proof,
@@ -187,6 +167,20 @@ fn report<'a>(
             message,
         },
     }
+}
+
+fn rows<'a, T>(
+    planned: &'a [T],
+    id: impl Fn(&T) -> &String,
+    results: Option<&'a std::collections::BTreeMap<String, Where>>,
+) -> Vec<Row<'a, T>> {
+    planned
+        .iter()
+        .map(|p| Row {
+            planned: p,
+            result: results.and_then(|r| r.get(id(p))),
+        })
+        .collect()
 }
 
 fn print_warnings(plan: &Plan) {

@@ -28,6 +28,7 @@ use super::microversion::{CINDER, Version};
 use super::scenario::{PathElem, Scenario};
 use super::world::{Service, ServiceApi, World};
 use crate::core::volumes::{api_host_filter, update_host_selects};
+use crate::openstack::session::encode_segment;
 
 const NOT_FOUND: &str = "The resource could not be found.";
 
@@ -737,34 +738,62 @@ fn paginate<T>(
                 .query
                 .iter()
                 .filter(|(k, _)| k != "marker")
-                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+                .map(|(k, v)| format!("{}={}", encode_segment(k), encode_segment(v)))
                 .collect();
-            q.push(format!("marker={}", encode(&marker)));
+            q.push(format!("marker={}", encode_segment(&marker)));
             let path = req.path.trim_end_matches('/');
             json!([{"rel": "next", "href": format!("{}{path}?{}", req.base_url, q.join("&"))}])
         });
     Ok((page, next))
 }
 
-/// Percent-encodes a query component.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// A volume or backup: what a page of a list needs to know.
+trait Listed {
+    fn id(&self) -> &str;
+    fn created_at(&self) -> f64;
 }
 
-fn newest_first<T>(items: &mut [&T], created: impl Fn(&T) -> f64, id: impl Fn(&T) -> &str) {
+impl Listed for SimVolume {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_at(&self) -> f64 {
+        self.created_at
+    }
+}
+
+impl Listed for SimBackup {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_at(&self) -> f64 {
+        self.created_at
+    }
+}
+
+/// `{"<what>s": [...], "<what>s_links": [...]}`: newest first, one page, each item viewed.
+fn page_reply<T: Listed>(
+    req: &SimRequest,
+    max_limit: usize,
+    mut items: Vec<&T>,
+    what: &str,
+    view: impl Fn(&T) -> Value,
+) -> Reply {
     items.sort_by(|a, b| {
-        created(b)
-            .total_cmp(&created(a))
-            .then_with(|| id(b).cmp(id(a)))
+        b.created_at()
+            .total_cmp(&a.created_at())
+            .then_with(|| b.id().cmp(a.id()))
     });
+    let (page, next) = match paginate(req, max_limit, items, |x| x.id(), what) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let key = format!("{what}s");
+    let mut body = json!({ key.clone(): page.iter().map(|x| view(x)).collect::<Vec<Value>>() });
+    if let Some(n) = next {
+        body[format!("{key}_links")] = n;
+    }
+    Reply::json(200, body)
 }
 
 fn links(req: &SimRequest, kind: &str, project: &str, id: &str) -> Value {
@@ -873,27 +902,14 @@ fn list_volumes(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, deta
             }
         }
     }
-    newest_first(&mut found, |x| x.created_at, |x| x.id.as_str());
-    let (page, next) = match paginate(req, w.cinder.max_limit, found, |x| x.id.as_str(), "volume") {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let volumes: Vec<Value> = page
-        .iter()
-        .map(|vol| {
-            if detail {
-                volume_view(w, req, ctx, v, vol)
-            } else {
-                json!({"id": vol.id, "name": vol.name,
-                       "links": links(req, "volumes", &vol.project_id, &vol.id)})
-            }
-        })
-        .collect();
-    let mut body = json!({ "volumes": volumes });
-    if let Some(n) = next {
-        body["volumes_links"] = n;
-    }
-    Reply::json(200, body)
+    page_reply(req, w.cinder.max_limit, found, "volume", |vol| {
+        if detail {
+            volume_view(w, req, ctx, v, vol)
+        } else {
+            json!({"id": vol.id, "name": vol.name,
+                   "links": links(req, "volumes", &vol.project_id, &vol.id)})
+        }
+    })
 }
 
 fn show_volume(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, id: &str) -> Reply {
@@ -939,7 +955,7 @@ fn backup_view(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, b: &S
 fn list_backups(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, detail: bool) -> Reply {
     let all = all_tenants(req, ctx);
     let project = ctx.project_id.as_deref();
-    let mut found: Vec<&SimBackup> = w
+    let found: Vec<&SimBackup> = w
         .cinder
         .backups
         .iter()
@@ -950,27 +966,14 @@ fn list_backups(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, deta
                 .is_none_or(|s| b.volume_id.as_deref() == Some(s))
         })
         .collect();
-    newest_first(&mut found, |x| x.created_at, |x| x.id.as_str());
-    let (page, next) = match paginate(req, w.cinder.max_limit, found, |x| x.id.as_str(), "backup") {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let backups: Vec<Value> = page
-        .iter()
-        .map(|b| {
-            if detail {
-                backup_view(w, req, ctx, v, b)
-            } else {
-                json!({"id": b.id, "name": b.name,
-                       "links": links(req, "backups", &b.project_id, &b.id)})
-            }
-        })
-        .collect();
-    let mut body = json!({ "backups": backups });
-    if let Some(n) = next {
-        body["backups_links"] = n;
-    }
-    Reply::json(200, body)
+    page_reply(req, w.cinder.max_limit, found, "backup", |b| {
+        if detail {
+            backup_view(w, req, ctx, v, b)
+        } else {
+            json!({"id": b.id, "name": b.name,
+                   "links": links(req, "backups", &b.project_id, &b.id)})
+        }
+    })
 }
 
 fn show_backup(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, id: &str) -> Reply {

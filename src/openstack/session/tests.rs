@@ -325,26 +325,24 @@ fn cinder_volumes_by_host_from_3_33_and_all_of_them_before() {
         "os-vol-host-attr:host": host, "attachments": []})
     };
     let detail = format!("/volume/v3/{PROJECT}/volumes/detail");
-    let page1 = json!({"volumes": [vol("v1", "c3@ceph#ceph")],
-        "volumes_links": [{"rel": "next", "href": format!("http://elsewhere/v3/{PROJECT}/volumes/detail?limit=1&marker=v1")}]});
-    let page2 = json!({"volumes": [vol("v2", "c4@ceph#ceph")]});
-    let server = TestServer::start(|base| {
-        routes(base, "2.93")
-            .on(
-                "GET",
-                "/volume/v3/",
-                vec![Reply::json(
-                    200,
-                    &json!({"versions": [{"id": "v3.0", "version": "3.32", "min_version": "3.0"}]}),
-                )],
-            )
-            .on(
-                "GET",
-                &detail,
-                vec![Reply::json(200, &page1), Reply::json(200, &page2)],
-            )
-            .handler()
-    });
+    // Cinder at `max` answering the volume list with `pages`, one per call.
+    let cinder_at = |max: &str, pages: Vec<Value>| {
+        let (max, detail) = (max.to_string(), detail.clone());
+        TestServer::start(move |base| {
+            routes(base, "2.93")
+                .on("GET", "/volume/v3/", vec![Reply::json(200, &json!({"versions": [{"id": "v3.0", "version": max, "min_version": "3.0"}]}))])
+                .on("GET", &detail, pages.iter().map(|p| Reply::json(200, p)).collect())
+                .handler()
+        })
+    };
+    let server = cinder_at(
+        "3.32",
+        vec![
+            json!({"volumes": [vol("v1", "c3@ceph#ceph")],
+            "volumes_links": [{"rel": "next", "href": format!("http://elsewhere/v3/{PROJECT}/volumes/detail?limit=1&marker=v1")}]}),
+            json!({"volumes": [vol("v2", "c4@ceph#ceph")]}),
+        ],
+    );
     let listed = Cinder::new(&session(&server))
         .list_volumes_on_host("c3")
         .unwrap();
@@ -356,29 +354,13 @@ fn cinder_volumes_by_host_from_3_33_and_all_of_them_before() {
     assert_eq!(calls[0].query, "all_tenants=1");
     assert_eq!(calls[1].query, "all_tenants=1&marker=v1");
 
-    let server = TestServer::start(|base| {
-        routes(base, "2.93")
-            .on(
-                "GET",
-                "/volume/v3/",
-                vec![Reply::json(
-                    200,
-                    &json!({"versions": [{"id": "v3.0", "version": "3.70", "min_version": "3.0"}]}),
-                )],
-            )
-            .on(
-                "GET",
-                &detail,
-                vec![
-                    Reply::json(200, &json!({"volumes": [vol("v1", "c3@ceph#ceph")]})),
-                    Reply::json(
-                        200,
-                        &json!({"volumes": [{"id": "v9", "status": "available", "size": 1}]}),
-                    ),
-                ],
-            )
-            .handler()
-    });
+    let server = cinder_at(
+        "3.70",
+        vec![
+            json!({"volumes": [vol("v1", "c3@ceph#ceph")]}),
+            json!({"volumes": [{"id": "v9", "status": "available", "size": 1}]}),
+        ],
+    );
     let cinder = Cinder::new(&session(&server));
     let listed = cinder.list_volumes_on_host("c3").unwrap();
     assert!(listed.server_filtered);
