@@ -1188,6 +1188,9 @@ volume = "legacy"
             Some(c.volumes[2].id.as_str())
         );
         assert_eq!(c.max_limit, 1000);
+        let example = include_str!("../../scenarios/volumes.toml");
+        let s = Scenario::from_toml_str(example, "volumes.toml").unwrap();
+        assert_eq!(World::new(&s, 0.0).cinder.volumes.len(), 7);
         let bad = SCENARIO.replace("volume = \"legacy\"", "volume = \"legasy\"");
         let e = Scenario::from_toml_str(&bad, "t").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("backups[0].volume"), "{e}");
