@@ -84,7 +84,6 @@ fn unimplemented_subcommands_say_so_with_their_own_exit_code() {
     for args in [
         vec!["check-consul"],
         vec!["ipmi", "power", "status", "--all"],
-        vec!["migrate-volumes", "a", "--to", "b"],
         vec!["evacuate", "srv"],
         vec!["host-evacuate", "h"],
         vec!["verify", "h"],
