@@ -102,7 +102,7 @@ impl CinderManage {
         let argv = self.argv(args);
         let started = Instant::now();
         let mut run = Run {
-            argv: argv.clone(),
+            argv: argv.iter().map(|a| redact(a)).collect(),
             exit_code: None,
             stdout: String::new(),
             stderr: String::new(),
@@ -362,7 +362,9 @@ pub fn planned_commands(plan: &Plan, manage: &CinderManage) -> Vec<CommandResult
     plan.commands
         .iter()
         .map(|c| {
-            let argv = manage.argv(&c.args());
+            // Shown and journaled: masked like the tool's output, in case the configured argv
+            // carries a database URL.
+            let argv: Vec<String> = manage.argv(&c.args()).iter().map(|a| redact(a)).collect();
             CommandResult {
                 kind: c.kind,
                 current_host: c.current_host.clone(),
@@ -640,7 +642,34 @@ mod tests {
     }
 
     #[test]
-    fn masks_passwords_in_tool_output() {
+    fn masks_passwords_in_tool_output_and_shown_commands() {
+        let m = manage(&[
+            "cinder-manage",
+            "--database-connection",
+            "mysql://c:pw0rd@db/cinder",
+        ]);
+        let plan = crate::core::volumes::Plan {
+            request: Request::new("a", "b", None).unwrap(),
+            volumes: Vec::new(),
+            backups: Vec::new(),
+            commands: vec![crate::core::volumes::ManageCommand {
+                kind: CommandKind::VolumeUpdateHost,
+                current_host: "a@x".into(),
+                new_host: "b@x".into(),
+                moves: Vec::new(),
+                after: Vec::new(),
+            }],
+            backups_in_scope: true,
+            warnings: Vec::new(),
+        };
+        let shown = &planned_commands(&plan, &m)[0];
+        assert!(
+            !shown.command.contains("pw0rd") && shown.command.contains("mysql://c:***@db"),
+            "{}",
+            shown.command
+        );
+        assert!(shown.argv.iter().all(|a| !a.contains("pw0rd")));
+
         let t = "sqlalchemy: mysql+pymysql://cinder:s3cr3t@db.example:3306/cinder failed\n\
                  connection = postgresql://u@h/db\nadmin_password=hunter2\n";
         let r = redact(t);
