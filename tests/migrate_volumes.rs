@@ -445,6 +445,8 @@ fn a_typo_in_the_new_host_never_reaches_cinder_manage() {
     );
 
     assert!(cloud.manage_runs().is_empty(), "cinder-manage was run");
+    let lists = cloud.sim.ctl("GET", "cinder-manage/runs", None)["backup_lists"].clone();
+    assert_eq!(lists, 0, "not even to list the backups");
     assert_eq!(cloud.hosts(), initial_hosts());
     assert!(!cloud.journal.exists());
 }

@@ -408,6 +408,68 @@ fn unknown_host(what: &str, name: &str, binary: &str, known: &BTreeSet<&str>) ->
     ))
 }
 
+/// The names of the request exist: FAILED_HOST runs (or ran) a cinder-volume or cinder-backup,
+/// or has volumes; NEW_HOST runs one of them; `--backend` is one of FAILED_HOST's. Needs only
+/// Cinder's API, so a typo is refused before `cinder-manage` runs at all, even to list.
+pub fn check_names(
+    req: &Request,
+    services: &[VolumeService],
+    volumes: &[Volume],
+) -> Result<(), Refusal> {
+    let volume_nodes: BTreeSet<&str> = services
+        .iter()
+        .filter(|s| s.binary == "cinder-volume")
+        .map(|s| s.node())
+        .collect();
+    let backup_nodes: BTreeSet<&str> = services
+        .iter()
+        .filter(|s| s.binary == "cinder-backup")
+        .map(|s| s.host.as_str())
+        .collect();
+    let on_failed: Vec<CinderHost> = volumes
+        .iter()
+        .filter_map(|v| Some(CinderHost::parse(v.host()?)))
+        .filter(|h| h.node == req.failed_host)
+        .collect();
+    let known = |h: &str| volume_nodes.contains(h) || backup_nodes.contains(h);
+    if !known(&req.failed_host) && on_failed.is_empty() {
+        return Err(unknown_host(
+            "FAILED_HOST",
+            &req.failed_host,
+            "cinder-volume",
+            &volume_nodes,
+        ));
+    }
+    if !known(&req.new_host) {
+        return Err(unknown_host(
+            "--to host",
+            &req.new_host,
+            "cinder-volume",
+            &volume_nodes,
+        ));
+    }
+    let failed_backends: BTreeSet<String> = services
+        .iter()
+        .filter(|s| s.binary == "cinder-volume" && s.node() == req.failed_host)
+        .filter_map(|s| s.backend().map(str::to_string))
+        .chain(on_failed.into_iter().filter_map(|h| h.backend))
+        .collect();
+    if let Some(b) = &req.backend
+        && !failed_backends.contains(b)
+    {
+        let hint = names::closest_match(b, failed_backends.iter().map(String::as_str))
+            .map(|c| format!("; did you mean `{c}`?"))
+            .unwrap_or_default();
+        let list: Vec<&str> = failed_backends.iter().map(String::as_str).collect();
+        return Err(Refusal::usage(format!(
+            "unknown backend `{b}` for {}{hint} (its backends: {})",
+            req.failed_host,
+            list_or_none(&list)
+        )));
+    }
+    Ok(())
+}
+
 /// Validates the request against the facts and plans the move. `Ok` with an empty plan when
 /// there is nothing to move; `Err` when anything is wrong, before anything runs.
 pub fn plan(req: &Request, facts: &Facts<'_>) -> Result<Plan, Refusal> {
@@ -421,8 +483,6 @@ pub fn plan(req: &Request, facts: &Facts<'_>) -> Result<Plan, Refusal> {
         .iter()
         .filter(|s| s.binary == "cinder-backup")
         .collect();
-    let volume_nodes: BTreeSet<&str> = cinder_volumes.iter().map(|s| s.node()).collect();
-    let backup_nodes: BTreeSet<&str> = cinder_backups.iter().map(|s| s.host.as_str()).collect();
 
     // The failed host's volumes: literally on its node (the API's LIKE may bring others).
     let on_failed: Vec<(&Volume, CinderHost)> = facts
@@ -440,50 +500,7 @@ pub fn plan(req: &Request, facts: &Facts<'_>) -> Result<Plan, Refusal> {
         .collect();
 
     // Names first: a typo never gets further.
-    let failed_known = volume_nodes.contains(req.failed_host.as_str())
-        || !on_failed.is_empty()
-        || !failed_backups.is_empty();
-    if !failed_known {
-        return Err(unknown_host(
-            "FAILED_HOST",
-            &req.failed_host,
-            "cinder-volume",
-            &volume_nodes,
-        ));
-    }
-    if !volume_nodes.contains(req.new_host.as_str())
-        && !backup_nodes.contains(req.new_host.as_str())
-    {
-        return Err(unknown_host(
-            "--to host",
-            &req.new_host,
-            "cinder-volume",
-            &volume_nodes,
-        ));
-    }
-    let failed_backends: BTreeSet<String> = cinder_volumes
-        .iter()
-        .filter(|s| s.node() == req.failed_host)
-        .filter_map(|s| s.backend().map(str::to_string))
-        .chain(on_failed.iter().filter_map(|(_, h)| h.backend.clone()))
-        .collect();
-    if let Some(b) = &req.backend
-        && !failed_backends.contains(b)
-    {
-        let hint = names::closest_match(b, failed_backends.iter().map(String::as_str))
-            .map(|c| format!("; did you mean `{c}`?"))
-            .unwrap_or_default();
-        let list: Vec<&str> = failed_backends.iter().map(String::as_str).collect();
-        return Err(Refusal::usage(format!(
-            "unknown backend `{b}` for {}{hint} (its backends: {})",
-            req.failed_host,
-            if list.is_empty() {
-                "none".to_string()
-            } else {
-                list.join(", ")
-            }
-        )));
-    }
+    check_names(req, facts.services, facts.volumes)?;
 
     let mut warnings = Vec::new();
     let in_scope = |h: &CinderHost| req.backend.is_none() || h.backend == req.backend;

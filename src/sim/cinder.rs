@@ -445,6 +445,8 @@ pub struct CinderState {
     pub backups: Vec<SimBackup>,
     pub manage_fault: Option<ManageFault>,
     pub manage_runs: Vec<ManageRun>,
+    /// How many times `cinder-manage backup list` ran.
+    pub backup_lists: u64,
 }
 
 impl CinderState {
@@ -555,6 +557,7 @@ impl CinderState {
             backups,
             manage_fault: None,
             manage_runs: Vec::new(),
+            backup_lists: 0,
         }
     }
 
@@ -999,7 +1002,7 @@ fn show_backup(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, id: &
 /// | POST | `/_sim/cinder-manage/backup/update_backup_host` | the same for backups |
 /// | GET | `/_sim/cinder-manage/backup/list` | the rows `cinder-manage backup list` prints |
 /// | GET, POST, DELETE | `/_sim/cinder-manage/fault` | the armed fault ([`ManageFault`]) |
-/// | GET | `/_sim/cinder-manage/runs` | every update run, with the rows it rewrote |
+/// | GET | `/_sim/cinder-manage/runs` | every update run, with the rows it rewrote, and how many `backup list` runs |
 /// | GET | `/_sim/cinder/volumes`, `/_sim/cinder/backups` | the database, hosts included |
 pub fn control(world: &mut World, req: &SimRequest) -> Option<Reply> {
     let segs = req.segs();
@@ -1023,6 +1026,7 @@ pub fn control(world: &mut World, req: &SimRequest) -> Option<Reply> {
             manage_update(world, req, &command)
         }
         (&Method::GET, ["cinder-manage", "backup", "list"]) => {
+            world.cinder.backup_lists += 1;
             let rows: Vec<Value> = world
                 .cinder
                 .backups
@@ -1058,9 +1062,10 @@ pub fn control(world: &mut World, req: &SimRequest) -> Option<Reply> {
             let had = world.cinder.manage_fault.take();
             Reply::json(200, json!({ "cleared": had.is_some() }))
         }
-        (&Method::GET, ["cinder-manage", "runs"]) => {
-            Reply::json(200, json!({ "runs": world.cinder.manage_runs }))
-        }
+        (&Method::GET, ["cinder-manage", "runs"]) => Reply::json(
+            200,
+            json!({ "runs": world.cinder.manage_runs, "backup_lists": world.cinder.backup_lists }),
+        ),
         (&Method::GET, ["cinder", "volumes"]) => {
             Reply::json(200, json!({ "volumes": world.cinder.volumes }))
         }

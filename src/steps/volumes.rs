@@ -269,59 +269,48 @@ pub struct Observed {
     pub backups: Vec<ManagedBackup>,
 }
 
-/// Gathers the facts in parallel: Cinder's services, the volumes on the failed host, and
-/// `cinder-manage backup list`.
+/// Gathers the facts: Cinder's services and the failed host's volumes (in parallel), then,
+/// once the names are known to exist, `cinder-manage backup list`: a typo is refused (with its
+/// exit code) before `cinder-manage` runs at all.
 pub fn observe(
     session: &Session,
     manage: &CinderManage,
     req: &Request,
 ) -> anyhow::Result<Observed> {
-    enum Task {
-        Services,
-        Volumes,
-        Backups,
-    }
     enum Answer {
         Services(Vec<VolumeService>),
         Volumes(HostVolumes),
-        Backups(Vec<ManagedBackup>),
     }
     let cinder = Cinder::new(session);
-    let answers = crate::pool::map_bounded(
-        &[Task::Services, Task::Volumes, Task::Backups],
-        3,
-        |t| -> anyhow::Result<Answer> {
-            Ok(match t {
-                Task::Services => Answer::Services(
-                    cinder
-                        .list_services(None, None)
-                        .context("cannot list Cinder's services")?,
-                ),
-                Task::Volumes => {
-                    Answer::Volumes(cinder.list_volumes_on_host(&req.failed_host).with_context(
-                        || format!("cannot list the volumes of {}", req.failed_host),
-                    )?)
-                }
-                Task::Backups => Answer::Backups(manage.backup_list()?),
-            })
-        },
-    );
-    let (mut services, mut volumes, mut backups) = (None, None, None);
+    let answers = crate::pool::map_bounded(&[false, true], 2, |&vols| {
+        if vols {
+            cinder
+                .list_volumes_on_host(&req.failed_host)
+                .map(Answer::Volumes)
+                .with_context(|| format!("cannot list the volumes of {}", req.failed_host))
+        } else {
+            cinder
+                .list_services(None, None)
+                .map(Answer::Services)
+                .context("cannot list Cinder's services")
+        }
+    });
+    let (mut services, mut volumes) = (Vec::new(), None);
     for a in answers {
         match a? {
-            Answer::Services(s) => services = Some(s),
+            Answer::Services(s) => services = s,
             Answer::Volumes(v) => volumes = Some(v),
-            Answer::Backups(b) => backups = Some(b),
         }
     }
-    match (services, volumes, backups) {
-        (Some(services), Some(volumes), Some(backups)) => Ok(Observed {
-            services,
-            volumes,
-            backups,
-        }),
-        _ => anyhow::bail!("a query of the volume step did not finish"),
-    }
+    let volumes = volumes.context("the volume list did not finish")?;
+    volumes::check_names(req, &services, &volumes.volumes)
+        .map_err(|r| CliError::new(r.code, r.message))?;
+    let backups = manage.backup_list()?;
+    Ok(Observed {
+        services,
+        volumes,
+        backups,
+    })
 }
 
 /// Validates and plans; a refusal is a [`CliError`] with its exit code.
