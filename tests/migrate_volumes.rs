@@ -8,7 +8,7 @@ use common::clients::{check, clean, find_client, skip_without};
 use common::sim::SimCloud;
 use serde_json::{Value, json};
 
-/// compute-3 is dead (ceph and lvm, cinder-backup); compute-4 is its healthy twin; compute-5
+/// compute-3 is dead (ceph and ssd, cinder-backup); compute-4 is its healthy twin; compute-5
 /// runs ceph only; compute-6 runs both but is dead too. Pages of two volumes, so every listing
 /// follows `volumes_links`. `compute-33`'s volume must never be taken for compute-3's.
 const SCENARIO: &str = r#"
@@ -39,14 +39,14 @@ role = "controller"
 name = "compute-3"
 role = "compute"
 services = ["nova-compute", "cinder-backup"]
-cinder_backends = ["ceph", "lvm"]
+cinder_backends = ["ceph", "ssd"]
 powered_on = false
 
 [[hosts]]
 name = "compute-4"
 role = "compute"
 services = ["nova-compute", "cinder-backup"]
-cinder_backends = ["ceph", "lvm"]
+cinder_backends = ["ceph", "ssd"]
 
 [[hosts]]
 name = "compute-5"
@@ -58,7 +58,7 @@ cinder_backends = ["ceph"]
 name = "compute-6"
 role = "compute"
 services = ["nova-compute", "cinder-backup"]
-cinder_backends = ["ceph", "lvm"]
+cinder_backends = ["ceph", "ssd"]
 powered_on = false
 
 [[volumes]]
@@ -81,7 +81,7 @@ host = "compute-3@ceph"
 
 [[volumes]]
 name = "scratch"
-host = "compute-3@lvm#lvm"
+host = "compute-3@ssd#ssd"
 count = 3
 
 [[volumes]]
@@ -204,9 +204,9 @@ fn initial_hosts() -> Vec<(String, String)> {
         ("db", "compute-3@ceph#ceph"),
         ("web", "compute-3@ceph#ceph"),
         ("legacy", "compute-3@ceph"),
-        ("scratch-1", "compute-3@lvm#lvm"),
-        ("scratch-2", "compute-3@lvm#lvm"),
-        ("scratch-3", "compute-3@lvm#lvm"),
+        ("scratch-1", "compute-3@ssd#ssd"),
+        ("scratch-2", "compute-3@ssd#ssd"),
+        ("scratch-3", "compute-3@ssd#ssd"),
         ("keep", "compute-4@ceph#ceph"),
         ("neighbour", "compute-33@ceph#ceph"),
     ])
@@ -276,7 +276,7 @@ fn moves_two_backends_and_the_backups_keeping_pools_and_proves_it() {
         commands,
         [
             "volume update_host --currenthost compute-3@ceph#ceph --newhost compute-4@ceph#ceph",
-            "volume update_host --currenthost compute-3@lvm#lvm --newhost compute-4@lvm#lvm",
+            "volume update_host --currenthost compute-3@ssd#ssd --newhost compute-4@ssd#ssd",
             "volume update_host --currenthost compute-3@ceph --newhost compute-4@ceph",
             "backup update_backup_host --currenthost compute-3 --newhost compute-4",
         ]
@@ -358,8 +358,8 @@ fn the_table_shows_the_plan_and_the_exact_commands_and_a_dry_run_changes_nothing
     for want in [
         "Volumes to move from compute-3 to compute-4:",
         "8cf2d1cc-a22c-4898-89f8-57e65adf1ece (compute-3)",
-        "compute-3@lvm#lvm",
-        "compute-4@lvm#lvm",
+        "compute-3@ssd#ssd",
+        "compute-4@ssd#ssd",
         "Backups to move from compute-3 to compute-4:",
         "nightly",
         "cinder-manage --url",
@@ -462,7 +462,7 @@ fn a_target_whose_cinder_volume_is_down_is_refused() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("cinder-volume compute-6@lvm is down"),
+        run.stderr.contains("cinder-volume compute-6@ssd is down"),
         "{}",
         run.stderr
     );
@@ -477,14 +477,14 @@ fn a_backend_mismatch_is_refused_and_one_backend_can_move_alone() {
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stderr
-            .contains("backend mismatch: 3 volume(s) on compute-3@lvm"),
+            .contains("backend mismatch: 3 volume(s) on compute-3@ssd"),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("compute-5 runs no cinder-volume compute-5@lvm (it runs: compute-5@ceph; backend lvm is on: compute-4@lvm"), "{}", run.stderr);
+    assert!(run.stderr.contains("compute-5 runs no cinder-volume compute-5@ssd (it runs: compute-5@ceph; backend ssd is on: compute-4@ssd"), "{}", run.stderr);
     assert!(cloud.manage_runs().is_empty());
 
-    // --backend ceph moves the ceph volumes only; lvm's and the backups stay, as said.
+    // --backend ceph moves the ceph volumes only; ssd's and the backups stay, as said.
     let run = cloud.run(&[
         "migrate-volumes",
         "compute-3",
@@ -506,7 +506,7 @@ fn a_backend_mismatch_is_refused_and_one_backend_can_move_alone() {
     assert_eq!(host_of(&hosts, "legacy"), "compute-5@ceph", "{hosts:?}");
     assert_eq!(
         host_of(&hosts, "scratch-1"),
-        "compute-3@lvm#lvm",
+        "compute-3@ssd#ssd",
         "{hosts:?}"
     );
     assert_eq!(
@@ -597,7 +597,7 @@ fn a_cinder_manage_that_fails_is_reported_and_nothing_is_claimed() {
     );
     assert_eq!(
         host_of(&hosts, "scratch-1"),
-        "compute-4@lvm#lvm",
+        "compute-4@ssd#ssd",
         "{hosts:?}"
     );
 }

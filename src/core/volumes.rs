@@ -941,15 +941,15 @@ mod tests {
         }
     }
 
-    /// compute-3 (dead) and compute-4 run ceph and lvm; compute-5 ceph only; compute-6 ceph,
+    /// compute-3 (dead) and compute-4 run ceph and ssd; compute-5 ceph only; compute-6 ceph,
     /// disabled; compute-7 ceph, down. cinder-backup on 3 (dead) and 4.
     fn services() -> Vec<VolumeService> {
         vec![
             svc("cinder-scheduler", "ctl-1", true, true),
             svc("cinder-volume", "compute-3@ceph", true, false),
-            svc("cinder-volume", "compute-3@lvm", true, false),
+            svc("cinder-volume", "compute-3@ssd", true, false),
             svc("cinder-volume", "compute-4@ceph", true, true),
-            svc("cinder-volume", "compute-4@lvm", true, true),
+            svc("cinder-volume", "compute-4@ssd", true, true),
             svc("cinder-volume", "compute-5@ceph", true, true),
             svc("cinder-volume", "compute-6@ceph", false, true),
             svc("cinder-volume", "compute-7@ceph", true, false),
@@ -970,7 +970,7 @@ mod tests {
         vec![
             attached,
             vol("b", "compute-3@ceph#ceph"),
-            vol("c", "compute-3@lvm#vg1"),
+            vol("c", "compute-3@ssd#vg1"),
             vol("d", "compute-3@ceph"),
             vol("x", "compute-33@ceph#ceph"),
         ]
@@ -1033,7 +1033,7 @@ mod tests {
         assert!(api_host_filter("compute-3", "compute-3#p"));
         assert!(!api_host_filter("compute-3", "compute-33@ceph#ceph"));
         assert!(api_host_filter("compute-3@ceph", "compute-3@ceph#x"));
-        assert!(!api_host_filter("compute-3@ceph", "compute-3@lvm#x"));
+        assert!(!api_host_filter("compute-3@ceph", "compute-3@ssd#x"));
         assert!(!api_host_filter("compute-3@ceph#x", "compute-3@ceph"));
         assert!(api_host_filter("compute_3", "computeX3@ceph#p"));
     }
@@ -1070,8 +1070,8 @@ mod tests {
         assert_eq!(r.new_host, "compute-4");
         for (f, t, b) in [
             ("compute-3", "compute-3", None),
-            ("compute-3@ceph", "compute-3@lvm", None),
-            ("compute-3@ceph", "compute-4", Some("lvm")),
+            ("compute-3@ceph", "compute-3@ssd", None),
+            ("compute-3@ceph", "compute-4", Some("ssd")),
             ("compute-3@ceph#ceph", "compute-4", None),
             ("@ceph", "compute-4", None),
             ("compute-3", "compute-4", Some("")),
@@ -1102,7 +1102,7 @@ mod tests {
             cmds,
             [
                 expect("compute-3@ceph#ceph", "compute-4@ceph#ceph"),
-                expect("compute-3@lvm#vg1", "compute-4@lvm#vg1"),
+                expect("compute-3@ssd#vg1", "compute-4@ssd#vg1"),
                 expect("compute-3@ceph", "compute-4@ceph"),
                 [
                     "backup",
@@ -1141,7 +1141,7 @@ mod tests {
         assert!(p.backups.is_empty());
         assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
         assert!(p.in_scope("compute-3@ceph#x"));
-        assert!(!p.in_scope("compute-3@lvm#x"));
+        assert!(!p.in_scope("compute-3@ssd#x"));
     }
 
     #[test]
@@ -1167,9 +1167,9 @@ mod tests {
         let e = plan(&req("compute-3", "compute-5", None), &f).unwrap_err();
         assert_eq!(e.code, ExitCode::Usage, "{e}");
         assert!(e.message.contains("backend mismatch"), "{e}");
-        assert!(e.message.contains("compute-5@lvm"), "{e}");
+        assert!(e.message.contains("compute-5@ssd"), "{e}");
         assert!(
-            e.message.contains("backend lvm is on: compute-4@lvm"),
+            e.message.contains("backend ssd is on: compute-4@ssd"),
             "{e}"
         );
         let e = plan(&req("compute-3", "compute-6", Some("ceph")), &f).unwrap_err();
@@ -1187,11 +1187,11 @@ mod tests {
     #[test]
     fn a_live_source_is_refused() {
         let mut s = services();
-        s[2] = svc("cinder-volume", "compute-3@lvm", true, true);
+        s[2] = svc("cinder-volume", "compute-3@ssd", true, true);
         let v = volumes();
         let e = plan(&req("compute-3", "compute-4", None), &facts(&s, &v, &[])).unwrap_err();
         assert_eq!(e.code, ExitCode::Refused);
-        assert!(e.message.contains("compute-3@lvm is still up"), "{e}");
+        assert!(e.message.contains("compute-3@ssd is still up"), "{e}");
     }
 
     #[test]
@@ -1252,7 +1252,7 @@ mod tests {
         let mut now = moved.clone();
         now[1] = vol(&p.volumes[1].id, "compute-4@ceph");
         now.remove(0);
-        now.push(vol("new", "compute-3@lvm#vg1"));
+        now.push(vol("new", "compute-3@ssd#vg1"));
         let proof = prove(&p, &now, &[backup("bk1", "compute-4")]);
         assert!(!proof.ok);
         assert_eq!(proof.volumes[&p.volumes[0].id], Outcome::Gone);
@@ -1260,6 +1260,6 @@ mod tests {
             proof.volumes[&p.volumes[1].id],
             Outcome::Elsewhere { .. }
         ));
-        assert_eq!(proof.volumes_left, ["new (compute-3@lvm#vg1)"]);
+        assert_eq!(proof.volumes_left, ["new (compute-3@ssd#vg1)"]);
     }
 }
