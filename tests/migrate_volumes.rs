@@ -9,7 +9,7 @@ use common::sim::SimCloud;
 use serde_json::{Value, json};
 
 /// compute-3 is dead (ceph and ssd, cinder-backup); compute-4 is its healthy twin; compute-5
-/// runs ceph only; compute-6 runs both but is dead too. Pages of two volumes, so every listing
+/// runs ceph only; compute-6 runs both but is dead too; compute-7's ceph has other pools. Pages of two volumes, so every listing
 /// follows `volumes_links`. `compute-33`'s volume must never be taken for compute-3's.
 const SCENARIO: &str = r#"
 [cloud]
@@ -18,6 +18,7 @@ report_interval = 1
 
 [cinder]
 max_limit = 2
+pools = { "compute-7@ceph" = ["gold"] }
 
 [[users]]
 name = "admin"
@@ -60,6 +61,12 @@ role = "compute"
 services = ["nova-compute", "cinder-backup"]
 cinder_backends = ["ceph", "ssd"]
 powered_on = false
+
+# Same backend name, another configuration: its only pool is `gold`.
+[[hosts]]
+name = "compute-7"
+role = "compute"
+cinder_backends = ["ceph"]
 
 [[volumes]]
 name = "db"
@@ -258,6 +265,7 @@ fn moves_two_backends_and_the_backups_keeping_pools_and_proves_it() {
     assert_eq!(db["new_host"], "compute-4@ceph#ceph");
     assert_eq!(db["result"]["outcome"], "moved");
     assert_eq!(names(&report["backups"]), ["nightly"]);
+    assert_eq!(report["warnings"], json!([]), "pools checked, nothing to say");
 
     // The commands, as they ran: pooled first, the pool-less after, then the backups.
     let commands: Vec<String> = report["commands"]
@@ -513,6 +521,29 @@ fn a_backend_mismatch_is_refused_and_one_backend_can_move_alone() {
         cloud.backup_hosts()[0],
         ("nightly".into(), "compute-3".into())
     );
+}
+
+#[test]
+fn a_target_without_the_volumes_pool_is_refused() {
+    let cloud = start();
+    let run = cloud.run(&[
+        "migrate-volumes",
+        "compute-3",
+        "--to",
+        "compute-7",
+        "--backend",
+        "ceph",
+        "--yes",
+    ]);
+    assert_eq!(run.code, 13, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("pool mismatch: compute-7@ceph has no pool `ceph` (it has: gold)"),
+        "{}",
+        run.stderr
+    );
+    assert!(cloud.manage_runs().is_empty());
+    assert_eq!(cloud.hosts(), initial_hosts());
 }
 
 #[test]

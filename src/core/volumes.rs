@@ -384,6 +384,8 @@ pub struct Facts<'a> {
     pub volumes: &'a [Volume],
     /// `cinder-manage backup list`.
     pub backups: &'a [ManagedBackup],
+    /// The scheduler's pools (`node@backend#pool`); `None` when they could not be read.
+    pub pools: Option<&'a [String]>,
 }
 
 /// Volume states in which something is under way: moving the volume's host under it may
@@ -582,6 +584,8 @@ pub fn plan(req: &Request, facts: &Facts<'_>) -> Result<Plan, Refusal> {
     }
 
     check_services(req, &plan, &cinder_volumes, &cinder_backups)?;
+    let pool_warnings = check_pools(&plan, facts.pools)?;
+    plan.warnings.extend(pool_warnings);
     plan.commands = commands(&plan);
     check_other_hosts(&plan, facts.volumes)?;
     Ok(plan)
@@ -703,6 +707,61 @@ fn check_services(
         return Err(Refusal::refused(refused.join("; ")));
     }
     Ok(())
+}
+
+/// Each volume keeps its pool: the new host's backend must have it. Only the scheduler knows
+/// (`get_pools`); a backend that reports no pool yet (its first stats are not in), or pools that
+/// could not be read, leave the check undone, said in a warning.
+fn check_pools(plan: &Plan, pools: Option<&[String]>) -> Result<Vec<String>, Refusal> {
+    let targets: BTreeSet<CinderHost> = plan
+        .volumes
+        .iter()
+        .map(|v| CinderHost::parse(&v.new_host))
+        .filter(|h| h.pool.is_some())
+        .collect();
+    let Some(pools) = pools else {
+        return Ok(if targets.is_empty() {
+            Vec::new()
+        } else {
+            vec![
+                "the scheduler's pools could not be read: the new host's pools are not checked"
+                    .into(),
+            ]
+        });
+    };
+    let mut warnings = Vec::new();
+    let mut missing = Vec::new();
+    let by_service = |service: &str| -> Vec<String> {
+        pools
+            .iter()
+            .map(|p| CinderHost::parse(p))
+            .filter(|p| p.service_host() == service)
+            .filter_map(|p| p.pool)
+            .collect()
+    };
+    for t in &targets {
+        let service = t.service_host();
+        let offered = by_service(&service);
+        let pool = t.pool.as_deref().unwrap_or("");
+        if offered.is_empty() {
+            warnings.push(format!(
+                "{service} reports no pool to the scheduler yet: pool `{pool}` is not checked"
+            ));
+        } else if !offered.iter().any(|p| p == pool) {
+            missing.push(format!(
+                "{service} has no pool `{pool}` (it has: {})",
+                offered.join(", ")
+            ));
+        }
+    }
+    if missing.is_empty() {
+        Ok(warnings)
+    } else {
+        Err(Refusal::refused(format!(
+            "pool mismatch: {} (evacctl keeps each volume's pool; the backends' configurations differ)",
+            missing.join("; ")
+        )))
+    }
 }
 
 fn list_or_none(items: &[&str]) -> String {
@@ -976,6 +1035,16 @@ mod tests {
         ]
     }
 
+    /// What the scheduler reports: the live backends' pools.
+    fn pools() -> &'static [String] {
+        let list = [
+            "compute-4@ceph#ceph",
+            "compute-4@ssd#vg1",
+            "compute-5@ceph#ceph",
+        ];
+        Box::leak(list.map(String::from).to_vec().into_boxed_slice())
+    }
+
     fn req(failed: &str, to: &str, backend: Option<&str>) -> Request {
         Request::new(failed, to, backend).unwrap()
     }
@@ -985,6 +1054,7 @@ mod tests {
             services: s,
             volumes: v,
             backups: b,
+            pools: Some(pools()),
         }
     }
 
@@ -1182,6 +1252,49 @@ mod tests {
         let e = plan(&req("compute-3", "compute-7", Some("ceph")), &f).unwrap_err();
         assert_eq!(e.code, ExitCode::Refused);
         assert!(e.message.contains("compute-7@ceph is down"), "{e}");
+    }
+
+    #[test]
+    fn the_new_host_must_have_each_volumes_pool() {
+        let s = services();
+        let v = vec![
+            vol("a", "compute-3@ceph#ceph"),
+            vol("b", "compute-3@ssd#other"),
+        ];
+        let f = facts(&s, &v, &[]);
+        let e = plan(&req("compute-3", "compute-4", None), &f).unwrap_err();
+        assert_eq!(e.code, ExitCode::Refused);
+        assert!(
+            e.message
+                .contains("compute-4@ssd has no pool `other` (it has: vg1)"),
+            "{e}"
+        );
+        // No pools reported yet, or none readable: said, not refused.
+        let some: Vec<String> = vec!["compute-4@ceph#ceph".into()];
+        let p = plan(
+            &req("compute-3", "compute-4", None),
+            &Facts {
+                pools: Some(&some),
+                ..f
+            },
+        )
+        .unwrap();
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(
+            p.warnings[0].contains("compute-4@ssd reports no pool"),
+            "{:?}",
+            p.warnings
+        );
+        let p = plan(
+            &req("compute-3", "compute-4", None),
+            &Facts { pools: None, ..f },
+        )
+        .unwrap();
+        assert!(
+            p.warnings[0].contains("could not be read"),
+            "{:?}",
+            p.warnings
+        );
     }
 
     #[test]

@@ -215,6 +215,22 @@ impl Cinder {
         })
     }
 
+    /// `GET /scheduler-stats/get_pools` (admin): the pools, `node@backend#pool`, of the
+    /// cinder-volume services the scheduler has current stats from (up ones only).
+    pub fn list_pools(&self) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Pool {
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Body {
+            pools: Vec<Pool>,
+        }
+        let req = Request::get(ServiceType::BlockStorage, "/scheduler-stats/get_pools");
+        let body: Body = self.session.json(&req)?;
+        Ok(body.pools.into_iter().map(|p| p.name).collect())
+    }
+
     /// `GET /volumes/{id}`; `None` when Cinder says 404 (deleted).
     pub fn get_volume(&self, id: &str) -> Result<Option<Volume>> {
         #[derive(Deserialize)]

@@ -10,12 +10,14 @@
 //! `backup update_backup_host` takes the backups whose host is exactly `--currenthost`; neither
 //! checks a name, and a name that matches nothing changes nothing, silently.
 //!
+//! `scheduler-stats/get_pools` lists the pools of the live cinder-volume services.
+//!
 //! The volume list's `host` filter follows Cinder's `_filter_host`; an admin gets it at every
 //! microversion (Cinder allows admins every filter); a non-admin has it dropped silently below
 //! 3.31 and refused (400) from 3.31, where only the configured resource filters are allowed.
 //! The `cinder` client's `--filters` needs 3.33, which is why the runbook says 3.33.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use axum::http::Method;
 use serde::{Deserialize, Serialize};
@@ -92,6 +94,7 @@ fn route(
         ["backups"] if get => list_backups(world, req, ctx, v, false),
         ["backups", "detail"] if get => list_backups(world, req, ctx, v, true),
         ["backups", id] if get => show_backup(world, req, ctx, v, id),
+        ["scheduler-stats", "get_pools"] if get => get_pools(world, req, ctx),
         ["os-services" | "volumes" | "backups"] | ["volumes" | "backups", _] => {
             openstack_fault(405, "The method is not allowed.")
         }
@@ -193,12 +196,17 @@ pub struct CinderSpec {
     /// `osapi_max_limit`: the largest page, and the page size when no `limit` is given.
     #[serde(default = "default_max_limit")]
     pub max_limit: usize,
+    /// The pools a cinder-volume `node@backend` reports to the scheduler. Default: the backend's
+    /// name and every pool a volume of that backend has (one configuration per backend).
+    #[serde(default)]
+    pub pools: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for CinderSpec {
     fn default() -> Self {
         CinderSpec {
             max_limit: default_max_limit(),
+            pools: BTreeMap::new(),
         }
     }
 }
@@ -441,6 +449,8 @@ pub struct ManageRun {
 #[derive(Debug, Clone, Default)]
 pub struct CinderState {
     pub max_limit: usize,
+    /// Pools by `node@backend`, as the scenario fixes them.
+    pub pools: BTreeMap<String, Vec<String>>,
     pub volumes: Vec<SimVolume>,
     pub backups: Vec<SimBackup>,
     pub manage_fault: Option<ManageFault>,
@@ -553,6 +563,7 @@ impl CinderState {
         }
         CinderState {
             max_limit: scenario.cinder.max_limit.max(1),
+            pools: scenario.cinder.pools.clone(),
             volumes,
             backups,
             manage_fault: None,
@@ -990,6 +1001,52 @@ fn show_backup(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, id: &
         Some(b) => Reply::json(200, json!({"backup": backup_view(w, req, ctx, v, b)})),
         None => openstack_fault(404, &format!("Backup {id} could not be found.")),
     }
+}
+
+/// The pools of the live cinder-volume services (the scheduler forgets a down one's).
+fn get_pools(w: &World, req: &SimRequest, ctx: &AuthContext) -> Reply {
+    if !ctx.is_admin() {
+        return openstack_fault(
+            403,
+            "Policy doesn't allow scheduler_extension:scheduler_stats:get_pools to be performed.",
+        );
+    }
+    let detail = req
+        .query_param("detail")
+        .is_some_and(|d| matches!(d.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
+    let mut pools = Vec::new();
+    for svc in w
+        .services_of(ServiceApi::Cinder)
+        .filter(|s| s.binary == "cinder-volume" && s.is_up(req.now, &w.settings))
+    {
+        let backend = svc.host.split_once('@').map_or("", |(_, b)| b);
+        let names: BTreeSet<String> = match w.cinder.pools.get(&svc.host) {
+            Some(list) => list.iter().cloned().collect(),
+            None => std::iter::once(backend.to_string())
+                .chain(w.cinder.volumes.iter().filter_map(|v| {
+                    let (service, pool) = v.host.split_once('#')?;
+                    (service.split_once('@').map(|(_, b)| b) == Some(backend))
+                        .then(|| pool.to_string())
+                }))
+                .collect(),
+        };
+        for p in names {
+            let name = format!("{}#{p}", svc.host);
+            if req.query_param("name").is_some_and(|n| n != name) {
+                continue;
+            }
+            pools.push(if detail {
+                json!({"name": name, "capabilities": {
+                    "volume_backend_name": backend, "pool_name": p, "storage_protocol": "ceph",
+                    "vendor_name": "Open Source", "driver_version": "1.2.0",
+                    "total_capacity_gb": 10240, "free_capacity_gb": 8192,
+                    "reserved_percentage": 0, "timestamp": clock::iso_micros(req.now)}})
+            } else {
+                json!({ "name": name })
+            });
+        }
+    }
+    Reply::json(200, json!({ "pools": pools }))
 }
 
 // ---- the control API of the simulated cinder-manage -----------------------------------------

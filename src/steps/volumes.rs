@@ -267,9 +267,12 @@ pub struct Observed {
     pub services: Vec<VolumeService>,
     pub volumes: HostVolumes,
     pub backups: Vec<ManagedBackup>,
+    /// The scheduler's pools; `None` when they could not be read.
+    pub pools: Option<Vec<String>>,
 }
 
-/// Gathers the facts: Cinder's services and the failed host's volumes (in parallel), then,
+/// Gathers the facts: Cinder's services, the failed host's volumes and the scheduler's pools
+/// (in parallel), then,
 /// once the names are known to exist, `cinder-manage backup list`: a typo is refused (with its
 /// exit code) before `cinder-manage` runs at all.
 pub fn observe(
@@ -277,29 +280,41 @@ pub fn observe(
     manage: &CinderManage,
     req: &Request,
 ) -> anyhow::Result<Observed> {
+    enum Query {
+        Services,
+        Volumes,
+        Pools,
+    }
     enum Answer {
         Services(Vec<VolumeService>),
         Volumes(HostVolumes),
+        Pools(Option<Vec<String>>),
     }
     let cinder = Cinder::new(session);
-    let answers = crate::pool::map_bounded(&[false, true], 2, |&vols| {
-        if vols {
+    let queries = [Query::Services, Query::Volumes, Query::Pools];
+    let answers = crate::pool::map_bounded(&queries, 3, |q| match q {
+        Query::Services => cinder
+            .list_services(None, None)
+            .map(Answer::Services)
+            .context("cannot list Cinder's services"),
+        Query::Volumes => cinder
+            .list_volumes_on_host(&req.failed_host)
+            .map(Answer::Volumes)
+            .with_context(|| format!("cannot list the volumes of {}", req.failed_host)),
+        // Only to check the new host's pools: without them the plan says it could not.
+        Query::Pools => Ok(Answer::Pools(
             cinder
-                .list_volumes_on_host(&req.failed_host)
-                .map(Answer::Volumes)
-                .with_context(|| format!("cannot list the volumes of {}", req.failed_host))
-        } else {
-            cinder
-                .list_services(None, None)
-                .map(Answer::Services)
-                .context("cannot list Cinder's services")
-        }
+                .list_pools()
+                .inspect_err(|e| tracing::warn!("cannot read the scheduler's pools: {e}"))
+                .ok(),
+        )),
     });
-    let (mut services, mut volumes) = (Vec::new(), None);
+    let (mut services, mut volumes, mut pools) = (Vec::new(), None, None);
     for a in answers {
         match a? {
             Answer::Services(s) => services = s,
             Answer::Volumes(v) => volumes = Some(v),
+            Answer::Pools(p) => pools = p,
         }
     }
     let volumes = volumes.context("the volume list did not finish")?;
@@ -310,6 +325,7 @@ pub fn observe(
         services,
         volumes,
         backups,
+        pools,
     })
 }
 
@@ -321,6 +337,7 @@ pub fn plan(observed: &Observed, req: &Request) -> Result<Plan, CliError> {
             services: &observed.services,
             volumes: &observed.volumes.volumes,
             backups: &observed.backups,
+            pools: observed.pools.as_deref(),
         },
     )
     .map_err(|r| CliError::new(r.code, r.message))
