@@ -265,7 +265,11 @@ fn moves_two_backends_and_the_backups_keeping_pools_and_proves_it() {
     assert_eq!(db["new_host"], "compute-4@ceph#ceph");
     assert_eq!(db["result"]["outcome"], "moved");
     assert_eq!(names(&report["backups"]), ["nightly"]);
-    assert_eq!(report["warnings"], json!([]), "pools checked, nothing to say");
+    assert_eq!(
+        report["warnings"],
+        json!([]),
+        "pools checked, nothing to say"
+    );
 
     // The commands, as they ran: pooled first, the pool-less after, then the backups.
     let commands: Vec<String> = report["commands"]
