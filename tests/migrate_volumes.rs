@@ -185,6 +185,36 @@ impl Cloud {
             .collect()
     }
 
+    /// `migrate-volumes compute-3 --to compute-4 --yes EXTRA`.
+    fn move_3_to_4(&self, extra: &[&str]) -> Run {
+        let mut all = vec!["migrate-volumes", "compute-3", "--to", "compute-4", "--yes"];
+        all.extend_from_slice(extra);
+        self.run(&all)
+    }
+
+    /// Runs `migrate-volumes ARGS --yes`, expects `code` and each of `words` on stderr, and that
+    /// nothing ran and nothing changed.
+    fn refused(&self, args: &[&str], code: i32, words: &[&str]) {
+        let mut all = vec!["migrate-volumes"];
+        all.extend_from_slice(args);
+        all.push("--yes");
+        let run = self.run(&all);
+        assert_eq!(
+            run.code, code,
+            "stdout: {}\nstderr: {}",
+            run.stdout, run.stderr
+        );
+        assert_has(&run.stderr, words);
+        assert!(
+            run.stdout.is_empty(),
+            "no plan for a refusal: {}",
+            run.stdout
+        );
+        assert!(self.manage_runs().is_empty(), "cinder-manage ran");
+        assert_eq!(self.hosts(), initial_hosts());
+        assert!(!self.journal.exists());
+    }
+
     fn arm(&self, fault: Value) {
         self.sim.ctl("POST", "cinder-manage/fault", Some(fault));
     }
@@ -219,6 +249,13 @@ fn initial_hosts() -> Vec<(String, String)> {
     ])
 }
 
+/// `text` says each of `words`.
+fn assert_has(text: &str, words: &[&str]) {
+    for w in words {
+        assert!(text.contains(w), "`{w}` is not in:\n{text}");
+    }
+}
+
 fn names(list: &Value) -> Vec<String> {
     let mut v: Vec<String> = list
         .as_array()
@@ -233,15 +270,7 @@ fn names(list: &Value) -> Vec<String> {
 #[test]
 fn moves_two_backends_and_the_backups_keeping_pools_and_proves_it() {
     let cloud = start();
-    let run = cloud.run(&[
-        "migrate-volumes",
-        "compute-3",
-        "--to",
-        "compute-4",
-        "--yes",
-        "-f",
-        "json",
-    ]);
+    let run = cloud.move_3_to_4(&["-f", "json"]);
     assert_eq!(
         run.code, 0,
         "stdout: {}\nstderr: {}",
@@ -349,7 +378,7 @@ fn moves_two_backends_and_the_backups_keeping_pools_and_proves_it() {
     );
 
     // Run again: nothing left, nothing done twice.
-    let again = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-4", "--yes"]);
+    let again = cloud.move_3_to_4(&[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stdout.contains("nothing to move"), "{}", again.stdout);
     assert_eq!(cloud.manage_runs().len(), 4);
@@ -412,89 +441,53 @@ fn the_table_shows_the_plan_and_the_exact_commands_and_a_dry_run_changes_nothing
 #[test]
 fn a_typo_in_the_new_host_never_reaches_cinder_manage() {
     let cloud = start();
-    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compte-4", "--yes"]);
-    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("unknown --to host `compte-4`"),
-        "{}",
-        run.stderr
+    cloud.refused(
+        &["compute-3", "--to", "compte-4"],
+        2,
+        &[
+            "unknown --to host `compte-4`",
+            "did you mean `compute-4`?",
+            "compute-3, compute-4, compute-5, compute-6",
+        ],
     );
-    assert!(
-        run.stderr.contains("did you mean `compute-4`?"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .contains("compute-3, compute-4, compute-5, compute-6"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stdout.is_empty(), "{}", run.stdout);
-
     // The failed host and the backend are checked the same way.
-    let run = cloud.run(&["migrate-volumes", "compute3", "--to", "compute-4", "--yes"]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr.contains("did you mean `compute-3`?"),
-        "{}",
-        run.stderr
+    cloud.refused(
+        &["compute3", "--to", "compute-4"],
+        2,
+        &["did you mean `compute-3`?"],
     );
-    let run = cloud.run(&[
-        "migrate-volumes",
-        "compute-3",
-        "--to",
-        "compute-4",
-        "--backend",
-        "cpeh",
-        "--yes",
-    ]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr.contains("did you mean `ceph`?"),
-        "{}",
-        run.stderr
+    cloud.refused(
+        &["compute-3", "--to", "compute-4", "--backend", "cpeh"],
+        2,
+        &["did you mean `ceph`?"],
     );
-
-    assert!(cloud.manage_runs().is_empty(), "cinder-manage was run");
     let lists = cloud.sim.ctl("GET", "cinder-manage/runs", None)["backup_lists"].clone();
     assert_eq!(lists, 0, "not even to list the backups");
-    assert_eq!(cloud.hosts(), initial_hosts());
-    assert!(!cloud.journal.exists());
 }
 
 #[test]
 fn a_target_whose_cinder_volume_is_down_is_refused() {
-    let cloud = start();
-    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-6", "--yes"]);
-    assert_eq!(run.code, 13, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("cinder-volume compute-6@ceph is down"),
-        "{}",
-        run.stderr
+    start().refused(
+        &["compute-3", "--to", "compute-6"],
+        13,
+        &[
+            "cinder-volume compute-6@ceph is down",
+            "cinder-volume compute-6@ssd is down",
+        ],
     );
-    assert!(
-        run.stderr.contains("cinder-volume compute-6@ssd is down"),
-        "{}",
-        run.stderr
-    );
-    assert!(cloud.manage_runs().is_empty());
-    assert_eq!(cloud.hosts(), initial_hosts());
 }
 
 #[test]
 fn a_backend_mismatch_is_refused_and_one_backend_can_move_alone() {
     let cloud = start();
-    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-5", "--yes"]);
-    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr
-            .contains("backend mismatch: 3 volume(s) on compute-3@ssd"),
-        "{}",
-        run.stderr
+    cloud.refused(
+        &["compute-3", "--to", "compute-5"],
+        2,
+        &[
+            "backend mismatch: 3 volume(s) on compute-3@ssd",
+            "compute-5 runs no cinder-volume compute-5@ssd (it runs: compute-5@ceph; backend ssd is on: compute-4@ssd",
+        ],
     );
-    assert!(run.stderr.contains("compute-5 runs no cinder-volume compute-5@ssd (it runs: compute-5@ceph; backend ssd is on: compute-4@ssd"), "{}", run.stderr);
-    assert!(cloud.manage_runs().is_empty());
 
     // --backend ceph moves the ceph volumes only; ssd's and the backups stay, as said.
     let run = cloud.run(&[
@@ -507,11 +500,9 @@ fn a_backend_mismatch_is_refused_and_one_backend_can_move_alone() {
         "--yes",
     ]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout
-            .contains("3 volume(s) of compute-3 on other backends stay"),
-        "{}",
-        run.stdout
+    assert_has(
+        &run.stdout,
+        &["3 volume(s) of compute-3 on other backends stay"],
     );
     let hosts = cloud.hosts();
     assert_eq!(host_of(&hosts, "db"), "compute-5@ceph#ceph", "{hosts:?}");
@@ -529,40 +520,18 @@ fn a_backend_mismatch_is_refused_and_one_backend_can_move_alone() {
 
 #[test]
 fn a_target_without_the_volumes_pool_is_refused() {
-    let cloud = start();
-    let run = cloud.run(&[
-        "migrate-volumes",
-        "compute-3",
-        "--to",
-        "compute-7",
-        "--backend",
-        "ceph",
-        "--yes",
-    ]);
-    assert_eq!(run.code, 13, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr
-            .contains("pool mismatch: compute-7@ceph has no pool `ceph` (it has: gold)"),
-        "{}",
-        run.stderr
+    start().refused(
+        &["compute-3", "--to", "compute-7", "--backend", "ceph"],
+        13,
+        &["pool mismatch: compute-7@ceph has no pool `ceph` (it has: gold)"],
     );
-    assert!(cloud.manage_runs().is_empty());
-    assert_eq!(cloud.hosts(), initial_hosts());
 }
 
 #[test]
 fn a_cinder_manage_that_fails_is_reported_and_nothing_is_claimed() {
     let cloud = start();
     cloud.arm(json!({"mode": "fail"}));
-    let run = cloud.run(&[
-        "migrate-volumes",
-        "compute-3",
-        "--to",
-        "compute-4",
-        "--yes",
-        "-f",
-        "json",
-    ]);
+    let run = cloud.move_3_to_4(&["-f", "json"]);
     assert_eq!(
         run.code, 1,
         "nothing moved: failure\n{}\n{}",
@@ -611,17 +580,11 @@ fn a_cinder_manage_that_fails_is_reported_and_nothing_is_claimed() {
     // Only the first run fails: the rest moves, the pool-less run is skipped, partial.
     let cloud = start();
     cloud.arm(json!({"mode": "fail", "count": 1}));
-    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-4", "--yes"]);
+    let run = cloud.move_3_to_4(&[]);
     assert_eq!(run.code, 12, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains("result: partial (exit 12)"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("volumes still on compute-3"),
-        "{}",
-        run.stdout
+    assert_has(
+        &run.stdout,
+        &["result: partial (exit 12)", "volumes still on compute-3"],
     );
     let hosts = cloud.hosts();
     assert_eq!(host_of(&hosts, "db"), "compute-3@ceph#ceph", "{hosts:?}");
@@ -641,7 +604,7 @@ fn a_cinder_manage_that_fails_is_reported_and_nothing_is_claimed() {
 fn a_cinder_manage_that_exits_0_and_changes_nothing_fails_the_proof() {
     let cloud = start();
     cloud.arm(json!({"mode": "noop", "command": "volume update_host"}));
-    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-4", "--yes"]);
+    let run = cloud.move_3_to_4(&[]);
     assert_eq!(
         run.code, 12,
         "the backup moved, no volume did\n{}\n{}",
@@ -659,15 +622,7 @@ fn a_cinder_manage_that_exits_0_and_changes_nothing_fails_the_proof() {
 
     let cloud = start();
     cloud.arm(json!({"mode": "noop"}));
-    let run = cloud.run(&[
-        "migrate-volumes",
-        "compute-3",
-        "--to",
-        "compute-4",
-        "--yes",
-        "-f",
-        "json",
-    ]);
+    let run = cloud.move_3_to_4(&["-f", "json"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     let report = run.json();
     assert_eq!(report["proof"]["ok"], false);
@@ -690,7 +645,7 @@ fn without_a_terminal_and_without_yes_nothing_runs() {
     let cloud = start();
     let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-4"]);
     assert_eq!(run.code, 10, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("re-run with --yes"), "{}", run.stderr);
+    assert_has(&run.stderr, &["re-run with --yes"]);
     assert!(
         run.stdout.contains("Commands (run in this order"),
         "the plan is shown: {}",
@@ -748,7 +703,7 @@ fn cinderclient_lists_the_hosts_volumes_before_and_none_after() {
         "attached to: {before}"
     );
 
-    let run = cloud.run(&["migrate-volumes", "compute-3", "--to", "compute-4", "--yes"]);
+    let run = cloud.move_3_to_4(&[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let after = list();
     assert!(
