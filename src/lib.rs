@@ -9,6 +9,7 @@ pub mod consul;
 pub mod core;
 pub mod error;
 pub mod exit_codes;
+pub mod journal;
 pub mod logging;
 pub mod openstack;
 pub mod output;

@@ -5,7 +5,8 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::sim::{Run, SimCloud};
+use common::cli::{evacctl, evacctl_env};
+use common::sim::SimCloud;
 use serde_json::{Value, json};
 
 /// Heartbeats every second, down after 3 s: right after a power loss the service is still up,
@@ -40,14 +41,6 @@ cinder_backends = ["ceph"]
 name = "compute-3"
 role = "compute"
 "#;
-
-fn evacctl(cloud: &SimCloud, args: &[&str]) -> Run {
-    cloud.evacctl(args, &[])
-}
-
-fn evacctl_env(cloud: &SimCloud, args: &[&str], env: &[(&str, &str)]) -> Run {
-    cloud.evacctl(args, env)
-}
 
 fn service<'a>(report: &'a Value, binary: &str, host: &str) -> &'a Value {
     report["nova_services"]

@@ -82,7 +82,6 @@ fn every_subcommand_has_help_with_examples() {
 #[test]
 fn unimplemented_subcommands_say_so_with_their_own_exit_code() {
     for args in [
-        vec!["migrate-volumes", "a", "--to", "b"],
         vec!["evacuate", "srv"],
         vec!["host-evacuate", "h"],
         vec!["verify", "h"],

@@ -6,55 +6,19 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
+use common::clients::{check, clean, find_client, skip_without};
 use common::sim::{FAST_SCENARIO, SimCloud};
 use serde_json::Value;
 
-fn find_client(name: &str) -> Option<PathBuf> {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(".venv/bin")
-        .join(name);
-    if venv.is_file() {
-        return Some(venv);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// A command with no OS_* variables from the caller's environment.
-fn clean(program: &std::path::Path) -> Command {
-    let mut cmd = Command::new(program);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("OS_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
-
-fn check(what: &str, out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{what}: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 #[test]
 fn official_clients_work_against_the_sim() {
-    let (Some(openstack), Some(nova)) = (find_client("openstack"), find_client("nova")) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the OpenStack clients are missing (scripts/test installs them into .venv/)"
-        );
-        eprintln!("skipped: no openstack/nova client (run scripts/test to install them)");
+    let clients = [find_client("openstack"), find_client("nova")];
+    if skip_without(&clients, "openstack/nova client") {
+        return;
+    }
+    let [Some(openstack), Some(nova)] = clients else {
         return;
     };
     let cloud = SimCloud::with_scenario(FAST_SCENARIO);

@@ -54,6 +54,9 @@ enum Command {
         #[command(subcommand)]
         action: CtlAction,
     },
+    /// Cinder's cinder-manage for the simulated cloud (volume update_host, backup list and
+    /// update_backup_host), with the real tool's arguments, output and exit codes.
+    CinderManage(evacctl::sim::cinder_manage::Args),
 }
 
 #[derive(Subcommand)]
@@ -157,6 +160,11 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::CinderManage(args) => ExitCode::from(evacctl::sim::cinder_manage::run(
+            &args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
         Command::Ctl { url, action } => match ctl(&url, action) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

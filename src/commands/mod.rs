@@ -4,6 +4,7 @@ pub mod assets;
 pub mod check_consul;
 pub mod check_services;
 pub mod ipmi_power;
+pub mod migrate_volumes;
 
 use std::cell::OnceCell;
 use std::io::IsTerminal;
@@ -108,7 +109,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::GenAssets(args) => assets::gen_assets(&args),
         Command::CheckConsul(args) => check_consul::run(&ctx, &args),
         Command::Ipmi(crate::cli::IpmiCommand::Power(action)) => ipmi_power::run(&ctx, &action),
-        Command::MigrateVolumes(_) => not_yet("migrate-volumes", "issue 6"),
+        Command::MigrateVolumes(args) => migrate_volumes::run(&ctx, &args),
         Command::Evacuate(_) => not_yet("evacuate", "issue 5"),
         Command::HostEvacuate(_) => not_yet("host-evacuate", "issue 5"),
         Command::Verify(_) => not_yet("verify", "issue 5"),

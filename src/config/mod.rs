@@ -451,6 +451,10 @@ pub struct EvacuationConfig {
     /// Only servers with this tag; `None`: all.
     #[serde(deserialize_with = "de::empty_as_none")]
     pub require_tag: Option<String>,
+    /// Only servers whose flavor has this extra spec set to `"true"` (Red Hat's
+    /// `evacuable`); `None`: all.
+    #[serde(deserialize_with = "de::empty_as_none")]
+    pub require_flavor_property: Option<String>,
     /// Server UUIDs or names never evacuated.
     pub skip_servers: Vec<String>,
     /// Flavor names or IDs whose servers are never evacuated.

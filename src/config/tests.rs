@@ -145,6 +145,7 @@ fn example_documents_every_key() {
             &[
                 "require_metadata",
                 "require_tag",
+                "require_flavor_property",
                 "skip_servers",
                 "skip_flavors",
             ],

@@ -1,6 +1,9 @@
 //! The runbook's decisions as pure code over plain data: no I/O, tested without servers.
 
+pub mod capacity;
+pub mod evacuable;
 pub mod names;
 pub mod network;
 pub mod nodes;
 pub mod services;
+pub mod volumes;

@@ -20,6 +20,7 @@ pub mod microversion;
 pub mod nova;
 pub mod pagination;
 pub mod placement;
+pub mod servers;
 pub mod session;
 mod time;
 

@@ -1,12 +1,96 @@
-//! Placement: the typed calls come here (resource providers, inventories, usages, allocations;
-//! shapes in `shared/reference/openstack-zed/samples/placement-*.json`). The session already
-//! negotiates `OpenStack-API-Version: placement 1.X` (up to 1.39); a call is
-//! `self.session.json::<T>(&Request::get(ServiceType::Placement, "/resource_providers"))`.
+//! Placement: resource providers, inventories, usages and allocations (shapes in
+//! `shared/reference/openstack-zed/samples/placement-*.json`). The session negotiates
+//! `OpenStack-API-Version: placement 1.X` (up to 1.39).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use super::Result;
 use super::catalog::ServiceType;
 use super::microversion::Microversion;
-use super::session::Session;
+use super::session::{Request, Session, encode_segment};
+
+/// One resource provider (a compute node is the root provider named after its hypervisor).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceProvider {
+    pub uuid: String,
+    pub name: String,
+    #[serde(default)]
+    pub generation: Option<u64>,
+    #[serde(default)]
+    pub parent_provider_uuid: Option<String>,
+    #[serde(default)]
+    pub root_provider_uuid: Option<String>,
+}
+
+/// One resource class of a provider's inventory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub total: u64,
+    #[serde(default)]
+    pub reserved: u64,
+    #[serde(default = "one")]
+    pub min_unit: u64,
+    /// Placement's default is `total`; `None` here means "not given" (then `total` applies).
+    #[serde(default)]
+    pub max_unit: Option<u64>,
+    #[serde(default = "one")]
+    pub step_size: u64,
+    #[serde(default = "ratio_one")]
+    pub allocation_ratio: f64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn ratio_one() -> f64 {
+    1.0
+}
+
+impl Inventory {
+    /// (total - reserved) x allocation_ratio, rounded down as Placement does.
+    pub fn capacity(&self) -> u64 {
+        let usable = self.total.saturating_sub(self.reserved) as f64;
+        let cap = (usable * self.allocation_ratio).floor();
+        if cap.is_finite() && cap > 0.0 {
+            cap as u64
+        } else {
+            0
+        }
+    }
+
+    pub fn max_unit(&self) -> u64 {
+        self.max_unit.unwrap_or(self.total)
+    }
+}
+
+#[derive(Deserialize)]
+struct ProvidersBody {
+    resource_providers: Vec<ResourceProvider>,
+}
+
+#[derive(Deserialize)]
+struct InventoriesBody {
+    inventories: BTreeMap<String, Inventory>,
+}
+
+#[derive(Deserialize)]
+struct UsagesBody {
+    usages: BTreeMap<String, u64>,
+}
+
+/// `GET /allocations/{consumer}`: resources per provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerAllocations {
+    pub allocations: BTreeMap<String, ProviderAllocation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderAllocation {
+    pub resources: BTreeMap<String, u64>,
+}
 
 /// The Placement client. Cheap to clone; shares the session.
 #[derive(Clone, Debug)]
@@ -28,5 +112,90 @@ impl Placement {
     /// The microversion placement calls are sent with (discovering it if needed).
     pub fn microversion(&self) -> Result<Option<Microversion>> {
         self.session.microversion(ServiceType::Placement)
+    }
+
+    /// `GET /resource_providers` (optionally `?name=`).
+    pub fn resource_providers(&self, name: Option<&str>) -> Result<Vec<ResourceProvider>> {
+        let req = Request::get(ServiceType::Placement, "/resource_providers").query_opt("name", name);
+        Ok(self.session.json::<ProvidersBody>(&req)?.resource_providers)
+    }
+
+    /// `GET /resource_providers/{uuid}/inventories`.
+    pub fn inventories(&self, uuid: &str) -> Result<BTreeMap<String, Inventory>> {
+        let req = Request::get(
+            ServiceType::Placement,
+            format!("/resource_providers/{}/inventories", encode_segment(uuid)),
+        );
+        Ok(self.session.json::<InventoriesBody>(&req)?.inventories)
+    }
+
+    /// `GET /resource_providers/{uuid}/usages`.
+    pub fn usages(&self, uuid: &str) -> Result<BTreeMap<String, u64>> {
+        let req = Request::get(
+            ServiceType::Placement,
+            format!("/resource_providers/{}/usages", encode_segment(uuid)),
+        );
+        Ok(self.session.json::<UsagesBody>(&req)?.usages)
+    }
+
+    /// `GET /allocations/{consumer}` (a server's allocations on every provider).
+    pub fn allocations(&self, consumer: &str) -> Result<ConsumerAllocations> {
+        let req = Request::get(
+            ServiceType::Placement,
+            format!("/allocations/{}", encode_segment(consumer)),
+        );
+        self.session.json(&req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLES: &str = "/work/shared/reference/openstack-zed/samples";
+
+    const INVENTORIES: &str = r#"{"resource_provider_generation": 2, "inventories": {
+        "VCPU": {"total": 2, "reserved": 0, "min_unit": 1, "max_unit": 2, "step_size": 1, "allocation_ratio": 2.0},
+        "MEMORY_MB": {"total": 8192, "reserved": 512, "min_unit": 1, "max_unit": 8192, "step_size": 1, "allocation_ratio": 1.5},
+        "DISK_GB": {"total": 1028, "reserved": 0, "min_unit": 1, "max_unit": 1028, "step_size": 1, "allocation_ratio": 1.0}}}"#;
+
+    #[test]
+    fn capacity_from_inventories() {
+        let b: InventoriesBody = serde_json::from_str(INVENTORIES).unwrap();
+        assert_eq!(b.inventories["VCPU"].capacity(), 4);
+        assert_eq!(b.inventories["VCPU"].max_unit(), 2);
+        assert_eq!(b.inventories["MEMORY_MB"].capacity(), 11520);
+        assert_eq!(b.inventories["DISK_GB"].capacity(), 1028);
+        let odd = Inventory {
+            total: 3,
+            reserved: 5,
+            min_unit: 1,
+            max_unit: None,
+            step_size: 1,
+            allocation_ratio: 2.0,
+        };
+        assert_eq!(odd.capacity(), 0);
+        assert_eq!(odd.max_unit(), 3);
+    }
+
+    #[test]
+    fn parses_the_zed_samples() {
+        let read = |n: &str| std::fs::read_to_string(format!("{SAMPLES}/{n}")).ok();
+        if let Some(t) = read("placement-resource_providers.json") {
+            let b: ProvidersBody = serde_json::from_str(&t).unwrap();
+            assert!(b.resource_providers.iter().any(|p| p.name == "compute-1"));
+        }
+        if let Some(t) = read("placement-compute-2-inventories.json") {
+            let b: InventoriesBody = serde_json::from_str(&t).unwrap();
+            assert_eq!(b.inventories["VCPU"].capacity(), 4);
+        }
+        if let Some(t) = read("placement-compute-1-usages-after-evacuate.json") {
+            let b: UsagesBody = serde_json::from_str(&t).unwrap();
+            assert!(b.usages.contains_key("VCPU"));
+        }
+        if let Some(t) = read("placement-vm-1-allocations-after-evacuate.json") {
+            let b: ConsumerAllocations = serde_json::from_str(&t).unwrap();
+            assert_eq!(b.allocations.len(), 2, "source and target both hold it");
+        }
     }
 }

@@ -1,15 +1,36 @@
-//! Cinder under `/volume`: version documents and `os-services`, as Zed (3.0 to 3.70) answers.
-//! The project id in the URL (`/volume/v3/{project_id}/...`) is optional, as from 3.67.
+//! Cinder under `/volume`: version documents, `os-services`, volumes and backups, as Zed (3.0 to
+//! 3.70) answers. The project id in the URL (`/volume/v3/{project_id}/...`) is optional, as
+//! from 3.67.
+//!
+//! Volumes and backups come from the scenario (`[[volumes]]`, `[[backups]]`, `[cinder]`), and
+//! change through the control API the simulated `cinder-manage` uses
+//! (`/_sim/cinder-manage/...`, see [`control`]), which rewrites them exactly as the real tool
+//! rewrites Cinder's database: `volume update_host` takes the volumes whose host is
+//! `--currenthost` or `LIKE '--currenthost#%'` and writes `--newhost` verbatim;
+//! `backup update_backup_host` takes the backups whose host is exactly `--currenthost`; neither
+//! checks a name, and a name that matches nothing changes nothing, silently.
+//!
+//! `scheduler-stats/get_pools` lists the pools of the live cinder-volume services.
+//!
+//! The volume list's `host` filter follows Cinder's `_filter_host`; an admin gets it at every
+//! microversion (Cinder allows admins every filter); a non-admin has it dropped silently below
+//! 3.31 and refused (400) from 3.31, where only the configured resource filters are allowed.
+//! The `cinder` client's `--filters` needs 3.33, which is why the runbook says 3.33.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use axum::http::Method;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::clock;
-use super::http::{Reply, SimRequest, openstack_fault};
-use super::keystone::{self, AuthContext};
+use super::http::{ApiKind, Reply, SimRequest, openstack_fault};
+use super::keystone::{self, AuthContext, Identity};
 use super::microversion::{CINDER, Version};
+use super::scenario::{PathElem, Scenario};
 use super::world::{Service, ServiceApi, World};
+use crate::core::volumes::{api_host_filter, update_host_selects};
+use crate::openstack::session::encode_segment;
 
 const NOT_FOUND: &str = "The resource could not be found.";
 
@@ -64,9 +85,19 @@ fn route(
     v: Version,
     path: &[&str],
 ) -> Reply {
-    match (&req.method, path) {
-        (&Method::GET | &Method::HEAD, ["os-services"]) => list_services(world, req, ctx, v),
-        (_, ["os-services"]) => openstack_fault(405, "The method is not allowed."),
+    let get = req.method == Method::GET || req.method == Method::HEAD;
+    match path {
+        ["os-services"] if get => list_services(world, req, ctx, v),
+        ["volumes"] if get => list_volumes(world, req, ctx, v, false),
+        ["volumes", "detail"] if get => list_volumes(world, req, ctx, v, true),
+        ["volumes", id] if get => show_volume(world, req, ctx, v, id),
+        ["backups"] if get => list_backups(world, req, ctx, v, false),
+        ["backups", "detail"] if get => list_backups(world, req, ctx, v, true),
+        ["backups", id] if get => show_backup(world, req, ctx, v, id),
+        ["scheduler-stats", "get_pools"] if get => get_pools(world, req, ctx),
+        ["os-services" | "volumes" | "backups"] | ["volumes" | "backups", _] => {
+            openstack_fault(405, "The method is not allowed.")
+        }
         _ => openstack_fault(404, NOT_FOUND),
     }
 }
@@ -156,6 +187,996 @@ fn list_services(world: &World, req: &SimRequest, ctx: &AuthContext, v: Version)
     Reply::typed(200, &Body { services })
 }
 
+// ---- the scenario's volumes and backups ---------------------------------------------------
+
+/// `[cinder]`: API settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CinderSpec {
+    /// `osapi_max_limit`: the largest page, and the page size when no `limit` is given.
+    #[serde(default = "default_max_limit")]
+    pub max_limit: usize,
+    /// The pools a cinder-volume `node@backend` reports to the scheduler. Default: the backend's
+    /// name and every pool a volume of that backend has (one configuration per backend).
+    #[serde(default)]
+    pub pools: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for CinderSpec {
+    fn default() -> Self {
+        CinderSpec {
+            max_limit: default_max_limit(),
+            pools: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_max_limit() -> usize {
+    1000
+}
+
+fn default_size() -> u64 {
+    1
+}
+
+fn default_count() -> u32 {
+    1
+}
+
+/// `[[volumes]]`: one volume (or `count` alike, named `NAME-1`...).
+///
+/// ```toml
+/// [[volumes]]
+/// name = "db-data"
+/// host = "compute-3@ceph#ceph"   # os-vol-host-attr:host
+/// size = 10                      # GiB, default 1
+/// server_id = "..."              # attached to this server (status in-use)
+/// attached_host = "compute-3"    # the compute host of the attachment
+/// project = "admin"              # a scenario user's project (default: the first user's)
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeSpec {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub host: String,
+    #[serde(default = "default_size")]
+    pub size: u64,
+    /// Default: `in-use` when attached, else `available`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub server_id: Option<String>,
+    #[serde(default)]
+    pub attached_host: Option<String>,
+    #[serde(default)]
+    pub device: Option<String>,
+    #[serde(default)]
+    pub volume_type: Option<String>,
+    #[serde(default = "default_count")]
+    pub count: u32,
+}
+
+/// `[[backups]]`: one backup (or `count` alike).
+///
+/// ```toml
+/// [[backups]]
+/// name = "nightly"
+/// host = "compute-3"             # the cinder-backup host
+/// volume = "db-data"             # a volume's name or id (optional)
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSpec {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub host: String,
+    #[serde(default)]
+    pub volume: Option<String>,
+    #[serde(default = "default_size")]
+    pub size: u64,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub container: Option<String>,
+    #[serde(default)]
+    pub object_count: u64,
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default = "default_count")]
+    pub count: u32,
+}
+
+/// The checks of `[[volumes]]` and `[[backups]]` serde cannot make.
+pub(crate) fn validate(s: &Scenario) -> Result<(), (Vec<PathElem>, String)> {
+    use PathElem::{Index, Key};
+    let projects: BTreeSet<&str> = s.users.iter().map(|u| u.project.as_str()).collect();
+    let mut ids = HashSet::new();
+    let mut volume_refs = HashSet::new();
+    for (i, v) in s.volumes.iter().enumerate() {
+        let at = |k: &str| vec![Key("volumes".into()), Index(i), Key(k.into())];
+        if v.host.trim().is_empty() || v.host.contains([' ', '/']) {
+            return Err((at("host"), format!("invalid volume host {:?}", v.host)));
+        }
+        if v.size == 0 {
+            return Err((at("size"), "must be at least 1 (GiB)".into()));
+        }
+        if !(1..=100_000).contains(&v.count) {
+            return Err((at("count"), "must be 1 to 100000".into()));
+        }
+        if v.id.is_some() && v.count > 1 {
+            return Err((at("id"), "an id names one volume: not with count".into()));
+        }
+        if let Some(id) = &v.id
+            && !ids.insert(id.clone())
+        {
+            return Err((at("id"), format!("id {id:?} is used twice")));
+        }
+        if let Some(p) = &v.project
+            && !projects.contains(p.as_str())
+        {
+            return Err((at("project"), format!("no user has project {p:?}")));
+        }
+        if v.server_id.is_none() && v.attached_host.is_some() {
+            return Err((at("attached_host"), "needs server_id".into()));
+        }
+        volume_refs.extend(v.id.clone());
+        if let Some(n) = &v.name {
+            if v.count == 1 {
+                volume_refs.insert(n.clone());
+            } else {
+                volume_refs.extend((1..=v.count).map(|k| format!("{n}-{k}")));
+            }
+        }
+    }
+    for (i, b) in s.backups.iter().enumerate() {
+        let at = |k: &str| vec![Key("backups".into()), Index(i), Key(k.into())];
+        if b.host.trim().is_empty() || b.host.contains([' ', '/', '@', '#']) {
+            return Err((
+                at("host"),
+                format!(
+                    "invalid backup host {:?} (a cinder-backup host: no @backend)",
+                    b.host
+                ),
+            ));
+        }
+        if !(1..=100_000).contains(&b.count) {
+            return Err((at("count"), "must be 1 to 100000".into()));
+        }
+        if let Some(id) = &b.id
+            && !ids.insert(id.clone())
+        {
+            return Err((at("id"), format!("id {id:?} is used twice")));
+        }
+        if let Some(v) = &b.volume
+            && !volume_refs.contains(v)
+        {
+            return Err((at("volume"), format!("no volume named {v:?}")));
+        }
+        if let Some(p) = &b.project
+            && !projects.contains(p.as_str())
+        {
+            return Err((at("project"), format!("no user has project {p:?}")));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SimAttachment {
+    pub attachment_id: String,
+    pub server_id: String,
+    pub host_name: Option<String>,
+    pub device: String,
+    pub attached_at: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SimVolume {
+    pub id: String,
+    pub name: Option<String>,
+    /// `os-vol-host-attr:host`.
+    pub host: String,
+    pub size: u64,
+    pub status: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub volume_type: String,
+    pub attachment: Option<SimAttachment>,
+    pub created_at: f64,
+    pub updated_at: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SimBackup {
+    pub id: String,
+    pub name: Option<String>,
+    /// The cinder-backup host.
+    pub host: String,
+    pub volume_id: Option<String>,
+    pub size: u64,
+    pub status: String,
+    pub container: Option<String>,
+    pub object_count: u64,
+    pub project_id: String,
+    pub user_id: String,
+    pub created_at: f64,
+    pub updated_at: Option<f64>,
+}
+
+/// How the simulated `cinder-manage` misbehaves, for tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManageFaultMode {
+    /// Exits 1 with a database error, changing nothing.
+    Fail,
+    /// Exits 0 and changes nothing (as after a typo).
+    Noop,
+}
+
+/// An armed fault of the simulated `cinder-manage`, as posted to `/_sim/cinder-manage/fault`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManageFault {
+    pub mode: ManageFaultMode,
+    /// Only this command (`volume update_host` or `backup update_backup_host`); both if absent.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// How many runs it hits; every run if absent.
+    #[serde(default)]
+    pub count: Option<u32>,
+}
+
+/// One run of the simulated `cinder-manage` that would change something.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManageRun {
+    pub at: String,
+    pub command: String,
+    pub currenthost: String,
+    pub newhost: String,
+    /// How many rows it rewrote.
+    pub updated: usize,
+    pub fault: Option<ManageFaultMode>,
+}
+
+/// Cinder's database, as far as the simulated cloud keeps one.
+#[derive(Debug, Clone, Default)]
+pub struct CinderState {
+    pub max_limit: usize,
+    /// Pools by `node@backend`, as the scenario fixes them.
+    pub pools: BTreeMap<String, Vec<String>>,
+    pub volumes: Vec<SimVolume>,
+    pub backups: Vec<SimBackup>,
+    pub manage_fault: Option<ManageFault>,
+    pub manage_runs: Vec<ManageRun>,
+    /// How many times `cinder-manage backup list` ran.
+    pub backup_lists: u64,
+}
+
+impl CinderState {
+    pub fn new(scenario: &Scenario, identity: &Identity, now: f64) -> CinderState {
+        // A project name to (project id, the id of a user of it).
+        let owner = |project: Option<&str>| -> (String, String) {
+            let user = match project {
+                Some(p) => identity
+                    .users
+                    .iter()
+                    .find(|u| identity.project(&u.project_id).is_some_and(|x| x.name == p)),
+                None => identity.users.first(),
+            };
+            user.map(|u| (u.project_id.clone(), u.id.clone()))
+                .unwrap_or_default()
+        };
+        let id_of = |given: &Option<String>| {
+            given
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        };
+        let named = |name: &Option<String>, count: u32, k: u32| match name {
+            Some(n) if count > 1 => Some(format!("{n}-{k}")),
+            other => other.clone(),
+        };
+        let mut volumes = Vec::new();
+        // Older first: Cinder lists the newest first.
+        let total = scenario
+            .volumes
+            .iter()
+            .map(|v| u64::from(v.count))
+            .sum::<u64>()
+            + scenario
+                .backups
+                .iter()
+                .map(|b| u64::from(b.count))
+                .sum::<u64>();
+        let mut age = total as f64 + 60.0;
+        for spec in &scenario.volumes {
+            let (project_id, user_id) = owner(spec.project.as_deref());
+            for k in 1..=spec.count {
+                age -= 1.0;
+                let created_at = (now - age).floor();
+                let attachment = spec.server_id.as_ref().map(|server| SimAttachment {
+                    attachment_id: uuid::Uuid::new_v4().to_string(),
+                    server_id: server.clone(),
+                    host_name: spec.attached_host.clone(),
+                    device: spec.device.clone().unwrap_or_else(|| "/dev/vdb".into()),
+                    attached_at: created_at,
+                });
+                let status = spec.status.clone().unwrap_or_else(|| {
+                    if attachment.is_some() {
+                        "in-use"
+                    } else {
+                        "available"
+                    }
+                    .into()
+                });
+                volumes.push(SimVolume {
+                    id: id_of(&spec.id),
+                    name: named(&spec.name, spec.count, k),
+                    host: spec.host.clone(),
+                    size: spec.size,
+                    status,
+                    project_id: project_id.clone(),
+                    user_id: user_id.clone(),
+                    volume_type: spec
+                        .volume_type
+                        .clone()
+                        .unwrap_or_else(|| "__DEFAULT__".into()),
+                    attachment,
+                    created_at,
+                    updated_at: Some(created_at),
+                });
+            }
+        }
+        let mut backups = Vec::new();
+        for spec in &scenario.backups {
+            let (project_id, user_id) = owner(spec.project.as_deref());
+            let volume_id = spec.volume.as_ref().and_then(|r| {
+                volumes
+                    .iter()
+                    .find(|v| v.id == *r || v.name.as_deref() == Some(r.as_str()))
+                    .map(|v| v.id.clone())
+            });
+            for k in 1..=spec.count {
+                age -= 1.0;
+                let created_at = (now - age).floor();
+                backups.push(SimBackup {
+                    id: id_of(&spec.id),
+                    name: named(&spec.name, spec.count, k),
+                    host: spec.host.clone(),
+                    volume_id: volume_id.clone(),
+                    size: spec.size,
+                    status: spec.status.clone().unwrap_or_else(|| "available".into()),
+                    container: spec.container.clone(),
+                    object_count: spec.object_count,
+                    project_id: project_id.clone(),
+                    user_id: user_id.clone(),
+                    created_at,
+                    updated_at: Some(created_at),
+                });
+            }
+        }
+        CinderState {
+            max_limit: scenario.cinder.max_limit.max(1),
+            pools: scenario.cinder.pools.clone(),
+            volumes,
+            backups,
+            manage_fault: None,
+            manage_runs: Vec::new(),
+            backup_lists: 0,
+        }
+    }
+
+    /// `cinder-manage volume update_host`: every volume whose host is `current` or
+    /// `LIKE 'current#%'` gets `new`, verbatim. The number of rows rewritten.
+    pub fn update_volume_host(&mut self, current: &str, new: &str, now: f64) -> usize {
+        let mut n = 0;
+        for v in self
+            .volumes
+            .iter_mut()
+            .filter(|v| update_host_selects(current, &v.host))
+        {
+            v.host = new.to_string();
+            v.updated_at = Some(now);
+            n += 1;
+        }
+        n
+    }
+
+    /// `cinder-manage backup update_backup_host`: exact matches only.
+    pub fn update_backup_host(&mut self, current: &str, new: &str, now: f64) -> usize {
+        let mut n = 0;
+        for b in self.backups.iter_mut().filter(|b| b.host == current) {
+            b.host = new.to_string();
+            b.updated_at = Some(now);
+            n += 1;
+        }
+        n
+    }
+
+    /// Takes one hit of the armed fault for `command`, if any.
+    fn take_fault(&mut self, command: &str) -> Option<ManageFaultMode> {
+        let f = self.manage_fault.as_mut()?;
+        if f.command.as_deref().is_some_and(|c| c != command) {
+            return None;
+        }
+        let mode = f.mode;
+        if let Some(c) = f.count.as_mut() {
+            *c = c.saturating_sub(1);
+            if *c == 0 {
+                self.manage_fault = None;
+            }
+        }
+        Some(mode)
+    }
+}
+
+// ---- volumes and backups over the API -------------------------------------------------------
+
+/// The id shown for every volume type (the simulation keeps no types).
+const DEFAULT_TYPE_ID: &str = "5d1e8f0a-3b7c-4e2d-9a6f-0c1b2d3e4f5a";
+
+/// The query keys that are not filters.
+const NOT_FILTERS: &[&str] = &[
+    "all_tenants",
+    "limit",
+    "marker",
+    "offset",
+    "sort",
+    "sort_key",
+    "sort_dir",
+    "with_count",
+];
+
+/// Cinder's own rule: the resource filters configured for non-admins (`resource_filters.json`).
+const VOLUME_RESOURCE_FILTERS: &[&str] = &[
+    "name",
+    "status",
+    "metadata",
+    "bootable",
+    "migration_status",
+    "availability_zone",
+    "group_id",
+    "size",
+    "created_at",
+    "updated_at",
+    "consumes_quota",
+];
+
+fn bad_request(message: &str) -> Reply {
+    openstack_fault(400, message)
+}
+
+/// The filters of a volume list request, checked as Cinder checks them.
+fn volume_filters<'a>(
+    req: &'a SimRequest,
+    ctx: &AuthContext,
+    v: Version,
+) -> Result<Vec<(&'a str, &'a str)>, Reply> {
+    let mut filters: Vec<(&str, &str)> = req
+        .query
+        .iter()
+        .filter(|(k, _)| !NOT_FILTERS.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if !ctx.is_admin() {
+        if v.at_least(3, 31) {
+            let bad: Vec<&str> = filters
+                .iter()
+                .map(|(k, _)| *k)
+                .filter(|k| !VOLUME_RESOURCE_FILTERS.contains(k))
+                .collect();
+            if !bad.is_empty() {
+                return Err(bad_request(&format!(
+                    "Invalid filters {} are found in query options.",
+                    bad.join(",")
+                )));
+            }
+        } else {
+            filters.retain(|(k, _)| VOLUME_RESOURCE_FILTERS.contains(k));
+        }
+    }
+    Ok(filters)
+}
+
+/// Whether a volume passes the filters; `None` for a key that is no volume column (an admin's
+/// unknown key gives an empty list, as Cinder's `_process_volume_filters` does).
+fn volume_matches(vol: &SimVolume, filters: &[(&str, &str)]) -> Option<bool> {
+    for (k, want) in filters {
+        let ok = match *k {
+            "host" => api_host_filter(want, &vol.host),
+            "status" => vol.status == *want,
+            "name" => vol.name.as_deref() == Some(*want),
+            "size" => vol.size.to_string() == *want,
+            "project_id" => vol.project_id == *want,
+            "user_id" => vol.user_id == *want,
+            // Known to Cinder but not kept here: nothing matches.
+            k if VOLUME_RESOURCE_FILTERS.contains(&k) => false,
+            _ => return None,
+        };
+        if !ok {
+            return Some(false);
+        }
+    }
+    Some(true)
+}
+
+/// `all_tenants` as Cinder reads it (an admin's only; anyone else sees their project).
+fn all_tenants(req: &SimRequest, ctx: &AuthContext) -> bool {
+    ctx.is_admin()
+        && req
+            .query_param("all_tenants")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+}
+
+/// One page of `items` (already sorted, newest first) by `limit` and `marker`, and the
+/// `*_links` next link Cinder adds when the page is full.
+fn paginate<T>(
+    req: &SimRequest,
+    max_limit: usize,
+    items: Vec<T>,
+    id: impl Fn(&T) -> &str,
+    what: &str,
+) -> Result<(Vec<T>, Option<Value>), Reply> {
+    let limit = match req.query_param("limit") {
+        None => None,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) => Some(n),
+            Err(_) => return Err(bad_request("limit param must be an integer")),
+        },
+    };
+    let start = match req.query_param("marker") {
+        None => 0,
+        Some(m) => match items.iter().position(|x| id(x) == m) {
+            Some(i) => i + 1,
+            None => {
+                return Err(openstack_fault(
+                    404,
+                    &format!("Marker {what} {m} could not be found."),
+                ));
+            }
+        },
+    };
+    let page_max = limit.unwrap_or(max_limit).min(max_limit);
+    let page: Vec<T> = items.into_iter().skip(start).take(page_max).collect();
+    let next = (page_max > 0 && page.len() == page_max)
+        .then(|| page.last().map(|last| id(last).to_string()))
+        .flatten()
+        .map(|marker| {
+            let mut q: Vec<String> = req
+                .query
+                .iter()
+                .filter(|(k, _)| k != "marker")
+                .map(|(k, v)| format!("{}={}", encode_segment(k), encode_segment(v)))
+                .collect();
+            q.push(format!("marker={}", encode_segment(&marker)));
+            let path = req.path.trim_end_matches('/');
+            json!([{"rel": "next", "href": format!("{}{path}?{}", req.base_url, q.join("&"))}])
+        });
+    Ok((page, next))
+}
+
+/// A volume or backup: what a page of a list needs to know.
+trait Listed {
+    fn id(&self) -> &str;
+    fn created_at(&self) -> f64;
+}
+
+impl Listed for SimVolume {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_at(&self) -> f64 {
+        self.created_at
+    }
+}
+
+impl Listed for SimBackup {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_at(&self) -> f64 {
+        self.created_at
+    }
+}
+
+/// `{"<what>s": [...], "<what>s_links": [...]}`: newest first, one page, each item viewed.
+fn page_reply<T: Listed>(
+    req: &SimRequest,
+    max_limit: usize,
+    mut items: Vec<&T>,
+    what: &str,
+    view: impl Fn(&T) -> Value,
+) -> Reply {
+    items.sort_by(|a, b| {
+        b.created_at()
+            .total_cmp(&a.created_at())
+            .then_with(|| b.id().cmp(a.id()))
+    });
+    let (page, next) = match paginate(req, max_limit, items, |x| x.id(), what) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let key = format!("{what}s");
+    let mut body = json!({ key.clone(): page.iter().map(|x| view(x)).collect::<Vec<Value>>() });
+    if let Some(n) = next {
+        body[format!("{key}_links")] = n;
+    }
+    Reply::json(200, body)
+}
+
+fn links(req: &SimRequest, kind: &str, project: &str, id: &str) -> Value {
+    let b = &req.base_url;
+    json!([
+        {"rel": "self", "href": format!("{b}/volume/v3/{project}/{kind}/{id}")},
+        {"rel": "bookmark", "href": format!("{b}/volume/{project}/{kind}/{id}")},
+    ])
+}
+
+fn volume_view(
+    w: &World,
+    req: &SimRequest,
+    ctx: &AuthContext,
+    v: Version,
+    vol: &SimVolume,
+) -> Value {
+    let attachments: Vec<Value> = vol
+        .attachment
+        .iter()
+        .map(|a| {
+            json!({
+                "id": vol.id, "attachment_id": a.attachment_id, "volume_id": vol.id,
+                "server_id": a.server_id, "host_name": a.host_name, "device": a.device,
+                "attached_at": clock::iso_micros(a.attached_at),
+            })
+        })
+        .collect();
+    let mut body = json!({
+        "id": vol.id,
+        "status": vol.status,
+        "size": vol.size,
+        "availability_zone": w.settings.storage_zone,
+        "created_at": clock::iso_micros(vol.created_at),
+        "updated_at": vol.updated_at.map(clock::iso_micros),
+        "name": vol.name,
+        "description": null,
+        "volume_type": vol.volume_type,
+        "snapshot_id": null,
+        "source_volid": null,
+        "metadata": {},
+        "links": links(req, "volumes", &vol.project_id, &vol.id),
+        "user_id": vol.user_id,
+        "bootable": "false",
+        "encrypted": false,
+        "replication_status": null,
+        "consistencygroup_id": null,
+        "multiattach": false,
+        "attachments": attachments,
+        "migration_status": null,
+        "os-vol-tenant-attr:tenant_id": vol.project_id,
+    });
+    if v.at_least(3, 13) {
+        body["group_id"] = Value::Null;
+    }
+    if v.at_least(3, 21) {
+        body["provider_id"] = Value::Null;
+    }
+    if v.at_least(3, 48) {
+        body["shared_targets"] = json!(false);
+        let service = w
+            .services_of(ServiceApi::Cinder)
+            .find(|s| s.binary == "cinder-volume" && api_host_filter(&s.host, &vol.host));
+        body["service_uuid"] = json!(service.map(|s| s.uuid.clone()));
+    }
+    if v.at_least(3, 63) {
+        body["volume_type_id"] = json!(DEFAULT_TYPE_ID);
+    }
+    if v.at_least(3, 65) {
+        body["consumes_quota"] = json!(true);
+    }
+    if ctx.is_admin() {
+        body["os-vol-mig-status-attr:migstat"] = Value::Null;
+        body["os-vol-mig-status-attr:name_id"] = Value::Null;
+        body["os-vol-host-attr:host"] = json!(vol.host);
+        if v.at_least(3, 61) {
+            body["cluster_name"] = Value::Null;
+        }
+    }
+    body
+}
+
+fn visible<'a>(w: &'a World, ctx: &AuthContext, all: bool) -> impl Iterator<Item = &'a SimVolume> {
+    let project = ctx.project_id.clone();
+    w.cinder
+        .volumes
+        .iter()
+        .filter(move |vol| all || project.as_deref() == Some(vol.project_id.as_str()))
+}
+
+fn list_volumes(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, detail: bool) -> Reply {
+    let filters = match volume_filters(req, ctx, v) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let all = all_tenants(req, ctx);
+    let mut found: Vec<&SimVolume> = Vec::new();
+    for vol in visible(w, ctx, all) {
+        match volume_matches(vol, &filters) {
+            Some(true) => found.push(vol),
+            Some(false) => {}
+            // An unknown filter key: Cinder's query gives up and lists nothing.
+            None => {
+                found.clear();
+                break;
+            }
+        }
+    }
+    page_reply(req, w.cinder.max_limit, found, "volume", |vol| {
+        if detail {
+            volume_view(w, req, ctx, v, vol)
+        } else {
+            json!({"id": vol.id, "name": vol.name,
+                   "links": links(req, "volumes", &vol.project_id, &vol.id)})
+        }
+    })
+}
+
+fn show_volume(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, id: &str) -> Reply {
+    match visible(w, ctx, ctx.is_admin()).find(|vol| vol.id == id) {
+        Some(vol) => Reply::json(200, json!({"volume": volume_view(w, req, ctx, v, vol)})),
+        None => openstack_fault(404, &format!("Volume {id} could not be found.")),
+    }
+}
+
+/// The API's backup view: no host (Cinder's `views/backups.py` does not show it).
+fn backup_view(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, b: &SimBackup) -> Value {
+    let mut body = json!({
+        "id": b.id,
+        "status": b.status,
+        "size": b.size,
+        "object_count": b.object_count,
+        "availability_zone": w.settings.storage_zone,
+        "container": b.container,
+        "created_at": clock::iso_micros(b.created_at),
+        "updated_at": b.updated_at.map(clock::iso_micros),
+        "name": b.name,
+        "description": null,
+        "fail_reason": null,
+        "volume_id": b.volume_id,
+        "links": links(req, "backups", &b.project_id, &b.id),
+        "is_incremental": false,
+        "has_dependent_backups": false,
+        "snapshot_id": null,
+        "data_timestamp": clock::iso_micros(b.created_at),
+    });
+    if v.at_least(3, 18) && ctx.is_admin() {
+        body["os-backup-project-attr:project_id"] = json!(b.project_id);
+    }
+    if v.at_least(3, 43) {
+        body["metadata"] = json!({});
+    }
+    if v.at_least(3, 56) && ctx.is_admin() {
+        body["user_id"] = json!(b.user_id);
+    }
+    body
+}
+
+fn list_backups(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, detail: bool) -> Reply {
+    let all = all_tenants(req, ctx);
+    let project = ctx.project_id.as_deref();
+    let found: Vec<&SimBackup> = w
+        .cinder
+        .backups
+        .iter()
+        .filter(|b| all || project == Some(b.project_id.as_str()))
+        .filter(|b| req.query_param("status").is_none_or(|s| b.status == s))
+        .filter(|b| {
+            req.query_param("volume_id")
+                .is_none_or(|s| b.volume_id.as_deref() == Some(s))
+        })
+        .collect();
+    page_reply(req, w.cinder.max_limit, found, "backup", |b| {
+        if detail {
+            backup_view(w, req, ctx, v, b)
+        } else {
+            json!({"id": b.id, "name": b.name,
+                   "links": links(req, "backups", &b.project_id, &b.id)})
+        }
+    })
+}
+
+fn show_backup(w: &World, req: &SimRequest, ctx: &AuthContext, v: Version, id: &str) -> Reply {
+    let project = ctx.project_id.as_deref();
+    match w
+        .cinder
+        .backups
+        .iter()
+        .find(|b| b.id == id && (ctx.is_admin() || project == Some(b.project_id.as_str())))
+    {
+        Some(b) => Reply::json(200, json!({"backup": backup_view(w, req, ctx, v, b)})),
+        None => openstack_fault(404, &format!("Backup {id} could not be found.")),
+    }
+}
+
+/// The pools of the live cinder-volume services (the scheduler forgets a down one's).
+fn get_pools(w: &World, req: &SimRequest, ctx: &AuthContext) -> Reply {
+    if !ctx.is_admin() {
+        return openstack_fault(
+            403,
+            "Policy doesn't allow scheduler_extension:scheduler_stats:get_pools to be performed.",
+        );
+    }
+    let detail = req
+        .query_param("detail")
+        .is_some_and(|d| matches!(d.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
+    let mut pools = Vec::new();
+    for svc in w
+        .services_of(ServiceApi::Cinder)
+        .filter(|s| s.binary == "cinder-volume" && s.is_up(req.now, &w.settings))
+    {
+        let backend = svc.host.split_once('@').map_or("", |(_, b)| b);
+        let names: BTreeSet<String> = match w.cinder.pools.get(&svc.host) {
+            Some(list) => list.iter().cloned().collect(),
+            None => std::iter::once(backend.to_string())
+                .chain(w.cinder.volumes.iter().filter_map(|v| {
+                    let (service, pool) = v.host.split_once('#')?;
+                    (service.split_once('@').map(|(_, b)| b) == Some(backend))
+                        .then(|| pool.to_string())
+                }))
+                .collect(),
+        };
+        for p in names {
+            let name = format!("{}#{p}", svc.host);
+            if req.query_param("name").is_some_and(|n| n != name) {
+                continue;
+            }
+            pools.push(if detail {
+                json!({"name": name, "capabilities": {
+                    "volume_backend_name": backend, "pool_name": p, "storage_protocol": "ceph",
+                    "vendor_name": "Open Source", "driver_version": "1.2.0",
+                    "total_capacity_gb": 10240, "free_capacity_gb": 8192,
+                    "reserved_percentage": 0, "timestamp": clock::iso_micros(req.now)}})
+            } else {
+                json!({ "name": name })
+            });
+        }
+    }
+    Reply::json(200, json!({ "pools": pools }))
+}
+
+// ---- the control API of the simulated cinder-manage -----------------------------------------
+
+/// `/_sim/cinder-manage/...` and `/_sim/cinder/...`; `None` for any other control path.
+///
+/// | method | path | what |
+/// |---|---|---|
+/// | POST | `/_sim/cinder-manage/volume/update_host` | `{"currenthost", "newhost"}`: as the real tool |
+/// | POST | `/_sim/cinder-manage/backup/update_backup_host` | the same for backups |
+/// | GET | `/_sim/cinder-manage/backup/list` | the rows `cinder-manage backup list` prints |
+/// | GET, POST, DELETE | `/_sim/cinder-manage/fault` | the armed fault ([`ManageFault`]) |
+/// | GET | `/_sim/cinder-manage/runs` | every update run, with the rows it rewrote, and how many `backup list` runs |
+/// | GET | `/_sim/cinder/volumes`, `/_sim/cinder/backups` | the database, hosts included |
+pub fn control(world: &mut World, req: &SimRequest) -> Option<Reply> {
+    let segs = req.segs();
+    let m = &req.method;
+    let reply = match (m, segs.get(1..).unwrap_or(&[])) {
+        (
+            &Method::POST,
+            [
+                "cinder-manage",
+                category @ ("volume" | "backup"),
+                action @ ("update_host" | "update_backup_host"),
+            ],
+        ) => {
+            let command = format!("{category} {action}");
+            if !matches!(
+                command.as_str(),
+                "volume update_host" | "backup update_backup_host"
+            ) {
+                return None;
+            }
+            manage_update(world, req, &command)
+        }
+        (&Method::GET, ["cinder-manage", "backup", "list"]) => {
+            world.cinder.backup_lists += 1;
+            let rows: Vec<Value> = world
+                .cinder
+                .backups
+                .iter()
+                .map(|b| {
+                    json!({"id": b.id, "user_id": b.user_id, "project_id": b.project_id,
+                           "host": b.host, "display_name": b.name, "container": b.container,
+                           "status": b.status, "size": b.size, "object_count": b.object_count})
+                })
+                .collect();
+            Reply::json(200, json!({ "backups": rows }))
+        }
+        (&Method::GET, ["cinder-manage", "fault"]) => {
+            Reply::json(200, json!({ "fault": world.cinder.manage_fault }))
+        }
+        (&Method::POST, ["cinder-manage", "fault"]) => {
+            let spec = req
+                .json()
+                .and_then(|v| serde_json::from_value::<ManageFault>(v).map_err(|e| e.to_string()));
+            match spec {
+                Ok(f) if f.count == Some(0) => {
+                    ApiKind::Control.error(400, "invalid fault: count must be at least 1")
+                }
+                Ok(f) => {
+                    tracing::info!("control: cinder-manage fault armed: {f:?}");
+                    world.cinder.manage_fault = Some(f);
+                    Reply::json(201, json!({ "fault": world.cinder.manage_fault }))
+                }
+                Err(e) => ApiKind::Control.error(400, &format!("invalid fault: {e}")),
+            }
+        }
+        (&Method::DELETE, ["cinder-manage", "fault"]) => {
+            let had = world.cinder.manage_fault.take();
+            Reply::json(200, json!({ "cleared": had.is_some() }))
+        }
+        (&Method::GET, ["cinder-manage", "runs"]) => Reply::json(
+            200,
+            json!({ "runs": world.cinder.manage_runs, "backup_lists": world.cinder.backup_lists }),
+        ),
+        (&Method::GET, ["cinder", "volumes"]) => {
+            Reply::json(200, json!({ "volumes": world.cinder.volumes }))
+        }
+        (&Method::GET, ["cinder", "backups"]) => {
+            Reply::json(200, json!({ "backups": world.cinder.backups }))
+        }
+        _ => return None,
+    };
+    Some(reply)
+}
+
+fn manage_update(world: &mut World, req: &SimRequest, command: &str) -> Reply {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        currenthost: String,
+        newhost: String,
+    }
+    let body = match req
+        .json()
+        .and_then(|v| serde_json::from_value::<Body>(v).map_err(|e| e.to_string()))
+    {
+        Ok(b) => b,
+        Err(e) => return ApiKind::Control.error(400, &format!("invalid body: {e}")),
+    };
+    let fault = world.cinder.take_fault(command);
+    let updated = match fault {
+        Some(_) => 0,
+        None if command == "volume update_host" => {
+            world
+                .cinder
+                .update_volume_host(&body.currenthost, &body.newhost, req.now)
+        }
+        None => world
+            .cinder
+            .update_backup_host(&body.currenthost, &body.newhost, req.now),
+    };
+    tracing::info!(
+        "cinder-manage {command} --currenthost {} --newhost {}: {updated} rows{}",
+        body.currenthost,
+        body.newhost,
+        fault.map(|f| format!(" (fault {f:?})")).unwrap_or_default()
+    );
+    world.cinder.manage_runs.push(ManageRun {
+        at: clock::iso_micros_z(req.now),
+        command: command.to_string(),
+        currenthost: body.currenthost,
+        newhost: body.newhost,
+        updated,
+        fault,
+    });
+    Reply::json(200, json!({ "updated": updated, "fault": fault }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +1188,130 @@ mod tests {
         assert!(host_matches("compute-1", "compute-1"));
         assert!(!host_matches("compute-10@ceph", "compute-1"));
         assert!(!host_matches("compute-1", "compute-1@ceph"));
+    }
+
+    const SCENARIO: &str = r#"
+[cloud]
+[[users]]
+name = "admin"
+password = "pw"
+project = "admin"
+roles = ["admin"]
+[[hosts]]
+name = "c3"
+role = "compute"
+cinder_backends = ["ceph"]
+[[volumes]]
+name = "pooled"
+host = "c3@ceph#ceph"
+count = 2
+[[volumes]]
+name = "legacy"
+host = "c3@ceph"
+server_id = "s-1"
+attached_host = "c3"
+[[volumes]]
+name = "neighbour"
+host = "c33@ceph#ceph"
+[[backups]]
+name = "nightly"
+host = "c3"
+volume = "legacy"
+"#;
+
+    fn state() -> CinderState {
+        let s = Scenario::from_toml_str(SCENARIO, "t").unwrap();
+        World::new(&s, 1_795_311_370.0).cinder
+    }
+
+    fn hosts(c: &CinderState) -> Vec<(&str, &str)> {
+        c.volumes
+            .iter()
+            .map(|v| (v.name.as_deref().unwrap_or(""), v.host.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn scenario_volumes_and_backups() {
+        let c = state();
+        assert_eq!(
+            hosts(&c),
+            [
+                ("pooled-1", "c3@ceph#ceph"),
+                ("pooled-2", "c3@ceph#ceph"),
+                ("legacy", "c3@ceph"),
+                ("neighbour", "c33@ceph#ceph")
+            ]
+        );
+        assert_eq!(c.volumes[2].status, "in-use");
+        assert_eq!(c.volumes[0].status, "available");
+        assert_eq!(
+            c.backups[0].volume_id.as_deref(),
+            Some(c.volumes[2].id.as_str())
+        );
+        assert_eq!(c.max_limit, 1000);
+        let example = include_str!("../../scenarios/volumes.toml");
+        let s = Scenario::from_toml_str(example, "volumes.toml").unwrap();
+        assert_eq!(World::new(&s, 0.0).cinder.volumes.len(), 7);
+        let bad = SCENARIO.replace("volume = \"legacy\"", "volume = \"legasy\"");
+        let e = Scenario::from_toml_str(&bad, "t").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("backups[0].volume"), "{e}");
+        let bad = SCENARIO.replace("host = \"c3\"\nvolume", "host = \"c3@ceph\"\nvolume");
+        assert!(Scenario::from_toml_str(&bad, "t").is_err());
+    }
+
+    #[test]
+    fn update_host_rewrites_like_the_real_tool() {
+        let mut c = state();
+        // A name that matches nothing changes nothing, silently.
+        assert_eq!(c.update_volume_host("c3@cepf", "c4@ceph", 1.0), 0);
+        assert_eq!(c.update_volume_host("c3", "c4", 1.0), 0, "never `c3@%`");
+        // The pool is selected and written verbatim.
+        assert_eq!(c.update_volume_host("c3@ceph#ceph", "c4@ceph#ceph", 1.0), 2);
+        // A backend selects the pool-less and pooled alike, and drops the pool.
+        let mut d = state();
+        assert_eq!(d.update_volume_host("c3@ceph", "c4@ceph", 1.0), 3);
+        assert_eq!(
+            hosts(&d),
+            [
+                ("pooled-1", "c4@ceph"),
+                ("pooled-2", "c4@ceph"),
+                ("legacy", "c4@ceph"),
+                ("neighbour", "c33@ceph#ceph")
+            ]
+        );
+        assert_eq!(c.update_backup_host("c3@ceph", "c4", 1.0), 0, "exact only");
+        assert_eq!(c.update_backup_host("c3", "c4", 1.0), 1);
+        assert_eq!(c.backups[0].host, "c4");
+    }
+
+    #[test]
+    fn faults_hit_their_command_and_count() {
+        let mut c = state();
+        c.manage_fault = Some(ManageFault {
+            mode: ManageFaultMode::Noop,
+            command: Some("volume update_host".into()),
+            count: Some(1),
+        });
+        assert_eq!(c.take_fault("backup update_backup_host"), None);
+        assert_eq!(
+            c.take_fault("volume update_host"),
+            Some(ManageFaultMode::Noop)
+        );
+        assert_eq!(c.take_fault("volume update_host"), None);
+        c.manage_fault = Some(ManageFault {
+            mode: ManageFaultMode::Fail,
+            command: None,
+            count: None,
+        });
+        assert_eq!(
+            c.take_fault("backup update_backup_host"),
+            Some(ManageFaultMode::Fail)
+        );
+        assert_eq!(
+            c.take_fault("volume update_host"),
+            Some(ManageFaultMode::Fail)
+        );
     }
 
     #[test]

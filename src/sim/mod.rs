@@ -18,6 +18,7 @@
 //! ```
 
 pub mod cinder;
+pub mod cinder_manage;
 pub mod clock;
 pub mod consul;
 pub mod control;

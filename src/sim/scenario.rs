@@ -69,6 +69,13 @@ pub struct Scenario {
     /// The simulated Consul clusters (see [`super::consul`]).
     #[serde(default)]
     pub consul: super::consul::ConsulSpec,
+    /// `[cinder]`, `[[volumes]]`, `[[backups]]` (see [`super::cinder`]).
+    #[serde(default)]
+    pub cinder: super::cinder::CinderSpec,
+    #[serde(default)]
+    pub volumes: Vec<super::cinder::VolumeSpec>,
+    #[serde(default)]
+    pub backups: Vec<super::cinder::BackupSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -438,13 +445,13 @@ impl Scenario {
                 path.push(Key(field.into()));
                 (path, message)
             })?;
-        Ok(())
+        super::cinder::validate(self)
     }
 }
 
 /// One step of a key path inside the document.
 #[derive(Debug, Clone)]
-enum PathElem {
+pub(crate) enum PathElem {
     Key(String),
     Index(usize),
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
+use super::cinder::CinderState;
 use super::control::{Faults, RequestLog};
 use super::keystone::Identity;
 use super::scenario::{Role, Scenario};
@@ -55,6 +56,8 @@ pub struct World {
     /// The hosts' Redfish BMCs (credentials, injected faults).
     pub bmcs: super::redfish::Bmcs,
     pub consul: super::consul::ConsulWorld,
+    /// Volumes and backups.
+    pub cinder: CinderState,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -269,8 +272,10 @@ impl World {
                 powered_on: h.powered_on,
             });
         }
+        let identity = Identity::from_scenario(scenario);
         World {
-            identity: Identity::from_scenario(scenario),
+            cinder: CinderState::new(scenario, &identity, now),
+            identity,
             settings,
             started_at: now,
             hosts,

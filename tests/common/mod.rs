@@ -1,3 +1,5 @@
 //! Helpers shared by the integration tests.
 pub mod bmc;
+pub mod cli;
+pub mod clients;
 pub mod sim;

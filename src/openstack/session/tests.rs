@@ -316,6 +316,62 @@ fn cinder_version_from_the_root_and_services_under_the_project() {
     assert_eq!(call[0].query, "host=cinder-1%40fake");
 }
 
+/// From 3.33 Cinder filters volumes by host; before, every volume comes back, every page, and
+/// the caller filters. An answer without the host attribute (not an admin) is refused.
+#[test]
+fn cinder_volumes_by_host_from_3_33_and_all_of_them_before() {
+    let vol = |id: &str, host: &str| {
+        json!({"id": id, "status": "available", "size": 1, "name": id,
+        "os-vol-host-attr:host": host, "attachments": []})
+    };
+    let detail = format!("/volume/v3/{PROJECT}/volumes/detail");
+    // Cinder at `max` answering the volume list with `pages`, one per call.
+    let cinder_at = |max: &str, pages: Vec<Value>| {
+        let (max, detail) = (max.to_string(), detail.clone());
+        TestServer::start(move |base| {
+            routes(base, "2.93")
+                .on("GET", "/volume/v3/", vec![Reply::json(200, &json!({"versions": [{"id": "v3.0", "version": max, "min_version": "3.0"}]}))])
+                .on("GET", &detail, pages.iter().map(|p| Reply::json(200, p)).collect())
+                .handler()
+        })
+    };
+    let server = cinder_at(
+        "3.32",
+        vec![
+            json!({"volumes": [vol("v1", "c3@ceph#ceph")],
+            "volumes_links": [{"rel": "next", "href": format!("http://elsewhere/v3/{PROJECT}/volumes/detail?limit=1&marker=v1")}]}),
+            json!({"volumes": [vol("v2", "c4@ceph#ceph")]}),
+        ],
+    );
+    let listed = Cinder::new(&session(&server))
+        .list_volumes_on_host("c3")
+        .unwrap();
+    assert!(!listed.server_filtered);
+    let ids: Vec<&str> = listed.volumes.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(ids, ["v1", "v2"]);
+    let reqs = server.requests();
+    let calls = only(&reqs, "GET", &detail);
+    assert_eq!(calls[0].query, "all_tenants=1");
+    assert_eq!(calls[1].query, "all_tenants=1&marker=v1");
+
+    let server = cinder_at(
+        "3.70",
+        vec![
+            json!({"volumes": [vol("v1", "c3@ceph#ceph")]}),
+            json!({"volumes": [{"id": "v9", "status": "available", "size": 1}]}),
+        ],
+    );
+    let cinder = Cinder::new(&session(&server));
+    let listed = cinder.list_volumes_on_host("c3").unwrap();
+    assert!(listed.server_filtered);
+    let reqs = server.requests();
+    let call = &only(&reqs, "GET", &detail)[0];
+    assert_eq!(call.query, "all_tenants=1&host=c3");
+    assert_eq!(call.header("openstack-api-version"), Some("volume 3.70"));
+    let e = cinder.list_volumes_on_host("c3").unwrap_err();
+    assert!(e.to_string().contains("admin"), "{e}");
+}
+
 #[test]
 fn placement_version_at_its_root() {
     let server = TestServer::start(|base| {

@@ -1,0 +1,443 @@
+//! Which servers of a failed host may be evacuated, and why not: Nova's own rules (seed 000:
+//! ACTIVE and SHUTOFF yes, ERROR only if it once ran, nothing with a task in progress), the
+//! double-evacuation guard (REPORT.md pitfall 14), evacctl's journal, and the operator's
+//! filters from `[evacuation]`. Pure: the caller brings the facts.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::config::EvacuationConfig;
+use crate::openstack::servers::{Migration, Server};
+
+/// What evacctl's journal says about a server of this host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JournalState {
+    /// Nothing recorded.
+    None,
+    /// An evacuation of it was accepted by Nova in run `run_id`.
+    Accepted { run_id: String, at: String },
+    /// A request was sent but its answer was never recorded (evacctl was killed): Nova's
+    /// migration records decide.
+    InDoubt { run_id: String },
+}
+
+/// Why a server is not evacuated (the `code` is stable in JSON).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// In `[evacuation] skip_servers`.
+    SkipListed,
+    /// Its flavor is in `[evacuation] skip_flavors`.
+    SkipFlavor(String),
+    /// Lacks `metadata[key] == "true"` (`require_metadata`).
+    MissingMetadata(String),
+    /// Lacks the tag (`require_tag`).
+    MissingTag(String),
+    /// Its flavor lacks the extra spec set to "true" (`require_flavor_property`).
+    MissingFlavorProperty(String),
+    /// Already on another host (moved since it was listed).
+    NotOnHost(String),
+    /// An evacuation migration is still running (from evacctl or anyone else).
+    EvacuationInProgress { migration: String, status: String },
+    /// evacctl's journal says an evacuation was accepted already.
+    AlreadyAccepted { run_id: String, at: String },
+    /// A task is running (`OS-EXT-STS:task_state`).
+    TaskInProgress(String),
+    /// ERROR without `launched_at`: it failed at creation, there is nothing to rebuild.
+    NeverRan,
+    /// A vm_state Nova refuses to evacuate.
+    State(String),
+}
+
+impl Reason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::SkipListed => "skip-listed",
+            Reason::SkipFlavor(_) => "skip-flavor",
+            Reason::MissingMetadata(_) => "missing-metadata",
+            Reason::MissingTag(_) => "missing-tag",
+            Reason::MissingFlavorProperty(_) => "missing-flavor-property",
+            Reason::NotOnHost(_) => "not-on-host",
+            Reason::EvacuationInProgress { .. } => "evacuation-in-progress",
+            Reason::AlreadyAccepted { .. } => "already-accepted",
+            Reason::TaskInProgress(_) => "task-in-progress",
+            Reason::NeverRan => "never-ran",
+            Reason::State(_) => "state",
+        }
+    }
+
+    /// Skipped because of work already under way or done (not a problem to report as such).
+    pub fn is_already_handled(&self) -> bool {
+        matches!(
+            self,
+            Reason::NotOnHost(_)
+                | Reason::EvacuationInProgress { .. }
+                | Reason::AlreadyAccepted { .. }
+        )
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::SkipListed => write!(f, "in [evacuation] skip_servers"),
+            Reason::SkipFlavor(fl) => write!(f, "flavor {fl} is in [evacuation] skip_flavors"),
+            Reason::MissingMetadata(k) => {
+                write!(f, "metadata {k}=true missing ([evacuation] require_metadata)")
+            }
+            Reason::MissingTag(t) => write!(f, "tag {t} missing ([evacuation] require_tag)"),
+            Reason::MissingFlavorProperty(k) => write!(
+                f,
+                "flavor extra spec {k}=true missing ([evacuation] require_flavor_property)"
+            ),
+            Reason::NotOnHost(h) => write!(f, "already on host {h}"),
+            Reason::EvacuationInProgress { migration, status } => write!(
+                f,
+                "an evacuation is already in progress (migration {migration} {status}): a second \
+                 one would leave it in ERROR or stuck in REBUILD"
+            ),
+            Reason::AlreadyAccepted { run_id, at } => {
+                write!(f, "evacuation already accepted (evacctl run {run_id} at {at})")
+            }
+            Reason::TaskInProgress(t) if t == "rebuilding" || t.starts_with("rebuild") => write!(
+                f,
+                "task {t} in progress (an evacuation or rebuild is running): wait for it"
+            ),
+            Reason::TaskInProgress(t) => write!(
+                f,
+                "task {t} in progress: Nova would act on it twice; wait until it ends or reset it"
+            ),
+            Reason::NeverRan => write!(
+                f,
+                "ERROR and never ran (no launched_at): it failed at creation, nothing to rebuild"
+            ),
+            Reason::State(s) => write!(
+                f,
+                "vm_state {s}: Nova evacuates only active, stopped and error servers"
+            ),
+        }
+    }
+}
+
+/// The verdict on one server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Evacuable,
+    Skip(Reason),
+}
+
+impl Verdict {
+    pub fn is_evacuable(&self) -> bool {
+        matches!(self, Verdict::Evacuable)
+    }
+}
+
+/// A verdict as JSON shows it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct VerdictView {
+    pub evacuable: bool,
+    /// `null` when evacuable; else a stable code (`task-in-progress`, `never-ran`, ...).
+    pub reason_code: Option<&'static str>,
+    pub reason: Option<String>,
+}
+
+impl From<&Verdict> for VerdictView {
+    fn from(v: &Verdict) -> Self {
+        match v {
+            Verdict::Evacuable => VerdictView {
+                evacuable: true,
+                reason_code: None,
+                reason: None,
+            },
+            Verdict::Skip(r) => VerdictView {
+                evacuable: false,
+                reason_code: Some(r.code()),
+                reason: Some(r.to_string()),
+            },
+        }
+    }
+}
+
+/// Nova's own rule alone (what `nova evacuate` would accept without harm): the vm_state, the
+/// task, launched_at.
+pub fn nova_rule(server: &Server) -> Verdict {
+    if let Some(task) = server.task() {
+        return Verdict::Skip(Reason::TaskInProgress(task.to_string()));
+    }
+    match server.vm_state() {
+        "active" | "stopped" => Verdict::Evacuable,
+        "error" if server.has_run() => Verdict::Evacuable,
+        "error" => Verdict::Skip(Reason::NeverRan),
+        other => Verdict::Skip(Reason::State(if other.is_empty() {
+            format!("unknown (status {})", server.status)
+        } else {
+            other.to_string()
+        })),
+    }
+}
+
+/// The operator's filters of `[evacuation]`.
+pub fn operator_filter(server: &Server, cfg: &EvacuationConfig) -> Option<Reason> {
+    if cfg
+        .skip_servers
+        .iter()
+        .any(|s| s == &server.id || s == &server.name)
+    {
+        return Some(Reason::SkipListed);
+    }
+    let flavor_names = [server.flavor.original_name.as_deref(), server.flavor.id.as_deref()];
+    if let Some(f) = cfg
+        .skip_flavors
+        .iter()
+        .find(|f| flavor_names.contains(&Some(f.as_str())))
+    {
+        return Some(Reason::SkipFlavor(f.clone()));
+    }
+    if let Some(key) = &cfg.require_metadata
+        && !server
+            .metadata
+            .get(key)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        return Some(Reason::MissingMetadata(key.clone()));
+    }
+    if let Some(tag) = &cfg.require_tag
+        && !server.tags.iter().any(|t| t == tag)
+    {
+        return Some(Reason::MissingTag(tag.clone()));
+    }
+    if let Some(key) = &cfg.require_flavor_property
+        && !server
+            .flavor
+            .extra_specs
+            .get(key)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        return Some(Reason::MissingFlavorProperty(key.clone()));
+    }
+    None
+}
+
+/// Everything known about one server of the failed host.
+pub struct Facts<'a> {
+    pub server: &'a Server,
+    /// The failed host it is being evacuated from.
+    pub host: &'a str,
+    /// Its newest evacuation migration, if any.
+    pub latest_evacuation: Option<&'a Migration>,
+    pub journal: JournalState,
+}
+
+/// The whole verdict: the operator's filters, then work already under way or done, then Nova's
+/// rule. A journal entry or a running migration always wins over "it looks evacuable".
+pub fn classify(f: &Facts<'_>, cfg: &EvacuationConfig) -> Verdict {
+    if let Some(r) = operator_filter(f.server, cfg) {
+        return Verdict::Skip(r);
+    }
+    let on = f.server.host();
+    if !on.is_empty() && on != f.host {
+        return Verdict::Skip(Reason::NotOnHost(on.to_string()));
+    }
+    if let Some(m) = f.latest_evacuation.filter(|m| m.is_in_progress()) {
+        return Verdict::Skip(Reason::EvacuationInProgress {
+            migration: m.uuid.clone().unwrap_or_else(|| m.id.clone()),
+            status: m.status.clone(),
+        });
+    }
+    let failed_since = |at: &str| {
+        // A newer failed evacuation (NoValidHost, rebuild failure) makes a retry legitimate.
+        f.latest_evacuation
+            .is_some_and(|m| m.is_failed() && m.created_at.as_deref().unwrap_or("") >= at)
+    };
+    match &f.journal {
+        JournalState::Accepted { run_id, at } if !failed_since(trim_z(at)) => {
+            return Verdict::Skip(Reason::AlreadyAccepted {
+                run_id: run_id.clone(),
+                at: at.clone(),
+            });
+        }
+        _ => {}
+    }
+    nova_rule(f.server)
+}
+
+/// Journal times are RFC 3339 with `Z`; Nova's are naive UTC: compare without the zone.
+fn trim_z(s: &str) -> &str {
+    s.trim_end_matches('Z')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(vm_state: &str, task: Option<&str>, launched: bool) -> Server {
+        let v = serde_json::json!({
+            "id": "11111111-2222-3333-4444-555555555555",
+            "name": "web-1",
+            "status": "ACTIVE",
+            "OS-EXT-SRV-ATTR:host": "compute-1",
+            "OS-EXT-STS:vm_state": vm_state,
+            "OS-EXT-STS:task_state": task,
+            "OS-SRV-USG:launched_at": if launched { serde_json::json!("2026-11-22T01:35:46.000000") } else { serde_json::Value::Null },
+            "metadata": {"HA_Enabled": "True"},
+            "tags": ["ha"],
+            "flavor": {"original_name": "m1.small", "vcpus": 2, "ram": 2048, "disk": 10,
+                       "extra_specs": {"evacuable": "true"}},
+        });
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn migration(status: &str, at: &str) -> Migration {
+        Migration {
+            id: "7".into(),
+            uuid: Some("m-7".into()),
+            instance_uuid: "11111111-2222-3333-4444-555555555555".into(),
+            source_compute: Some("compute-1".into()),
+            dest_compute: None,
+            status: status.into(),
+            migration_type: Some("evacuation".into()),
+            created_at: Some(at.into()),
+            updated_at: None,
+        }
+    }
+
+    fn facts<'a>(s: &'a Server, m: Option<&'a Migration>, j: JournalState) -> Facts<'a> {
+        Facts {
+            server: s,
+            host: "compute-1",
+            latest_evacuation: m,
+            journal: j,
+        }
+    }
+
+    fn code(v: &Verdict) -> Option<&'static str> {
+        match v {
+            Verdict::Evacuable => None,
+            Verdict::Skip(r) => Some(r.code()),
+        }
+    }
+
+    #[test]
+    fn seed_000_states() {
+        let cfg = EvacuationConfig::default();
+        for (vm, task, launched, want) in [
+            ("active", None, true, None),
+            ("stopped", None, true, None),
+            ("error", None, true, None),
+            ("error", None, false, Some("never-ran")),
+            ("active", Some("rebooting"), true, Some("task-in-progress")),
+            ("active", Some("rebuilding"), true, Some("task-in-progress")),
+            ("building", Some("spawning"), false, Some("task-in-progress")),
+            ("building", None, false, Some("state")),
+            ("paused", None, true, Some("state")),
+            ("shelved_offloaded", None, true, Some("state")),
+        ] {
+            let s = server(vm, task, launched);
+            let v = classify(&facts(&s, None, JournalState::None), &cfg);
+            assert_eq!(code(&v), want, "{vm} {task:?} {launched}");
+        }
+    }
+
+    #[test]
+    fn a_running_evacuation_is_never_sent_again() {
+        let cfg = EvacuationConfig::default();
+        // Nova lists the server on the old host, ACTIVE, with no task yet: only the migration
+        // record tells.
+        let s = server("active", None, true);
+        for status in ["accepted", "pre-migrating", "running"] {
+            let m = migration(status, "2026-11-22T01:37:14.000000");
+            let v = classify(&facts(&s, Some(&m), JournalState::None), &cfg);
+            assert_eq!(code(&v), Some("evacuation-in-progress"), "{status}");
+            let text = match v {
+                Verdict::Skip(r) => r.to_string(),
+                Verdict::Evacuable => String::new(),
+            };
+            assert!(text.contains(status) && text.contains("m-7"), "{text}");
+        }
+        let m = migration("done", "2026-11-22T01:37:14.000000");
+        let v = classify(&facts(&s, Some(&m), JournalState::None), &cfg);
+        assert!(v.is_evacuable(), "a done migration of an earlier failure does not block");
+    }
+
+    #[test]
+    fn the_journal_skips_what_was_accepted_unless_nova_says_it_failed_since() {
+        let cfg = EvacuationConfig::default();
+        let s = server("error", None, true);
+        let accepted = JournalState::Accepted {
+            run_id: "r1".into(),
+            at: "2026-11-22T01:37:10.000000Z".into(),
+        };
+        let v = classify(&facts(&s, None, accepted.clone()), &cfg);
+        assert_eq!(code(&v), Some("already-accepted"));
+        let failed = migration("error", "2026-11-22T01:37:11.000000");
+        let v = classify(&facts(&s, Some(&failed), accepted.clone()), &cfg);
+        assert!(v.is_evacuable(), "NoValidHost after our request: retry");
+        let old_failure = migration("failed", "2026-11-22T01:30:00.000000");
+        let v = classify(&facts(&s, Some(&old_failure), accepted), &cfg);
+        assert_eq!(code(&v), Some("already-accepted"));
+        let doubt = JournalState::InDoubt { run_id: "r2".into() };
+        assert!(classify(&facts(&s, None, doubt), &cfg).is_evacuable());
+    }
+
+    #[test]
+    fn moved_servers_are_left_alone() {
+        let cfg = EvacuationConfig::default();
+        let mut s = server("active", None, true);
+        s.host = Some("compute-2".into());
+        let v = classify(&facts(&s, None, JournalState::None), &cfg);
+        assert_eq!(code(&v), Some("not-on-host"));
+        assert!(matches!(v, Verdict::Skip(r) if r.is_already_handled()));
+    }
+
+    #[test]
+    fn operator_filters() {
+        let s = server("active", None, true);
+        let with = |f: &dyn Fn(&mut EvacuationConfig)| {
+            let mut c = EvacuationConfig::default();
+            f(&mut c);
+            code(&classify(&facts(&s, None, JournalState::None), &c))
+        };
+        assert_eq!(with(&|_| {}), None);
+        assert_eq!(
+            with(&|c| c.skip_servers = vec!["web-1".into()]),
+            Some("skip-listed")
+        );
+        assert_eq!(
+            with(&|c| c.skip_servers = vec!["11111111-2222-3333-4444-555555555555".into()]),
+            Some("skip-listed")
+        );
+        assert_eq!(
+            with(&|c| c.skip_flavors = vec!["m1.small".into()]),
+            Some("skip-flavor")
+        );
+        assert_eq!(with(&|c| c.require_metadata = Some("HA_Enabled".into())), None);
+        assert_eq!(
+            with(&|c| c.require_metadata = Some("evacuable".into())),
+            Some("missing-metadata")
+        );
+        assert_eq!(with(&|c| c.require_tag = Some("ha".into())), None);
+        assert_eq!(
+            with(&|c| c.require_tag = Some("pets".into())),
+            Some("missing-tag")
+        );
+        assert_eq!(
+            with(&|c| c.require_flavor_property = Some("evacuable".into())),
+            None
+        );
+        assert_eq!(
+            with(&|c| c.require_flavor_property = Some("hw:ha".into())),
+            Some("missing-flavor-property")
+        );
+    }
+
+    #[test]
+    fn views_are_stable() {
+        let v = VerdictView::from(&Verdict::Skip(Reason::NeverRan));
+        assert_eq!(
+            serde_json::to_value(&v).unwrap()["reason_code"],
+            "never-ran"
+        );
+        let v = VerdictView::from(&Verdict::Evacuable);
+        assert!(v.evacuable && v.reason.is_none());
+    }
+}

@@ -1,0 +1,411 @@
+//! The journal: an append-only file of JSON lines, fsynced, one record before each request is
+//! sent (`intent`) and one after it is answered (`result`), per host and per server, with a run
+//! id and timestamps. It is how a killed run resumes without doing anything twice, and the
+//! evacuation history operators read (`jq`, `grep`).
+//!
+//! The record is general (kind, action, host, target, server, status, detail) so that
+//! `migrate-volumes` and `watch` write to the same file.
+//!
+//! The file's directory is created (mode 0700) when it does not exist: at 3 a.m. a missing
+//! `/var/lib/evacctl` must not stop an evacuation. A line that cannot be parsed (a torn last
+//! line after a crash) is skipped with a warning when reading.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::evacuable::JournalState;
+
+/// The environment variable that overrides `[journal] path` (so does `--journal`).
+pub const ENV_VAR: &str = "EVACCTL_JOURNAL";
+
+/// The journal file to use: `EVACCTL_JOURNAL` when set and not empty, else the configured one.
+pub fn path_from(configured: &Path) -> PathBuf {
+    match std::env::var_os(ENV_VAR) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => configured.to_path_buf(),
+    }
+}
+
+/// Before or after a request, or a plain event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Written (and synced) before the request is sent.
+    Intent,
+    /// Written after the answer (or the failure to get one).
+    Result,
+    /// Anything else worth keeping (a plan, a refusal, a skip).
+    Event,
+}
+
+/// One line of the journal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// RFC 3339, UTC, microseconds.
+    pub ts: String,
+    pub run_id: String,
+    pub kind: Kind,
+    /// `evacuate`, `force-down`, `disable`, `migrate-volume`, ...
+    pub action: String,
+    /// The failed host the action is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// intent: `sending`; result: `accepted`, `failed`, `ok`, ...; event: free.
+    pub status: String,
+    /// The server's status before the action (what `verify` expects back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The optional fields of a record.
+#[derive(Clone, Debug, Default)]
+pub struct Fields<'a> {
+    pub host: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub server: Option<&'a str>,
+    pub server_status: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub detail: Option<&'a str>,
+}
+
+/// The journal, open for appending. Shared between worker threads.
+pub struct Journal {
+    path: PathBuf,
+    run_id: String,
+    file: Mutex<File>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.path)
+            .field("run_id", &self.run_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `20261122T031209Z-3f2a9c1d`: sortable, and unique enough across controllers.
+pub fn new_run_id() -> String {
+    let t = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let compact: String = t.chars().filter(|c| *c != '-' && *c != ':').collect();
+    let rand = uuid::Uuid::new_v4().simple().to_string();
+    format!("{compact}-{}", rand.get(..8).unwrap_or(&rand))
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
+}
+
+impl Journal {
+    /// Opens (creating it, and its directory, if needed) for appending under a new run id.
+    pub fn open(path: &Path) -> io::Result<Journal> {
+        let context = |what: &str, e: io::Error| {
+            io::Error::new(
+                e.kind(),
+                format!("journal {}: cannot {what}: {e}", path.display()),
+            )
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            create_private_dir(dir).map_err(|e| context("create its directory", e))?;
+            tracing::info!("created the journal directory {}", dir.display());
+        }
+        let mut opts = OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts.open(path).map_err(|e| context("open it", e))?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            run_id: new_run_id(),
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Appends one record and syncs it to disk before returning.
+    pub fn append(&self, kind: Kind, action: &str, status: &str, f: Fields<'_>) -> io::Result<()> {
+        let record = Record {
+            ts: now(),
+            run_id: self.run_id.clone(),
+            kind,
+            action: action.to_string(),
+            host: f.host.map(str::to_string),
+            target: f.target.map(str::to_string),
+            server: f.server.map(str::to_string),
+            status: status.to_string(),
+            server_status: f.server_status.map(str::to_string),
+            request_id: f.request_id.map(str::to_string),
+            detail: f.detail.map(str::to_string),
+        };
+        let mut line = serde_json::to_vec(&record)?;
+        line.push(b'\n');
+        // A poisoned lock only means another writer panicked; the file is still append-only.
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.write_all(&line)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("journal {}: cannot write: {e}", self.path.display()),
+                )
+            })
+    }
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+/// Every record of a journal file (none if it does not exist). Lines that do not parse are
+/// skipped and counted.
+pub fn read(path: &Path) -> io::Result<(Vec<Record>, usize)> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("journal {}: cannot read it: {e}", path.display()),
+            ));
+        }
+    };
+    let mut records = Vec::new();
+    let mut bad = 0;
+    for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
+        let line = line?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Record>(&line) {
+            Ok(r) => records.push(r),
+            Err(e) => {
+                bad += 1;
+                tracing::warn!(
+                    "journal {}: line {} skipped (not a record: {e})",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+    Ok((records, bad))
+}
+
+/// What the journal says about each server evacuated from `host`: the last `evacuate`
+/// intent or result wins (a refused request leaves nothing to skip).
+pub fn evacuations_from(records: &[Record], host: &str) -> BTreeMap<String, JournalState> {
+    let mut out = BTreeMap::new();
+    for r in records
+        .iter()
+        .filter(|r| r.action == "evacuate" && r.host.as_deref() == Some(host))
+    {
+        let Some(server) = &r.server else { continue };
+        match (r.kind, r.status.as_str()) {
+            (Kind::Intent, _) => {
+                out.insert(
+                    server.clone(),
+                    JournalState::InDoubt {
+                        run_id: r.run_id.clone(),
+                    },
+                );
+            }
+            (Kind::Result, "accepted") => {
+                out.insert(
+                    server.clone(),
+                    JournalState::Accepted {
+                        run_id: r.run_id.clone(),
+                        at: r.ts.clone(),
+                    },
+                );
+            }
+            (Kind::Result, _) => {
+                out.remove(server);
+            }
+            (Kind::Event, _) => {}
+        }
+    }
+    out
+}
+
+/// An accepted evacuation as `verify` needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub server: String,
+    pub run_id: String,
+    pub at: String,
+    /// The target asked for, if any.
+    pub target: Option<String>,
+    /// The server's status before (ACTIVE, SHUTOFF, ERROR).
+    pub status_before: Option<String>,
+}
+
+/// The evacuations from `host` Nova accepted, newest per server.
+pub fn accepted_from(records: &[Record], host: &str) -> BTreeMap<String, Accepted> {
+    let mut out = BTreeMap::new();
+    for r in records.iter().filter(|r| {
+        r.action == "evacuate"
+            && r.kind == Kind::Result
+            && r.status == "accepted"
+            && r.host.as_deref() == Some(host)
+    }) {
+        let Some(server) = &r.server else { continue };
+        out.insert(
+            server.clone(),
+            Accepted {
+                server: server.clone(),
+                run_id: r.run_id.clone(),
+                at: r.ts.clone(),
+                target: r.target.clone(),
+                status_before: r.server_status.clone(),
+            },
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields<'a>(server: &'a str) -> Fields<'a> {
+        Fields {
+            host: Some("compute-1"),
+            server: Some(server),
+            server_status: Some("ACTIVE"),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn appends_syncs_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/dir/journal.jsonl");
+        let j = Journal::open(&path).unwrap();
+        assert!(path.exists(), "directory and file created");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        j.append(Kind::Intent, "evacuate", "sending", fields("a"))
+            .unwrap();
+        j.append(
+            Kind::Result,
+            "evacuate",
+            "accepted",
+            Fields {
+                target: Some("compute-2"),
+                request_id: Some("req-1"),
+                ..fields("a")
+            },
+        )
+        .unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("b"))
+            .unwrap();
+        j.append(
+            Kind::Intent,
+            "evacuate",
+            "sending",
+            Fields {
+                host: Some("compute-9"),
+                ..fields("c")
+            },
+        )
+        .unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("d"))
+            .unwrap();
+        j.append(
+            Kind::Result,
+            "evacuate",
+            "failed",
+            Fields {
+                detail: Some("HTTP 409"),
+                ..fields("d")
+            },
+        )
+        .unwrap();
+        // A torn line from a crash is skipped.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"ts\": \"2026")
+            .unwrap();
+        let (records, bad) = read(&path).unwrap();
+        assert_eq!((records.len(), bad), (6, 1));
+        assert!(records.iter().all(|r| r.run_id == j.run_id()));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().next().unwrap().contains("\"kind\":\"intent\""));
+
+        let state = evacuations_from(&records, "compute-1");
+        assert!(matches!(state["a"], JournalState::Accepted { .. }));
+        assert!(matches!(state["b"], JournalState::InDoubt { .. }));
+        assert!(!state.contains_key("c"), "another host");
+        assert!(!state.contains_key("d"), "refused: nothing to skip");
+        let acc = accepted_from(&records, "compute-1");
+        assert_eq!(acc.len(), 1);
+        assert_eq!(acc["a"].target.as_deref(), Some("compute-2"));
+        assert_eq!(acc["a"].status_before.as_deref(), Some("ACTIVE"));
+    }
+
+    #[test]
+    fn a_missing_journal_is_empty_and_run_ids_differ() {
+        let dir = tempfile::tempdir().unwrap();
+        let (r, bad) = read(&dir.path().join("none.jsonl")).unwrap();
+        assert!(r.is_empty() && bad == 0);
+        let (a, b) = (new_run_id(), new_run_id());
+        assert_ne!(a, b);
+        assert!(a.len() > 20 && a.contains('T') && a.contains("Z-"), "{a}");
+    }
+
+    #[test]
+    fn concurrent_writers_keep_lines_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let j = Journal::open(&path).unwrap();
+        let ids: Vec<String> = (0..40).map(|i| format!("s{i}")).collect();
+        crate::pool::map_bounded(&ids, 8, |id| {
+            j.append(Kind::Intent, "evacuate", "sending", fields(id))
+                .unwrap()
+        });
+        let (records, bad) = read(&path).unwrap();
+        assert_eq!((records.len(), bad), (40, 0));
+    }
+}

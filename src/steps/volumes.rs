@@ -1,0 +1,718 @@
+//! Runbook step 3: move a dead host's Cinder volumes and backups to a validated host, the one
+//! implementation behind `evacctl migrate-volumes` and `watch`.
+//!
+//! [`observe`] gathers the facts (Cinder's services, the volumes on the failed host, the backups
+//! from `cinder-manage backup list`), [`plan`] validates and plans (pure, in
+//! [`crate::core::volumes`]), [`execute`] runs the `cinder-manage` commands with a journal
+//! record before and after each, [`prove`] lists again and compares. [`migrate`] chains them for
+//! callers that need no confirmation (`watch`).
+//!
+//! `cinder-manage` runs as the configuration says (`[volumes] prefix` + `cinder_manage` +
+//! arguments: locally, through `ssh`, `docker exec`), never through a shell, with stdin closed,
+//! its output captured, and a time limit ([`COMMAND_TIMEOUT`]).
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::config::VolumesConfig;
+use crate::core::volumes::{self, CommandKind, Facts, ManagedBackup, Plan, Proof, Request};
+use crate::error::CliError;
+use crate::exit_codes::ExitCode;
+use crate::journal::{Fields, Journal, Kind};
+use crate::openstack::cinder::{HostVolumes, Volume, VolumeService};
+use crate::openstack::{Cinder, Session};
+
+/// How long one `cinder-manage` run may take before it is killed (an `ssh` that hangs must not
+/// hold the runbook at 3 a.m.; a database update of a few thousand rows takes seconds).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Captured output kept per stream: enough for any error, bounded for a runaway tool.
+const OUTPUT_LIMIT: usize = 64 * 1024;
+
+/// The journal's action names.
+pub const ACTION: &str = "migrate-volumes";
+
+/// `cinder-manage`, as configured.
+#[derive(Clone, Debug)]
+pub struct CinderManage {
+    base: Vec<String>,
+    timeout: Duration,
+}
+
+/// One finished (or failed to start, or killed) run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Run {
+    pub argv: Vec<String>,
+    /// `None` when it did not start, was killed, or died by a signal.
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// Why it has no exit code.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+impl Run {
+    pub fn ok(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+
+    /// `exit 0`, `exit 1: <last line of stderr>`, `killed after 300s`, ...
+    pub fn summary(&self) -> String {
+        match (self.exit_code, &self.error) {
+            (Some(0), _) => "exit 0".to_string(),
+            (Some(c), _) => match last_line(&self.stderr).or_else(|| last_line(&self.stdout)) {
+                Some(l) => format!("exit {c}: {l}"),
+                None => format!("exit {c}"),
+            },
+            (None, Some(e)) => e.clone(),
+            (None, None) => "no exit status".to_string(),
+        }
+    }
+}
+
+fn last_line(s: &str) -> Option<&str> {
+    s.lines().rev().map(str::trim).find(|l| !l.is_empty())
+}
+
+impl CinderManage {
+    pub fn new(config: &VolumesConfig) -> CinderManage {
+        CinderManage {
+            base: config.argv::<&str>(&[]),
+            timeout: COMMAND_TIMEOUT,
+        }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> CinderManage {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The whole argv for these arguments.
+    pub fn argv(&self, args: &[String]) -> Vec<String> {
+        self.base.iter().chain(args).cloned().collect()
+    }
+
+    /// Runs it; a failure to start or a timeout is in the [`Run`], never a panic.
+    pub fn run(&self, args: &[String]) -> Run {
+        let argv = self.argv(args);
+        let started = Instant::now();
+        let mut run = Run {
+            argv: argv.iter().map(|a| redact(a)).collect(),
+            exit_code: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            error: None,
+            duration_ms: 0,
+        };
+        let Some((program, rest)) = argv.split_first() else {
+            run.error = Some("[volumes] gives no command to run".into());
+            return run;
+        };
+        let child = Command::new(program)
+            .args(rest)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                run.error = Some(format!("cannot run {program}: {e}"));
+                return run;
+            }
+        };
+        // Both pipes drain on their own threads: a tool that fills one while we wait on the
+        // other would never finish.
+        let out = child.stdout.take().map(drain);
+        let err = child.stderr.take().map(drain);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Ok(s),
+                Ok(None) if started.elapsed() >= self.timeout => {
+                    // Our own child, by its handle.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Err(format!(
+                        "killed after {} without finishing",
+                        humantime::format_duration(self.timeout)
+                    ));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => break Err(format!("cannot wait for {program}: {e}")),
+            }
+        };
+        run.stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
+        run.stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
+        match status {
+            Ok(s) => {
+                run.exit_code = s.code();
+                if s.code().is_none() {
+                    run.error = Some(format!("{program} ended without an exit code ({s})"));
+                }
+            }
+            Err(e) => run.error = Some(e),
+        }
+        run.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::debug!(
+            "ran {} ({} ms): {}",
+            shell_words(&run.argv),
+            run.duration_ms,
+            run.summary()
+        );
+        run
+    }
+
+    /// `cinder-manage backup list`, read: the backups and the host of each (the API does not
+    /// show a backup's host).
+    pub fn backup_list(&self) -> anyhow::Result<Vec<ManagedBackup>> {
+        let args = ["backup".to_string(), "list".to_string()];
+        let run = self.run(&args);
+        let command = shell_words(&run.argv);
+        if !run.ok() {
+            anyhow::bail!(
+                "`{command}` failed ({}): cannot see the backups",
+                run.summary()
+            );
+        }
+        volumes::parse_backup_list(&run.stdout)
+            .map_err(|e| anyhow::anyhow!("`{command}`: cannot read its output: {e}"))
+    }
+}
+
+/// Reads a pipe to its end, keeping the first [`OUTPUT_LIMIT`] bytes, secrets masked.
+fn drain<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let room = OUTPUT_LIMIT.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                }
+            }
+        }
+        redact(&String::from_utf8_lossy(&kept))
+    })
+}
+
+/// Masks the password of `scheme://user:password@host` (a database URL in a traceback) and the
+/// value of `password=...`: tool output is shown and journaled.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let mut line = line.to_string();
+        let mut from = 0;
+        while let Some(i) = line
+            .get(from..)
+            .and_then(|s| s.find("://"))
+            .map(|i| i + from)
+        {
+            let start = i + 3;
+            let rest = line.get(start..).unwrap_or("");
+            let end = rest
+                .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
+                .unwrap_or(rest.len());
+            let authority = &rest[..end];
+            if let Some(at) = authority.rfind('@')
+                && let Some(colon) = authority[..at].find(':')
+            {
+                line.replace_range(start + colon + 1..start + at, "***");
+            }
+            from = start;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(i) = lower.find("password=").or_else(|| lower.find("password =")) {
+            let eq = i + lower[i..].find('=').unwrap_or(0) + 1;
+            let keep_newline = line.ends_with('\n');
+            line.truncate(eq);
+            line.push_str(" ***");
+            if keep_newline {
+                line.push('\n');
+            }
+        }
+        out.push_str(&line);
+    }
+    out
+}
+
+/// An argv as one line an operator can paste into a shell (quoted where needed).
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.chars().all(|c| {
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, '-' | '_' | '.' | '/' | '@' | ':' | '=' | ',' | '+' | '%')
+                });
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The facts a plan is made from, as gathered.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub services: Vec<VolumeService>,
+    pub volumes: HostVolumes,
+    pub backups: Vec<ManagedBackup>,
+    /// The scheduler's pools; `None` when they could not be read.
+    pub pools: Option<Vec<String>>,
+}
+
+/// Gathers the facts: Cinder's services, the failed host's volumes and the scheduler's pools
+/// (in parallel), then,
+/// once the names are known to exist, `cinder-manage backup list`: a typo is refused (with its
+/// exit code) before `cinder-manage` runs at all.
+pub fn observe(
+    session: &Session,
+    manage: &CinderManage,
+    req: &Request,
+) -> anyhow::Result<Observed> {
+    enum Query {
+        Services,
+        Volumes,
+        Pools,
+    }
+    enum Answer {
+        Services(Vec<VolumeService>),
+        Volumes(HostVolumes),
+        Pools(Option<Vec<String>>),
+    }
+    let cinder = Cinder::new(session);
+    let queries = [Query::Services, Query::Volumes, Query::Pools];
+    let answers = crate::pool::map_bounded(&queries, 3, |q| match q {
+        Query::Services => cinder
+            .list_services(None, None)
+            .map(Answer::Services)
+            .context("cannot list Cinder's services"),
+        Query::Volumes => cinder
+            .list_volumes_on_host(&req.failed_host)
+            .map(Answer::Volumes)
+            .with_context(|| format!("cannot list the volumes of {}", req.failed_host)),
+        // Only to check the new host's pools: without them the plan says it could not.
+        Query::Pools => Ok(Answer::Pools(
+            cinder
+                .list_pools()
+                .inspect_err(|e| tracing::warn!("cannot read the scheduler's pools: {e}"))
+                .ok(),
+        )),
+    });
+    let (mut services, mut volumes, mut pools) = (Vec::new(), None, None);
+    for a in answers {
+        match a? {
+            Answer::Services(s) => services = s,
+            Answer::Volumes(v) => volumes = Some(v),
+            Answer::Pools(p) => pools = p,
+        }
+    }
+    let volumes = volumes.context("the volume list did not finish")?;
+    volumes::check_names(req, &services, &volumes.volumes)
+        .map_err(|r| CliError::new(r.code, r.message))?;
+    let backups = manage.backup_list()?;
+    Ok(Observed {
+        services,
+        volumes,
+        backups,
+        pools,
+    })
+}
+
+/// Validates and plans; a refusal is a [`CliError`] with its exit code.
+pub fn plan(observed: &Observed, req: &Request) -> Result<Plan, CliError> {
+    volumes::plan(
+        req,
+        &Facts {
+            services: &observed.services,
+            volumes: &observed.volumes.volumes,
+            backups: &observed.backups,
+            pools: observed.pools.as_deref(),
+        },
+    )
+    .map_err(|r| CliError::new(r.code, r.message))
+}
+
+/// What happened to one command of the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CommandResult {
+    pub kind: CommandKind,
+    pub current_host: String,
+    pub new_host: String,
+    /// The whole argv, and the same as one shell line.
+    pub argv: Vec<String>,
+    pub command: String,
+    /// `None` when it was skipped.
+    pub run: Option<Run>,
+    pub skipped: Option<String>,
+}
+
+impl CommandResult {
+    pub fn ok(&self) -> bool {
+        self.run.as_ref().is_some_and(Run::ok)
+    }
+}
+
+/// The plan's commands as they will run (for the plan's display).
+pub fn planned_commands(plan: &Plan, manage: &CinderManage) -> Vec<CommandResult> {
+    plan.commands
+        .iter()
+        .map(|c| {
+            // Shown and journaled: masked like the tool's output, in case the configured argv
+            // carries a database URL.
+            let argv: Vec<String> = manage.argv(&c.args()).iter().map(|a| redact(a)).collect();
+            CommandResult {
+                kind: c.kind,
+                current_host: c.current_host.clone(),
+                new_host: c.new_host.clone(),
+                command: shell_words(&argv),
+                argv,
+                run: None,
+                skipped: None,
+            }
+        })
+        .collect()
+}
+
+fn journal_kind(kind: CommandKind) -> &'static str {
+    match kind {
+        CommandKind::VolumeUpdateHost => "volume-update-host",
+        CommandKind::BackupUpdateBackupHost => "backup-update-host",
+    }
+}
+
+/// Runs the plan's commands in order, one journal intent before and one result after each. A
+/// command whose `--currenthost` also selects an earlier command's volumes is skipped when that
+/// one failed (it would move them without their pool). A journal that cannot be written stops
+/// everything: nothing runs unrecorded.
+pub fn execute(
+    plan: &Plan,
+    manage: &CinderManage,
+    journal: &Journal,
+) -> anyhow::Result<Vec<CommandResult>> {
+    let host = plan.request.failed_host.as_str();
+    let summary = format!(
+        "{} volume(s), {} backup(s), {} command(s) to {}",
+        plan.volumes.len(),
+        plan.backups.len(),
+        plan.commands.len(),
+        plan.request.new_host
+    );
+    journal.append(
+        Kind::Event,
+        ACTION,
+        "planned",
+        Fields {
+            host: Some(host),
+            target: Some(&plan.request.new_host),
+            detail: Some(&summary),
+            ..Default::default()
+        },
+    )?;
+    let mut results = planned_commands(plan, manage);
+    for (i, c) in plan.commands.iter().enumerate() {
+        let action = journal_kind(c.kind);
+        let fields = |detail| Fields {
+            host: Some(host),
+            target: Some(&c.new_host),
+            detail: Some(detail),
+            ..Default::default()
+        };
+        if let Some(&dep) = c.after.iter().find(|&&d| !results[d].ok()) {
+            let why = format!(
+                "skipped: `--currenthost {}` also selects the volumes of command {}, which failed \
+                 (they would lose their pool)",
+                c.current_host,
+                dep + 1
+            );
+            journal.append(Kind::Event, action, "skipped", fields(&why))?;
+            results[i].skipped = Some(why);
+            continue;
+        }
+        journal.append(Kind::Intent, action, "running", fields(&results[i].command))?;
+        let run = manage.run(&c.args());
+        let status = if run.ok() { "ok" } else { "failed" };
+        if run.ok() {
+            tracing::info!("{}: {}", results[i].command, run.summary());
+        } else {
+            tracing::error!("{}: {}", results[i].command, run.summary());
+        }
+        journal.append(Kind::Result, action, status, fields(&run.summary()))?;
+        results[i].run = Some(run);
+    }
+    Ok(results)
+}
+
+/// Lists again: the failed host's volumes, the new host's, any planned one found in neither
+/// (fetched alone), and the backups; then compares with the plan.
+pub fn prove(session: &Session, manage: &CinderManage, plan: &Plan) -> anyhow::Result<Proof> {
+    let cinder = Cinder::new(session);
+    let hosts = [&plan.request.failed_host, &plan.request.new_host];
+    let lists = crate::pool::map_bounded(&hosts, 2, |h| cinder.list_volumes_on_host(h));
+    let mut now: Vec<Volume> = Vec::new();
+    for (h, l) in hosts.iter().zip(lists) {
+        now.extend(
+            l.with_context(|| format!("cannot list the volumes of {h} again to check the move"))?
+                .volumes,
+        );
+    }
+    let missing: Vec<&str> = plan
+        .volumes
+        .iter()
+        .map(|v| v.id.as_str())
+        .filter(|id| !now.iter().any(|v| v.id == *id))
+        .collect();
+    for found in crate::pool::map_bounded(&missing, 8, |id| cinder.get_volume(id)) {
+        now.extend(found.context("cannot look a moved volume up")?);
+    }
+    let backups = if plan.backups_in_scope {
+        manage.backup_list()?
+    } else {
+        Vec::new()
+    };
+    Ok(volumes::prove(plan, &now, &backups))
+}
+
+/// The commands' results and the proof: the end of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub commands: Vec<CommandResult>,
+    pub proof: Proof,
+}
+
+impl Outcome {
+    /// 0 when everything ran and is proven; `partial` when something moved but not all (or
+    /// all moved but a command said it failed); `failure` when nothing moved.
+    pub fn exit_code(&self) -> ExitCode {
+        let all_ran = self.commands.iter().all(CommandResult::ok);
+        let any_moved = self
+            .proof
+            .volumes
+            .values()
+            .chain(self.proof.backups.values())
+            .any(|o| *o == volumes::Outcome::Moved);
+        match (self.proof.ok, all_ran, any_moved) {
+            (true, true, _) => ExitCode::Success,
+            (true, false, _) | (false, _, true) => ExitCode::Partial,
+            (false, _, false) => ExitCode::Failure,
+        }
+    }
+
+    /// One sentence for the operator.
+    pub fn message(&self, plan: &Plan) -> String {
+        let failed: Vec<String> = self
+            .commands
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.ok())
+            .map(|(i, c)| match (&c.run, &c.skipped) {
+                (Some(r), _) => format!("command {} {}", i + 1, r.summary()),
+                (None, _) => format!("command {} skipped", i + 1),
+            })
+            .collect();
+        let p = &self.proof;
+        if p.ok && failed.is_empty() {
+            return format!(
+                "moved {} volume(s) and {} backup(s) from {} to {}; nothing is left on {}",
+                plan.volumes.len(),
+                plan.backups.len(),
+                plan.request.failed_host,
+                plan.request.new_host,
+                plan.request.failed_host
+            );
+        }
+        let mut parts = Vec::new();
+        if !p.volumes_left.is_empty() {
+            parts.push(format!(
+                "volumes still on {}: {}",
+                plan.request.failed_host,
+                p.volumes_left.join(", ")
+            ));
+        }
+        if !p.backups_left.is_empty() {
+            parts.push(format!(
+                "backups still on {}: {}",
+                plan.request.failed_host,
+                p.backups_left.join(", ")
+            ));
+        }
+        let elsewhere: Vec<String> = p
+            .volumes
+            .iter()
+            .chain(&p.backups)
+            .filter_map(|(id, o)| match o {
+                volumes::Outcome::Elsewhere { host } => Some(format!("{id} is on {host}")),
+                _ => None,
+            })
+            .collect();
+        if !elsewhere.is_empty() {
+            parts.push(format!("not where planned: {}", elsewhere.join(", ")));
+        }
+        if !failed.is_empty() {
+            parts.push(failed.join("; "));
+        } else if !p.ok {
+            parts.push("every cinder-manage command exited 0, yet not everything moved (cinder-manage checks no host name and says nothing when it changes nothing)".into());
+        }
+        parts.join("; ")
+    }
+}
+
+/// Runs the plan's commands, then proves; journals the proof.
+pub fn execute_and_prove(
+    session: &Session,
+    manage: &CinderManage,
+    journal: &Journal,
+    plan: &Plan,
+) -> anyhow::Result<Outcome> {
+    let commands = execute(plan, manage, journal)?;
+    let proof = prove(session, manage, plan)?;
+    let outcome = Outcome { commands, proof };
+    let (status, detail) = if outcome.proof.ok {
+        (
+            "proved",
+            format!("nothing left on {}", plan.request.failed_host),
+        )
+    } else {
+        ("proof-failed", outcome.message(plan))
+    };
+    journal.append(
+        Kind::Event,
+        ACTION,
+        status,
+        Fields {
+            host: Some(&plan.request.failed_host),
+            target: Some(&plan.request.new_host),
+            detail: Some(&detail),
+            ..Default::default()
+        },
+    )?;
+    Ok(outcome)
+}
+
+/// The whole step without a person (`watch`): observe, plan, run, prove. `Ok(None)` when there
+/// is nothing to move.
+pub fn migrate(
+    session: &Session,
+    config: &VolumesConfig,
+    journal: &Journal,
+    req: &Request,
+) -> anyhow::Result<Option<(Plan, Outcome)>> {
+    let manage = CinderManage::new(config);
+    let observed = observe(session, &manage, req)?;
+    let plan = plan(&observed, req)?;
+    if plan.is_empty() {
+        return Ok(None);
+    }
+    let outcome = execute_and_prove(session, &manage, journal, &plan)?;
+    Ok(Some((plan, outcome)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manage(argv: &[&str]) -> CinderManage {
+        CinderManage {
+            base: argv.iter().map(|s| s.to_string()).collect(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn quotes_only_what_a_shell_would_mangle() {
+        let argv: Vec<String> = [
+            "ssh",
+            "ctl1",
+            "cinder-manage",
+            "--currenthost",
+            "c3@ceph#ceph",
+            "it's",
+            "",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            shell_words(&argv),
+            r"ssh ctl1 cinder-manage --currenthost 'c3@ceph#ceph' 'it'\''s' ''"
+        );
+    }
+
+    #[test]
+    fn masks_passwords_in_tool_output_and_shown_commands() {
+        let m = manage(&[
+            "cinder-manage",
+            "--database-connection",
+            "mysql://c:pw0rd@db/cinder",
+        ]);
+        let plan = crate::core::volumes::Plan {
+            request: Request::new("a", "b", None).unwrap(),
+            volumes: Vec::new(),
+            backups: Vec::new(),
+            commands: vec![crate::core::volumes::ManageCommand {
+                kind: CommandKind::VolumeUpdateHost,
+                current_host: "a@x".into(),
+                new_host: "b@x".into(),
+                moves: Vec::new(),
+                after: Vec::new(),
+            }],
+            backups_in_scope: true,
+            warnings: Vec::new(),
+        };
+        let shown = &planned_commands(&plan, &m)[0];
+        assert!(
+            !shown.command.contains("pw0rd") && shown.command.contains("mysql://c:***@db"),
+            "{}",
+            shown.command
+        );
+        assert!(shown.argv.iter().all(|a| !a.contains("pw0rd")));
+
+        let t = "sqlalchemy: mysql+pymysql://cinder:s3cr3t@db.example:3306/cinder failed\n\
+                 connection = postgresql://u@h/db\nadmin_password=hunter2\n";
+        let r = redact(t);
+        assert!(!r.contains("s3cr3t") && !r.contains("hunter2"), "{r}");
+        assert!(
+            r.contains("mysql+pymysql://cinder:***@db.example:3306/cinder failed\n"),
+            "{r}"
+        );
+        assert!(r.contains("postgresql://u@h/db"), "{r}");
+    }
+
+    #[test]
+    fn runs_without_a_shell_and_captures_everything() {
+        let m = manage(&["sh", "-c", "echo out; echo err >&2; exit 3", "sh"]);
+        let run = m.run(&["$(touch /nonexistent)".to_string()]);
+        assert_eq!(run.exit_code, Some(3));
+        assert_eq!(run.stdout, "out\n");
+        assert_eq!(run.stderr, "err\n");
+        assert_eq!(run.summary(), "exit 3: err");
+        assert!(!run.ok());
+
+        let run = manage(&["/nonexistent/cinder-manage"]).run(&[]);
+        assert_eq!(run.exit_code, None);
+        assert!(
+            run.summary()
+                .contains("cannot run /nonexistent/cinder-manage"),
+            "{}",
+            run.summary()
+        );
+
+        let slow = manage(&["sleep", "5"]).with_timeout(Duration::from_millis(100));
+        let run = slow.run(&[]);
+        assert_eq!(run.exit_code, None);
+        assert!(
+            run.summary().starts_with("killed after"),
+            "{}",
+            run.summary()
+        );
+    }
+}

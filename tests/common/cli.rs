@@ -1,0 +1,14 @@
+//! Running the real `evacctl` binary against a [`SimCloud`]: shorthands over
+//! [`SimCloud::evacctl`] (clean environment, the cloud's clouds.yaml, output captured).
+#![allow(dead_code)] // each test binary uses its own subset
+
+use super::sim::SimCloud;
+pub use super::sim::Run;
+
+pub fn evacctl(cloud: &SimCloud, args: &[&str]) -> Run {
+    cloud.evacctl(args, &[])
+}
+
+pub fn evacctl_env(cloud: &SimCloud, args: &[&str], env: &[(&str, &str)]) -> Run {
+    cloud.evacctl(args, env)
+}
