@@ -2,8 +2,8 @@
 //! [`SimCloud::evacctl`] (clean environment, the cloud's clouds.yaml, output captured).
 #![allow(dead_code)] // each test binary uses its own subset
 
-use super::sim::SimCloud;
 pub use super::sim::Run;
+use super::sim::SimCloud;
 
 pub fn evacctl(cloud: &SimCloud, args: &[&str]) -> Run {
     cloud.evacctl(args, &[])
