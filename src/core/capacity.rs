@@ -279,7 +279,12 @@ pub fn plan(demands: &[Demand], targets: &[Target]) -> Plan {
     } else {
         need_total
             .iter()
-            .map(|(k, v)| (k.clone(), v.saturating_sub(free_total.get(k).copied().unwrap_or(0))))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.saturating_sub(free_total.get(k).copied().unwrap_or(0)),
+                )
+            })
             .filter(|(_, v)| *v > 0)
             .collect()
     };
@@ -405,9 +410,7 @@ mod tests {
     fn everything_fits_and_is_spread() {
         // The Zed harness: 4 m1.tiny from compute-1 onto two empty computes.
         let targets = [target("compute-2", 0, 0), target("compute-3", 0, 0)];
-        let demands: Vec<Demand> = (1..=4)
-            .map(|i| demand(&i.to_string(), 1, 512, 1))
-            .collect();
+        let demands: Vec<Demand> = (1..=4).map(|i| demand(&i.to_string(), 1, 512, 1)).collect();
         let p = plan(&demands, &targets);
         assert!(p.fits(), "{p:?}");
         assert_eq!(p.targets[0].servers.len(), 2);
@@ -434,10 +437,16 @@ mod tests {
         assert_eq!(p.assignments[0].server_id, "b");
         let missing: Vec<&str> = p.unplaced.iter().map(|u| u.server_id.as_str()).collect();
         assert_eq!(missing, ["c"]);
-        assert!(p.unplaced[0].why.contains("compute-2: VCPU 2 > free"), "{p:?}");
+        assert!(
+            p.unplaced[0].why.contains("compute-2: VCPU 2 > free"),
+            "{p:?}"
+        );
         assert_eq!(p.shortfall.get("VCPU"), Some(&2), "5 needed, 3 free");
         assert_eq!(p.shortfall.get("MEMORY_MB"), None);
-        assert_eq!(describe(&p.unplaced_total), "VCPU 2, MEMORY_MB 2048, DISK_GB 1");
+        assert_eq!(
+            describe(&p.unplaced_total),
+            "VCPU 2, MEMORY_MB 2048, DISK_GB 1"
+        );
     }
 
     #[test]
@@ -477,7 +486,9 @@ mod tests {
         assert_eq!(p.targets[0].servers.len(), 1);
         assert_eq!(p.targets[1].servers.len(), 4);
         let p = plan(
-            &(0..6).map(|i| demand(&i.to_string(), 1, 256, 1)).collect::<Vec<_>>(),
+            &(0..6)
+                .map(|i| demand(&i.to_string(), 1, 256, 1))
+                .collect::<Vec<_>>(),
             &targets,
         );
         assert_eq!(p.unplaced.len(), 1);

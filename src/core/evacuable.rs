@@ -83,7 +83,10 @@ impl fmt::Display for Reason {
             Reason::SkipListed => write!(f, "in [evacuation] skip_servers"),
             Reason::SkipFlavor(fl) => write!(f, "flavor {fl} is in [evacuation] skip_flavors"),
             Reason::MissingMetadata(k) => {
-                write!(f, "metadata {k}=true missing ([evacuation] require_metadata)")
+                write!(
+                    f,
+                    "metadata {k}=true missing ([evacuation] require_metadata)"
+                )
             }
             Reason::MissingTag(t) => write!(f, "tag {t} missing ([evacuation] require_tag)"),
             Reason::MissingFlavorProperty(k) => write!(
@@ -97,7 +100,10 @@ impl fmt::Display for Reason {
                  one would leave it in ERROR or stuck in REBUILD"
             ),
             Reason::AlreadyAccepted { run_id, at } => {
-                write!(f, "evacuation already accepted (evacctl run {run_id} at {at})")
+                write!(
+                    f,
+                    "evacuation already accepted (evacctl run {run_id} at {at})"
+                )
             }
             Reason::TaskInProgress(t) if t == "rebuilding" || t.starts_with("rebuild") => write!(
                 f,
@@ -185,7 +191,10 @@ pub fn operator_filter(server: &Server, cfg: &EvacuationConfig) -> Option<Reason
     {
         return Some(Reason::SkipListed);
     }
-    let flavor_names = [server.flavor.original_name.as_deref(), server.flavor.id.as_deref()];
+    let flavor_names = [
+        server.flavor.original_name.as_deref(),
+        server.flavor.id.as_deref(),
+    ];
     if let Some(f) = cfg
         .skip_flavors
         .iter()
@@ -327,7 +336,12 @@ mod tests {
             ("error", None, false, Some("never-ran")),
             ("active", Some("rebooting"), true, Some("task-in-progress")),
             ("active", Some("rebuilding"), true, Some("task-in-progress")),
-            ("building", Some("spawning"), false, Some("task-in-progress")),
+            (
+                "building",
+                Some("spawning"),
+                false,
+                Some("task-in-progress"),
+            ),
             ("building", None, false, Some("state")),
             ("paused", None, true, Some("state")),
             ("shelved_offloaded", None, true, Some("state")),
@@ -356,7 +370,10 @@ mod tests {
         }
         let m = migration("done", "2026-11-22T01:37:14.000000");
         let v = classify(&facts(&s, Some(&m), JournalState::None), &cfg);
-        assert!(v.is_evacuable(), "a done migration of an earlier failure does not block");
+        assert!(
+            v.is_evacuable(),
+            "a done migration of an earlier failure does not block"
+        );
     }
 
     #[test]
@@ -375,7 +392,9 @@ mod tests {
         let old_failure = migration("failed", "2026-11-22T01:30:00.000000");
         let v = classify(&facts(&s, Some(&old_failure), accepted), &cfg);
         assert_eq!(code(&v), Some("already-accepted"));
-        let doubt = JournalState::InDoubt { run_id: "r2".into() };
+        let doubt = JournalState::InDoubt {
+            run_id: "r2".into(),
+        };
         assert!(classify(&facts(&s, None, doubt), &cfg).is_evacuable());
     }
 
@@ -410,7 +429,10 @@ mod tests {
             with(&|c| c.skip_flavors = vec!["m1.small".into()]),
             Some("skip-flavor")
         );
-        assert_eq!(with(&|c| c.require_metadata = Some("HA_Enabled".into())), None);
+        assert_eq!(
+            with(&|c| c.require_metadata = Some("HA_Enabled".into())),
+            None
+        );
         assert_eq!(
             with(&|c| c.require_metadata = Some("evacuable".into())),
             Some("missing-metadata")

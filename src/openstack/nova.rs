@@ -79,7 +79,9 @@ impl ComputeService {
 }
 
 /// Accepts `"2b81554f-…"` and `4`.
-pub(crate) fn string_or_integer<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+pub(crate) fn string_or_integer<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Id {

@@ -116,7 +116,8 @@ impl Placement {
 
     /// `GET /resource_providers` (optionally `?name=`).
     pub fn resource_providers(&self, name: Option<&str>) -> Result<Vec<ResourceProvider>> {
-        let req = Request::get(ServiceType::Placement, "/resource_providers").query_opt("name", name);
+        let req =
+            Request::get(ServiceType::Placement, "/resource_providers").query_opt("name", name);
         Ok(self.session.json::<ProvidersBody>(&req)?.resource_providers)
     }
 

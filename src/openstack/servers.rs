@@ -466,13 +466,15 @@ mod tests {
 
     #[test]
     fn parses_the_zed_samples() {
-        if let Ok(text) = std::fs::read_to_string(format!("{SAMPLES}/servers-detail-compute-1.json"))
+        if let Ok(text) =
+            std::fs::read_to_string(format!("{SAMPLES}/servers-detail-compute-1.json"))
         {
             let b: ServersBody = serde_json::from_str(&text).unwrap();
             assert!(!b.servers.is_empty());
             assert!(b.servers.iter().all(|s| s.host() == "compute-1"));
         }
-        if let Ok(text) = std::fs::read_to_string(format!("{SAMPLES}/os-migrations-evacuation.json"))
+        if let Ok(text) =
+            std::fs::read_to_string(format!("{SAMPLES}/os-migrations-evacuation.json"))
         {
             let b: MigrationsBody = serde_json::from_str(&text).unwrap();
             assert!(b.migrations.iter().all(|m| m.is_done()));
@@ -481,7 +483,8 @@ mod tests {
                 Some("evacuation")
             );
         }
-        if let Ok(text) = std::fs::read_to_string(format!("{SAMPLES}/race-os-migrations-vm-3.json")) {
+        if let Ok(text) = std::fs::read_to_string(format!("{SAMPLES}/race-os-migrations-vm-3.json"))
+        {
             let b: MigrationsBody = serde_json::from_str(&text).unwrap();
             assert!(!b.migrations.is_empty());
         }

@@ -366,6 +366,7 @@ pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
             world.requests.entries.clear();
             Reply::json(200, json!({ "cleared": n }))
         }
+        _ if let Some(r) = super::compute::control(world, req) => r,
         _ => error(
             404,
             &format!(

@@ -19,6 +19,7 @@
 
 pub mod cinder;
 pub mod clock;
+pub mod compute;
 pub mod control;
 pub mod ctl;
 pub mod files;

@@ -78,7 +78,11 @@ fn route(
         (_, ["os-services"] | ["os-services", _]) => {
             openstack_fault(405, "The method is not allowed.")
         }
-        _ => openstack_fault(404, NOT_FOUND),
+        _ => {
+            super::compute::advance(world, req.now);
+            super::compute::route(world, req, ctx, v, path)
+                .unwrap_or_else(|| openstack_fault(404, NOT_FOUND))
+        }
     }
 }
 

@@ -63,6 +63,13 @@ pub struct Scenario {
     pub application_credentials: Vec<AppCredSpec>,
     #[serde(default)]
     pub hosts: Vec<HostSpec>,
+    /// `[compute]`: evacuation timing, page size (see [`super::compute`]).
+    #[serde(default)]
+    pub compute: super::compute::ComputeSpec,
+    #[serde(default)]
+    pub flavors: Vec<super::compute::FlavorSpec>,
+    #[serde(default)]
+    pub servers: Vec<super::compute::ServerSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +140,9 @@ pub struct HostSpec {
     pub services: Option<Vec<String>>,
     #[serde(default = "default_true")]
     pub powered_on: bool,
+    /// A compute's Placement inventory (defaults: [`super::compute::InventorySpec`]).
+    #[serde(default)]
+    pub placement: Option<super::compute::InventorySpec>,
 }
 
 impl HostSpec {
@@ -397,13 +407,13 @@ impl Scenario {
                 }
             }
         }
-        Ok(())
+        super::compute::validate(self)
     }
 }
 
 /// One step of a key path inside the document.
 #[derive(Debug, Clone)]
-enum PathElem {
+pub(crate) enum PathElem {
     Key(String),
     Index(usize),
 }

@@ -12,8 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
+use super::compute::Compute;
 use super::control::{Faults, RequestLog};
 use super::keystone::Identity;
+use super::placement::PlacementState;
 use super::scenario::{Role, Scenario};
 
 /// The world as the server shares it between requests.
@@ -52,6 +54,9 @@ pub struct World {
     pub services: Vec<Service>,
     pub faults: Faults,
     pub requests: RequestLog,
+    /// Servers, flavors, migrations, hypervisors.
+    pub compute: Compute,
+    pub placement: PlacementState,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -266,8 +271,21 @@ impl World {
                 powered_on: h.powered_on,
             });
         }
+        let identity = Identity::from_scenario(scenario);
+        let projects = identity
+            .users
+            .iter()
+            .filter_map(|u| {
+                let p = identity.project(&u.project_id)?;
+                Some((p.name.clone(), (p.id.clone(), u.id.clone())))
+            })
+            .collect();
+        let compute = Compute::new(scenario, &projects, now);
+        let placement = PlacementState::new(scenario, &compute);
         World {
-            identity: Identity::from_scenario(scenario),
+            identity,
+            compute,
+            placement,
             settings,
             started_at: now,
             hosts,
