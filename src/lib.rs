@@ -14,3 +14,4 @@ pub mod output;
 pub mod pool;
 pub mod secret;
 pub mod sim;
+pub mod steps;

@@ -23,6 +23,7 @@ pub mod placement;
 pub mod servers;
 pub mod session;
 mod time;
+pub mod volumes;
 
 #[cfg(test)]
 pub(crate) mod testserver;
