@@ -2,6 +2,9 @@
 
 pub mod assets;
 pub mod check_services;
+pub mod evacuate;
+pub mod host_evacuate;
+pub mod verify;
 
 use std::cell::OnceCell;
 use std::io::IsTerminal;
@@ -107,9 +110,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConsul(_) => not_yet("check-consul", "issue 4"),
         Command::Ipmi(_) => not_yet("ipmi power", "issue 3"),
         Command::MigrateVolumes(_) => not_yet("migrate-volumes", "issue 6"),
-        Command::Evacuate(_) => not_yet("evacuate", "issue 5"),
-        Command::HostEvacuate(_) => not_yet("host-evacuate", "issue 5"),
-        Command::Verify(_) => not_yet("verify", "issue 5"),
+        Command::Evacuate(args) => evacuate::run(&ctx, &args),
+        Command::HostEvacuate(args) => host_evacuate::run(&ctx, &args),
+        Command::Verify(args) => verify::run(&ctx, &args),
         Command::Watch(_) => not_yet("watch", "issue 7"),
         Command::Restore(_) => not_yet("restore", "issue 7"),
     }

@@ -67,6 +67,10 @@ fn route(
     match (&req.method, path) {
         (&Method::GET | &Method::HEAD, ["os-services"]) => list_services(world, req, ctx, v),
         (_, ["os-services"]) => openstack_fault(405, "The method is not allowed."),
+        // No volumes are simulated yet (the volumes issue adds them): an honest empty list.
+        (&Method::GET | &Method::HEAD, ["volumes", "detail"]) => {
+            Reply::json(200, json!({ "volumes": [] }))
+        }
         _ => openstack_fault(404, NOT_FOUND),
     }
 }
