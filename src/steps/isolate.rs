@@ -160,6 +160,108 @@ fn change(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::openstack::{CloudConfig, CloudSelection, SearchPaths, Session};
+    use crate::sim::{Scenario, spawn};
+
+    /// The embedded default scenario in-process, and an admin session to it.
+    fn cloud() -> (crate::sim::SimHandle, Session) {
+        let sim = spawn(
+            &Scenario::builtin_default().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap();
+        let vars: std::collections::HashMap<&str, String> = [
+            ("OS_AUTH_URL", format!("{}/identity", sim.url())),
+            ("OS_USERNAME", "admin".into()),
+            ("OS_PASSWORD", "sim-admin-password".into()),
+            ("OS_PROJECT_NAME", "admin".into()),
+            ("OS_USER_DOMAIN_NAME", "Default".into()),
+            ("OS_PROJECT_DOMAIN_NAME", "Default".into()),
+        ]
+        .into();
+        let cfg = CloudConfig::resolve_with(
+            &CloudSelection::default(),
+            &|k| vars.get(k).cloned(),
+            &SearchPaths::default(),
+        )
+        .unwrap();
+        (sim, Session::new(cfg).unwrap())
+    }
+
+    fn service_writes(sim: &crate::sim::SimHandle) -> Vec<String> {
+        let w = sim.world();
+        let w = w.lock();
+        w.requests
+            .entries
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .map(|r| r.path.clone())
+            .collect()
+    }
+
+    #[test]
+    fn power_not_confirmed_off_changes_nothing() {
+        let (sim, session) = cloud();
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.jsonl")).unwrap();
+        let nova = session.nova();
+        let on = |_: &str| Ok(false);
+        let e = isolate(&nova, "compute-1", Fencing::ConfirmPowerOff(&on), &journal).unwrap_err();
+        assert_eq!(crate::error::exit_code_of(&e), ExitCode::Refused);
+        assert!(format!("{e:#}").contains("evacctl ipmi power off compute-1 --wait"));
+        let broken = |_: &str| anyhow::bail!("BMC timed out");
+        let e = isolate(
+            &nova,
+            "compute-1",
+            Fencing::ConfirmPowerOff(&broken),
+            &journal,
+        )
+        .unwrap_err();
+        assert_eq!(crate::error::exit_code_of(&e), ExitCode::Refused);
+        assert!(format!("{e:#}").contains("BMC timed out"));
+        assert!(service_writes(&sim).is_empty(), "nothing was changed");
+        let e = isolate(&nova, "compute-9", Fencing::WithoutPowerOff, &journal).unwrap_err();
+        assert_eq!(crate::error::exit_code_of(&e), ExitCode::Usage);
+    }
+
+    #[test]
+    fn forced_down_then_disabled_in_that_order_and_journaled() {
+        let (sim, session) = cloud();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let journal = Journal::open(&path).unwrap();
+        let nova = session.nova();
+        let asked = std::sync::Mutex::new(Vec::new());
+        let off = |h: &str| {
+            asked.lock().unwrap().push(h.to_string());
+            Ok(true)
+        };
+        let done = isolate(&nova, "compute-2", Fencing::ConfirmPowerOff(&off), &journal).unwrap();
+        assert_eq!(*asked.lock().unwrap(), ["compute-2"]);
+        assert!(done.forced_down && done.disabled);
+        let reason = done.disabled_reason.unwrap();
+        assert!(reason.starts_with("evacctl: evacuated 20"), "{reason}");
+        assert_eq!(service_writes(&sim).len(), 2);
+        let svc = compute_service(&nova, "compute-2").unwrap();
+        assert!(svc.is_forced_down() && !svc.is_enabled());
+        assert_eq!(svc.disabled_reason.as_deref(), Some(reason.as_str()));
+        let (records, _) = crate::journal::read(&path).unwrap();
+        let steps: Vec<(String, Kind)> =
+            records.iter().map(|r| (r.action.clone(), r.kind)).collect();
+        assert_eq!(
+            steps,
+            [
+                ("force-down".to_string(), Kind::Intent),
+                ("force-down".to_string(), Kind::Result),
+                ("disable".to_string(), Kind::Intent),
+                ("disable".to_string(), Kind::Result),
+            ]
+        );
+        // Again: nothing left to change (level 1 needs no power answer).
+        let again = isolate(&nova, "compute-2", Fencing::WithoutPowerOff, &journal).unwrap();
+        assert!(!again.forced_down && !again.disabled);
+        assert_eq!(service_writes(&sim).len(), 2);
+    }
 
     #[test]
     fn reason_marks_it_as_ours() {
