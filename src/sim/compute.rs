@@ -1351,6 +1351,59 @@ fn legacy_hypervisor_search(
     Reply::json(200, json!({ "hypervisors": items }))
 }
 
+// ---- Glance: the one image ----------------------------------------------------------------
+
+fn image_view(req: &SimRequest) -> Value {
+    json!({"id": IMAGE_ID, "name": "cirros", "status": "active", "visibility": "public",
+           "disk_format": "raw", "container_format": "bare", "size": 65536, "min_disk": 0,
+           "min_ram": 0, "protected": false, "tags": [], "owner": null,
+           "created_at": "2026-11-22T01:20:00Z", "updated_at": "2026-11-22T01:20:01Z",
+           "self": format!("/v2/images/{IMAGE_ID}"), "file": format!("/v2/images/{IMAGE_ID}/file"),
+           "schema": "/v2/schemas/image", "checksum": null, "os_hidden": false,
+           "direct_url": null, "locations": [], "virtual_size": null,
+           "self_url": format!("{}/image/v2/images/{IMAGE_ID}", req.base_url)})
+}
+
+/// `/image`: the version document, the image list (`?id=in:...` honoured) and the image, so
+/// that `openstack server list` and `server show` can name the image (Glance v2.15).
+pub fn image(world: &World, req: &SimRequest) -> Reply {
+    let segs = req.segs();
+    let path = segs.get(1..).unwrap_or(&[]);
+    let get = req.method == Method::GET || req.method == Method::HEAD;
+    if path.is_empty() && get {
+        let doc = json!({"versions": [{"id": "v2.15", "status": "CURRENT",
+            "links": [{"rel": "self", "href": format!("{}/image/v2/", req.base_url)}]}]});
+        return Reply::json(300, doc);
+    }
+    if let Err(r) = super::keystone::authenticate(world, req) {
+        return r;
+    }
+    match (get, path) {
+        (true, ["v2", "images"]) => {
+            let wanted = req
+                .query_param("id")
+                .map(|v| v.trim_start_matches("in:").to_string());
+            let list: Vec<Value> = if wanted
+                .as_deref()
+                .is_none_or(|w| w.split(',').any(|id| id == IMAGE_ID))
+            {
+                vec![image_view(req)]
+            } else {
+                Vec::new()
+            };
+            Reply::json(
+                200,
+                json!({"images": list, "first": "/v2/images", "schema": "/v2/schemas/images"}),
+            )
+        }
+        (true, ["v2", "images", id]) if *id == IMAGE_ID => Reply::json(200, image_view(req)),
+        (true, ["v2", "images", id]) => {
+            openstack_fault(404, &format!("No image found with ID {id}"))
+        }
+        _ => openstack_fault(404, "The resource could not be found."),
+    }
+}
+
 // ---- control API ------------------------------------------------------------------------
 
 fn control_error(status: u16, message: &str) -> Reply {

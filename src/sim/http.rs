@@ -196,6 +196,8 @@ pub enum ApiKind {
     Compute,
     Volume,
     Placement,
+    /// Glance: the one image servers are built from (the clients look its name up).
+    Image,
     Control,
     Root,
 }
@@ -207,6 +209,7 @@ impl ApiKind {
             Some("compute") => ApiKind::Compute,
             Some("volume") => ApiKind::Volume,
             Some("placement") => ApiKind::Placement,
+            Some("image") => ApiKind::Image,
             Some("_sim") => ApiKind::Control,
             _ => ApiKind::Root,
         }
@@ -215,7 +218,7 @@ impl ApiKind {
     /// An error in this API's own shape.
     pub fn error(self, status: u16, message: &str) -> Reply {
         match self {
-            ApiKind::Compute | ApiKind::Volume => openstack_fault(status, message),
+            ApiKind::Compute | ApiKind::Volume | ApiKind::Image => openstack_fault(status, message),
             ApiKind::Placement => Reply::json(
                 status,
                 json!({"errors": [{"status": status, "title": title(status), "detail": message}]}),

@@ -150,6 +150,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("volumev3", "cinderv3"),
     ("block-storage", "cinder"),
     ("placement", "placement"),
+    ("image", "glance"),
 ];
 
 impl Identity {
@@ -323,6 +324,7 @@ impl Identity {
                     None => continue,
                 },
                 "placement" => format!("{base_url}/placement"),
+                "image" => format!("{base_url}/image"),
                 _ => continue,
             };
             let Some(ids) = self.catalog_ids.get(ty) else {
