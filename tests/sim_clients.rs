@@ -201,10 +201,7 @@ fn official_clients_evacuate_against_the_sim() {
         "{names:?}"
     );
 
-    check(
-        "server evacuate",
-        &osc(&["server", "evacuate", "web-1"]),
-    );
+    check("server evacuate", &osc(&["server", "evacuate", "web-1"]));
     let servers = cloud.ctl("GET", "servers", None);
     let web1 = servers["servers"]
         .as_array()

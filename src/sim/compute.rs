@@ -548,6 +548,19 @@ pub fn advance(world: &mut World, now: f64) {
     let accept = world.compute.timing.evacuate_accept_delay;
     let rebuild = world.compute.timing.evacuate_rebuild_delay;
     for i in 0..world.compute.migrations.len() {
+        // Most records have nothing due: look before cloning (this runs on every request).
+        let due = {
+            let m = &world.compute.migrations[i];
+            match m.status.as_str() {
+                "accepted" => now >= m.created_at + accept,
+                "pre-migrating" => now >= m.created_at + accept + rebuild,
+                "done" => compute_running(world, &m.source_compute),
+                _ => false,
+            }
+        };
+        if !due {
+            continue;
+        }
         let m = world.compute.migrations[i].clone();
         if m.status == "accepted" && now >= m.created_at + accept {
             schedule(world, i, m.created_at + accept);

@@ -20,7 +20,8 @@ use crate::journal::{self, Fields, Journal, Kind, Record};
 use crate::openstack::microversion::Microversion;
 use crate::openstack::nova::{ComputeService, Nova};
 use crate::openstack::servers::{
-    EvacuateRequest, Migration, MigrationFilter, Server, evacuate_body, latest_per_server,
+    EvacuateRequest, Hypervisor, Migration, MigrationFilter, Server, evacuate_body,
+    latest_per_server,
 };
 use crate::openstack::{Placement, Session};
 
@@ -248,10 +249,11 @@ pub fn check_targets(
     Ok(())
 }
 
-/// Inventories and usages of hosts, through `/os-hypervisors/detail` (hypervisor id =
-/// resource provider UUID at 2.53+) and two Placement calls per host, in parallel.
+/// Inventories and usages of hosts: their resource providers from `/os-hypervisors/detail`
+/// (hypervisor id = resource provider UUID at 2.53+), then two Placement calls per host, in
+/// parallel.
 fn placement_targets(
-    nova: &Nova,
+    hypervisors: &[Hypervisor],
     placement: &Placement,
     hosts: &[String],
     concurrency: usize,
@@ -259,7 +261,6 @@ fn placement_targets(
     if hosts.is_empty() {
         return Ok(Vec::new());
     }
-    let hypervisors = nova.list_hypervisors()?;
     let rp_of = |h: &str| {
         hypervisors
             .iter()
@@ -319,12 +320,35 @@ fn placement_targets(
 pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyhow::Result<Survey> {
     let nova = session.nova();
     let placement = session.placement();
-    let services = nova.list_services(None, Some("nova-compute"))?;
+    // Round trips before the first evacuation are the cost of a host evacuation: after the
+    // token and the compute version document, every listing goes out at once (and
+    // Placement's version document with them), then the Placement inventories and usages.
+    nova.microversion()?;
+    let (services, servers, migrations, hypervisors) = std::thread::scope(|s| {
+        let servers = s.spawn(|| nova.list_servers_on_host(opts.host));
+        let migrations = s.spawn(|| {
+            nova.list_migrations(&MigrationFilter {
+                source_compute: Some(opts.host),
+                migration_type: Some("evacuation"),
+                ..Default::default()
+            })
+        });
+        let hypervisors = s.spawn(|| nova.list_hypervisors());
+        let placement_version = s.spawn(|| placement.microversion());
+        let services = nova.list_services(None, Some("nova-compute"));
+        let warmed = join(placement_version);
+        if let Ok(Err(e)) = &warmed {
+            tracing::debug!("placement version discovery: {e}");
+        }
+        (services, join(servers), join(migrations), join(hypervisors))
+    });
+    let services = services?;
     let known: Vec<&str> = services.iter().map(|s| s.host.as_str()).collect();
     let Some(source) = services.iter().find(|s| s.host == opts.host) else {
         return Err(super::unknown_host(opts.host, &known).into());
     };
     check_targets(opts.host, opts.targets, &services)?;
+    let (servers, migrations, hypervisors) = (servers??, migrations??, hypervisors??);
     let scheduler_chooses = opts.targets.is_empty();
     let usable_hosts: Vec<String> = services
         .iter()
@@ -338,20 +362,7 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
         t.dedup();
         t
     };
-
-    let (servers, migrations, targets) = std::thread::scope(|s| {
-        let servers = s.spawn(|| nova.list_servers_on_host(opts.host));
-        let migrations = s.spawn(|| {
-            nova.list_migrations(&MigrationFilter {
-                source_compute: Some(opts.host),
-                migration_type: Some("evacuation"),
-                ..Default::default()
-            })
-        });
-        let targets = placement_targets(&nova, &placement, &candidates, opts.concurrency);
-        (join(servers), join(migrations), targets)
-    });
-    let (servers, migrations, targets) = (servers??, migrations??, targets?);
+    let targets = placement_targets(&hypervisors, &placement, &candidates, opts.concurrency)?;
     let mut survey = classify_and_plan(opts, source, servers, &migrations, records, targets);
     survey.scheduler_chooses = scheduler_chooses;
     survey.candidates = candidates.clone();
@@ -365,7 +376,7 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
         let extra = if others.is_empty() {
             Vec::new()
         } else {
-            placement_targets(&nova, &placement, &others, opts.concurrency)?
+            placement_targets(&hypervisors, &placement, &others, opts.concurrency)?
         };
         survey.suggestions = suggestions(&survey, opts, extra);
     }
@@ -516,9 +527,11 @@ fn suggestions(survey: &Survey, opts: &Options<'_>, extra: Vec<Target>) -> Vec<S
     out
 }
 
-/// Sends the evacuations of [`Survey::to_send`] with at most `concurrency` in flight, each
-/// journaled before it is sent and after it is answered; `on_done` sees each outcome as it
-/// comes (progress, log lines).
+/// Sends the evacuations of [`Survey::to_send`] with at most `concurrency` in flight. The
+/// intents of all of them are written and synced in one go before the first is sent; each
+/// result is written as its answer comes, and synced with the others at the end (a lost
+/// result leaves its intent "in doubt", which Nova's migration records settle on a re-run).
+/// `on_done` sees each outcome as it comes (progress, log lines).
 pub fn execute(
     session: &Session,
     survey: &Survey,
@@ -528,41 +541,89 @@ pub fn execute(
 ) -> Vec<Outcome> {
     let nova = session.nova();
     let todo = survey.to_send();
-    crate::pool::map_bounded(&todo, concurrency, |entry| {
-        let target = survey.target_to_send(&entry.id);
-        let outcome = evacuate_one(&nova, survey, entry, target, journal);
-        on_done(&outcome);
-        outcome
-    })
-}
-
-fn evacuate_one(
-    nova: &Nova,
-    survey: &Survey,
-    entry: &ServerEntry,
-    target: Option<String>,
-    journal: &Journal,
-) -> Outcome {
-    let status_before = survey
-        .raw
-        .get(&entry.id)
-        .map(|s| s.status.as_str())
-        .unwrap_or("");
-    let fields = Fields {
+    let planned: Vec<(Option<String>, &str)> = todo
+        .iter()
+        .map(|e| {
+            let before = survey.raw.get(&e.id).map_or("", |s| s.status.as_str());
+            (survey.target_to_send(&e.id), before)
+        })
+        .collect();
+    let fields = |i: usize| Fields {
         host: Some(&survey.host),
-        target: target.as_deref(),
-        server: Some(&entry.id),
-        server_status: Some(status_before),
+        target: planned[i].0.as_deref(),
+        server: Some(&todo[i].id),
+        server_status: Some(planned[i].1),
         ..Default::default()
     };
-    send_evacuation(
-        nova,
-        &entry.id,
-        &entry.name,
-        target.clone(),
-        journal,
-        fields,
-    )
+    let intents: Vec<_> = (0..todo.len())
+        .map(|i| (Kind::Intent, "evacuate", "sending", fields(i)))
+        .collect();
+    if let Err(e) = journal.append_all(&intents) {
+        return todo
+            .iter()
+            .map(|entry| Outcome {
+                server_id: entry.id.clone(),
+                name: entry.name.clone(),
+                target: survey.target_to_send(&entry.id),
+                accepted: false,
+                error: Some(format!("not sent: {e}")),
+                request_id: None,
+            })
+            .collect();
+    }
+    let indices: Vec<usize> = (0..todo.len()).collect();
+    let outcomes = crate::pool::map_bounded(&indices, concurrency, |&i| {
+        let entry = todo[i];
+        let target = planned[i].0.clone();
+        let answer = nova.evacuate(
+            &entry.id,
+            &EvacuateRequest {
+                host: target.clone(),
+            },
+        );
+        let mut outcome = Outcome {
+            server_id: entry.id.clone(),
+            name: entry.name.clone(),
+            target,
+            accepted: answer.is_ok(),
+            error: None,
+            request_id: None,
+        };
+        match answer {
+            Ok(a) => outcome.request_id = a.request_id,
+            Err(e) => {
+                outcome.request_id = e.api().and_then(|a| a.request_id.clone());
+                outcome.error = Some(e.to_string());
+            }
+        }
+        let status = if outcome.accepted {
+            "accepted"
+        } else {
+            "failed"
+        };
+        let written = journal.append_unsynced(
+            Kind::Result,
+            "evacuate",
+            status,
+            Fields {
+                request_id: outcome.request_id.as_deref(),
+                detail: outcome.error.as_deref(),
+                ..fields(i)
+            },
+        );
+        if let Err(e) = written {
+            outcome.error = Some(match outcome.error.take() {
+                Some(prev) => format!("{prev}; and {e}"),
+                None => format!("accepted by Nova, but {e}"),
+            });
+        }
+        on_done(&outcome);
+        outcome
+    });
+    if let Err(e) = journal.sync() {
+        tracing::warn!("{e}: the last results may be missing from the journal");
+    }
+    outcomes
 }
 
 /// One evacuation with its journal records: intent (synced) before the POST, result after.
