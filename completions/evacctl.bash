@@ -164,7 +164,7 @@ _evacctl() {
 
     case "${cmd}" in
         evacctl)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,6 +194,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -202,7 +206,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__check__subcmd__consul)
-            opts="-f -y -v -q -h -V --cluster --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --cluster --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -236,6 +240,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -244,7 +252,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__check__subcmd__services)
-            opts="-f -y -v -q -h -V --host --binary --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --host --binary --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -282,6 +290,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -290,7 +302,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__completions)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version bash elvish fish powershell zsh"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -320,6 +332,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -328,7 +344,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__evacuate)
-            opts="-f -y -v -q -h -V --target --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --target --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -362,6 +378,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -370,7 +390,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__gen__subcmd__assets)
-            opts="-f -y -v -q -h -V --out --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --out --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -401,6 +421,10 @@ _evacctl() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -664,7 +688,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__host__subcmd__evacuate)
-            opts="-f -y -v -q -h -V --target --concurrency --allow-partial --force-down --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --target --concurrency --allow-partial --force-down --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -702,6 +726,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -710,7 +738,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version power help"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version power help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -737,6 +765,10 @@ _evacctl() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -846,7 +878,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version status on off cycle help"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version status on off cycle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -876,6 +908,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -884,7 +920,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__cycle)
-            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -911,6 +947,10 @@ _evacctl() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1006,7 +1046,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__off)
-            opts="-f -y -v -q -h -V --all --wait --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --all --wait --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1033,6 +1073,10 @@ _evacctl() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1044,7 +1088,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__on)
-            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1071,6 +1115,10 @@ _evacctl() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1082,7 +1130,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__status)
-            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1112,6 +1160,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1120,7 +1172,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__migrate__subcmd__volumes)
-            opts="-f -y -v -q -h -V --to --backend --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --to --backend --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1158,6 +1210,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1166,7 +1222,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__restore)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1196,6 +1252,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1204,7 +1264,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__verify)
-            opts="-f -y -v -q -h -V --wait --timeout --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --wait --timeout --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1238,6 +1298,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1246,7 +1310,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__watch)
-            opts="-f -y -v -q -h -V --once --interval --dry-run --status --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --once --interval --dry-run --status --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1277,6 +1341,10 @@ _evacctl() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1253,16 +1253,28 @@ fn list_migrations(world: &World, req: &SimRequest, ctx: &AuthContext, v: Versio
     Reply::json(200, body)
 }
 
-fn hypervisor_view(
-    world: &World,
-    host: &str,
-    uuid: &str,
+/// What a hypervisor listing shows: the detail fields, the servers.
+#[derive(Clone, Copy)]
+struct HypervisorShape {
     v: Version,
     now: f64,
-    index: usize,
     detail: bool,
     servers: bool,
+}
+
+fn hypervisor_view(
+    world: &World,
+    index: usize,
+    host: &str,
+    uuid: &str,
+    shape: HypervisorShape,
 ) -> Value {
+    let HypervisorShape {
+        v,
+        now,
+        detail,
+        servers,
+    } = shape;
     let svc = world
         .services_of(ServiceApi::Nova)
         .find(|s| s.host == host && s.binary == "nova-compute");
@@ -1323,7 +1335,15 @@ fn list_hypervisors(
         .iter()
         .enumerate()
         .filter(|(_, (h, _))| pattern.is_none_or(|p| h.contains(p)))
-        .map(|(i, (h, u))| hypervisor_view(world, h, u, v, req.now, i, detail, with_servers))
+        .map(|(i, (h, u))| {
+            let shape = HypervisorShape {
+                v,
+                now: req.now,
+                detail,
+                servers: with_servers,
+            };
+            hypervisor_view(world, i, h, u, shape)
+        })
         .collect();
     if let Some(p) = pattern
         && items.is_empty()
@@ -1353,7 +1373,15 @@ fn legacy_hypervisor_search(
         .iter()
         .enumerate()
         .filter(|(_, (h, _))| h.contains(pattern))
-        .map(|(i, (h, u))| hypervisor_view(world, h, u, v, req.now, i, false, what == "servers"))
+        .map(|(i, (h, u))| {
+            let shape = HypervisorShape {
+                v,
+                now: req.now,
+                detail: false,
+                servers: what == "servers",
+            };
+            hypervisor_view(world, i, h, u, shape)
+        })
         .collect();
     if items.is_empty() {
         return openstack_fault(
