@@ -5,7 +5,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::sim::SimCloud;
+use common::sim::{Run, SimCloud};
 use serde_json::{Value, json};
 
 /// Heartbeats every second, down after 3 s: right after a power loss the service is still up,
@@ -41,39 +41,12 @@ name = "compute-3"
 role = "compute"
 "#;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
-    }
-}
-
 fn evacctl(cloud: &SimCloud, args: &[&str]) -> Run {
-    evacctl_env(cloud, args, &[])
+    cloud.evacctl(args, &[])
 }
 
 fn evacctl_env(cloud: &SimCloud, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_evacctl"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", cloud.dir())
-        .env("OS_CLIENT_CONFIG_FILE", cloud.clouds_yaml())
-        .env("OS_CLOUD", "sim")
-        .envs(env.iter().copied())
-        .args(args)
-        .output()
-        .expect("run evacctl");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cloud.evacctl(args, env)
 }
 
 fn service<'a>(report: &'a Value, binary: &str, host: &str) -> &'a Value {

@@ -5,10 +5,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use common::sim::SimCloud;
+use common::sim::{Run, SimCloud};
 use serde_json::{Value, json};
 
 const SCENARIO: &str = include_str!("../scenarios/evacuation.toml");
@@ -21,39 +20,36 @@ fn dead_compute_1() -> String {
     )
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
-    }
-}
-
 fn journal(cloud: &SimCloud) -> PathBuf {
     cloud.dir().join("state/journal.jsonl")
 }
 
 fn evacctl(cloud: &SimCloud, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_evacctl"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", cloud.dir())
-        .env("OS_CLIENT_CONFIG_FILE", cloud.clouds_yaml())
-        .env("OS_CLOUD", "sim")
-        .env("EVACCTL_JOURNAL", journal(cloud))
-        .args(args)
-        .output()
-        .expect("run evacctl");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let journal = journal(cloud);
+    let journal = journal.to_str().expect("a UTF-8 temp path");
+    cloud.evacctl(args, &[("EVACCTL_JOURNAL", journal)])
+}
+
+/// `verify compute-1 --wait --timeout 20s -f FORMAT`.
+fn verify_wait(cloud: &SimCloud, format: &str) -> Run {
+    let args = [
+        "verify",
+        "compute-1",
+        "--wait",
+        "--timeout",
+        "20s",
+        "-f",
+        format,
+    ];
+    evacctl(cloud, &args)
+}
+
+/// A server's entry in a host-evacuate report.
+fn entry<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["servers"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["id"] == id))
+        .unwrap_or_else(|| panic!("{id} not in {report}"))
 }
 
 fn servers(cloud: &SimCloud) -> Vec<Value> {
@@ -153,18 +149,7 @@ fn mixed_states_are_classified_evacuated_journaled_and_verified() {
     );
 
     // verify --wait: every server on another host, in its state, migration done.
-    let run = evacctl(
-        &cloud,
-        &[
-            "verify",
-            "compute-1",
-            "--wait",
-            "--timeout",
-            "20s",
-            "-f",
-            "json",
-        ],
-    );
+    let run = verify_wait(&cloud, "json");
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let v = run.json();
     assert_eq!(v["summary"]["ok"], 4);
@@ -247,12 +232,7 @@ fn an_evacuation_in_flight_is_never_sent_again() {
     );
     assert_eq!(sent.len(), 2, "web-2 and batch-1: {sent:?}");
     for id in [&web1, &db1] {
-        let s = report["servers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == id.as_str())
-            .unwrap();
+        let s = entry(&report, id);
         assert_eq!(s["reason_code"], "evacuation-in-progress", "{s}");
         assert!(s["reason"].as_str().unwrap().contains("accepted"), "{s}");
     }
@@ -399,18 +379,7 @@ fn no_valid_host_for_one_server_then_verify_fails_and_a_rerun_retries_only_it() 
     assert_eq!(run.json()["summary"]["accepted"], 4);
     set_status(&cloud, "compute-3", "disabled");
     set_status(&cloud, "compute-4", "disabled");
-    let run = evacctl(
-        &cloud,
-        &[
-            "verify",
-            "compute-1",
-            "--wait",
-            "--timeout",
-            "20s",
-            "-f",
-            "json",
-        ],
-    );
+    let run = verify_wait(&cloud, "json");
     assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
     let v = run.json();
     assert_eq!(
@@ -640,12 +609,7 @@ fn the_journal_alone_prevents_a_second_request() {
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let report = run.json();
-    let s = report["servers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == web1.as_str())
-        .unwrap();
+    let s = entry(&report, &web1);
     assert_eq!(s["reason_code"], "already-accepted", "{s}");
     assert!(s["reason"].as_str().unwrap().contains("earlier"), "{s}");
     assert_eq!(report["requests"].as_array().unwrap().len(), 3);

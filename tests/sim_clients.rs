@@ -25,6 +25,19 @@ fn find_client(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// `openstack` and `nova`; `None` (and a "skipped" line) when missing, except under CI.
+fn clients() -> Option<(PathBuf, PathBuf)> {
+    let (Some(openstack), Some(nova)) = (find_client("openstack"), find_client("nova")) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the OpenStack clients are missing (scripts/test installs them into .venv/)"
+        );
+        eprintln!("skipped: no openstack/nova client (run scripts/test to install them)");
+        return None;
+    };
+    Some((openstack, nova))
+}
+
 /// A command with no OS_* variables from the caller's environment.
 fn clean(program: &std::path::Path) -> Command {
     let mut cmd = Command::new(program);
@@ -49,12 +62,7 @@ fn check(what: &str, out: &Output) -> String {
 
 #[test]
 fn official_clients_work_against_the_sim() {
-    let (Some(openstack), Some(nova)) = (find_client("openstack"), find_client("nova")) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the OpenStack clients are missing (scripts/test installs them into .venv/)"
-        );
-        eprintln!("skipped: no openstack/nova client (run scripts/test to install them)");
+    let Some((openstack, nova)) = clients() else {
         return;
     };
     let cloud = SimCloud::with_scenario(FAST_SCENARIO);
@@ -149,12 +157,7 @@ fn official_clients_work_against_the_sim() {
 /// whose evacuation is already running (the sim then breaks it, as real Nova does).
 #[test]
 fn official_clients_evacuate_against_the_sim() {
-    let (Some(openstack), Some(nova)) = (find_client("openstack"), find_client("nova")) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the OpenStack clients are missing (scripts/test installs them into .venv/)"
-        );
-        eprintln!("skipped: no openstack/nova client (run scripts/test to install them)");
+    let Some((openstack, nova)) = clients() else {
         return;
     };
     let scenario = include_str!("../scenarios/evacuation.toml").replace(

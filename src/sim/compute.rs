@@ -1659,20 +1659,7 @@ launched = false
         let s = Scenario::from_toml_str(SCENARIO, "t").unwrap();
         let now = clock::now();
         let mut w = World::new(&s, now);
-        let mut req = SimRequest::new(Method::POST, "/identity/v3/auth/tokens");
-        req.body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"name": "Default"}, "password": "pw"}}},
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
-        .to_string()
-        .into_bytes();
-        let r = keystone::handle(&mut w, &req);
-        let token = r
-            .headers
-            .iter()
-            .find(|(k, _)| k == "x-subject-token")
-            .unwrap()
-            .1
-            .clone();
+        let token = keystone::token_for_tests(&mut w, "admin", "pw", "admin");
         (w, token, now)
     }
 
@@ -1691,6 +1678,11 @@ launched = false
         } else {
             nova::handle(w, &req)
         }
+    }
+
+    fn evacuate(w: &mut World, t: &str, id: &str, body: &str, at: f64) -> Reply {
+        let path = format!("/compute/v2.1/servers/{id}/action");
+        call(w, t, Method::POST, &path, body, at)
     }
 
     #[test]
@@ -1712,8 +1704,7 @@ launched = false
         assert!(next.contains("marker="), "{next}");
         let id = w.compute.servers[0].id.clone();
         // Still up: 400 as Nova.
-        let evac = format!("/compute/v2.1/servers/{id}/action");
-        let r = call(&mut w, &t, Method::POST, &evac, r#"{"evacuate": {}}"#, now);
+        let r = evacuate(&mut w, &t, &id, r#"{"evacuate": {}}"#, now);
         assert_eq!(r.status.as_u16(), 400);
         assert_eq!(
             r.body_json().unwrap()["badRequest"]["message"],
@@ -1726,27 +1717,13 @@ launched = false
             (r#"{"evacuate": {"host": "c1"}}"#, 400),
             (r#"{"evacuate": {"force": true}}"#, 400),
         ] {
-            let r = call(&mut w, &t, Method::POST, &evac, body, later);
+            let r = evacuate(&mut w, &t, &id, body, later);
             assert_eq!(r.status.as_u16(), code, "{body}");
         }
         let broken = w.compute.servers[3].id.clone();
-        let r = call(
-            &mut w,
-            &t,
-            Method::POST,
-            &format!("/compute/v2.1/servers/{broken}/action"),
-            r#"{"evacuate": {}}"#,
-            later,
-        );
+        let r = evacuate(&mut w, &t, &broken, r#"{"evacuate": {}}"#, later);
         assert_eq!(r.status.as_u16(), 409);
-        let r = call(
-            &mut w,
-            &t,
-            Method::POST,
-            &evac,
-            r#"{"evacuate": {}}"#,
-            later,
-        );
+        let r = evacuate(&mut w, &t, &id, r#"{"evacuate": {}}"#, later);
         assert_eq!(r.status.as_u16(), 200);
         assert!(matches!(r.body, crate::sim::http::ReplyBody::Empty));
         assert_eq!(w.compute.servers[0].status(), "REBUILD");
@@ -1775,14 +1752,7 @@ launched = false
         // c2 has 2 VCPU: the second fits, the third does not (NoValidHost).
         for s in [1, 2] {
             let sid = w.compute.servers[s].id.clone();
-            let r = call(
-                &mut w,
-                &t,
-                Method::POST,
-                &format!("/compute/v2.1/servers/{sid}/action"),
-                r#"{"evacuate": {}}"#,
-                later + 3.0,
-            );
+            let r = evacuate(&mut w, &t, &sid, r#"{"evacuate": {}}"#, later + 3.0);
             assert_eq!(r.status.as_u16(), 200);
         }
         advance(&mut w, later + 6.0);
@@ -1853,16 +1823,8 @@ launched = false
         w.power_off("c1", now).unwrap();
         let later = now + 5.0;
         let id = w.compute.servers[0].id.clone();
-        let evac = format!("/compute/v2.1/servers/{id}/action");
         for _ in 0..2 {
-            let r = call(
-                &mut w,
-                &t,
-                Method::POST,
-                &evac,
-                r#"{"evacuate": {}}"#,
-                later,
-            );
+            let r = evacuate(&mut w, &t, &id, r#"{"evacuate": {}}"#, later);
             assert_eq!(r.status.as_u16(), 200);
         }
         advance(&mut w, later + 5.0);

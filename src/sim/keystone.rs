@@ -411,6 +411,28 @@ pub fn authenticate(world: &World, req: &SimRequest) -> Result<AuthContext, Repl
     })
 }
 
+/// A project-scoped token by password, issued in-process (for the other APIs' unit tests).
+#[cfg(test)]
+pub(crate) fn token_for_tests(
+    world: &mut World,
+    user: &str,
+    password: &str,
+    project: &str,
+) -> String {
+    let mut req = SimRequest::new(axum::http::Method::POST, "/identity/v3/auth/tokens");
+    req.body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}})
+    .to_string()
+    .into_bytes();
+    let r = handle(world, &req);
+    r.headers
+        .iter()
+        .find(|(k, _)| k == "x-subject-token")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
 /// Routes `/identity/...`.
 pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
     let segs = req.segs();
@@ -886,7 +908,8 @@ mod tests {
                 "compute",
                 "volumev3",
                 "block-storage",
-                "placement"
+                "placement",
+                "image"
             ]
         );
         assert!(t["expires_at"].as_str().unwrap().ends_with('Z'));

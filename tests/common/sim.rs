@@ -63,6 +63,21 @@ role = "compute"
 cinder_backends = ["ceph"]
 "#;
 
+/// What one run of the `evacctl` binary left.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout as JSON; panics with both outputs otherwise.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
 pub struct SimCloud {
     child: Child,
     url: String,
@@ -159,6 +174,26 @@ impl SimCloud {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("http client")
+    }
+
+    /// Runs the real `evacctl` against this cloud (cloud `sim` of its clouds.yaml), with a
+    /// clean environment plus `env`.
+    pub fn evacctl(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_evacctl"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir())
+            .env("OS_CLIENT_CONFIG_FILE", self.clouds_yaml())
+            .env("OS_CLOUD", "sim")
+            .envs(env.iter().copied())
+            .args(args)
+            .output()
+            .expect("run evacctl");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 
     /// A control API call (`path` under `/_sim/`); panics unless it answers 2xx.
