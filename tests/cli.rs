@@ -85,9 +85,6 @@ fn unimplemented_subcommands_say_so_with_their_own_exit_code() {
         vec!["check-consul"],
         vec!["ipmi", "power", "status", "--all"],
         vec!["migrate-volumes", "a", "--to", "b"],
-        vec!["evacuate", "srv"],
-        vec!["host-evacuate", "h"],
-        vec!["verify", "h"],
         vec!["watch", "--once"],
         vec!["restore", "h"],
     ] {

@@ -1818,6 +1818,37 @@ launched = false
     }
 
     #[test]
+    fn scenario_mistakes_name_the_key() {
+        for (from, to, key) in [
+            (
+                "flavor = \"m1.small\"\nvm_state",
+                "flavor = \"m1.big\"\nvm_state",
+                "servers[1].flavor",
+            ),
+            (
+                "vm_state = \"building\"",
+                "vm_state = \"bulding\"",
+                "servers[1].vm_state",
+            ),
+            (
+                "host = \"c1\"\nflavor = \"m1.small\"\nvm_state",
+                "host = \"ctl\"\nflavor = \"m1.small\"\nvm_state",
+                "servers[1].host",
+            ),
+            ("count = 3", "count = 0", "servers[0].count"),
+            ("max_limit = 2", "max_limit = 0", "compute.max_limit"),
+        ] {
+            let text = SCENARIO.replacen(from, to, 1);
+            assert_ne!(text, SCENARIO, "{from}");
+            let e = Scenario::from_toml_str(&text, "t.toml").unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+            assert!(e.line_col.is_some(), "{e}");
+        }
+        let bad = SCENARIO.replace("launched = false", "launched = false\nflavour = 1");
+        assert!(Scenario::from_toml_str(&bad, "t.toml").is_err());
+    }
+
+    #[test]
     fn a_second_evacuation_is_accepted_and_breaks_the_server() {
         let (mut w, t, now) = setup();
         w.power_off("c1", now).unwrap();
