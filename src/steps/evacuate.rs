@@ -348,7 +348,12 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
         return Err(super::unknown_host(opts.host, &known).into());
     };
     check_targets(opts.host, opts.targets, &services)?;
-    let (servers, migrations, hypervisors) = (servers??, migrations??, hypervisors??);
+    let (servers, migrations) = (servers??, migrations??);
+    // Without hypervisor records (Nova older than 2.53), providers are found by name.
+    let hypervisors = hypervisors?.unwrap_or_else(|e| {
+        tracing::debug!("hypervisors not listed ({e}): Placement providers by name");
+        Vec::new()
+    });
     let scheduler_chooses = opts.targets.is_empty();
     let usable_hosts: Vec<String> = services
         .iter()
@@ -358,8 +363,12 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
     let candidates: Vec<String> = if scheduler_chooses {
         usable_hosts.clone()
     } else {
-        let mut t = opts.targets.to_vec();
-        t.dedup();
+        let mut t: Vec<String> = Vec::new();
+        for h in opts.targets {
+            if !t.contains(h) {
+                t.push(h.clone());
+            }
+        }
         t
     };
     let targets = placement_targets(&hypervisors, &placement, &candidates, opts.concurrency)?;
