@@ -324,7 +324,16 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
     // token and the compute version document, every listing goes out at once (and
     // Placement's version document with them), then the Placement inventories and usages.
     nova.microversion()?;
-    let (services, servers, migrations, hypervisors) = std::thread::scope(|s| {
+    struct Found {
+        services: Vec<ComputeService>,
+        usable_hosts: Vec<String>,
+        candidates: Vec<String>,
+        hypervisors: Vec<Hypervisor>,
+        targets: Vec<Target>,
+    }
+    // The server list (the slowest answer) runs while the services, the hypervisors and then
+    // Placement are asked.
+    let (found, servers, migrations) = std::thread::scope(|s| {
         let servers = s.spawn(|| nova.list_servers_on_host(opts.host));
         let migrations = s.spawn(|| {
             nova.list_migrations(&MigrationFilter {
@@ -333,45 +342,66 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                 ..Default::default()
             })
         });
-        let hypervisors = s.spawn(|| nova.list_hypervisors());
-        let placement_version = s.spawn(|| placement.microversion());
-        let services = nova.list_services(None, Some("nova-compute"));
-        let warmed = join(placement_version);
-        if let Ok(Err(e)) = &warmed {
-            tracing::debug!("placement version discovery: {e}");
-        }
-        (services, join(servers), join(migrations), join(hypervisors))
-    });
-    let services = services?;
-    let known: Vec<&str> = services.iter().map(|s| s.host.as_str()).collect();
-    let Some(source) = services.iter().find(|s| s.host == opts.host) else {
-        return Err(super::unknown_host(opts.host, &known).into());
-    };
-    check_targets(opts.host, opts.targets, &services)?;
-    let (servers, migrations) = (servers??, migrations??);
-    // Without hypervisor records (Nova older than 2.53), providers are found by name.
-    let hypervisors = hypervisors?.unwrap_or_else(|e| {
-        tracing::debug!("hypervisors not listed ({e}): Placement providers by name");
-        Vec::new()
-    });
-    let scheduler_chooses = opts.targets.is_empty();
-    let usable_hosts: Vec<String> = services
-        .iter()
-        .filter(|s| s.host != opts.host && usable(s))
-        .map(|s| s.host.clone())
-        .collect();
-    let candidates: Vec<String> = if scheduler_chooses {
-        usable_hosts.clone()
-    } else {
-        let mut t: Vec<String> = Vec::new();
-        for h in opts.targets {
-            if !t.contains(h) {
-                t.push(h.clone());
+        let found = (|| -> anyhow::Result<Found> {
+            let hypervisors = s.spawn(|| nova.list_hypervisors());
+            let placement_version = s.spawn(|| placement.microversion());
+            let services = nova.list_services(None, Some("nova-compute"))?;
+            if let Ok(Err(e)) = join(placement_version) {
+                tracing::debug!("placement version discovery: {e}");
             }
-        }
-        t
+            let known: Vec<&str> = services.iter().map(|s| s.host.as_str()).collect();
+            if !known.contains(&opts.host) {
+                return Err(super::unknown_host(opts.host, &known).into());
+            }
+            check_targets(opts.host, opts.targets, &services)?;
+            // Without hypervisor records (Nova older than 2.53), providers are found by name.
+            let hypervisors = join(hypervisors)?.unwrap_or_else(|e| {
+                tracing::debug!("hypervisors not listed ({e}): Placement providers by name");
+                Vec::new()
+            });
+            let usable_hosts: Vec<String> = services
+                .iter()
+                .filter(|s| s.host != opts.host && usable(s))
+                .map(|s| s.host.clone())
+                .collect();
+            let candidates: Vec<String> = if opts.targets.is_empty() {
+                usable_hosts.clone()
+            } else {
+                let mut t: Vec<String> = Vec::new();
+                for h in opts.targets {
+                    if !t.contains(h) {
+                        t.push(h.clone());
+                    }
+                }
+                t
+            };
+            let targets =
+                placement_targets(&hypervisors, &placement, &candidates, opts.concurrency)?;
+            Ok(Found {
+                services,
+                usable_hosts,
+                candidates,
+                hypervisors,
+                targets,
+            })
+        })();
+        (found, join(servers), join(migrations))
+    });
+    let Found {
+        services,
+        usable_hosts,
+        candidates,
+        hypervisors,
+        targets,
+    } = found?;
+    let (servers, migrations) = (servers??, migrations??);
+    let scheduler_chooses = opts.targets.is_empty();
+    let Some(source) = services.iter().find(|s| s.host == opts.host) else {
+        return Err(anyhow::anyhow!(
+            "{} vanished from the service list",
+            opts.host
+        ));
     };
-    let targets = placement_targets(&hypervisors, &placement, &candidates, opts.concurrency)?;
     let mut survey = classify_and_plan(opts, source, servers, &migrations, records, targets);
     survey.scheduler_chooses = scheduler_chooses;
     survey.candidates = candidates.clone();
