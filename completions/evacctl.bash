@@ -164,7 +164,7 @@ _evacctl() {
 
     case "${cmd}" in
         evacctl)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,6 +194,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -202,7 +206,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__check__subcmd__consul)
-            opts="-f -y -v -q -h -V --cluster --host --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --cluster --host --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -240,6 +244,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -248,7 +256,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__check__subcmd__services)
-            opts="-f -y -v -q -h -V --host --binary --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --host --binary --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -286,6 +294,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -294,7 +306,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__completions)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version bash elvish fish powershell zsh"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -324,6 +336,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -332,7 +348,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__evacuate)
-            opts="-f -y -v -q -h -V --target --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --target --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -366,6 +382,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -374,7 +394,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__gen__subcmd__assets)
-            opts="-f -y -v -q -h -V --out --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --out --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -405,6 +425,10 @@ _evacctl() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -668,7 +692,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__host__subcmd__evacuate)
-            opts="-f -y -v -q -h -V --target --concurrency --allow-partial --force-down --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --target --concurrency --allow-partial --force-down --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -706,6 +730,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -714,7 +742,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version power help"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version power help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -741,6 +769,10 @@ _evacctl() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -850,7 +882,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version status on off cycle help"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version status on off cycle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -880,6 +912,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -888,7 +924,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__cycle)
-            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -915,6 +951,10 @@ _evacctl() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1010,7 +1050,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__off)
-            opts="-f -y -v -q -h -V --all --wait --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --all --wait --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1037,6 +1077,10 @@ _evacctl() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1048,7 +1092,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__on)
-            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1075,6 +1119,10 @@ _evacctl() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1086,7 +1134,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__status)
-            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1116,6 +1164,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1124,7 +1176,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__migrate__subcmd__volumes)
-            opts="-f -y -v -q -h -V --to --backend --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --to --backend --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1162,6 +1214,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1170,7 +1226,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__restore)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1200,6 +1256,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1208,7 +1268,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__verify)
-            opts="-f -y -v -q -h -V --wait --timeout --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --wait --timeout --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1242,6 +1302,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1250,7 +1314,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__watch)
-            opts="-f -y -v -q -h -V --once --interval --dry-run --status --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --help --version"
+            opts="-f -y -v -q -h -V --once --interval --dry-run --status --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1281,6 +1345,10 @@ _evacctl() {
                     return 0
                     ;;
                 --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_evacctl_global_optspecs
-    string join \n os-cloud= os-region-name= config= f/format= y/yes v/verbose q/quiet log-file= h/help V/version
+    string join \n os-cloud= os-region-name= config= f/format= y/yes v/verbose q/quiet log-file= journal= h/help V/version
 end
 
 function __fish_evacctl_needs_command
@@ -30,6 +30,7 @@ complete -c evacctl -n "__fish_evacctl_needs_command" -l config -d 'evacctl conf
 complete -c evacctl -n "__fish_evacctl_needs_command" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_needs_command" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_needs_command" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_needs_command" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_needs_command" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_needs_command" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -55,6 +56,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l config 
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -68,6 +70,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l confi
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -79,6 +82,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_see
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -92,6 +96,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_su
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -112,6 +117,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l conf
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l dry-run -d 'Print the plan and the commands; change nothing'
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
@@ -125,6 +131,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l config -d '
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l dry-run -d 'Print the request; change nothing'
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
@@ -139,6 +146,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l config
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l allow-partial -d 'Evacuate what fits when not everything does'
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l force-down -d 'Confirm power off through the BMC, then force the service down and disable it'
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l dry-run -d 'Print the plan and every request; change nothing'
@@ -154,6 +162,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l config -d 'ev
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l wait -d 'Poll until everything is verified or the timeout'
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
@@ -167,6 +176,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l config -d 'eva
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l once -d 'Run one cycle and exit (for cron)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l dry-run -d 'Observe and decide, change nothing'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l status -d 'Print each host\'s state and the evacuation history from the journal, then exit'
@@ -181,6 +191,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l config -d 'e
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -192,6 +203,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l config -
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -204,6 +216,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l config -d
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s q -l quiet -d 'Less log output: warnings and errors only'

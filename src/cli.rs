@@ -28,7 +28,7 @@ for the `openstack` client.";
 
 fn after_long_help() -> String {
     format!(
-        "{}\nEnvironment:\n  OS_CLOUD, OS_REGION_NAME, OS_CLIENT_CONFIG_FILE, OS_AUTH_URL, OS_*   as for the `openstack` client\n  EVACCTL_CONFIG   the configuration file (default /etc/evacctl/config.toml)\n",
+        "{}\nEnvironment:\n  OS_CLOUD, OS_REGION_NAME, OS_CLIENT_CONFIG_FILE, OS_AUTH_URL, OS_*   as for the `openstack` client\n  EVACCTL_CONFIG   the configuration file (default /etc/evacctl/config.toml)\n  EVACCTL_JOURNAL  the journal file (default: the config's journal.path)\n",
         crate::exit_codes::help_text()
     )
 }
@@ -103,6 +103,17 @@ pub struct GlobalArgs {
     /// Also append log lines to FILE
     #[arg(long, global = true, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+
+    /// The journal of actions (JSON lines) [default: the config's journal.path,
+    /// /var/lib/evacctl/journal.jsonl]
+    #[arg(
+        long,
+        env = "EVACCTL_JOURNAL",
+        global = true,
+        value_name = "FILE",
+        hide_env_values = true
+    )]
+    pub journal: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

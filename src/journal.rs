@@ -86,7 +86,8 @@ pub struct Fields<'a> {
 pub struct Journal {
     path: PathBuf,
     run_id: String,
-    file: Mutex<File>,
+    file: File,
+    write_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -136,7 +137,8 @@ impl Journal {
         Ok(Journal {
             path: path.to_path_buf(),
             run_id: new_run_id(),
-            file: Mutex::new(file),
+            file,
+            write_lock: Mutex::new(()),
         })
     }
 
@@ -150,31 +152,67 @@ impl Journal {
 
     /// Appends one record and syncs it to disk before returning.
     pub fn append(&self, kind: Kind, action: &str, status: &str, f: Fields<'_>) -> io::Result<()> {
-        let record = Record {
-            ts: now(),
-            run_id: self.run_id.clone(),
-            kind,
-            action: action.to_string(),
-            host: f.host.map(str::to_string),
-            target: f.target.map(str::to_string),
-            server: f.server.map(str::to_string),
-            status: status.to_string(),
-            server_status: f.server_status.map(str::to_string),
-            request_id: f.request_id.map(str::to_string),
-            detail: f.detail.map(str::to_string),
-        };
-        let mut line = serde_json::to_vec(&record)?;
-        line.push(b'\n');
-        // A poisoned lock only means another writer panicked; the file is still append-only.
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.write_all(&line)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("journal {}: cannot write: {e}", self.path.display()),
-                )
-            })
+        self.write_lines(&[(kind, action, status, f)])?;
+        self.sync()
+    }
+
+    /// Appends several records with one sync: the intents of a whole batch of requests,
+    /// durable before the first is sent.
+    pub fn append_all(&self, records: &[(Kind, &str, &str, Fields<'_>)]) -> io::Result<()> {
+        self.write_lines(records)?;
+        self.sync()
+    }
+
+    /// Appends a record without waiting for the disk: for results of a batch whose intents are
+    /// already durable. A crash can lose such a record; its intent then reads "in doubt", and
+    /// Nova's own records decide (see [`evacuations_from`]). [`Journal::sync`] ends the batch.
+    pub fn append_unsynced(
+        &self,
+        kind: Kind,
+        action: &str,
+        status: &str,
+        f: Fields<'_>,
+    ) -> io::Result<()> {
+        self.write_lines(&[(kind, action, status, f)])
+    }
+
+    /// Makes every record written so far durable.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data().map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!("journal {}: cannot write: {e}", self.path.display()),
+        )
+    }
+
+    fn write_lines(&self, records: &[(Kind, &str, &str, Fields<'_>)]) -> io::Result<()> {
+        let ts = now();
+        let mut buf = Vec::new();
+        for (kind, action, status, f) in records {
+            let record = Record {
+                ts: ts.clone(),
+                run_id: self.run_id.clone(),
+                kind: *kind,
+                action: action.to_string(),
+                host: f.host.map(str::to_string),
+                target: f.target.map(str::to_string),
+                server: f.server.map(str::to_string),
+                status: status.to_string(),
+                server_status: f.server_status.map(str::to_string),
+                request_id: f.request_id.map(str::to_string),
+                detail: f.detail.map(str::to_string),
+            };
+            serde_json::to_writer(&mut buf, &record)?;
+            buf.push(b'\n');
+        }
+        // The lock keeps lines whole; syncs run outside it, so concurrent writers share the
+        // disk's flushes (a sync makes every line written before it durable).
+        // A poisoned lock only means another writer panicked; the file is still whole.
+        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        (&self.file).write_all(&buf).map_err(|e| self.error(e))
     }
 }
 

@@ -199,3 +199,93 @@ fn official_clients_list_every_service_as_the_world_has_it() {
             .any(|r| r.1 == "compute-1@ceph" && r.4 == "down")
     );
 }
+
+/// The evacuation calls of the official clients against the simulated cloud:
+/// `openstack server list --all-projects --host`, `openstack server evacuate`, and
+/// `nova host-evacuate`, which, unlike evacctl, sends every server of the host, even one
+/// whose evacuation is already running (the sim then breaks it, as real Nova does).
+#[test]
+fn official_clients_evacuate_against_the_sim() {
+    let clients = [find_client("openstack"), find_client("nova")];
+    if skip_without(&clients, "openstack/nova client") {
+        return;
+    }
+    let [Some(openstack), Some(nova)] = clients else {
+        return;
+    };
+    let scenario = include_str!("../scenarios/evacuation.toml").replace(
+        "name = \"compute-1\"\nrole = \"compute\"",
+        "name = \"compute-1\"\nrole = \"compute\"\npowered_on = false",
+    );
+    let cloud = SimCloud::with_scenario(&scenario);
+    // Slow enough that web-1 is still being evacuated when nova host-evacuate runs.
+    cloud.ctl(
+        "POST",
+        "compute",
+        Some(serde_json::json!({"evacuate_accept_delay": 30.0})),
+    );
+    let osc = |args: &[&str]| {
+        let mut cmd = clean(&openstack);
+        cmd.env("OS_CLIENT_CONFIG_FILE", cloud.clouds_yaml())
+            .env("OS_CLOUD", "sim")
+            .args(args)
+            .stdin(Stdio::null());
+        cmd.output().expect("run openstack")
+    };
+    let listed = check(
+        "server list",
+        &osc(&[
+            "server",
+            "list",
+            "--all-projects",
+            "--host",
+            "compute-1",
+            "-f",
+            "json",
+        ]),
+    );
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["Name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 6, "{listed}");
+    assert!(
+        names.contains(&"db-1") && names.contains(&"failed-build"),
+        "{names:?}"
+    );
+
+    check("server evacuate", &osc(&["server", "evacuate", "web-1"]));
+    let servers = cloud.ctl("GET", "servers", None);
+    let web1 = servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "web-1")
+        .unwrap()
+        .clone();
+    assert_eq!(web1["task_state"], "rebuilding", "{web1}");
+
+    let mut nova_cmd = clean(std::path::Path::new("sh"));
+    nova_cmd.arg("-c").arg(format!(
+        ". '{}' && exec '{}' host-evacuate --strict compute-1",
+        cloud.env_file().display(),
+        nova.display()
+    ));
+    let table = check("nova host-evacuate", &nova_cmd.output().unwrap());
+    assert!(table.contains("Evacuate Accepted"), "{table}");
+    assert!(
+        table.contains(web1["id"].as_str().unwrap()),
+        "nova sends web-1 again: {table}"
+    );
+    let migrations = cloud.ctl("GET", "migrations", None);
+    let for_web1 = migrations["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["instance_uuid"] == web1["id"])
+        .count();
+    assert_eq!(for_web1, 2, "the double evacuation evacctl never sends");
+}

@@ -3,8 +3,11 @@
 pub mod assets;
 pub mod check_consul;
 pub mod check_services;
+pub mod evacuate;
+pub mod host_evacuate;
 pub mod ipmi_power;
 pub mod migrate_volumes;
+pub mod verify;
 
 use std::cell::OnceCell;
 use std::io::IsTerminal;
@@ -110,9 +113,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConsul(args) => check_consul::run(&ctx, &args),
         Command::Ipmi(crate::cli::IpmiCommand::Power(action)) => ipmi_power::run(&ctx, &action),
         Command::MigrateVolumes(args) => migrate_volumes::run(&ctx, &args),
-        Command::Evacuate(_) => not_yet("evacuate", "issue 5"),
-        Command::HostEvacuate(_) => not_yet("host-evacuate", "issue 5"),
-        Command::Verify(_) => not_yet("verify", "issue 5"),
+        Command::Evacuate(args) => evacuate::run(&ctx, &args),
+        Command::HostEvacuate(args) => host_evacuate::run(&ctx, &args),
+        Command::Verify(args) => verify::run(&ctx, &args),
         Command::Watch(_) => not_yet("watch", "issue 7"),
         Command::Restore(_) => not_yet("restore", "issue 7"),
     }

@@ -253,26 +253,19 @@ pub fn classify(f: &Facts<'_>, cfg: &EvacuationConfig) -> Verdict {
             status: m.status.clone(),
         });
     }
-    let failed_since = |at: &str| {
-        // A newer failed evacuation (NoValidHost, rebuild failure) makes a retry legitimate.
-        f.latest_evacuation
-            .is_some_and(|m| m.is_failed() && m.created_at.as_deref().unwrap_or("") >= at)
-    };
-    match &f.journal {
-        JournalState::Accepted { run_id, at } if !failed_since(trim_z(at)) => {
-            return Verdict::Skip(Reason::AlreadyAccepted {
-                run_id: run_id.clone(),
-                at: at.clone(),
-            });
-        }
-        _ => {}
+    // A failed evacuation in Nova's records (NoValidHost, a rebuild failure) with the server
+    // still here and nothing running makes a retry harmless, whatever the journal says: only
+    // a running evacuation must never be doubled.
+    let latest_failed = f.latest_evacuation.is_some_and(Migration::is_failed);
+    if let JournalState::Accepted { run_id, at } = &f.journal
+        && !latest_failed
+    {
+        return Verdict::Skip(Reason::AlreadyAccepted {
+            run_id: run_id.clone(),
+            at: at.clone(),
+        });
     }
     nova_rule(f.server)
-}
-
-/// Journal times are RFC 3339 with `Z`; Nova's are naive UTC: compare without the zone.
-fn trim_z(s: &str) -> &str {
-    s.trim_end_matches('Z')
 }
 
 #[cfg(test)]
@@ -377,7 +370,7 @@ mod tests {
     }
 
     #[test]
-    fn the_journal_skips_what_was_accepted_unless_nova_says_it_failed_since() {
+    fn the_journal_skips_what_was_accepted_unless_nova_says_it_failed() {
         let cfg = EvacuationConfig::default();
         let s = server("error", None, true);
         let accepted = JournalState::Accepted {
@@ -389,8 +382,8 @@ mod tests {
         let failed = migration("error", "2026-11-22T01:37:11.000000");
         let v = classify(&facts(&s, Some(&failed), accepted.clone()), &cfg);
         assert!(v.is_evacuable(), "NoValidHost after our request: retry");
-        let old_failure = migration("failed", "2026-11-22T01:30:00.000000");
-        let v = classify(&facts(&s, Some(&old_failure), accepted), &cfg);
+        let done = migration("done", "2026-11-22T01:30:00.000000");
+        let v = classify(&facts(&s, Some(&done), accepted), &cfg);
         assert_eq!(code(&v), Some("already-accepted"));
         let doubt = JournalState::InDoubt {
             run_id: "r2".into(),

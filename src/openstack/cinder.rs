@@ -115,6 +115,13 @@ impl Volume {
     pub fn host(&self) -> Option<&str> {
         self.host.as_ref().and_then(|h| h.as_deref())
     }
+
+    /// The node of `node@backend#pool`: the host whose cinder-volume manages the volume.
+    pub fn node(&self) -> Option<&str> {
+        let h = self.host()?;
+        let h = h.split('#').next().unwrap_or(h);
+        Some(h.split('@').next().unwrap_or(h))
+    }
 }
 
 /// Tells an absent field (`None`) from a `null` one (`Some(None)`).

@@ -188,6 +188,26 @@ pub struct Hypervisor {
     pub state: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
+    /// In `/os-hypervisors/detail`: the nova-compute service, whose `host` is the Nova host
+    /// name (the hypervisor hostname may be an FQDN that differs from it).
+    #[serde(default)]
+    pub service: Option<HypervisorService>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HypervisorService {
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+impl Hypervisor {
+    /// The Nova host name: the service's host, else the hypervisor hostname.
+    pub fn host(&self) -> &str {
+        self.service
+            .as_ref()
+            .and_then(|s| s.host.as_deref())
+            .unwrap_or(&self.hypervisor_hostname)
+    }
 }
 
 /// The evacuate action's options.
@@ -226,11 +246,6 @@ pub fn evacuate_body(req: &EvacuateRequest, version: Option<Microversion>) -> Va
 #[derive(Deserialize)]
 struct ServerBody {
     server: Server,
-}
-
-#[derive(Deserialize)]
-struct HypervisorsBody {
-    hypervisors: Vec<Hypervisor>,
 }
 
 impl Nova {
@@ -322,18 +337,12 @@ impl Nova {
         self.session().list_all(&req, "migrations")
     }
 
-    /// `GET /os-hypervisors` (2.53+ for UUID ids), every page.
+    /// `GET /os-hypervisors/detail` (2.53+: UUID ids, the Placement provider UUIDs), every
+    /// page.
     pub fn list_hypervisors(&self) -> Result<Vec<Hypervisor>> {
-        let req = Request::get(ServiceType::Compute, "/os-hypervisors")
+        let req = Request::get(ServiceType::Compute, "/os-hypervisors/detail")
             .min_version(super::nova::SERVICE_UPDATE_MIN);
-        match self.session().list_all(&req, "hypervisors") {
-            Ok(list) => Ok(list),
-            // Old clouds have no pagination links: one answer.
-            Err(Error::InvalidResponse { .. }) => {
-                Ok(self.session().json::<HypervisorsBody>(&req)?.hypervisors)
-            }
-            Err(e) => Err(e),
-        }
+        self.session().list_all(&req, "hypervisors")
     }
 }
 

@@ -406,6 +406,7 @@ pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
             Reply::json(200, json!({ "cleared": n }))
         }
         _ if let Some(r) = super::cinder::control(world, req) => r,
+        _ if let Some(r) = super::compute::control(world, req) => r,
         _ => error(
             404,
             &format!(

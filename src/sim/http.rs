@@ -196,6 +196,8 @@ pub enum ApiKind {
     Compute,
     Volume,
     Placement,
+    /// Glance: the one image servers are built from (the clients look its name up).
+    Image,
     Control,
     Redfish,
     Root,
@@ -210,6 +212,7 @@ impl ApiKind {
             Some("compute") => ApiKind::Compute,
             Some("volume") => ApiKind::Volume,
             Some("placement") => ApiKind::Placement,
+            Some("image") => ApiKind::Image,
             Some("_sim") => ApiKind::Control,
             Some("redfish") => ApiKind::Redfish,
             _ => ApiKind::Root,
@@ -219,7 +222,7 @@ impl ApiKind {
     /// An error in this API's own shape.
     pub fn error(self, status: u16, message: &str) -> Reply {
         match self {
-            ApiKind::Compute | ApiKind::Volume => openstack_fault(status, message),
+            ApiKind::Compute | ApiKind::Volume | ApiKind::Image => openstack_fault(status, message),
             ApiKind::Placement => Reply::json(
                 status,
                 json!({"errors": [{"status": status, "title": title(status), "detail": message}]}),

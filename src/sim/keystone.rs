@@ -150,6 +150,7 @@ const CATALOG: &[(&str, &str)] = &[
     ("volumev3", "cinderv3"),
     ("block-storage", "cinder"),
     ("placement", "placement"),
+    ("image", "glance"),
 ];
 
 impl Identity {
@@ -323,6 +324,7 @@ impl Identity {
                     None => continue,
                 },
                 "placement" => format!("{base_url}/placement"),
+                "image" => format!("{base_url}/image"),
                 _ => continue,
             };
             let Some(ids) = self.catalog_ids.get(ty) else {
@@ -407,6 +409,28 @@ pub fn authenticate(world: &World, req: &SimRequest) -> Result<AuthContext, Repl
         },
         roles: token.roles.clone(),
     })
+}
+
+/// A project-scoped token by password, issued in-process (for the other APIs' unit tests).
+#[cfg(test)]
+pub(crate) fn token_for_tests(
+    world: &mut World,
+    user: &str,
+    password: &str,
+    project: &str,
+) -> String {
+    let mut req = SimRequest::new(axum::http::Method::POST, "/identity/v3/auth/tokens");
+    req.body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}})
+    .to_string()
+    .into_bytes();
+    let r = handle(world, &req);
+    r.headers
+        .iter()
+        .find(|(k, _)| k == "x-subject-token")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 /// Routes `/identity/...`.
@@ -884,7 +908,8 @@ mod tests {
                 "compute",
                 "volumev3",
                 "block-storage",
-                "placement"
+                "placement",
+                "image"
             ]
         );
         assert!(t["expires_at"].as_str().unwrap().ends_with('Z'));

@@ -20,6 +20,7 @@
 pub mod cinder;
 pub mod cinder_manage;
 pub mod clock;
+pub mod compute;
 pub mod consul;
 pub mod control;
 pub mod ctl;

@@ -78,7 +78,11 @@ fn route(
         (_, ["os-services"] | ["os-services", _]) => {
             openstack_fault(405, "The method is not allowed.")
         }
-        _ => openstack_fault(404, NOT_FOUND),
+        _ => {
+            super::compute::advance(world, req.now);
+            super::compute::route(world, req, ctx, v, path)
+                .unwrap_or_else(|| openstack_fault(404, NOT_FOUND))
+        }
     }
 }
 
@@ -431,20 +435,7 @@ mod tests {
     fn setup() -> (World, String) {
         let s = Scenario::builtin_default().unwrap();
         let mut w = World::new(&s, clock::now());
-        let mut req = SimRequest::new(Method::POST, "/identity/v3/auth/tokens");
-        req.body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"name": "Default"}, "password": "sim-admin-password"}}},
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
-        .to_string()
-        .into_bytes();
-        let r = keystone::handle(&mut w, &req);
-        let token = r
-            .headers
-            .iter()
-            .find(|(k, _)| k == "x-subject-token")
-            .unwrap()
-            .1
-            .clone();
+        let token = keystone::token_for_tests(&mut w, "admin", "sim-admin-password", "admin");
         (w, token)
     }
 

@@ -76,6 +76,13 @@ pub struct Scenario {
     pub volumes: Vec<super::cinder::VolumeSpec>,
     #[serde(default)]
     pub backups: Vec<super::cinder::BackupSpec>,
+    /// `[compute]`: evacuation timing, page size (see [`super::compute`]).
+    #[serde(default)]
+    pub compute: super::compute::ComputeSpec,
+    #[serde(default)]
+    pub flavors: Vec<super::compute::FlavorSpec>,
+    #[serde(default)]
+    pub servers: Vec<super::compute::ServerSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,6 +178,9 @@ pub struct HostSpec {
     pub services: Option<Vec<String>>,
     #[serde(default = "default_true")]
     pub powered_on: bool,
+    /// A compute's Placement inventory (defaults: [`super::compute::InventorySpec`]).
+    #[serde(default)]
+    pub placement: Option<super::compute::InventorySpec>,
 }
 
 impl HostSpec {
@@ -445,7 +455,8 @@ impl Scenario {
                 path.push(Key(field.into()));
                 (path, message)
             })?;
-        super::cinder::validate(self)
+        super::cinder::validate(self)?;
+        super::compute::validate(self)
     }
 }
 

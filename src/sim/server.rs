@@ -410,6 +410,7 @@ pub fn dispatch(world: &mut World, req: &SimRequest, api: ApiKind) -> Reply {
         ApiKind::Compute => nova::handle(world, req),
         ApiKind::Volume => cinder::handle(world, req),
         ApiKind::Placement => placement::handle(world, req),
+        ApiKind::Image => super::compute::image(world, req),
         ApiKind::Control => control::handle(world, req),
         ApiKind::Redfish => redfish::handle(world, req),
         ApiKind::Root if req.segments.is_empty() => {

@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 
 use super::cinder::CinderState;
+use super::compute::Compute;
 use super::control::{Faults, RequestLog};
 use super::keystone::Identity;
+use super::placement::PlacementState;
 use super::scenario::{Role, Scenario};
 
 /// The world as the server shares it between requests.
@@ -58,6 +60,9 @@ pub struct World {
     pub consul: super::consul::ConsulWorld,
     /// Volumes and backups.
     pub cinder: CinderState,
+    /// Servers, flavors, migrations, hypervisors.
+    pub compute: Compute,
+    pub placement: PlacementState,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -273,9 +278,21 @@ impl World {
             });
         }
         let identity = Identity::from_scenario(scenario);
+        let projects = identity
+            .users
+            .iter()
+            .filter_map(|u| {
+                let p = identity.project(&u.project_id)?;
+                Some((p.name.clone(), (p.id.clone(), u.id.clone())))
+            })
+            .collect();
+        let compute = Compute::new(scenario, &projects, now);
+        let placement = PlacementState::new(scenario, &compute);
         World {
             cinder: CinderState::new(scenario, &identity, now),
             identity,
+            compute,
+            placement,
             settings,
             started_at: now,
             hosts,

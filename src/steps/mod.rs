@@ -2,6 +2,44 @@
 //! `openstack`, `consul`) and its decisions through `core`. The manual subcommands and `watch`
 //! call the same functions.
 
+pub mod evacuate;
 pub mod fence;
+pub mod isolate;
 pub mod observe;
+pub mod verify;
 pub mod volumes;
+use crate::core::names;
+use crate::error::CliError;
+
+/// "unknown host X: no nova-compute runs there; did you mean Y? (known: ...)": bad input,
+/// nothing done.
+pub fn unknown_host(name: &str, known: &[&str]) -> CliError {
+    let hint = names::closest_match(name, known.iter().copied())
+        .map(|c| format!("; did you mean `{c}`?"))
+        .unwrap_or_default();
+    CliError::usage(format!(
+        "unknown host `{name}`: no nova-compute service runs there{hint} (known: {})",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_host_names_the_closest() {
+        let e = unknown_host("compute-l", &["compute-1", "compute-2"]);
+        assert_eq!(e.code, crate::exit_codes::ExitCode::Usage);
+        assert!(
+            e.message.contains("did you mean `compute-1`"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("known: compute-1, compute-2"));
+    }
+}

@@ -81,6 +81,7 @@ impl From<std::process::Output> for Run {
 }
 
 impl Run {
+    /// stdout as JSON; panics with both outputs otherwise.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))

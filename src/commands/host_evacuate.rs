@@ -1,0 +1,361 @@
+//! `evacctl host-evacuate HOST`: every evacuable server of a failed host, after a Placement
+//! capacity plan and a confirmation, in parallel, journaled, never twice.
+
+use serde::Serialize;
+
+use crate::bmc::{self, PowerState};
+use crate::cli::{Format, HostEvacuateArgs};
+use crate::commands::Context;
+use crate::commands::evacuate::{log_outcome, open_journal, print_outcomes, read_journal};
+use crate::config::Config;
+use crate::core::capacity::{self, SHOWN};
+use crate::error::CliError;
+use crate::exit_codes::ExitCode;
+use crate::output;
+use crate::steps::evacuate::{self, Options, Outcome, PlannedRequest, Survey};
+use crate::steps::fence;
+use crate::steps::isolate::{self, Fencing, Isolated};
+
+#[derive(Serialize)]
+struct Summary {
+    servers: usize,
+    evacuable: usize,
+    sent: usize,
+    accepted: usize,
+    failed: usize,
+    not_fitting: usize,
+    skipped: usize,
+    result: &'static str,
+    exit_code: u8,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    survey: &'a Survey,
+    dry_run: bool,
+    /// With --dry-run: every request that would be sent, in order.
+    requests: Vec<PlannedRequest>,
+    isolation: Option<Isolated>,
+    results: &'a [Outcome],
+    summary: Summary,
+}
+
+/// Is HOST's power confirmed off by its BMC? Only reads the power: `--force-down` never powers
+/// a host off itself (that is fencing, `evacctl ipmi power off HOST --wait`, with its own
+/// confirmation). A host without a BMC in the config cannot be confirmed: an error.
+fn power_off_confirmed(config: &Config, host: &str) -> anyhow::Result<bool> {
+    let Some(host_config) = config.host(host) else {
+        return Err(CliError::new(
+            ExitCode::Refused,
+            format!(
+                "--force-down: `{host}` has no [hosts.\"{host}\".bmc] in the configuration, so its \
+                 power cannot be confirmed off; nothing was changed"
+            ),
+        )
+        .into());
+    };
+    let driver = bmc::driver_for(host_config)?;
+    let state = fence::read_power(host_config, driver.as_ref())?;
+    Ok(state == PowerState::Off)
+}
+
+pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
+    let session = ctx.session()?;
+    let config = ctx.config()?;
+    let records = read_journal(ctx)?;
+    let concurrency = usize::from(args.concurrency);
+    let opts = Options {
+        host: &args.host,
+        targets: &args.target,
+        allow_partial: args.allow_partial,
+        filters: &config.evacuation,
+        concurrency,
+    };
+    let survey = evacuate::survey(session, &opts, &records)?;
+    let isolate_first = args.force_down;
+    let version = session.nova().microversion()?;
+    let mut requests = Vec::new();
+    if isolate_first {
+        let id = &survey.source.service_id;
+        requests.push(PlannedRequest {
+            method: "PUT".into(),
+            path: format!("/os-services/{id}"),
+            body: serde_json::json!({"forced_down": true}),
+        });
+        requests.push(PlannedRequest {
+            method: "PUT".into(),
+            path: format!("/os-services/{id}"),
+            body: serde_json::json!({"status": "disabled",
+                "disabled_reason": isolate::disabled_reason(std::time::SystemTime::now())}),
+        });
+    }
+    requests.extend(
+        survey
+            .to_send()
+            .into_iter()
+            .map(|e| survey.request_for(e, version)),
+    );
+
+    if ctx.format() == Format::Table {
+        print_survey(&survey)?;
+    }
+    // The source is checked as it will be: forced down first when --force-down is given.
+    let preflight = if isolate_first {
+        let mut s = survey.clone();
+        s.source.forced_down = Some(true);
+        s.preflight(args.allow_partial)
+    } else {
+        survey.preflight(args.allow_partial)
+    };
+
+    if args.dry_run {
+        let code = match &preflight {
+            Ok(()) => ExitCode::Success,
+            Err(e) => e.code,
+        };
+        match ctx.format() {
+            Format::Json => output::print_json(&Report {
+                survey: &survey,
+                dry_run: true,
+                summary: summary(&survey, &[], code),
+                requests,
+                isolation: None,
+                results: &[],
+            })?,
+            Format::Table => {
+                println!("\nDry run: the requests it would send (compute endpoint):");
+                for r in &requests {
+                    println!("  {} {} {}", r.method, r.path, r.body);
+                }
+                if requests.is_empty() {
+                    println!("  none");
+                }
+                if let Err(e) = &preflight {
+                    println!("\nA real run would refuse: {}", e.message);
+                }
+                println!("\nresult: dry run, nothing changed (exit {})", code.code());
+            }
+        }
+        return Ok(code);
+    }
+    preflight?;
+
+    let to_send = survey.to_send();
+    if to_send.is_empty() && !isolate_first {
+        return finish(ctx, &survey, None, &[]);
+    }
+    let question = format!(
+        "{}evacuate {} server(s) from {} to {}?",
+        if isolate_first {
+            format!(
+                "Confirm {}'s power is off, force its nova-compute down and disable it, then ",
+                args.host
+            )
+        } else {
+            String::new()
+        },
+        to_send.len(),
+        args.host,
+        if survey.scheduler_chooses {
+            "hosts the scheduler chooses".to_string()
+        } else {
+            survey.candidates.join(", ")
+        }
+    );
+    ctx.confirm(&question)?;
+    let journal = open_journal(ctx)?;
+    let isolation = if isolate_first {
+        Some(isolate::isolate(
+            &session.nova(),
+            &args.host,
+            Fencing::ConfirmPowerOff(&|h: &str| power_off_confirmed(config, h)),
+            &journal,
+        )?)
+    } else {
+        None
+    };
+
+    let bar = indicatif::ProgressBar::new(to_send.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} evacuations answered ({elapsed}) {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let on_done = |o: &Outcome| {
+        if bar.is_hidden() {
+            log_outcome(o);
+        } else {
+            bar.suspend(|| log_outcome(o));
+        }
+        bar.inc(1);
+    };
+    let outcomes = evacuate::execute(session, &survey, concurrency, &journal, &on_done);
+    bar.finish_and_clear();
+    finish(ctx, &survey, isolation, &outcomes)
+}
+
+fn exit_code(survey: &Survey, outcomes: &[Outcome]) -> ExitCode {
+    let accepted = outcomes.iter().filter(|o| o.accepted).count();
+    if !outcomes.is_empty() && accepted == 0 {
+        ExitCode::Failure
+    } else if accepted < outcomes.len() || !survey.plan.fits() {
+        ExitCode::Partial
+    } else {
+        ExitCode::Success
+    }
+}
+
+fn summary(survey: &Survey, outcomes: &[Outcome], code: ExitCode) -> Summary {
+    let evacuable = survey.evacuable().count();
+    Summary {
+        servers: survey.servers.len(),
+        evacuable,
+        sent: outcomes.len(),
+        accepted: outcomes.iter().filter(|o| o.accepted).count(),
+        failed: outcomes.iter().filter(|o| !o.accepted).count(),
+        not_fitting: survey.plan.unplaced.len(),
+        skipped: survey.servers.len() - evacuable,
+        result: code.name(),
+        exit_code: code.code(),
+    }
+}
+
+fn finish(
+    ctx: &Context,
+    survey: &Survey,
+    isolation: Option<Isolated>,
+    outcomes: &[Outcome],
+) -> anyhow::Result<ExitCode> {
+    let code = exit_code(survey, outcomes);
+    let s = summary(survey, outcomes, code);
+    match ctx.format() {
+        Format::Json => output::print_json(&Report {
+            survey,
+            dry_run: false,
+            requests: Vec::new(),
+            isolation,
+            results: outcomes,
+            summary: s,
+        })?,
+        Format::Table => {
+            if let Some(i) = &isolation {
+                println!(
+                    "\n{}: nova-compute {}forced down, {}disabled ({})",
+                    i.host,
+                    if i.forced_down { "" } else { "already " },
+                    if i.disabled { "" } else { "already " },
+                    i.disabled_reason.as_deref().unwrap_or("-")
+                );
+            }
+            if outcomes.is_empty() {
+                println!("\nNothing to evacuate from {}.", survey.host);
+            } else {
+                println!();
+                print_outcomes(outcomes)?;
+            }
+            println!(
+                "\n{} accepted, {} failed, {} not evacuable, {} do not fit; result: {} (exit {})",
+                s.accepted, s.failed, s.skipped, s.not_fitting, s.result, s.exit_code
+            );
+        }
+    }
+    Ok(code)
+}
+
+fn free_cell(before: Option<&u64>, after: Option<&u64>) -> String {
+    match (before, after) {
+        (Some(b), Some(a)) => format!("{b} -> {a}"),
+        _ => "-".into(),
+    }
+}
+
+fn print_survey(survey: &Survey) -> anyhow::Result<()> {
+    let src = &survey.source;
+    println!(
+        "Host {}: nova-compute {}, {}{}{}",
+        survey.host,
+        src.status,
+        src.state,
+        if src.forced_down == Some(true) {
+            ", forced down"
+        } else {
+            ""
+        },
+        src.disabled_reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    let mut t = output::table([
+        "Server UUID",
+        "Name",
+        "Status",
+        "Task State",
+        "Flavor",
+        "Evacuable",
+        "Target / Reason",
+    ]);
+    for s in &survey.servers {
+        let why = if s.verdict.evacuable {
+            s.planned_target
+                .clone()
+                .unwrap_or_else(|| "does not fit".into())
+        } else {
+            s.verdict.reason.clone().unwrap_or_default()
+        };
+        t.add_row(vec![
+            s.id.clone(),
+            s.name.clone(),
+            s.status.clone(),
+            output::or_dash(s.task_state.as_deref()),
+            output::or_dash(s.flavor.as_deref()),
+            if s.verdict.evacuable { "yes" } else { "no" }.into(),
+            why,
+        ]);
+    }
+    println!();
+    output::print_table(Some(&format!("Servers on {}:", survey.host)), &t)?;
+
+    let mut t = output::table(
+        std::iter::once("Target".to_string())
+            .chain(SHOWN.iter().map(|c| format!("{c} free")))
+            .chain(std::iter::once("Servers".to_string())),
+    );
+    for tp in &survey.plan.targets {
+        let mut row = vec![tp.host.clone()];
+        for c in SHOWN {
+            row.push(free_cell(tp.free_before.get(c), tp.free_after.get(c)));
+        }
+        row.push(tp.servers.len().to_string());
+        t.add_row(row);
+    }
+    println!();
+    let title = if survey.scheduler_chooses {
+        "Capacity plan (Placement; free before -> after; the scheduler picks each host):"
+    } else {
+        "Capacity plan (Placement; free before -> after):"
+    };
+    output::print_table(Some(title), &t)?;
+    if !survey.plan.unplaced.is_empty() {
+        let mut t = output::table(["Server UUID", "Name", "Needs", "Why Not"]);
+        for u in &survey.plan.unplaced {
+            t.add_row(vec![
+                u.server_id.clone(),
+                u.server_name.clone(),
+                capacity::describe(&u.resources),
+                u.why.clone(),
+            ]);
+        }
+        println!();
+        output::print_table(Some("Does not fit:"), &t)?;
+        if !survey.plan.shortfall.is_empty() {
+            println!("Short by: {}", capacity::describe(&survey.plan.shortfall));
+        }
+        for s in &survey.suggestions {
+            println!("{s}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,780 @@
+//! Evacuating a failed host: survey (services, the host's servers, evacuation migrations,
+//! Placement), classify every server, plan capacity, then send the evacuations in parallel with
+//! a bounded concurrency, journaling each request before it is sent and after it is answered.
+//!
+//! Request count: the survey is one service list, then in parallel the server list (every
+//! page), one migration list (every page) and the hypervisor list followed by two Placement
+//! calls per candidate target; then one POST per server. Nothing is asked per server before
+//! the POSTs, so the listing does not grow with the number of servers beyond pagination.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::EvacuationConfig;
+use crate::core::capacity::{self, Demand, Plan, Resources, Target};
+use crate::core::evacuable::{self, Facts, JournalState, Verdict, VerdictView};
+use crate::error::CliError;
+use crate::exit_codes::ExitCode;
+use crate::journal::{self, Fields, Journal, Kind, Record};
+use crate::openstack::microversion::Microversion;
+use crate::openstack::nova::{ComputeService, Nova};
+use crate::openstack::servers::{
+    EvacuateRequest, Hypervisor, Migration, MigrationFilter, Server, evacuate_body,
+    latest_per_server,
+};
+use crate::openstack::{Placement, Session};
+
+/// What the operator asked for.
+#[derive(Clone, Debug)]
+pub struct Options<'a> {
+    /// The failed host.
+    pub host: &'a str,
+    /// `--target` hosts; empty: the scheduler chooses among every other enabled, up compute.
+    pub targets: &'a [String],
+    pub allow_partial: bool,
+    pub filters: &'a EvacuationConfig,
+    /// Evacuations in flight at once.
+    pub concurrency: usize,
+}
+
+/// The failed host's nova-compute as Nova shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceState {
+    pub host: String,
+    pub service_id: String,
+    pub status: String,
+    pub state: String,
+    pub forced_down: Option<bool>,
+    pub disabled_reason: Option<String>,
+}
+
+impl SourceState {
+    fn of(s: &ComputeService) -> SourceState {
+        SourceState {
+            host: s.host.clone(),
+            service_id: s.id.clone(),
+            status: s.status.clone(),
+            state: s.state.clone(),
+            forced_down: s.forced_down,
+            disabled_reason: s.disabled_reason.clone(),
+        }
+    }
+
+    /// Nova evacuates only from a host whose nova-compute is down (or forced down).
+    pub fn is_down(&self) -> bool {
+        self.forced_down == Some(true) || !self.state.eq_ignore_ascii_case("up")
+    }
+}
+
+/// One server of the failed host, with its verdict.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerEntry {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub vm_state: Option<String>,
+    pub task_state: Option<String>,
+    pub flavor: Option<String>,
+    /// What it asks Placement for; `null` when the flavor's sizes are unknown.
+    pub resources: Option<Resources>,
+    #[serde(flatten)]
+    pub verdict: VerdictView,
+    /// Where the plan puts it (`null`: not evacuable, or does not fit).
+    pub planned_target: Option<String>,
+}
+
+/// Everything learned before acting.
+#[derive(Clone, Debug, Serialize)]
+pub struct Survey {
+    pub host: String,
+    pub source: SourceState,
+    /// No `--target`: Nova's scheduler picks each host; the plan only checks there is room.
+    pub scheduler_chooses: bool,
+    /// The hosts whose Placement capacity was counted.
+    pub candidates: Vec<String>,
+    pub servers: Vec<ServerEntry>,
+    pub plan: Plan,
+    /// When not everything fits: what would work.
+    pub suggestions: Vec<String>,
+    #[serde(skip)]
+    raw: BTreeMap<String, Server>,
+    /// The targets as counted (inventories and usages), for the suggestions.
+    #[serde(skip)]
+    counted: Vec<Target>,
+}
+
+impl Survey {
+    pub fn evacuable(&self) -> impl Iterator<Item = &ServerEntry> {
+        self.servers.iter().filter(|s| s.verdict.evacuable)
+    }
+
+    /// The servers that will be sent: every evacuable one that has a place in the plan.
+    pub fn to_send(&self) -> Vec<&ServerEntry> {
+        self.evacuable()
+            .filter(|s| self.plan.target_of(&s.id).is_some())
+            .collect()
+    }
+
+    /// Refuses (exit `refused`) unless the source is down, and unless everything fits or
+    /// `allow_partial`.
+    pub fn preflight(&self, allow_partial: bool) -> Result<(), CliError> {
+        let h = &self.host;
+        if !self.source.is_down() {
+            return Err(CliError::new(
+                ExitCode::Refused,
+                format!(
+                    "{h}'s nova-compute is up (state {}, not forced down): Nova would refuse \
+                     with \"Compute service of {h} is still in use\", and evacuating a live \
+                     host corrupts shared disks. Fence it (`evacctl ipmi power off {h} --wait`), \
+                     then re-run with --force-down; nothing was done",
+                    self.source.state
+                ),
+            ));
+        }
+        if !self.plan.fits() && !allow_partial {
+            return Err(CliError::new(
+                ExitCode::Refused,
+                format!(
+                    "not enough room: {} of {} evacuable servers do not fit ({}; short by {}). {} \
+                     Nothing was done",
+                    self.plan.unplaced.len(),
+                    self.evacuable().count(),
+                    capacity::describe(&self.plan.unplaced_total),
+                    if self.plan.shortfall.is_empty() {
+                        "nothing in total: the split across targets, max_unit or step_size fails"
+                            .to_string()
+                    } else {
+                        capacity::describe(&self.plan.shortfall)
+                    },
+                    self.suggestions.join(" ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The request that would be sent for a server (for `--dry-run`).
+    pub fn request_for(
+        &self,
+        entry: &ServerEntry,
+        version: Option<Microversion>,
+    ) -> PlannedRequest {
+        let target = self.target_to_send(&entry.id);
+        PlannedRequest {
+            method: "POST".into(),
+            path: format!("/servers/{}/action", entry.id),
+            body: evacuate_body(&EvacuateRequest { host: target }, version),
+        }
+    }
+
+    /// The `host` sent for a server: the planned target when the operator named targets, else
+    /// none (the scheduler chooses).
+    fn target_to_send(&self, id: &str) -> Option<String> {
+        if self.scheduler_chooses {
+            None
+        } else {
+            self.plan.target_of(id).map(str::to_string)
+        }
+    }
+}
+
+/// A request as `--dry-run` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlannedRequest {
+    pub method: String,
+    /// Relative to the compute endpoint.
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
+/// The answer to one evacuation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub server_id: String,
+    pub name: String,
+    /// The target sent; `null`: the scheduler chooses.
+    pub target: Option<String>,
+    pub accepted: bool,
+    pub error: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// A nova-compute host that can take servers: enabled and up.
+fn usable(s: &ComputeService) -> bool {
+    s.is_enabled() && s.is_up() && !s.is_forced_down()
+}
+
+/// Checks the `--target` hosts against Nova's services: known (else a usage error naming the
+/// closest), not the source, enabled and up (else refused).
+pub fn check_targets(
+    host: &str,
+    targets: &[String],
+    services: &[ComputeService],
+) -> Result<(), CliError> {
+    let known: Vec<&str> = services.iter().map(|s| s.host.as_str()).collect();
+    for t in targets {
+        let Some(s) = services.iter().find(|s| &s.host == t) else {
+            return Err(super::unknown_host(t, &known));
+        };
+        if t == host {
+            return Err(CliError::usage(format!(
+                "target `{t}` is the failed host itself: Nova would refuse (\"The target host \
+                 can't be the same one.\")"
+            )));
+        }
+        if !usable(s) {
+            let why = if s.is_forced_down() {
+                "forced down".to_string()
+            } else if !s.is_up() {
+                "down".to_string()
+            } else {
+                format!(
+                    "disabled{}",
+                    s.disabled_reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                )
+            };
+            return Err(CliError::new(
+                ExitCode::Refused,
+                format!(
+                    "target `{t}` cannot take servers: its nova-compute is {why}; the scheduler \
+                     would answer NoValidHost. Choose an enabled, up host; nothing was done"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Inventories and usages of hosts: their resource providers from `/os-hypervisors/detail`
+/// (hypervisor id = resource provider UUID at 2.53+), then two Placement calls per host, in
+/// parallel.
+fn placement_targets(
+    hypervisors: &[Hypervisor],
+    placement: &Placement,
+    hosts: &[String],
+    concurrency: usize,
+) -> anyhow::Result<Vec<Target>> {
+    if hosts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rp_of = |h: &str| {
+        hypervisors
+            .iter()
+            .find(|x| x.host() == h)
+            .or_else(|| hypervisors.iter().find(|x| x.hypervisor_hostname == h))
+            .map(|x| x.id.clone())
+    };
+    let mut rps = Vec::new();
+    for h in hosts {
+        let id = match rp_of(h) {
+            Some(id) => id,
+            // No hypervisor record: Placement's provider named after the host.
+            None => placement
+                .resource_providers(Some(h))?
+                .into_iter()
+                .next()
+                .map(|p| p.uuid)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no hypervisor and no Placement resource provider for {h}")
+                })?,
+        };
+        rps.push((h.clone(), id));
+    }
+    let calls: Vec<(usize, bool)> = (0..rps.len())
+        .flat_map(|i| [(i, true), (i, false)])
+        .collect();
+    enum Got {
+        Inv(BTreeMap<String, crate::openstack::placement::Inventory>),
+        Use(Resources),
+    }
+    let got = crate::pool::map_bounded(&calls, concurrency.max(2), |&(i, inv)| {
+        let rp = &rps[i].1;
+        if inv {
+            placement.inventories(rp).map(Got::Inv)
+        } else {
+            placement.usages(rp).map(Got::Use)
+        }
+    });
+    let mut targets: Vec<Target> = rps
+        .iter()
+        .map(|(h, _)| Target {
+            name: h.clone(),
+            inventories: BTreeMap::new(),
+            usages: Resources::new(),
+        })
+        .collect();
+    for (&(i, _), r) in calls.iter().zip(got) {
+        match r? {
+            Got::Inv(x) => targets[i].inventories = x,
+            Got::Use(x) => targets[i].usages = x,
+        }
+    }
+    Ok(targets)
+}
+
+/// Lists, classifies and plans. Changes nothing.
+pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyhow::Result<Survey> {
+    let nova = session.nova();
+    let placement = session.placement();
+    // Round trips before the first evacuation are the cost of a host evacuation: after the
+    // token and the compute version document, every listing goes out at once (and
+    // Placement's version document with them), then the Placement inventories and usages.
+    nova.microversion()?;
+    struct Found {
+        services: Vec<ComputeService>,
+        usable_hosts: Vec<String>,
+        candidates: Vec<String>,
+        hypervisors: Vec<Hypervisor>,
+        targets: Vec<Target>,
+    }
+    // The server list (the slowest answer) runs while the services, the hypervisors and then
+    // Placement are asked.
+    let (found, servers, migrations) = std::thread::scope(|s| {
+        let servers = s.spawn(|| nova.list_servers_on_host(opts.host));
+        let migrations = s.spawn(|| {
+            nova.list_migrations(&MigrationFilter {
+                source_compute: Some(opts.host),
+                migration_type: Some("evacuation"),
+                ..Default::default()
+            })
+        });
+        let found = (|| -> anyhow::Result<Found> {
+            let hypervisors = s.spawn(|| nova.list_hypervisors());
+            let placement_version = s.spawn(|| placement.microversion());
+            let services = nova.list_services(None, Some("nova-compute"))?;
+            if let Ok(Err(e)) = join(placement_version) {
+                tracing::debug!("placement version discovery: {e}");
+            }
+            let known: Vec<&str> = services.iter().map(|s| s.host.as_str()).collect();
+            if !known.contains(&opts.host) {
+                return Err(super::unknown_host(opts.host, &known).into());
+            }
+            check_targets(opts.host, opts.targets, &services)?;
+            // Without hypervisor records (Nova older than 2.53), providers are found by name.
+            let hypervisors = join(hypervisors)?.unwrap_or_else(|e| {
+                tracing::debug!("hypervisors not listed ({e}): Placement providers by name");
+                Vec::new()
+            });
+            let usable_hosts: Vec<String> = services
+                .iter()
+                .filter(|s| s.host != opts.host && usable(s))
+                .map(|s| s.host.clone())
+                .collect();
+            let candidates: Vec<String> = if opts.targets.is_empty() {
+                usable_hosts.clone()
+            } else {
+                let mut t: Vec<String> = Vec::new();
+                for h in opts.targets {
+                    if !t.contains(h) {
+                        t.push(h.clone());
+                    }
+                }
+                t
+            };
+            let targets =
+                placement_targets(&hypervisors, &placement, &candidates, opts.concurrency)?;
+            Ok(Found {
+                services,
+                usable_hosts,
+                candidates,
+                hypervisors,
+                targets,
+            })
+        })();
+        (found, join(servers), join(migrations))
+    });
+    let Found {
+        services,
+        usable_hosts,
+        candidates,
+        hypervisors,
+        targets,
+    } = found?;
+    let (servers, migrations) = (servers??, migrations??);
+    let scheduler_chooses = opts.targets.is_empty();
+    let Some(source) = services.iter().find(|s| s.host == opts.host) else {
+        return Err(anyhow::anyhow!(
+            "{} vanished from the service list",
+            opts.host
+        ));
+    };
+    let mut survey = classify_and_plan(opts, source, servers, &migrations, records, targets);
+    survey.scheduler_chooses = scheduler_chooses;
+    survey.candidates = candidates.clone();
+
+    if !survey.plan.fits() {
+        let others: Vec<String> = usable_hosts
+            .iter()
+            .filter(|h| !candidates.contains(h))
+            .cloned()
+            .collect();
+        let extra = if others.is_empty() {
+            Vec::new()
+        } else {
+            placement_targets(&hypervisors, &placement, &others, opts.concurrency)?
+        };
+        survey.suggestions = suggestions(&survey, opts, extra);
+    }
+    Ok(survey)
+}
+
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> anyhow::Result<T> {
+    h.join()
+        .map_err(|_| anyhow::anyhow!("a listing thread panicked (a bug in evacctl)"))
+}
+
+/// The pure part of [`survey`]: verdicts, demands, the plan.
+pub fn classify_and_plan(
+    opts: &Options<'_>,
+    source: &ComputeService,
+    servers: Vec<Server>,
+    migrations: &[Migration],
+    records: &[Record],
+    targets: Vec<Target>,
+) -> Survey {
+    let latest = latest_per_server(migrations);
+    let journal = journal::evacuations_from(records, opts.host);
+    let mut entries = Vec::new();
+    let mut demands = Vec::new();
+    let mut unknown_size = Vec::new();
+    let mut raw = BTreeMap::new();
+    // Newest first is Nova's order; a stable order by name reads better in a plan.
+    let mut servers = servers;
+    servers.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    for s in servers {
+        let facts = Facts {
+            server: &s,
+            host: opts.host,
+            latest_evacuation: latest.get(&s.id).copied(),
+            journal: journal.get(&s.id).cloned().unwrap_or(JournalState::None),
+        };
+        let verdict = evacuable::classify(&facts, opts.filters);
+        let resources = capacity::server_resources(&s.flavor, s.image.is_none());
+        if verdict.is_evacuable() {
+            match &resources {
+                Some(r) => demands.push(Demand {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    resources: r.clone(),
+                }),
+                None => unknown_size.push(s.clone()),
+            }
+        }
+        if let Verdict::Skip(r) = &verdict {
+            tracing::debug!("{} ({}) not evacuated: {r}", s.id, s.name);
+        }
+        entries.push(ServerEntry {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            status: s.status.clone(),
+            vm_state: s.vm_state.clone(),
+            task_state: s.task_state.clone(),
+            flavor: s.flavor.label().map(str::to_string),
+            resources,
+            verdict: VerdictView::from(&verdict),
+            planned_target: None,
+        });
+        raw.insert(s.id.clone(), s);
+    }
+    let mut plan = capacity::plan(&demands, &targets);
+    let counted = targets;
+    for s in unknown_size {
+        plan.unplaced.push(capacity::Unplaced {
+            server_id: s.id.clone(),
+            server_name: s.name.clone(),
+            resources: Resources::new(),
+            why: "its flavor's sizes are unknown (Nova older than 2.47?)".into(),
+        });
+    }
+    for e in &mut entries {
+        e.planned_target = plan.target_of(&e.id).map(str::to_string);
+    }
+    Survey {
+        host: opts.host.to_string(),
+        source: SourceState::of(source),
+        scheduler_chooses: opts.targets.is_empty(),
+        candidates: counted.iter().map(|t| t.name.clone()).collect(),
+        servers: entries,
+        plan,
+        suggestions: Vec::new(),
+        raw,
+        counted,
+    }
+}
+
+/// What would work when not everything fits (seed 001: evacuate part elsewhere first).
+fn suggestions(survey: &Survey, opts: &Options<'_>, extra: Vec<Target>) -> Vec<String> {
+    let mut out = Vec::new();
+    let h = opts.host;
+    if !extra.is_empty() {
+        // The plan again with every other usable host added.
+        let demands: Vec<Demand> = survey
+            .evacuable()
+            .filter_map(|e| {
+                Some(Demand {
+                    id: e.id.clone(),
+                    name: e.name.clone(),
+                    resources: e.resources.clone()?,
+                })
+            })
+            .collect();
+        let mut all = survey.counted.clone();
+        all.extend(extra);
+        let wider = capacity::plan(&demands, &all);
+        if wider.fits() {
+            let mut hosts: Vec<String> = wider
+                .targets
+                .iter()
+                .filter(|t| !t.servers.is_empty())
+                .map(|t| t.host.clone())
+                .collect();
+            hosts.sort();
+            let flags: Vec<String> = hosts.iter().map(|t| format!("--target {t}")).collect();
+            out.push(format!(
+                "All would fit with `evacctl host-evacuate {h} {}`.",
+                flags.join(" ")
+            ));
+        } else {
+            out.push(format!(
+                "Even every enabled, up compute host together lacks room ({} would still not fit).",
+                wider.unplaced.len()
+            ));
+        }
+    }
+    let fit = survey.to_send().len();
+    if fit > 0 {
+        let left: Vec<&str> = survey
+            .plan
+            .unplaced
+            .iter()
+            .map(|u| u.server_name.as_str())
+            .collect();
+        out.push(format!(
+            "`--allow-partial` evacuates the {fit} that fit and leaves {} on {h} ({}).",
+            left.len(),
+            left.join(", ")
+        ));
+    }
+    out.push(format!(
+        "Or make room first: evacuate some elsewhere (`evacctl evacuate SERVER --target HOST`), \
+         then run host-evacuate {h} again."
+    ));
+    out
+}
+
+/// Sends the evacuations of [`Survey::to_send`] with at most `concurrency` in flight. The
+/// intents of all of them are written and synced in one go before the first is sent; each
+/// result is written as its answer comes, and synced with the others at the end (a lost
+/// result leaves its intent "in doubt", which Nova's migration records settle on a re-run).
+/// `on_done` sees each outcome as it comes (progress, log lines).
+pub fn execute(
+    session: &Session,
+    survey: &Survey,
+    concurrency: usize,
+    journal: &Journal,
+    on_done: &(dyn Fn(&Outcome) + Sync),
+) -> Vec<Outcome> {
+    let nova = session.nova();
+    let todo = survey.to_send();
+    let planned: Vec<(Option<String>, &str)> = todo
+        .iter()
+        .map(|e| {
+            let before = survey.raw.get(&e.id).map_or("", |s| s.status.as_str());
+            (survey.target_to_send(&e.id), before)
+        })
+        .collect();
+    let fields = |i: usize| Fields {
+        host: Some(&survey.host),
+        target: planned[i].0.as_deref(),
+        server: Some(&todo[i].id),
+        server_status: Some(planned[i].1),
+        ..Default::default()
+    };
+    let intents: Vec<_> = (0..todo.len())
+        .map(|i| (Kind::Intent, "evacuate", "sending", fields(i)))
+        .collect();
+    if let Err(e) = journal.append_all(&intents) {
+        return todo
+            .iter()
+            .map(|entry| Outcome {
+                server_id: entry.id.clone(),
+                name: entry.name.clone(),
+                target: survey.target_to_send(&entry.id),
+                accepted: false,
+                error: Some(format!("not sent: {e}")),
+                request_id: None,
+            })
+            .collect();
+    }
+    let indices: Vec<usize> = (0..todo.len()).collect();
+    let outcomes = crate::pool::map_bounded(&indices, concurrency, |&i| {
+        let entry = todo[i];
+        let target = planned[i].0.clone();
+        let answer = nova.evacuate(
+            &entry.id,
+            &EvacuateRequest {
+                host: target.clone(),
+            },
+        );
+        let mut outcome = Outcome {
+            server_id: entry.id.clone(),
+            name: entry.name.clone(),
+            target,
+            accepted: answer.is_ok(),
+            error: None,
+            request_id: None,
+        };
+        match answer {
+            Ok(a) => outcome.request_id = a.request_id,
+            Err(e) => {
+                outcome.request_id = e.api().and_then(|a| a.request_id.clone());
+                outcome.error = Some(e.to_string());
+            }
+        }
+        let status = if outcome.accepted {
+            "accepted"
+        } else {
+            "failed"
+        };
+        let written = journal.append_unsynced(
+            Kind::Result,
+            "evacuate",
+            status,
+            Fields {
+                request_id: outcome.request_id.as_deref(),
+                detail: outcome.error.as_deref(),
+                ..fields(i)
+            },
+        );
+        if let Err(e) = written {
+            outcome.error = Some(match outcome.error.take() {
+                Some(prev) => format!("{prev}; and {e}"),
+                None => format!("accepted by Nova, but {e}"),
+            });
+        }
+        on_done(&outcome);
+        outcome
+    });
+    if let Err(e) = journal.sync() {
+        tracing::warn!("{e}: the last results may be missing from the journal");
+    }
+    outcomes
+}
+
+/// One evacuation with its journal records: intent (synced) before the POST, result after.
+/// A journal that cannot be written stops the request: nothing is sent unrecorded.
+pub fn send_evacuation(
+    nova: &Nova,
+    id: &str,
+    name: &str,
+    target: Option<String>,
+    journal: &Journal,
+    fields: Fields<'_>,
+) -> Outcome {
+    let mut out = Outcome {
+        server_id: id.to_string(),
+        name: name.to_string(),
+        target: target.clone(),
+        accepted: false,
+        error: None,
+        request_id: None,
+    };
+    if let Err(e) = journal.append(Kind::Intent, "evacuate", "sending", fields.clone()) {
+        out.error = Some(format!("not sent: {e}"));
+        return out;
+    }
+    match nova.evacuate(id, &EvacuateRequest { host: target }) {
+        Ok(a) => {
+            out.accepted = true;
+            out.request_id = a.request_id.clone();
+            let r = journal.append(
+                Kind::Result,
+                "evacuate",
+                "accepted",
+                Fields {
+                    request_id: a.request_id.as_deref(),
+                    ..fields
+                },
+            );
+            if let Err(e) = r {
+                out.error = Some(format!("accepted by Nova, but {e}"));
+            }
+        }
+        Err(e) => {
+            let text = e.to_string();
+            out.request_id = e.api().and_then(|a| a.request_id.clone());
+            let _ = journal.append(
+                Kind::Result,
+                "evacuate",
+                "failed",
+                Fields {
+                    request_id: out.request_id.as_deref(),
+                    detail: Some(&text),
+                    ..fields
+                },
+            );
+            out.error = Some(text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(host: &str, status: &str, state: &str, forced: bool) -> ComputeService {
+        ComputeService {
+            id: format!("id-{host}"),
+            binary: "nova-compute".into(),
+            host: host.into(),
+            zone: Some("nova".into()),
+            status: status.into(),
+            state: state.into(),
+            updated_at: None,
+            disabled_reason: (status == "disabled").then(|| "maintenance".into()),
+            forced_down: Some(forced),
+        }
+    }
+
+    #[test]
+    fn targets_are_checked() {
+        let services = [
+            service("compute-1", "enabled", "down", true),
+            service("compute-2", "enabled", "up", false),
+            service("compute-3", "disabled", "up", false),
+            service("compute-4", "enabled", "down", false),
+        ];
+        let t = |names: &[&str]| {
+            let v: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+            check_targets("compute-1", &v, &services).map_err(|e| (e.code, e.message))
+        };
+        assert!(t(&["compute-2"]).is_ok());
+        let (code, msg) = t(&["compute-9"]).unwrap_err();
+        assert_eq!(code, ExitCode::Usage);
+        assert!(
+            msg.contains("compute-1") && msg.contains("did you mean"),
+            "{msg}"
+        );
+        let (code, msg) = t(&["compute-1"]).unwrap_err();
+        assert_eq!(code, ExitCode::Usage);
+        assert!(msg.contains("same one"), "{msg}");
+        let (code, msg) = t(&["compute-3"]).unwrap_err();
+        assert_eq!(code, ExitCode::Refused);
+        assert!(msg.contains("disabled (maintenance)"), "{msg}");
+        let (_, msg) = t(&["compute-4"]).unwrap_err();
+        assert!(msg.contains("is down"), "{msg}");
+    }
+
+    #[test]
+    fn source_must_be_down() {
+        let up = SourceState::of(&service("c", "enabled", "up", false));
+        let forced = SourceState::of(&service("c", "enabled", "up", true));
+        let down = SourceState::of(&service("c", "enabled", "down", false));
+        assert!(!up.is_down() && forced.is_down() && down.is_down());
+    }
+}
