@@ -614,3 +614,94 @@ fn the_journal_alone_prevents_a_second_request() {
     assert!(s["reason"].as_str().unwrap().contains("earlier"), "{s}");
     assert_eq!(report["requests"].as_array().unwrap().len(), 3);
 }
+
+/// Fence, then isolate and evacuate, through the simulated Redfish BMC: `--force-down` acts
+/// only on the BMC's word that the power is off (DESIGN.md 2.1), then forces the service down
+/// and disables it, in that order, before any evacuation.
+#[test]
+fn force_down_needs_the_bmcs_word_that_the_power_is_off() {
+    let cloud = SimCloud::with_scenario(SCENARIO);
+    let config = cloud.evacctl_config();
+    let config = config.to_str().expect("a UTF-8 temp path");
+
+    // Power on: refused, nothing changed, nothing sent.
+    let run = evacctl(
+        &cloud,
+        &[
+            "--config",
+            config,
+            "host-evacuate",
+            "compute-1",
+            "--force-down",
+            "--yes",
+        ],
+    );
+    assert_eq!(run.code, 13, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ipmi power off compute-1 --wait"),
+        "{}",
+        run.stderr
+    );
+    let host = cloud.ctl("GET", "hosts/compute-1", None);
+    assert_eq!(host["host"]["services"][0]["forced_down"], false);
+    assert!(evacuate_posts(&cloud).is_empty());
+
+    // Fence through the BMC, then at once (no heartbeat timeout to wait for): isolated and
+    // evacuated.
+    let run = evacctl(
+        &cloud,
+        &[
+            "--config",
+            config,
+            "ipmi",
+            "power",
+            "off",
+            "compute-1",
+            "--wait",
+            "--yes",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("compute-1 fence successed"),
+        "{}",
+        run.stderr
+    );
+    let run = evacctl(
+        &cloud,
+        &[
+            "--config",
+            config,
+            "host-evacuate",
+            "compute-1",
+            "--force-down",
+            "--yes",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let host = cloud.ctl("GET", "hosts/compute-1", None);
+    let svc = &host["host"]["services"][0];
+    assert_eq!(svc["forced_down"], true, "{svc}");
+    assert_eq!(svc["status"], "disabled", "{svc}");
+    assert!(
+        svc["disabled_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("evacctl: evacuated ")),
+        "{svc}"
+    );
+    assert_eq!(
+        evacuate_posts(&cloud).len(),
+        4,
+        "the four evacuable servers"
+    );
+
+    // The journal has the isolation before the first evacuation.
+    let text = std::fs::read_to_string(journal(&cloud)).expect("journal");
+    let first = |action: &str| {
+        text.lines()
+            .position(|l| l.contains(&format!("\"action\":\"{action}\"")))
+            .unwrap_or(usize::MAX)
+    };
+    assert!(first("evacuate") != usize::MAX, "{text}");
+    assert!(first("force-down") < first("evacuate"), "{text}");
+}
