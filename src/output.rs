@@ -29,6 +29,26 @@ pub fn emit(text: &str) -> std::io::Result<()> {
     }
 }
 
+/// [`emit`] for call sites that print as they go: a reader that went away is ignored, any other
+/// failure to write stdout is logged, never a panic (as `println!` would).
+pub fn emit_lossy(text: &str) {
+    if let Err(e) = emit(text) {
+        tracing::warn!("cannot write to stdout: {e}");
+    }
+}
+
+/// `println!` for command output: goes through [`emit_lossy`], so `evacctl ... | head -1`
+/// never panics and the command keeps its exit code.
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::output::emit_lossy("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::output::emit_lossy(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 /// A titled table as text, for [`emit`].
 pub fn titled(title: &str, t: &Table) -> String {
     format!("{title}\n{t}\n")

@@ -515,11 +515,11 @@ fn print_tables(report: &Report) -> anyhow::Result<()> {
         .iter()
         .filter(|c| c.verdict != ClusterVerdict::Healthy)
     {
-        println!("  {}: {}", c.name, c.reason);
+        crate::outln!("  {}: {}", c.name, c.reason);
     }
     for c in &report.clusters {
         for w in &c.warnings {
-            println!("  {}: warning: {w}", c.name);
+            crate::outln!("  {}: warning: {w}", c.name);
         }
     }
 
@@ -556,7 +556,7 @@ fn print_tables(report: &Report) -> anyhow::Result<()> {
         row.extend([h.verdict.to_string(), h.reason.clone()]);
         t.add_row(row);
     }
-    println!();
+    crate::outln!();
     let title = match (report.hosts_source, &report.nova_error) {
         ("nova", _) => "Compute hosts (Nova) by network:".to_string(),
         (_, Some(why)) => {
@@ -565,22 +565,22 @@ fn print_tables(report: &Report) -> anyhow::Result<()> {
         _ => "Hosts (from Consul and the configuration) by network:".to_string(),
     };
     if report.hosts.is_empty() {
-        println!("{title} none");
+        crate::outln!("{title} none");
     } else {
         output::print_table(Some(&title), &t)?;
     }
 
-    println!();
+    crate::outln!();
     match report.observer.verdict {
         ObserverVerdict::Ok => {
-            println!("observer: ok (this controller's Consul agents see their clusters)")
+            crate::outln!("observer: ok (this controller's Consul agents see their clusters)")
         }
         ObserverVerdict::Isolated => {
-            println!(
+            crate::outln!(
                 "observer: ISOLATED: the problem is likely on this controller's side; watch takes no action"
             );
             for r in &report.observer.reasons {
-                println!("  {r}");
+                crate::outln!("  {r}");
             }
         }
     }
@@ -595,19 +595,19 @@ fn print_tables(report: &Report) -> anyhow::Result<()> {
             line.push_str(&format!("; {what}: {}", list.join(", ")));
         }
     }
-    println!("{line}");
+    crate::outln!("{line}");
     if !s.clusters_without_quorum.is_empty() {
-        println!(
+        crate::outln!(
             "clusters without leader or quorum: {}",
             s.clusters_without_quorum.join(", ")
         );
     }
     if !s.clusters_with_errors.is_empty() {
-        println!(
+        crate::outln!(
             "clusters not answering: {}",
             s.clusters_with_errors.join(", ")
         );
     }
-    println!("result: {} (exit {})", s.result, s.exit_code);
+    crate::outln!("result: {} (exit {})", s.result, s.exit_code);
     Ok(())
 }

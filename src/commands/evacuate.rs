@@ -184,7 +184,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
         match ctx.format() {
             Format::Json => output::print_json(&report)?,
             Format::Table => {
-                println!(
+                crate::outln!(
                     "dry run: would evacuate {} ({}, {}) from {source} to {}",
                     server.id,
                     server.name,
@@ -193,9 +193,11 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
                         .as_deref()
                         .unwrap_or("a host the scheduler chooses")
                 );
-                println!(
+                crate::outln!(
                     "{} {} {}",
-                    report.request.method, report.request.path, report.request.body
+                    report.request.method,
+                    report.request.path,
+                    report.request.body
                 );
             }
         }

@@ -124,17 +124,17 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
                 results: &[],
             })?,
             Format::Table => {
-                println!("\nDry run: the requests it would send (compute endpoint):");
+                crate::outln!("\nDry run: the requests it would send (compute endpoint):");
                 for r in &requests {
-                    println!("  {} {} {}", r.method, r.path, r.body);
+                    crate::outln!("  {} {} {}", r.method, r.path, r.body);
                 }
                 if requests.is_empty() {
-                    println!("  none");
+                    crate::outln!("  none");
                 }
                 if let Err(e) = &preflight {
-                    println!("\nA real run would refuse: {}", e.message);
+                    crate::outln!("\nA real run would refuse: {}", e.message);
                 }
-                println!("\nresult: dry run, nothing changed (exit {})", code.code());
+                crate::outln!("\nresult: dry run, nothing changed (exit {})", code.code());
             }
         }
         return Ok(code);
@@ -241,7 +241,7 @@ fn finish(
         })?,
         Format::Table => {
             if let Some(i) = &isolation {
-                println!(
+                crate::outln!(
                     "\n{}: nova-compute {}forced down, {}disabled ({})",
                     i.host,
                     if i.forced_down { "" } else { "already " },
@@ -250,14 +250,19 @@ fn finish(
                 );
             }
             if outcomes.is_empty() {
-                println!("\nNothing to evacuate from {}.", survey.host);
+                crate::outln!("\nNothing to evacuate from {}.", survey.host);
             } else {
-                println!();
+                crate::outln!();
                 print_outcomes(outcomes)?;
             }
-            println!(
+            crate::outln!(
                 "\n{} accepted, {} failed, {} not evacuable, {} do not fit; result: {} (exit {})",
-                s.accepted, s.failed, s.skipped, s.not_fitting, s.result, s.exit_code
+                s.accepted,
+                s.failed,
+                s.skipped,
+                s.not_fitting,
+                s.result,
+                s.exit_code
             );
         }
     }
@@ -273,7 +278,7 @@ fn free_cell(before: Option<&u64>, after: Option<&u64>) -> String {
 
 fn print_survey(survey: &Survey) -> anyhow::Result<()> {
     let src = &survey.source;
-    println!(
+    crate::outln!(
         "Host {}: nova-compute {}, {}{}{}",
         survey.host,
         src.status,
@@ -315,7 +320,7 @@ fn print_survey(survey: &Survey) -> anyhow::Result<()> {
             why,
         ]);
     }
-    println!();
+    crate::outln!();
     output::print_table(Some(&format!("Servers on {}:", survey.host)), &t)?;
 
     let mut t = output::table(
@@ -331,7 +336,7 @@ fn print_survey(survey: &Survey) -> anyhow::Result<()> {
         row.push(tp.servers.len().to_string());
         t.add_row(row);
     }
-    println!();
+    crate::outln!();
     let title = if survey.scheduler_chooses {
         "Capacity plan (Placement; free before -> after; the scheduler picks each host):"
     } else {
@@ -348,13 +353,13 @@ fn print_survey(survey: &Survey) -> anyhow::Result<()> {
                 u.why.clone(),
             ]);
         }
-        println!();
+        crate::outln!();
         output::print_table(Some("Does not fit:"), &t)?;
         if !survey.plan.shortfall.is_empty() {
-            println!("Short by: {}", capacity::describe(&survey.plan.shortfall));
+            crate::outln!("Short by: {}", capacity::describe(&survey.plan.shortfall));
         }
         for s in &survey.suggestions {
-            println!("{s}");
+            crate::outln!("{s}");
         }
     }
     Ok(())

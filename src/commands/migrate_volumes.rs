@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, args: &MigrateVolumesArgs) -> anyhow::Result<ExitCode>
             ))?;
         } else {
             print_warnings(&plan);
-            println!("{message}");
+            crate::outln!("{message}");
         }
         return Ok(ExitCode::Success);
     }
@@ -93,7 +93,7 @@ pub fn run(ctx: &Context, args: &MigrateVolumesArgs) -> anyhow::Result<ExitCode>
                 message,
             ))?;
         } else {
-            println!("\n{message}");
+            crate::outln!("\n{message}");
         }
         return Ok(ExitCode::Success);
     }
@@ -185,7 +185,7 @@ fn rows<'a, T>(
 
 fn print_warnings(plan: &Plan) {
     for w in &plan.warnings {
-        println!("warning: {w}");
+        crate::outln!("warning: {w}");
     }
 }
 
@@ -243,15 +243,15 @@ fn print_plan(plan: &Plan, commands: &[CommandResult]) -> anyhow::Result<()> {
             ]);
         }
         let title = format!("Backups to move from {} to {}:", r.failed_host, r.new_host);
-        println!();
+        crate::outln!();
         output::print_table(Some(&title), &t)?;
     }
-    println!("\nCommands (run in this order, without a shell):");
+    crate::outln!("\nCommands (run in this order, without a shell):");
     for (i, c) in commands.iter().enumerate() {
-        println!("  {}. {}", i + 1, c.command);
+        crate::outln!("  {}. {}", i + 1, c.command);
     }
     if !plan.warnings.is_empty() {
-        println!();
+        crate::outln!();
         print_warnings(plan);
     }
     Ok(())
@@ -272,7 +272,7 @@ fn print_outcome(
         };
         t.add_row(vec![(i + 1).to_string(), c.command.clone(), result]);
     }
-    println!();
+    crate::outln!();
     output::print_table(Some("Ran:"), &t)?;
 
     let mut t = output::table(["ID", "Name", "Result", "Host Now"]);
@@ -299,9 +299,9 @@ fn print_outcome(
             where_now(o, &b.new_host),
         ]);
     }
-    println!();
+    crate::outln!();
     output::print_table(Some("Listed again:"), &t)?;
-    println!(
+    crate::outln!(
         "\nresult: {} (exit {}): {message}",
         code.name(),
         code.code()

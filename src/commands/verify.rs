@@ -108,17 +108,17 @@ fn print(v: &Verification, s: &Summary) -> anyhow::Result<()> {
         ]);
     }
     if v.servers.is_empty() {
-        println!(
+        crate::outln!(
             "No server was evacuated from {} (journal and Nova's evacuation migrations).",
             v.host
         );
     } else {
         output::print_table(Some(&format!("Servers evacuated from {}:", v.host)), &t)?;
     }
-    println!();
+    crate::outln!();
     match (&v.volumes.error, v.volumes.left.is_empty()) {
-        (Some(e), _) => println!("Cinder volumes on {}: could not be checked ({e})", v.host),
-        (None, true) => println!("Cinder volumes on {}: none left", v.host),
+        (Some(e), _) => crate::outln!("Cinder volumes on {}: could not be checked ({e})", v.host),
+        (None, true) => crate::outln!("Cinder volumes on {}: none left", v.host),
         (None, false) => {
             let mut t = output::table(["Volume ID", "Name", "Status", "Host"]);
             for vol in &v.volumes.left {
@@ -138,9 +138,14 @@ fn print(v: &Verification, s: &Summary) -> anyhow::Result<()> {
             )?;
         }
     }
-    println!(
+    crate::outln!(
         "\n{} of {} verified, {} pending, {} failed; result: {} (exit {})",
-        s.ok, s.servers, s.pending, s.failed, s.result, s.exit_code
+        s.ok,
+        s.servers,
+        s.pending,
+        s.failed,
+        s.result,
+        s.exit_code
     );
     Ok(())
 }
