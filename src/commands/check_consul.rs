@@ -220,9 +220,7 @@ fn select_clusters(all: &[ConsulCluster], wanted: &[String]) -> anyhow::Result<V
 }
 
 fn unknown(what: &str, name: &str, known: &BTreeSet<&str>, source: &str) -> CliError {
-    let hint = names::closest_match(name, known.iter().copied())
-        .map(|c| format!("; did you mean `{c}`?"))
-        .unwrap_or_default();
+    let hint = names::did_you_mean(name, known.iter().copied());
     let whose = match (what, source) {
         ("cluster", _) => "no Consul cluster is configured with that name",
         (_, "nova") => "Nova has no nova-compute on it",

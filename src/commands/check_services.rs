@@ -318,9 +318,7 @@ fn validate_filters(
 }
 
 fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> CliError {
-    let hint = names::closest_match(name, known.iter().copied())
-        .map(|c| format!("; did you mean `{c}`?"))
-        .unwrap_or_default();
+    let hint = names::did_you_mean(name, known.iter().copied());
     let list: Vec<&str> = known.iter().copied().collect();
     CliError::usage(format!(
         "unknown {what} `{name}`: no Nova or Cinder service has it{hint} (known: {})",

@@ -196,9 +196,7 @@ fn unknown_host(config: &Config, name: &str) -> CliError {
             config_name(config)
         ));
     }
-    let hint = names::closest_match(name, known.iter().copied())
-        .map(|c| format!("; did you mean `{c}`?"))
-        .unwrap_or_default();
+    let hint = names::did_you_mean(name, known.iter().copied());
     CliError::usage(format!(
         "unknown host `{name}`{hint} (configured hosts: {}; nothing was done)",
         known.join(", ")

@@ -53,6 +53,17 @@ where
     best.map(|(_, c)| c)
 }
 
+/// `; did you mean `NAME`?` for the closest candidate, or nothing: the hint every "unknown X"
+/// error appends.
+pub fn did_you_mean<'a, I>(input: &str, candidates: I) -> String
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    closest_match(input, candidates)
+        .map(|c| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
 /// Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
 /// adjacent characters each cost 1.
 pub fn edit_distance(a: &str, b: &str) -> usize {
@@ -89,6 +100,15 @@ mod tests {
         assert_eq!(edit_distance("prot", "port"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn the_hint_text() {
+        assert_eq!(
+            did_you_mean("compte-1", ["compute-1", "compute-2"]),
+            "; did you mean `compute-1`?"
+        );
+        assert_eq!(did_you_mean("storage-9", ["compute-1"]), "");
     }
 
     #[test]

@@ -396,9 +396,7 @@ fn is_transitional(status: &str) -> bool {
 }
 
 fn unknown_host(what: &str, name: &str, binary: &str, known: &BTreeSet<&str>) -> Refusal {
-    let hint = names::closest_match(name, known.iter().copied())
-        .map(|c| format!("; did you mean `{c}`?"))
-        .unwrap_or_default();
+    let hint = names::did_you_mean(name, known.iter().copied());
     let list: Vec<&str> = known.iter().copied().collect();
     Refusal::usage(format!(
         "unknown {what} `{name}`: no {binary} service runs on it{hint} ({binary} hosts: {})",
@@ -459,9 +457,7 @@ pub fn check_names(
     if let Some(b) = &req.backend
         && !failed_backends.contains(b)
     {
-        let hint = names::closest_match(b, failed_backends.iter().map(String::as_str))
-            .map(|c| format!("; did you mean `{c}`?"))
-            .unwrap_or_default();
+        let hint = names::did_you_mean(b, failed_backends.iter().map(String::as_str));
         let list: Vec<&str> = failed_backends.iter().map(String::as_str).collect();
         return Err(Refusal::usage(format!(
             "unknown backend `{b}` for {}{hint} (its backends: {})",

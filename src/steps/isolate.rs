@@ -60,6 +60,8 @@ pub fn isolate(
     fencing: Fencing<'_>,
     journal: &Journal,
 ) -> anyhow::Result<Isolated> {
+    // Read again, not taken from the survey: the operator's confirmation may have waited minutes,
+    // and the service's state decides which irreversible changes are still needed.
     let service = compute_service(nova, host)?;
     if let Fencing::ConfirmPowerOff(confirm) = fencing {
         let off = confirm(host).map_err(|e| {

@@ -14,9 +14,7 @@ use crate::error::CliError;
 /// "unknown host X: no nova-compute runs there; did you mean Y? (known: ...)": bad input,
 /// nothing done.
 pub fn unknown_host(name: &str, known: &[&str]) -> CliError {
-    let hint = names::closest_match(name, known.iter().copied())
-        .map(|c| format!("; did you mean `{c}`?"))
-        .unwrap_or_default();
+    let hint = names::did_you_mean(name, known.iter().copied());
     CliError::usage(format!(
         "unknown host `{name}`: no nova-compute service runs there{hint} (known: {})",
         if known.is_empty() {
