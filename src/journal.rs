@@ -69,6 +69,9 @@ pub struct Record {
     pub request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Structured state (`watch` keeps each host's memory here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
 /// The optional fields of a record.
@@ -80,6 +83,7 @@ pub struct Fields<'a> {
     pub server_status: Option<&'a str>,
     pub request_id: Option<&'a str>,
     pub detail: Option<&'a str>,
+    pub data: Option<&'a serde_json::Value>,
 }
 
 /// The journal, open for appending. Shared between worker threads.
@@ -204,6 +208,7 @@ impl Journal {
                 server_status: f.server_status.map(str::to_string),
                 request_id: f.request_id.map(str::to_string),
                 detail: f.detail.map(str::to_string),
+                data: f.data.cloned(),
             };
             serde_json::to_writer(&mut buf, &record)?;
             buf.push(b'\n');

@@ -73,18 +73,7 @@ pub fn print_outcomes(outcomes: &[Outcome]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The seed's log line for an accepted evacuation, or a warning for a failed one.
-pub fn log_outcome(o: &Outcome) {
-    if o.accepted {
-        tracing::info!("{} instance has evacuate", o.server_id);
-    } else {
-        tracing::warn!(
-            "{} evacuate failed: {}",
-            o.server_id,
-            o.error.as_deref().unwrap_or("unknown error")
-        );
-    }
-}
+pub use crate::steps::evacuate::log_outcome;
 
 #[derive(Serialize)]
 struct Report<'a> {

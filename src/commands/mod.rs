@@ -8,6 +8,7 @@ pub mod host_evacuate;
 pub mod ipmi_power;
 pub mod migrate_volumes;
 pub mod verify;
+pub mod watch;
 
 use std::cell::OnceCell;
 use std::io::IsTerminal;
@@ -116,7 +117,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Evacuate(args) => evacuate::run(&ctx, &args),
         Command::HostEvacuate(args) => host_evacuate::run(&ctx, &args),
         Command::Verify(args) => verify::run(&ctx, &args),
-        Command::Watch(_) => not_yet("watch", "issue 7"),
+        Command::Watch(args) => watch::run(&ctx, &args),
         Command::Restore(_) => not_yet("restore", "issue 7"),
     }
 }

@@ -418,6 +418,15 @@ pub struct PolicyConfig {
     pub verify_timeout: Duration,
     /// Hosts evacuated servers go to; empty: the scheduler chooses.
     pub target_hosts: Vec<String>,
+    /// When not every server fits: evacuate those that do, then alert (false: evacuate
+    /// nothing, alert).
+    pub partial_evacuation: bool,
+    /// A host with 3 failure episodes within this window is flapping: no action.
+    #[serde(deserialize_with = "de::duration")]
+    pub flap_window: Duration,
+    /// Move the volumes the failed host's cinder-volume managed before evacuating (a no-op
+    /// when it runs no cinder-volume).
+    pub move_volumes: bool,
 }
 
 impl Default for PolicyConfig {
@@ -437,6 +446,9 @@ impl Default for PolicyConfig {
             evacuate_concurrency: 10,
             verify_timeout: secs(10 * 60),
             target_hosts: Vec::new(),
+            partial_evacuation: true,
+            flap_window: secs(10 * 60),
+            move_volumes: true,
         }
     }
 }

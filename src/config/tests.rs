@@ -138,6 +138,9 @@ fn example_documents_every_key() {
                 "evacuate_concurrency",
                 "verify_timeout",
                 "target_hosts",
+                "partial_evacuation",
+                "flap_window",
+                "move_volumes",
             ],
         ),
         (

@@ -7,3 +7,4 @@ pub mod network;
 pub mod nodes;
 pub mod services;
 pub mod volumes;
+pub mod watch;

@@ -665,6 +665,20 @@ pub fn execute(
     outcomes
 }
 
+/// The seed's log line for an accepted evacuation (`<uuid> instance has evacuate`), or why it
+/// failed.
+pub fn log_outcome(o: &Outcome) {
+    if o.accepted {
+        tracing::info!("{} instance has evacuate", o.server_id);
+    } else {
+        tracing::warn!(
+            "{} evacuate failed: {}",
+            o.server_id,
+            o.error.as_deref().unwrap_or("unknown error")
+        );
+    }
+}
+
 /// One evacuation with its journal records: intent (synced) before the POST, result after.
 /// A journal that cannot be written stops the request: nothing is sent unrecorded.
 pub fn send_evacuation(

@@ -60,6 +60,18 @@ pub fn isolate(
     fencing: Fencing<'_>,
     journal: &Journal,
 ) -> anyhow::Result<Isolated> {
+    isolate_with(nova, host, fencing, true, journal)
+}
+
+/// [`isolate`], with the force-down optional: quick_evacuate_level 3 disables only, once Nova
+/// itself sees the service down (disabling a service Nova believes up hangs nova-api).
+pub fn isolate_with(
+    nova: &Nova,
+    host: &str,
+    fencing: Fencing<'_>,
+    force_down: bool,
+    journal: &Journal,
+) -> anyhow::Result<Isolated> {
     // Read again, not taken from the survey: the operator's confirmation may have waited minutes,
     // and the service's state decides which irreversible changes are still needed.
     let service = compute_service(nova, host)?;
@@ -96,7 +108,17 @@ pub fn isolate(
         host: Some(host),
         ..Default::default()
     };
-    if !service.is_forced_down() {
+    if !force_down && service.is_up() {
+        return Err(CliError::new(
+            ExitCode::Refused,
+            format!(
+                "{host}'s nova-compute is still up in Nova: disabling it now would make nova-api \
+                 call the dead host; nothing was changed"
+            ),
+        )
+        .into());
+    }
+    if force_down && !service.is_forced_down() {
         change(
             nova,
             journal,

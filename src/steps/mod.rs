@@ -8,6 +8,7 @@ pub mod isolate;
 pub mod observe;
 pub mod verify;
 pub mod volumes;
+pub mod watch;
 use crate::core::names;
 use crate::error::CliError;
 

@@ -1,0 +1,337 @@
+//! `evacctl watch`: the whole runbook unattended (`steps::watch`), in a loop until SIGTERM /
+//! SIGINT, or one cycle with `--once` (cron); `--status` prints each host's state and the
+//! evacuation history from the journal.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cli::{Format, WatchArgs};
+use crate::commands::Context;
+use crate::commands::evacuate::{journal_path, open_journal};
+use crate::core::watch::{self as core, HostState, Transition};
+use crate::exit_codes::ExitCode;
+use crate::journal::{self, Kind, Record};
+use crate::output;
+use crate::steps::watch::{self as engine, CycleReport, Engine, Setup};
+
+/// Which signal asked to stop: 0 none, 15 SIGTERM, 2 SIGINT.
+static SIGNAL: AtomicU8 = AtomicU8::new(0);
+
+/// SIGTERM and SIGINT set `stop` (the current step finishes, the journal is written, then the
+/// loop ends). A second SIGINT is not special: the step in flight is always finished.
+fn install_signal_handlers(stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::warn!("no signal handling: {e}");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    tracing::warn!("no signal handling: cannot register SIGTERM/SIGINT");
+                    return;
+                };
+                loop {
+                    let which = tokio::select! {
+                        _ = term.recv() => 15,
+                        _ = int.recv() => 2,
+                    };
+                    SIGNAL.store(which, Ordering::SeqCst);
+                    stop.store(true, Ordering::SeqCst);
+                    tracing::warn!(
+                        "{}: finishing the current step, then stopping",
+                        if which == 15 { "SIGTERM" } else { "SIGINT" }
+                    );
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("no signal handling: {e}");
+    }
+}
+
+pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
+    if args.status {
+        return status(ctx);
+    }
+    let config = ctx.config()?;
+    let session = ctx.session()?;
+    let interval = args.interval.unwrap_or(config.policy.interval);
+    let path = journal_path(ctx)?;
+    let journal = if args.dry_run {
+        None
+    } else {
+        Some(open_journal(ctx)?)
+    };
+    let (records, bad) = journal::read(&path)?;
+    if bad > 0 {
+        tracing::warn!(
+            "journal {}: {bad} line(s) could not be read",
+            path.display()
+        );
+    }
+    let mut engine = Engine::resume(&records);
+    let stop = Arc::new(AtomicBool::new(false));
+    install_signal_handlers(stop.clone());
+
+    let format = ctx.format();
+    let on_transition = |t: &Transition, _details: &serde_json::Value| {
+        if format == Format::Json {
+            crate::outln!(
+                "{}",
+                serde_json::json!({"event": "transition", "host": t.host,
+                    "from": t.from.as_str(), "to": t.to.as_str(), "reason": t.reason,
+                    "at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()})
+            );
+        }
+    };
+    let on_alert = |why: &str| {
+        if format == Format::Json {
+            crate::outln!(
+                "{}",
+                serde_json::json!({"event": "alert", "reason": why,
+                    "at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()})
+            );
+        }
+    };
+    let is_leader = || true;
+    let setup = Setup {
+        session,
+        config,
+        journal_path: path.clone(),
+        journal: journal.as_ref(),
+        stop: &stop,
+        is_leader: &is_leader,
+        on_transition: &on_transition,
+        on_alert: &on_alert,
+    };
+    tracing::info!(
+        "watch: {} every {}, {} confirmations; {}{}; journal {}",
+        if args.once { "one cycle" } else { "a cycle" },
+        humantime::format_duration(interval),
+        config.policy.confirmations,
+        engine::fencing_text(config.policy.quick_evacuate_level),
+        if args.dry_run {
+            "; DRY RUN: nothing changes"
+        } else {
+            ""
+        },
+        path.display()
+    );
+
+    loop {
+        let started = Instant::now();
+        let report = engine.cycle(&setup);
+        if args.once || stop.load(Ordering::SeqCst) {
+            print_report(format, &report, args.once)?;
+            if args.once && !stop.load(Ordering::SeqCst) {
+                return Ok(report.exit_code());
+            }
+            return Ok(match SIGNAL.load(Ordering::SeqCst) {
+                2 => ExitCode::Interrupted,
+                _ => ExitCode::Success,
+            });
+        }
+        let deadline = started + interval;
+        while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50).min(interval));
+        }
+    }
+}
+
+fn print_report(format: Format, report: &CycleReport, once: bool) -> anyhow::Result<()> {
+    match format {
+        Format::Json => {
+            if once {
+                output::print_json(report)?;
+            }
+        }
+        Format::Table => {
+            let mut t = output::table(["Host", "State", "Since", "Reason", "Next"]);
+            for h in &report.hosts {
+                t.add_row(vec![
+                    h.host.clone(),
+                    h.state.as_str().to_string(),
+                    output::or_dash(Some(h.since.as_str()).filter(|s| !s.is_empty())),
+                    h.reason.clone(),
+                    output::or_dash(Some(h.next.as_str()).filter(|s| !s.is_empty())),
+                ]);
+            }
+            output::print_table(None, &t)?;
+            if report.gate != "open" {
+                crate::outln!("\ngate: {}: {}", report.gate, report.gate_reason);
+            }
+            if let Some(e) = &report.error {
+                crate::outln!("\nthe cloud could not be observed: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+// =====================================================================================
+// --status
+// =====================================================================================
+
+#[derive(Serialize)]
+struct HostStatus {
+    host: String,
+    state: HostState,
+    since: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct EvacuationRow {
+    at: String,
+    host: String,
+    server: String,
+    target: Option<String>,
+    result: String,
+    detail: Option<String>,
+    run_id: String,
+}
+
+#[derive(Serialize)]
+struct AlertRow {
+    at: String,
+    host: Option<String>,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct Status {
+    journal: String,
+    hosts: Vec<HostStatus>,
+    evacuations: Vec<EvacuationRow>,
+    alerts: Vec<AlertRow>,
+}
+
+fn status_of(records: &[Record], journal: String) -> Status {
+    let memories = core::memories_from(records);
+    let since_of = |h: &str| {
+        records
+            .iter()
+            .rev()
+            .find(|r| r.action == core::STATE_ACTION && r.host.as_deref() == Some(h))
+            .map(|r| r.ts.clone())
+            .unwrap_or_default()
+    };
+    let hosts = memories
+        .iter()
+        .map(|(h, m)| HostStatus {
+            host: h.clone(),
+            state: m.state(),
+            since: since_of(h),
+            reason: m.reason.clone(),
+        })
+        .collect();
+    let evacuations = records
+        .iter()
+        .filter(|r| r.action == "evacuate" && r.kind == Kind::Result)
+        .map(|r| EvacuationRow {
+            at: r.ts.clone(),
+            host: r.host.clone().unwrap_or_default(),
+            server: r.server.clone().unwrap_or_default(),
+            target: r.target.clone(),
+            result: r.status.clone(),
+            detail: r.detail.clone(),
+            run_id: r.run_id.clone(),
+        })
+        .collect();
+    let alerts = records
+        .iter()
+        .filter(|r| {
+            r.action == "alert"
+                || (r.action == core::STATE_ACTION && r.status == HostState::Alert.as_str())
+        })
+        .map(|r| AlertRow {
+            at: r.ts.clone(),
+            host: r.host.clone(),
+            reason: r.detail.clone().unwrap_or_default(),
+        })
+        .collect();
+    Status {
+        journal,
+        hosts,
+        evacuations,
+        alerts,
+    }
+}
+
+fn status(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let path = journal_path(ctx)?;
+    let (records, _) = journal::read(&path)?;
+    let s = status_of(&records, path.display().to_string());
+    let code = if s.hosts.iter().any(|h| h.state == HostState::Alert) {
+        ExitCode::Unhealthy
+    } else {
+        ExitCode::Success
+    };
+    match ctx.format() {
+        Format::Json => output::print_json(&s)?,
+        Format::Table => {
+            let mut t = output::table(["Host", "State", "Since", "Reason"]);
+            for h in &s.hosts {
+                t.add_row(vec![
+                    h.host.clone(),
+                    h.state.as_str().into(),
+                    h.since.clone(),
+                    h.reason.clone(),
+                ]);
+            }
+            if s.hosts.is_empty() {
+                crate::outln!("No host state in {} yet.", s.journal);
+            } else {
+                output::print_table(Some(&format!("Hosts ({}):", s.journal)), &t)?;
+            }
+            let mut t = output::table(["Time", "Host", "Server", "Target", "Result", "Run"]);
+            for e in &s.evacuations {
+                t.add_row(vec![
+                    e.at.clone(),
+                    e.host.clone(),
+                    e.server.clone(),
+                    output::or_dash(e.target.as_deref()),
+                    match &e.detail {
+                        Some(d) if e.result != "accepted" => format!("{} ({d})", e.result),
+                        _ => e.result.clone(),
+                    },
+                    e.run_id.clone(),
+                ]);
+            }
+            crate::outln!();
+            if s.evacuations.is_empty() {
+                crate::outln!("No evacuation recorded.");
+            } else {
+                output::print_table(Some("Evacuation history:"), &t)?;
+            }
+            if !s.alerts.is_empty() {
+                let mut t = output::table(["Time", "Host", "Alert"]);
+                for a in s.alerts.iter().rev().take(20).rev() {
+                    t.add_row(vec![
+                        a.at.clone(),
+                        output::or_dash(a.host.as_deref()),
+                        a.reason.clone(),
+                    ]);
+                }
+                crate::outln!();
+                output::print_table(Some("Alerts (the last 20):"), &t)?;
+            }
+        }
+    }
+    Ok(code)
+}
