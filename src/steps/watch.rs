@@ -270,10 +270,8 @@ impl Engine {
                 host: h.clone(),
                 state: m.state(),
                 since: if m.since > 0.0 {
-                    humantime::format_rfc3339_seconds(
-                        UNIX_EPOCH + Duration::from_secs_f64(m.since),
-                    )
-                    .to_string()
+                    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs_f64(m.since))
+                        .to_string()
                 } else {
                     String::new()
                 },
@@ -339,7 +337,10 @@ impl Engine {
                 return "stopping".into();
             }
             if step != Step::ReadPower && step != Step::Verify && !(s.is_leader)() {
-                tracing::error!("{host}: lost the leader lock: {} not started", step.as_str());
+                tracing::error!(
+                    "{host}: lost the leader lock: {} not started",
+                    step.as_str()
+                );
                 return "lost the leader lock".into();
             }
             if step == Step::Verify {
@@ -789,10 +790,7 @@ fn move_volumes(s: &Setup<'_>, host: &str, mem: &Memory, journal: &Journal) -> O
         let mut candidates: Vec<&str> = services
             .iter()
             .filter(|x| {
-                x.node() != host
-                    && x.backend() == Some(backend)
-                    && x.is_up()
-                    && x.is_enabled()
+                x.node() != host && x.backend() == Some(backend) && x.is_up() && x.is_enabled()
             })
             .map(|x| x.node())
             .collect();

@@ -157,7 +157,10 @@ pub enum Evidence {
     Healthy,
     /// Notify, do not act.
     Warn(String),
-    Failed { kind: FailureKind, reason: String },
+    Failed {
+        kind: FailureKind,
+        reason: String,
+    },
 }
 
 impl Evidence {
@@ -736,10 +739,7 @@ pub fn next(mem: &Memory, c: &Context<'_>) -> Next {
             if c.move_volumes {
                 Next::Run(Step::MoveVolumes)
             } else {
-                Next::Go(
-                    HostState::VolumesMoved,
-                    "no volume step configured".into(),
-                )
+                Next::Go(HostState::VolumesMoved, "no volume step configured".into())
             }
         }
         HostState::VolumesMoved | HostState::Evacuating => Next::Run(Step::Evacuate),
@@ -849,7 +849,9 @@ pub fn after(
                 if !policy.partial_evacuation {
                     return alert(
                         mem,
-                        format!("not enough capacity, nothing evacuated (policy.partial_evacuation = false): {why}"),
+                        format!(
+                            "not enough capacity, nothing evacuated (policy.partial_evacuation = false): {why}"
+                        ),
                     );
                 }
                 mem.incomplete = Some(why.clone());
@@ -919,7 +921,11 @@ pub fn after(
             if mem.errors >= MAX_STEP_ERRORS {
                 return alert(
                     mem,
-                    format!("{} failed {} times in a row: {why}", step.as_str(), mem.errors),
+                    format!(
+                        "{} failed {} times in a row: {why}",
+                        step.as_str(),
+                        mem.errors
+                    ),
                 );
             }
             mem.reason = why;
@@ -964,3 +970,5 @@ pub const STATE_ACTION: &str = "state";
 /// The status `evacctl restore` writes: the host is back, its history closed.
 pub const RESTORED: &str = "restored";
 
+#[cfg(test)]
+mod tests;
