@@ -89,8 +89,11 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     install_signal_handlers(stop.clone());
 
     let format = ctx.format();
+    // In a loop, JSON output is a stream of events (one object per line); with --once, one
+    // report at the end.
+    let stream = format == Format::Json && !args.once;
     let on_transition = |t: &Transition, _details: &serde_json::Value| {
-        if format == Format::Json {
+        if stream {
             crate::outln!(
                 "{}",
                 serde_json::json!({"event": "transition", "host": t.host,
@@ -100,7 +103,7 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let on_alert = |why: &str| {
-        if format == Format::Json {
+        if stream {
             crate::outln!(
                 "{}",
                 serde_json::json!({"event": "alert", "reason": why,

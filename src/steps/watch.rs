@@ -65,13 +65,34 @@ pub struct HostLine {
     pub next: String,
 }
 
+/// A state change as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransitionLine {
+    pub host: String,
+    pub from: HostState,
+    pub to: HostState,
+    pub reason: String,
+}
+
+impl From<&Transition> for TransitionLine {
+    fn from(t: &Transition) -> Self {
+        TransitionLine {
+            host: t.host.clone(),
+            from: t.from,
+            to: t.to,
+            reason: t.reason.clone(),
+        }
+    }
+}
+
 /// What one cycle did.
 #[derive(Debug, Serialize)]
 pub struct CycleReport {
     pub gate: String,
     pub gate_reason: String,
     pub hosts: Vec<HostLine>,
-    pub transitions: usize,
+    /// The state changes of this cycle, in order.
+    pub transitions: Vec<TransitionLine>,
     /// The cloud could not be observed (its error).
     pub error: Option<String>,
     #[serde(skip)]
@@ -132,7 +153,7 @@ impl Engine {
             gate: "open".into(),
             gate_reason: String::new(),
             hosts: Vec::new(),
-            transitions: 0,
+            transitions: Vec::new(),
             error: None,
             error_code: None,
             alerts: Vec::new(),
@@ -165,10 +186,11 @@ impl Engine {
 
         // Feed the observation to every host's memory.
         let mut nexts: BTreeMap<String, String> = BTreeMap::new();
+        let mut flapping = Vec::new();
         for (host, o) in &observed {
             let mem = self.memories.entry(host.clone()).or_default();
             if let Some(t) = core::observe(mem, host, &o.facts, policy, flap_window, now) {
-                report.transitions += 1;
+                report.transitions.push((&t).into());
                 record(s, &t, mem);
             } else if mem.state() == HostState::Suspect {
                 // The count of consecutive observations must survive a restart (cron).
@@ -176,11 +198,12 @@ impl Engine {
             }
             if core::is_flapping(mem, policy, flap_window, now) && !mem.flap_alerted {
                 mem.flap_alerted = true;
-                let why = format!("{host}: {}", mem.reason);
-                tracing::warn!("{why}");
-                (s.on_alert)(&why);
+                flapping.push(format!("{host}: {}", mem.reason));
                 persist(s, host, mem);
             }
+        }
+        for why in flapping {
+            self.alert_host(s, &why);
         }
         // Hosts that no longer run nova-compute are forgotten.
         self.memories.retain(|h, _| observed.contains_key(h));
@@ -243,12 +266,18 @@ impl Engine {
         report
     }
 
+    /// A cycle-wide alert (a gate, the cloud not observed), once per new reason.
     fn alert(&mut self, s: &Setup<'_>, why: &str) {
         if self.last_alert.as_deref() == Some(why) {
             return;
         }
-        tracing::error!("ALERT: {why}");
         self.last_alert = Some(why.to_string());
+        self.alert_host(s, why);
+    }
+
+    /// Logs, tells and journals an alert.
+    fn alert_host(&self, s: &Setup<'_>, why: &str) {
+        tracing::error!("ALERT: {why}");
         (s.on_alert)(why);
         if let Some(j) = s.journal {
             let _ = j.append(
@@ -315,7 +344,7 @@ impl Engine {
                 Next::Wait(why) => return why,
                 Next::Go(to, why) => {
                     let t = go(mem, host, to, why);
-                    report.transitions += 1;
+                    report.transitions.push((&t).into());
                     record(s, &t, mem);
                     continue;
                 }
@@ -354,7 +383,7 @@ impl Engine {
             };
             match core::after(mem, host, step, outcome, policy, now) {
                 Some(t) => {
-                    report.transitions += 1;
+                    report.transitions.push((&t).into());
                     record(s, &t, mem);
                 }
                 None => {

@@ -226,6 +226,11 @@ pub fn assess(f: &HostFacts) -> Evidence {
         };
     }
     let (node, node_why) = &f.node_local;
+    // A management or tenant network down makes the node's checks in that cluster stale
+    // (critical because its agent is not heard): notify only, as seed 003 says.
+    if let Some((HostVerdict::Degraded, why)) = &f.network {
+        return Evidence::Warn(why.clone());
+    }
     if *node == NodeLocal::Critical {
         return Evidence::Failed {
             kind: FailureKind::Service,

@@ -1,0 +1,561 @@
+//! `evacctl watch` end to end, one test per failure case of seeds 002 and 003: the real binary,
+//! cycle by cycle (`watch --once`, as cron runs it: every cycle resumes from the journal),
+//! against the simulated cloud (`scenarios/demo.toml` with a fast heartbeat: compute-3 holds
+//! five evacuable servers, one that never ran, and two Cinder volumes).
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::sim::{Run, SimCloud};
+use serde_json::{Value, json};
+
+/// The demo world, ticking fast: heartbeats every second, down after 2 s; quick evacuations.
+fn scenario() -> String {
+    include_str!("../scenarios/demo.toml")
+        .replace("service_down_time = 6", "service_down_time = 2")
+        .replace("report_interval = 2", "report_interval = 1")
+        .replace(
+            "evacuate_accept_delay = \"300ms\"",
+            "evacuate_accept_delay = \"50ms\"",
+        )
+        .replace(
+            "evacuate_rebuild_delay = \"1s\"",
+            "evacuate_rebuild_delay = \"300ms\"",
+        )
+}
+
+/// Sets `key = value` in a TOML table of the configuration text (replacing it, or adding it
+/// at the top of the table, or adding the table).
+fn set_key(text: &str, table: &str, key: &str, value: &str) -> String {
+    let header = format!("[{table}]\n");
+    let line = format!("{key} = {value}\n");
+    let Some(start) = text.find(&header) else {
+        return format!("{text}\n{header}{line}");
+    };
+    let body_start = start + header.len();
+    let body_end = text[body_start..]
+        .find("\n[")
+        .map_or(text.len(), |i| body_start + i + 1);
+    let body = &text[body_start..body_end];
+    let prefix = format!("{key} = ");
+    let new_body = if body.lines().any(|l| l.starts_with(&prefix)) {
+        body.lines()
+            .map(|l| {
+                if l.starts_with(&prefix) {
+                    line.clone()
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect::<String>()
+    } else {
+        format!("{line}{body}")
+    };
+    format!("{}{new_body}{}", &text[..body_start], &text[body_end..])
+}
+
+struct Watch {
+    cloud: SimCloud,
+}
+
+impl Watch {
+    /// The cloud, and the evacctl configuration the simulator wrote with the test's policy:
+    /// no power-on attempt unless asked, 2 confirmations, short recovery waits.
+    fn start(scenario: &str, policy: &[(&str, &str)]) -> Watch {
+        let cloud = SimCloud::with_scenario(scenario);
+        let path = cloud.evacctl_config();
+        let mut text = std::fs::read_to_string(&path).expect("evacctl.toml");
+        let defaults = [
+            ("power_on_recovery", "false"),
+            ("confirmations", "2"),
+            ("recovery_timeout", "\"3s\""),
+            ("verify_timeout", "\"60s\""),
+            ("check_interval", "\"200ms\""),
+        ];
+        for (k, v) in defaults.iter().chain(policy) {
+            text = set_key(&text, "policy", k, v);
+        }
+        if !text.contains("[volumes]") {
+            text = set_key(
+                &text,
+                "volumes",
+                "cinder_manage",
+                &json!([
+                    env!("CARGO_BIN_EXE_evacctl-sim"),
+                    "cinder-manage",
+                    "--url",
+                    cloud.url()
+                ])
+                .to_string(),
+            );
+        }
+        text = set_key(
+            &text,
+            "lock",
+            "file",
+            &json!(cloud.dir().join("watch.lock")).to_string(),
+        );
+        std::fs::write(&path, text).expect("write evacctl.toml");
+        Watch { cloud }
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.cloud.dir().join("state/journal.jsonl")
+    }
+
+    fn evacctl(&self, args: &[&str]) -> Run {
+        let config = self.cloud.evacctl_config();
+        let journal = self.journal();
+        self.cloud.evacctl(
+            args,
+            &[
+                ("EVACCTL_CONFIG", config.to_str().expect("UTF-8")),
+                ("EVACCTL_JOURNAL", journal.to_str().expect("UTF-8")),
+            ],
+        )
+    }
+
+    /// One cycle, its JSON report.
+    fn once(&self) -> (Run, Value) {
+        let run = self.evacctl(&["watch", "--once", "-f", "json"]);
+        let report = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+        (run, report)
+    }
+
+    /// Cycles until `host` is in one of `states` (at most `max` cycles, 300 ms apart).
+    fn until(&self, host: &str, states: &[&str], max: usize) -> Value {
+        let mut seen = Vec::new();
+        for _ in 0..max {
+            let (run, report) = self.once();
+            let state = host_state(&report, host);
+            seen.push(format!("{state} (exit {})", run.code));
+            if states.contains(&state.as_str()) {
+                return report;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!(
+            "{host} never reached {states:?}; states seen: {seen:?}\njournal:\n{}",
+            std::fs::read_to_string(self.journal()).unwrap_or_default()
+        );
+    }
+
+    fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.journal())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The requests the simulated cloud received: (method, path).
+    fn requests(&self) -> Vec<(String, String)> {
+        self.cloud.ctl("GET", "requests", None)["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["method"].as_str().unwrap_or("").to_string(),
+                    r["path"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Requests that change something in Nova, or the power.
+    fn changes(&self) -> Vec<(String, String)> {
+        self.requests()
+            .into_iter()
+            .filter(|(m, p)| {
+                (m == "PUT" && p.contains("/os-services"))
+                    || (m == "POST" && p.ends_with("/action"))
+                    || (m == "POST" && p.contains("ComputerSystem.Reset"))
+            })
+            .collect()
+    }
+
+    fn evacuate_posts(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|(m, p)| m == "POST" && p.contains("/servers/") && p.ends_with("/action"))
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    fn service(&self, host: &str) -> Value {
+        self.cloud.ctl("GET", &format!("hosts/{host}"), None)["host"]["services"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["binary"] == "nova-compute"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    fn powered_on(&self, host: &str) -> bool {
+        self.cloud.ctl("GET", &format!("hosts/{host}"), None)["host"]["power"] == "on"
+    }
+}
+
+fn host_state(report: &Value, host: &str) -> String {
+    report["hosts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|h| h["host"] == host))
+        .and_then(|h| h["state"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn host_reason(report: &Value, host: &str) -> String {
+    report["hosts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|h| h["host"] == host))
+        .and_then(|h| h["reason"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The position of the first journal record of an action (and kind).
+fn first(records: &[Value], action: &str, kind: &str) -> usize {
+    records
+        .iter()
+        .position(|r| r["action"] == action && r["kind"] == kind)
+        .unwrap_or(usize::MAX)
+}
+
+#[test]
+fn power_loss_is_fenced_isolated_volumes_moved_evacuated_and_verified() {
+    let w = Watch::start(&scenario(), &[]);
+    let (run, report) = w.once();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(host_state(&report, "compute-3"), "healthy", "{report}");
+
+    w.cloud.power_off("compute-3");
+    // Seen once: suspect, nothing done.
+    let (_, report) = w.once();
+    assert_eq!(host_state(&report, "compute-3"), "suspect", "{report}");
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+
+    let report = w.until("compute-3", &["evacuated", "alert"], 40);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    let svc = w.service("compute-3");
+    assert_eq!(svc["forced_down"], true, "{svc}");
+    assert_eq!(svc["status"], "disabled", "{svc}");
+    assert!(
+        svc["disabled_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("evacctl: evacuated")),
+        "{svc}"
+    );
+    // Order in the journal: fence, force-down, disable, volumes, evacuations.
+    let records = w.records();
+    let fence = first(&records, "fence", "result");
+    let force = first(&records, "force-down", "intent");
+    let disable = first(&records, "disable", "intent");
+    let volume = first(&records, "volume-update-host", "intent");
+    let evacuate = first(&records, "evacuate", "intent");
+    assert!(
+        fence < force && force < disable && disable < volume && volume < evacuate,
+        "fence {fence} force-down {force} disable {disable} volume {volume} evacuate {evacuate}"
+    );
+    assert_eq!(w.evacuate_posts().len(), 5, "{:?}", w.evacuate_posts());
+
+    // More cycles: nothing is sent twice; --status shows the history.
+    let before = w.changes().len();
+    let (run, report) = w.once();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated");
+    assert_eq!(w.changes().len(), before, "{:?}", w.changes());
+    let run = w.evacctl(&["watch", "--status", "-f", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let status = run.json();
+    assert_eq!(
+        status["evacuations"].as_array().map(Vec::len),
+        Some(5),
+        "{status}"
+    );
+    let run = w.evacctl(&["watch", "--status"]);
+    assert!(run.stdout.contains("Evacuation history"), "{}", run.stdout);
+}
+
+#[test]
+fn storage_network_cut_only_is_fenced_and_evacuated() {
+    let w = Watch::start(&scenario(), &[]);
+    w.cloud.network("compute-3", "storage", "cut");
+    let report = w.until("compute-3", &["evacuated", "alert"], 40);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    // The host was alive: evacctl powered it off through its BMC before anything else.
+    assert!(!w.powered_on("compute-3"));
+    let resets: Vec<_> = w
+        .changes()
+        .into_iter()
+        .filter(|(_, p)| p.contains("ComputerSystem.Reset"))
+        .collect();
+    assert_eq!(resets.len(), 1, "{resets:?}");
+    let records = w.records();
+    assert!(first(&records, "fence", "result") < first(&records, "force-down", "intent"));
+}
+
+#[test]
+fn management_network_cut_only_warns_and_does_nothing() {
+    let w = Watch::start(&scenario(), &[]);
+    w.cloud.network("compute-3", "management", "cut");
+    for _ in 0..4 {
+        let (run, report) = w.once();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(host_state(&report, "compute-3"), "degraded", "{report}");
+        assert!(
+            host_reason(&report, "compute-3").contains("management"),
+            "{report}"
+        );
+    }
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+    assert!(w.powered_on("compute-3"));
+}
+
+#[test]
+fn nova_compute_crash_is_repaired_by_the_repair_command() {
+    let sim = env!("CARGO_BIN_EXE_evacctl-sim");
+    // The repair command gets the host appended and the failure kind in its environment; this
+    // one records both and restarts nova-compute through the simulator's control API.
+    let w = Watch::start(&scenario(), &[]);
+    let script = w.cloud.dir().join("repair.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$EVACCTL_FAILURE_KIND $1\" >> {}\nexec {sim} ctl --url {} start \"$1\" nova-compute\n",
+            w.cloud.dir().join("repaired").display(),
+            w.cloud.url()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = w.cloud.evacctl_config();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        set_key(
+            &text,
+            "policy",
+            "repair_command",
+            &json!([script.to_str().unwrap()]).to_string(),
+        ),
+    )
+    .unwrap();
+
+    w.cloud
+        .ctl("POST", "hosts/compute-3/services/nova-compute/crash", None);
+    let report = w.until("compute-3", &["recovering", "alert", "fencing"], 20);
+    assert_eq!(host_state(&report, "compute-3"), "recovering", "{report}");
+    let repaired = std::fs::read_to_string(w.cloud.dir().join("repaired")).unwrap_or_default();
+    assert_eq!(repaired.trim(), "service compute-3");
+    let report = w.until("compute-3", &["healthy"], 20);
+    assert_eq!(host_state(&report, "compute-3"), "healthy");
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+}
+
+#[test]
+fn nova_compute_crash_not_repaired_is_fenced_and_evacuated() {
+    let w = Watch::start(&scenario(), &[("repair_command", "[\"false\"]")]);
+    w.cloud
+        .ctl("POST", "hosts/compute-3/services/nova-compute/crash", None);
+    let report = w.until("compute-3", &["evacuated", "alert"], 40);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    let records = w.records();
+    let repair = records
+        .iter()
+        .find(|r| r["action"] == "repair" && r["kind"] == "result")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(repair["status"], "failed", "{repair}");
+    assert!(first(&records, "repair", "result") < first(&records, "fence", "intent"));
+    assert!(!w.powered_on("compute-3"));
+}
+
+#[test]
+fn nova_heartbeat_lost_while_the_node_says_it_runs_waits_and_warns() {
+    let w = Watch::start(&scenario(), &[]);
+    w.cloud.ctl(
+        "POST",
+        "hosts/compute-3/services/nova-compute/disconnect",
+        None,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    for _ in 0..3 {
+        let (_, report) = w.once();
+        assert_eq!(host_state(&report, "compute-3"), "degraded", "{report}");
+        assert!(
+            host_reason(&report, "compute-3").contains("heartbeat"),
+            "{report}"
+        );
+    }
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+}
+
+#[test]
+fn every_host_failing_at_once_is_no_action_and_an_alert() {
+    let w = Watch::start(&scenario(), &[]);
+    for h in ["compute-1", "compute-2", "compute-3", "compute-4"] {
+        w.cloud.power_off(h);
+    }
+    for _ in 0..4 {
+        let (run, report) = w.once();
+        assert!(
+            run.code == 4 || run.code == 7,
+            "{}\n{}",
+            run.code,
+            run.stderr
+        );
+        assert_ne!(report["gate"], "open", "{report}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+    assert!(
+        w.records().iter().any(|r| r["action"] == "alert"),
+        "{:?}",
+        w.records()
+    );
+}
+
+#[test]
+fn two_hosts_failing_is_the_mass_failure_gate() {
+    let w = Watch::start(&scenario(), &[]);
+    w.cloud.network("compute-2", "storage", "cut");
+    w.cloud.network("compute-3", "storage", "cut");
+    for _ in 0..4 {
+        let (run, report) = w.once();
+        assert_eq!(run.code, 4, "{}", run.stderr);
+        assert_eq!(report["gate"], "mass-failure", "{report}");
+    }
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+    // One comes back: the other is handled.
+    w.cloud.network("compute-2", "storage", "restore");
+    let report = w.until("compute-3", &["evacuated", "alert"], 40);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+}
+
+#[test]
+fn an_isolated_observer_acts_on_nothing() {
+    let w = Watch::start(&scenario(), &[]);
+    w.cloud.ctl("POST", "consul/management/observer/cut", None);
+    w.cloud.power_off("compute-3");
+    for _ in 0..4 {
+        let (run, report) = w.once();
+        assert_eq!(run.code, 7, "{}", run.stderr);
+        assert_eq!(report["gate"], "observer-isolated", "{report}");
+    }
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+}
+
+fn bmc_fault_is_an_alert_and_no_evacuation(fault: &str) {
+    let w = Watch::start(&scenario(), &[]);
+    w.cloud
+        .ctl("POST", "hosts/compute-3/bmc", Some(json!({"fault": fault})));
+    w.cloud.network("compute-3", "storage", "cut");
+    let report = w.until("compute-3", &["alert", "evacuated", "isolated"], 40);
+    assert_eq!(host_state(&report, "compute-3"), "alert", "{report}");
+    assert!(
+        host_reason(&report, "compute-3").contains("not evacuated"),
+        "{report}"
+    );
+    let svc = w.service("compute-3");
+    assert_eq!(svc["forced_down"], false, "{svc}");
+    assert_eq!(svc["status"], "enabled", "{svc}");
+    assert!(w.evacuate_posts().is_empty());
+    // The alert holds: later cycles do nothing more.
+    let before = w.changes().len();
+    let (run, _) = w.once();
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert_eq!(w.changes().len(), before);
+}
+
+#[test]
+fn a_lying_bmc_is_an_alert_and_no_evacuation() {
+    bmc_fault_is_an_alert_and_no_evacuation("lying");
+}
+
+#[test]
+fn a_failing_bmc_is_an_alert_and_no_evacuation() {
+    bmc_fault_is_an_alert_and_no_evacuation("failing");
+}
+
+#[test]
+fn an_unreachable_bmc_is_an_alert_and_no_evacuation() {
+    let w = Watch::start(&scenario(), &[]);
+    // compute-3's BMC on a port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let path = w.cloud.evacctl_config();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        set_key(&text, "hosts.\"compute-3\".bmc", "port", &port.to_string()),
+    )
+    .unwrap();
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["alert", "evacuated"], 40);
+    assert_eq!(host_state(&report, "compute-3"), "alert", "{report}");
+    assert!(w.evacuate_posts().is_empty());
+    assert_eq!(w.service("compute-3")["forced_down"], false);
+}
+
+#[test]
+fn not_enough_capacity_evacuates_what_fits_then_alerts() {
+    // Every other compute takes one m1.small (2 VCPU) only.
+    let small = scenario().replace(
+        "role = \"compute\"\ncinder_backends = [\"ceph\"]",
+        "role = \"compute\"\ncinder_backends = [\"ceph\"]\nplacement = { vcpus = 2, memory_mb = 4096, disk_gb = 100, cpu_allocation_ratio = 1.0 }",
+    );
+    let w = Watch::start(&small, &[]);
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["alert", "evacuated"], 40);
+    assert_eq!(host_state(&report, "compute-3"), "alert", "{report}");
+    assert!(
+        host_reason(&report, "compute-3").contains("do not fit"),
+        "{report}"
+    );
+    assert_eq!(w.evacuate_posts().len(), 3, "{:?}", w.evacuate_posts());
+
+    // partial_evacuation = false: nothing is evacuated.
+    let w = Watch::start(&small, &[("partial_evacuation", "false")]);
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["alert", "evacuated"], 40);
+    assert!(
+        host_reason(&report, "compute-3").contains("not enough capacity"),
+        "{report}"
+    );
+    assert!(w.evacuate_posts().is_empty());
+}
+
+#[test]
+fn a_flapping_host_is_held() {
+    let w = Watch::start(&scenario(), &[]);
+    for _ in 0..2 {
+        w.cloud.network("compute-3", "storage", "cut");
+        let (_, report) = w.once();
+        assert_eq!(host_state(&report, "compute-3"), "suspect");
+        w.cloud.network("compute-3", "storage", "restore");
+        let (_, report) = w.once();
+        assert_eq!(host_state(&report, "compute-3"), "healthy");
+    }
+    w.cloud.network("compute-3", "storage", "cut");
+    for _ in 0..4 {
+        let (_, report) = w.once();
+        assert_eq!(host_state(&report, "compute-3"), "suspect", "{report}");
+    }
+    let (_, report) = w.once();
+    assert!(
+        host_reason(&report, "compute-3").contains("flapping"),
+        "{report}"
+    );
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+    assert!(
+        w.records().iter().any(|r| r["action"] == "alert"
+            && r["detail"].as_str().is_some_and(|d| d.contains("flapping"))),
+        "{:?}",
+        w.records()
+    );
+}
