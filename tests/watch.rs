@@ -559,3 +559,165 @@ fn a_flapping_host_is_held() {
         w.records()
     );
 }
+
+impl Watch {
+    /// `evacctl watch --interval 300ms` as a child process (killed by the test).
+    fn spawn_loop(&self) -> std::process::Child {
+        let config = self.cloud.evacctl_config();
+        std::process::Command::new(env!("CARGO_BIN_EXE_evacctl"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.cloud.dir())
+            .env("OS_CLIENT_CONFIG_FILE", self.cloud.clouds_yaml())
+            .env("OS_CLOUD", "sim")
+            .env("EVACCTL_CONFIG", config)
+            .env("EVACCTL_JOURNAL", self.journal())
+            .args(["watch", "--interval", "300ms"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start evacctl watch")
+    }
+
+    /// Evacuation migrations per server, as the simulated Nova recorded them.
+    fn evacuations_per_server(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        for m in self.cloud.ctl("GET", "migrations", None)["migrations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            // The simulated Nova's migrations are all evacuations.
+            *out.entry(m["instance_uuid"].as_str().unwrap_or("").to_string())
+                .or_insert(0) += 1;
+        }
+        out
+    }
+}
+
+/// SIGKILL while `action`'s request is in flight (slowed down by `slow`), then resume with
+/// `watch --once` until done: every server evacuated exactly once, the host powered off once.
+fn killed_then_resumed(action: &str, slow: impl Fn(&Watch)) {
+    let w = Watch::start(&scenario(), &[]);
+    slow(&w);
+    // The host stays alive (storage cut only): fencing has to power it off.
+    w.cloud.network("compute-3", "storage", "cut");
+    let mut child = w.spawn_loop();
+    let hit = SimCloud::wait_for(Duration::from_secs(40), || {
+        w.records()
+            .iter()
+            .any(|r| r["action"] == action && r["kind"] == "intent")
+    });
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert!(
+        hit.is_some(),
+        "no {action} intent; journal:\n{:#?}",
+        w.records()
+    );
+    // The killed run left no result for that request.
+    let records = w.records();
+    let intents = records
+        .iter()
+        .filter(|r| r["action"] == action && r["kind"] == "intent")
+        .count();
+    let results = records
+        .iter()
+        .filter(|r| r["action"] == action && r["kind"] == "result")
+        .count();
+    assert!(results < intents, "{action}: killed too late: {records:#?}");
+    w.cloud.ctl("DELETE", "faults", None);
+    w.cloud.ctl(
+        "POST",
+        "hosts/compute-3/bmc",
+        Some(json!({"fault": "none"})),
+    );
+
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    let per_server = w.evacuations_per_server();
+    assert_eq!(per_server.len(), 5, "{per_server:?}");
+    assert!(per_server.values().all(|n| *n == 1), "{per_server:?}");
+    let force_offs = w
+        .requests()
+        .into_iter()
+        .filter(|(m, p)| m == "POST" && p.contains("compute-3") && p.contains("Reset"))
+        .count();
+    assert_eq!(force_offs, 1, "the host is powered off once");
+    assert!(!w.powered_on("compute-3"));
+}
+
+#[test]
+fn sigkill_while_fencing_then_resume() {
+    killed_then_resumed("fence", |w| {
+        w.cloud.ctl(
+            "POST",
+            "hosts/compute-3/bmc",
+            Some(json!({"fault": "none", "latency_ms": 1500})),
+        );
+    });
+}
+
+#[test]
+fn sigkill_while_forcing_down_then_resume() {
+    killed_then_resumed("force-down", |w| {
+        w.cloud.ctl(
+            "POST",
+            "faults",
+            Some(json!({"method": "PUT", "path_contains": "/os-services/", "latency_ms": 3000, "count": 1})),
+        );
+    });
+}
+
+#[test]
+fn sigkill_while_evacuating_then_resume() {
+    killed_then_resumed("evacuate", |w| {
+        w.cloud.ctl(
+            "POST",
+            "faults",
+            Some(json!({"method": "POST", "path_contains": "/action", "latency_ms": 3000, "count": 3})),
+        );
+    });
+}
+
+#[test]
+fn sigkill_while_verifying_then_resume() {
+    let w = Watch::start(&scenario(), &[]);
+    // Slow rebuilds: the evacuations are accepted, the verification waits for them.
+    w.cloud.ctl(
+        "POST",
+        "compute",
+        Some(json!({"evacuate_rebuild_delay": 3.0})),
+    );
+    w.cloud.network("compute-3", "storage", "cut");
+    let mut child = w.spawn_loop();
+    let hit = SimCloud::wait_for(Duration::from_secs(40), || {
+        w.records()
+            .iter()
+            .any(|r| r["action"] == "state" && r["status"] == "verifying")
+    });
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert!(hit.is_some(), "{:#?}", w.records());
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    assert!(w.evacuations_per_server().values().all(|n| *n == 1));
+}
+
+#[test]
+fn sigterm_finishes_the_step_and_exits_cleanly() {
+    let w = Watch::start(&scenario(), &[]);
+    let mut child = w.spawn_loop();
+    std::thread::sleep(Duration::from_secs(1));
+    let pid = child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let code = SimCloud::wait_for(Duration::from_secs(20), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    assert!(code.is_some(), "watch did not stop on SIGTERM");
+    assert_eq!(child.wait().ok().and_then(|s| s.code()), Some(0));
+}
