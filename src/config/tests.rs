@@ -753,9 +753,12 @@ fn lock_consul_cluster_must_exist() {
 #[test]
 fn notify_email_keys_go_together() {
     let e = err("[notify]\nemail_to = [\"a@example.com\"]\n");
-    assert_at(&e, ConfigErrorKind::MissingKey, "notify.email_from", 1, 2);
+    assert_at(&e, ConfigErrorKind::MissingKey, "notify.smtp_host", 1, 2);
     let e = err("[notify]\nemail_to = [\"a@example.com\"]\nemail_from = \"e@example.com\"\n");
     assert_at(&e, ConfigErrorKind::MissingKey, "notify.smtp_host", 1, 2);
+    // No sender: evacctl@<hostname> (src/notify).
+    let c = ok("[notify]\nemail_to = [\"a@example.com\"]\nsendmail = \"/usr/sbin/sendmail\"\n");
+    assert_eq!(c.notify.email_from, None);
     let e = err("[notify]\nsmtp_host = \"smtp\"\n");
     assert_at(&e, ConfigErrorKind::MissingKey, "notify.email_to", 1, 2);
     let e = err(

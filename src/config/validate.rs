@@ -696,9 +696,7 @@ fn check_notify(cx: &Cx<'_>, t: &KeyPath, n: &NotifyConfig) -> Result<(), Config
             }
         }
     } else {
-        if n.email_from.is_none() {
-            return Err(cx.missing(t, "email_from", "`email_to` needs a sender address"));
-        }
+        // email_from may stay unset: the sender is then `evacctl@<hostname>`.
         if n.smtp_host.is_none() && n.sendmail.is_none() {
             return Err(cx.missing(t, "smtp_host", "`email_to` needs `smtp_host` or `sendmail`"));
         }
