@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -110,10 +111,11 @@ pub fn run(argv: &[String], stdin: Option<Vec<u8>>, timeout: Duration) -> Run {
             }
         }
     };
-    // A grandchild that inherited the pipes may hold them open after a kill: do not wait for
-    // it forever.
-    run.stdout = join_within(out, Duration::from_secs(1));
-    run.stderr = join_within(err, Duration::from_secs(1));
+    // What was read by now, and what comes within a moment: a grandchild that inherited the
+    // pipes may hold them open long after the program itself has ended.
+    let until = Instant::now() + Duration::from_secs(1);
+    run.stdout = out.map(|rx| collect(&rx, until)).unwrap_or_default();
+    run.stderr = err.map(|rx| collect(&rx, until)).unwrap_or_default();
     match status {
         Ok(s) => {
             run.exit_code = s.code();
@@ -127,37 +129,36 @@ pub fn run(argv: &[String], stdin: Option<Vec<u8>>, timeout: Duration) -> Run {
     run
 }
 
-fn join_within(h: Option<std::thread::JoinHandle<String>>, grace: Duration) -> String {
-    let Some(h) = h else {
-        return String::new();
-    };
-    let until = Instant::now() + grace;
-    while !h.is_finished() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    if h.is_finished() {
-        h.join().unwrap_or_default()
-    } else {
-        String::new()
-    }
-}
-
-/// Reads a pipe to its end, keeping the first [`OUTPUT_LIMIT`] bytes, secrets masked.
-fn drain<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> {
+/// Reads a pipe to its end on its own thread, passing on the first [`OUTPUT_LIMIT`] bytes
+/// (and reading on, so that the program never blocks on a full pipe).
+fn drain<R: Read + Send + 'static>(mut r: R) -> Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut kept = Vec::new();
+        let mut sent = 0;
         let mut buf = [0u8; 8192];
         loop {
             match r.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    let room = OUTPUT_LIMIT.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
+                    let keep = n.min(OUTPUT_LIMIT.saturating_sub(sent));
+                    if keep > 0 {
+                        sent += keep;
+                        let _ = tx.send(buf[..keep].to_vec());
+                    }
                 }
             }
         }
-        redact(&String::from_utf8_lossy(&kept))
-    })
+    });
+    rx
+}
+
+/// The output read until the pipe's end, or until `until`; secrets masked.
+fn collect(rx: &Receiver<Vec<u8>>, until: Instant) -> String {
+    let mut kept = Vec::new();
+    while let Ok(chunk) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        kept.extend_from_slice(&chunk);
+    }
+    redact(&String::from_utf8_lossy(&kept))
 }
 
 /// Masks the password of `scheme://user:password@host` (a database URL in a traceback) and the
@@ -217,4 +218,65 @@ pub fn shell_words(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn stdin_reaches_the_program() {
+        let r = super::run(
+            &argv(&["sh", "-c", "cat; echo err >&2"]),
+            Some(b"hello\n".to_vec()),
+            Duration::from_secs(20),
+        );
+        assert_eq!((r.exit_code, r.stdout.as_str()), (Some(0), "hello\n"));
+        assert_eq!(r.stderr, "err\n");
+    }
+
+    #[test]
+    fn input_never_read_and_output_held_open_do_not_hang() {
+        // 1 MiB on stdin to a program that reads none of it.
+        let r = super::run(
+            &argv(&["true"]),
+            Some(vec![b'x'; 1 << 20]),
+            Duration::from_secs(20),
+        );
+        assert!(r.ok(), "{r:?}");
+        // A background grandchild keeps stdout open after the program has ended (and ends
+        // by itself soon after).
+        let r = super::run(
+            &argv(&["sh", "-c", "echo started; sleep 2 &"]),
+            None,
+            Duration::from_secs(20),
+        );
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(r.stdout, "started\n");
+    }
+
+    #[test]
+    fn output_is_bounded_and_masked() {
+        let r = super::run(
+            &argv(&[
+                "sh",
+                "-c",
+                "echo mysql://u:hunter2@db/x; head -c 200000 /dev/zero | tr '\\0' y",
+            ]),
+            None,
+            Duration::from_secs(20),
+        );
+        assert!(r.ok(), "{r:?}");
+        // The limit applies to what was read; masking shortened `hunter2` to `***`.
+        assert_eq!(r.stdout.len(), OUTPUT_LIMIT - 4);
+        assert!(
+            r.stdout.starts_with("mysql://u:***@db/x\n"),
+            "{}",
+            &r.stdout[..40]
+        );
+    }
 }
