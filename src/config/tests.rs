@@ -773,6 +773,12 @@ fn notify_email_keys_go_together() {
         2,
         13,
     );
+    // Credentials in a webhook URL are allowed, and an error never quotes the URL.
+    let c = ok("[notify]\nwebhook_url = \"https://u:pw@alerts.example.com/h?token=t\"\n");
+    assert!(c.notify.webhook_url.is_some());
+    let e = err("[notify]\nwebhook_url = \"https//hooks.example.com/services/T0/S3CRET\"\n");
+    assert!(!e.to_string().contains("S3CRET"), "{e}");
+    assert!(e.message.contains("the URL is not an http"), "{e}");
     let e = err("[notify]\nwebhook_url = \"alerts.example.com\"\n");
     assert_at(
         &e,

@@ -174,6 +174,10 @@ fn event_json_field_names_are_stable() {
 
 #[test]
 fn no_channel_does_nothing() {
+    // Shared by the watch loop's threads.
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Notifier>();
+
     let n = Notifier::from_config(&config()).unwrap();
     assert!(n.channels().is_empty());
     n.notify(event());

@@ -51,7 +51,18 @@ impl Webhook {
             ));
         }
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::builder()
+        let mut builder = Client::builder();
+        // The environment's proxy (`https_proxy`, as curl) serves remote receivers; one on
+        // this machine is reached directly, whatever `no_proxy` says.
+        let local = parsed.host_str().is_some_and(|h| {
+            let h = h.trim_start_matches('[').trim_end_matches(']');
+            h.eq_ignore_ascii_case("localhost")
+                || h.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+        });
+        if local {
+            builder = builder.no_proxy();
+        }
+        let client = builder
             .user_agent(concat!("evacctl/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
             .connect_timeout(timeout)
