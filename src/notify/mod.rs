@@ -243,7 +243,8 @@ impl Notifier {
 
     fn start(channels: Vec<Box<dyn Channel>>) -> Notifier {
         let pending = Arc::new(Pending::default());
-        // The workers log through the caller's subscriber (a test's, or the global one).
+        // The workers log through the subscriber in force here: the global one (set up first
+        // thing in main), or a test's scoped one.
         let dispatch = tracing::dispatcher::get_default(|d| d.clone());
         let workers = channels
             .into_iter()
