@@ -220,6 +220,7 @@ impl fmt::Debug for Notifier {
 
 impl Notifier {
     /// Builds the channels `[notify]` configures (already validated by `src/config`); no I/O.
+    /// Build it once logging is set up: its workers log through the subscriber in force now.
     pub fn from_config(cfg: &NotifyConfig) -> Result<Notifier, NotifyError> {
         let mut channels: Vec<Box<dyn Channel>> = Vec::new();
         if let Some(url) = &cfg.webhook_url {
