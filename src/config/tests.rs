@@ -756,9 +756,12 @@ fn lock_consul_cluster_must_exist() {
 #[test]
 fn notify_email_keys_go_together() {
     let e = err("[notify]\nemail_to = [\"a@example.com\"]\n");
-    assert_at(&e, ConfigErrorKind::MissingKey, "notify.email_from", 1, 2);
+    assert_at(&e, ConfigErrorKind::MissingKey, "notify.smtp_host", 1, 2);
     let e = err("[notify]\nemail_to = [\"a@example.com\"]\nemail_from = \"e@example.com\"\n");
     assert_at(&e, ConfigErrorKind::MissingKey, "notify.smtp_host", 1, 2);
+    // No sender: evacctl@<hostname> (src/notify).
+    let c = ok("[notify]\nemail_to = [\"a@example.com\"]\nsendmail = \"/usr/sbin/sendmail\"\n");
+    assert_eq!(c.notify.email_from, None);
     let e = err("[notify]\nsmtp_host = \"smtp\"\n");
     assert_at(&e, ConfigErrorKind::MissingKey, "notify.email_to", 1, 2);
     let e = err(
@@ -773,6 +776,12 @@ fn notify_email_keys_go_together() {
         2,
         13,
     );
+    // Credentials in a webhook URL are allowed, and an error never quotes the URL.
+    let c = ok("[notify]\nwebhook_url = \"https://u:pw@alerts.example.com/h?token=t\"\n");
+    assert!(c.notify.webhook_url.is_some());
+    let e = err("[notify]\nwebhook_url = \"https//hooks.example.com/services/T0/S3CRET\"\n");
+    assert!(!e.to_string().contains("S3CRET"), "{e}");
+    assert!(e.message.contains("the URL is not an http"), "{e}");
     let e = err("[notify]\nwebhook_url = \"alerts.example.com\"\n");
     assert_at(
         &e,

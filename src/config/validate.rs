@@ -658,7 +658,24 @@ fn resolve_bmc(
 
 fn check_notify(cx: &Cx<'_>, t: &KeyPath, n: &NotifyConfig) -> Result<(), ConfigError> {
     if let Some(url) = &n.webhook_url {
-        check_http_url(url).map_err(|why| cx.invalid(&t.key("webhook_url"), why))?;
+        // Unlike Consul's addresses, a webhook URL may hold its credentials (`user:password@`,
+        // a token in the query or the path): allowed, and never quoted in an error.
+        let without_userinfo = match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                match rest[..end].rfind('@') {
+                    Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                    None => url.clone(),
+                }
+            }
+            None => url.clone(),
+        };
+        check_http_url(&without_userinfo).map_err(|why| {
+            cx.invalid(
+                &t.key("webhook_url"),
+                why.replace(&format!("{without_userinfo:?}"), "the URL"),
+            )
+        })?;
     }
     check_argv(cx, &t.key("command"), &n.command, false)?;
     for (i, a) in n.email_to.iter().enumerate() {
@@ -696,9 +713,7 @@ fn check_notify(cx: &Cx<'_>, t: &KeyPath, n: &NotifyConfig) -> Result<(), Config
             }
         }
     } else {
-        if n.email_from.is_none() {
-            return Err(cx.missing(t, "email_from", "`email_to` needs a sender address"));
-        }
+        // email_from may stay unset: the sender is then `evacctl@<hostname>`.
         if n.smtp_host.is_none() && n.sendmail.is_none() {
             return Err(cx.missing(t, "smtp_host", "`email_to` needs `smtp_host` or `sendmail`"));
         }

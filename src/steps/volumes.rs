@@ -11,9 +11,7 @@
 //! arguments: locally, through `ssh`, `docker exec`), never through a shell, with stdin closed,
 //! its output captured, and a time limit ([`COMMAND_TIMEOUT`]).
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -26,12 +24,11 @@ use crate::journal::{Fields, Journal, Kind};
 use crate::openstack::cinder::{HostVolumes, Volume, VolumeService};
 use crate::openstack::{Cinder, Session};
 
+pub use crate::process::{Run, redact, shell_words};
+
 /// How long one `cinder-manage` run may take before it is killed (an `ssh` that hangs must not
 /// hold the runbook at 3 a.m.; a database update of a few thousand rows takes seconds).
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Captured output kept per stream: enough for any error, bounded for a runaway tool.
-const OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// The journal's action names.
 pub const ACTION: &str = "migrate-volumes";
@@ -41,42 +38,6 @@ pub const ACTION: &str = "migrate-volumes";
 pub struct CinderManage {
     base: Vec<String>,
     timeout: Duration,
-}
-
-/// One finished (or failed to start, or killed) run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Run {
-    pub argv: Vec<String>,
-    /// `None` when it did not start, was killed, or died by a signal.
-    pub exit_code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-    /// Why it has no exit code.
-    pub error: Option<String>,
-    pub duration_ms: u64,
-}
-
-impl Run {
-    pub fn ok(&self) -> bool {
-        self.exit_code == Some(0)
-    }
-
-    /// `exit 0`, `exit 1: <last line of stderr>`, `killed after 300s`, ...
-    pub fn summary(&self) -> String {
-        match (self.exit_code, &self.error) {
-            (Some(0), _) => "exit 0".to_string(),
-            (Some(c), _) => match last_line(&self.stderr).or_else(|| last_line(&self.stdout)) {
-                Some(l) => format!("exit {c}: {l}"),
-                None => format!("exit {c}"),
-            },
-            (None, Some(e)) => e.clone(),
-            (None, None) => "no exit status".to_string(),
-        }
-    }
-}
-
-fn last_line(s: &str) -> Option<&str> {
-    s.lines().rev().map(str::trim).find(|l| !l.is_empty())
 }
 
 impl CinderManage {
@@ -99,65 +60,7 @@ impl CinderManage {
 
     /// Runs it; a failure to start or a timeout is in the [`Run`], never a panic.
     pub fn run(&self, args: &[String]) -> Run {
-        let argv = self.argv(args);
-        let started = Instant::now();
-        let mut run = Run {
-            argv: argv.iter().map(|a| redact(a)).collect(),
-            exit_code: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            error: None,
-            duration_ms: 0,
-        };
-        let Some((program, rest)) = argv.split_first() else {
-            run.error = Some("[volumes] gives no command to run".into());
-            return run;
-        };
-        let child = Command::new(program)
-            .args(rest)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                run.error = Some(format!("cannot run {program}: {e}"));
-                return run;
-            }
-        };
-        // Both pipes drain on their own threads: a tool that fills one while we wait on the
-        // other would never finish.
-        let out = child.stdout.take().map(drain);
-        let err = child.stderr.take().map(drain);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(s)) => break Ok(s),
-                Ok(None) if started.elapsed() >= self.timeout => {
-                    // Our own child, by its handle.
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break Err(format!(
-                        "killed after {} without finishing",
-                        humantime::format_duration(self.timeout)
-                    ));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => break Err(format!("cannot wait for {program}: {e}")),
-            }
-        };
-        run.stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
-        run.stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
-        match status {
-            Ok(s) => {
-                run.exit_code = s.code();
-                if s.code().is_none() {
-                    run.error = Some(format!("{program} ended without an exit code ({s})"));
-                }
-            }
-            Err(e) => run.error = Some(e),
-        }
-        run.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let run = crate::process::run(&self.argv(args), None, self.timeout);
         tracing::debug!(
             "ran {} ({} ms): {}",
             shell_words(&run.argv),
@@ -182,83 +85,6 @@ impl CinderManage {
         volumes::parse_backup_list(&run.stdout)
             .map_err(|e| anyhow::anyhow!("`{command}`: cannot read its output: {e}"))
     }
-}
-
-/// Reads a pipe to its end, keeping the first [`OUTPUT_LIMIT`] bytes, secrets masked.
-fn drain<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            match r.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let room = OUTPUT_LIMIT.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
-            }
-        }
-        redact(&String::from_utf8_lossy(&kept))
-    })
-}
-
-/// Masks the password of `scheme://user:password@host` (a database URL in a traceback) and the
-/// value of `password=...`: tool output is shown and journaled.
-pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let mut line = line.to_string();
-        let mut from = 0;
-        while let Some(i) = line
-            .get(from..)
-            .and_then(|s| s.find("://"))
-            .map(|i| i + from)
-        {
-            let start = i + 3;
-            let rest = line.get(start..).unwrap_or("");
-            let end = rest
-                .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
-                .unwrap_or(rest.len());
-            let authority = &rest[..end];
-            if let Some(at) = authority.rfind('@')
-                && let Some(colon) = authority[..at].find(':')
-            {
-                line.replace_range(start + colon + 1..start + at, "***");
-            }
-            from = start;
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(i) = lower.find("password=").or_else(|| lower.find("password =")) {
-            let eq = i + lower[i..].find('=').unwrap_or(0) + 1;
-            let keep_newline = line.ends_with('\n');
-            line.truncate(eq);
-            line.push_str(" ***");
-            if keep_newline {
-                line.push('\n');
-            }
-        }
-        out.push_str(&line);
-    }
-    out
-}
-
-/// An argv as one line an operator can paste into a shell (quoted where needed).
-pub fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            let plain = !a.is_empty()
-                && a.chars().all(|c| {
-                    c.is_ascii_alphanumeric()
-                        || matches!(c, '-' | '_' | '.' | '/' | '@' | ':' | '=' | ',' | '+' | '%')
-                });
-            if plain {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The facts a plan is made from, as gathered.

@@ -1,0 +1,182 @@
+//! The webhook: the event as a JSON POST, retried on what may pass (connection errors,
+//! timeouts, 5xx, 429), not on what will not (other 4xx, redirects).
+//!
+//! The URL may hold a secret: a token in the query, `user:password@`, or the path itself
+//! (Slack, Teams and Discord incoming webhooks are `https://host/services/<token>`). So only
+//! `scheme://host[:port]` is ever shown, and any part of the URL found in an error text is
+//! masked.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use reqwest::blocking::Client;
+
+use super::{Channel, Event, first_line};
+use crate::openstack::session::chain;
+
+/// Attempts per event (the first one and two retries).
+pub(super) const ATTEMPTS: u32 = 3;
+
+/// Wait before the first retry; doubled before each next one.
+const BACKOFF: Duration = Duration::from_secs(1);
+
+pub(super) struct Webhook {
+    client: Client,
+    url: Url,
+    /// `scheme://host[:port]`: all of the URL a message may show.
+    shown: String,
+    timeout: Duration,
+    pub(super) backoff: Duration,
+}
+
+/// `scheme://host[:port]`, plus `/…` when the URL has a path or a query (never shown).
+pub(super) fn shown(url: &Url) -> String {
+    let mut s = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(p) = url.port() {
+        s.push_str(&format!(":{p}"));
+    }
+    if url.path() != "/" || url.query().is_some() {
+        s.push_str("/…");
+    }
+    s
+}
+
+impl Webhook {
+    pub(super) fn new(url: &str, timeout: Duration) -> Result<Webhook, String> {
+        let parsed = Url::parse(url).map_err(|e| format!("webhook_url is not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(format!(
+                "webhook_url must be an http(s) URL with a host, not {}",
+                shown(&parsed)
+            ));
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = Client::builder();
+        // The environment's proxy (`https_proxy`, as curl) serves remote receivers; one on
+        // this machine is reached directly, whatever `no_proxy` says.
+        let local = parsed.host_str().is_some_and(|h| {
+            let h = h.trim_start_matches('[').trim_end_matches(']');
+            h.eq_ignore_ascii_case("localhost")
+                || h.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+        });
+        if local {
+            builder = builder.no_proxy();
+        }
+        let client = builder
+            .user_agent(concat!("evacctl/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            // A redirect would take the body (and any credentials) wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot set up the webhook's HTTP client: {}", chain(&e)))?;
+        Ok(Webhook {
+            client,
+            shown: shown(&parsed),
+            url: parsed,
+            timeout,
+            backoff: BACKOFF,
+        })
+    }
+
+    /// One POST: `Ok(())` on 2xx; `Err((retry?, why))` otherwise.
+    fn post(&self, body: &[u8]) -> Result<(), (bool, String)> {
+        let resp = self
+            .client
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec())
+            .send();
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                let why = if e.is_timeout() {
+                    format!(
+                        "no answer within {}",
+                        humantime::format_duration(self.timeout)
+                    )
+                } else if e.is_connect() {
+                    format!("cannot connect: {}", chain(&e.without_url()))
+                } else {
+                    chain(&e.without_url())
+                };
+                return Err((true, why));
+            }
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        // The receiver's own words help (`invalid payload`), bounded and on one line.
+        let text = resp.text().unwrap_or_default();
+        let said = first_line(&text)
+            .map(|l| format!(": {}", l.chars().take(200).collect::<String>()))
+            .unwrap_or_default();
+        let retry = status.is_server_error() || status.as_u16() == 429;
+        let hint = if status.is_redirection() {
+            " (redirects are not followed: give the final URL)"
+        } else {
+            ""
+        };
+        Err((retry, format!("HTTP {}{said}{hint}", status.as_u16())))
+    }
+
+    /// Masks every part of the URL that may be a secret, wherever a text quotes it.
+    fn mask(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        let url = self.url.as_str();
+        let mut secrets = vec![url.to_string(), url.trim_end_matches('/').to_string()];
+        if let Some(p) = self.url.password() {
+            secrets.push(p.to_string());
+        }
+        if let Some(q) = self.url.query() {
+            secrets.push(q.to_string());
+        }
+        if self.url.path() != "/" {
+            secrets.push(self.url.path().to_string());
+        }
+        if !self.url.username().is_empty() {
+            secrets.push(self.url.username().to_string());
+        }
+        for s in secrets.iter().filter(|s| s.len() >= 3) {
+            out = out.replace(s.as_str(), "***");
+        }
+        out
+    }
+}
+
+impl Channel for Webhook {
+    fn name(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn deliver(&self, event: &Event) -> Result<(), String> {
+        let body = serde_json::to_vec(event).map_err(|e| format!("cannot encode: {e}"))?;
+        let mut wait = self.backoff;
+        let mut attempt = 1;
+        loop {
+            match self.post(&body) {
+                Ok(()) => return Ok(()),
+                Err((retry, why)) => {
+                    let why = self.mask(&why);
+                    if !retry || attempt >= ATTEMPTS {
+                        let tries = if attempt > 1 {
+                            format!(" (after {attempt} attempts)")
+                        } else {
+                            String::new()
+                        };
+                        return Err(format!("POST {}: {why}{tries}", self.shown));
+                    }
+                    tracing::debug!(
+                        "webhook POST {} attempt {attempt}: {why}; retrying in {}",
+                        self.shown,
+                        humantime::format_duration(wait)
+                    );
+                    std::thread::sleep(wait);
+                    wait = wait.saturating_mul(2);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
