@@ -1314,7 +1314,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__watch)
-            opts="-f -y -v -q -h -V --once --interval --dry-run --status --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --once --interval --dry-run --status --test-notify --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

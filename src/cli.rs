@@ -384,6 +384,10 @@ pub struct WatchArgs {
     /// Print each host's state and the evacuation history from the journal, then exit
     #[arg(long, conflicts_with_all = ["once", "dry_run"])]
     pub status: bool,
+
+    /// Send a test event through every configured notification channel, then exit
+    #[arg(long, conflicts_with_all = ["once", "dry_run", "status"])]
+    pub test_notify: bool,
 }
 
 #[derive(Debug, Args)]

@@ -721,3 +721,66 @@ fn sigterm_finishes_the_step_and_exits_cleanly() {
     assert!(code.is_some(), "watch did not stop on SIGTERM");
     assert_eq!(child.wait().ok().and_then(|s| s.code()), Some(0));
 }
+
+#[test]
+fn notifications_tell_each_state_change_and_a_failing_channel_blocks_nothing() {
+    let w = Watch::start(&scenario(), &[]);
+    let events = w.cloud.dir().join("events.jsonl");
+    let hook = w.cloud.dir().join("hook.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ncat >> {}\necho >> {}\n",
+            events.display(),
+            events.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A webhook nobody answers: its retries must not hold anything up.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!(
+        "http://127.0.0.1:{}/hook",
+        listener.local_addr().unwrap().port()
+    );
+    drop(listener);
+    let path = w.cloud.evacctl_config();
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text = set_key(
+        &text,
+        "notify",
+        "command",
+        &json!([hook.to_str().unwrap()]).to_string(),
+    );
+    text = set_key(&text, "notify", "webhook_url", &json!(dead).to_string());
+    std::fs::write(&path, text).unwrap();
+
+    let run = w.evacctl(&["watch", "--test-notify"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["evacuated", "alert"], 40);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    let got: Vec<Value> = std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let kinds: Vec<&str> = got.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["test", "failed", "fenced", "isolated", "evacuated"],
+        "{got:#?}"
+    );
+    let fenced = &got[2];
+    assert_eq!(fenced["host"], "compute-3");
+    assert_eq!(fenced["previous_state"], "fencing");
+    assert!(
+        fenced["reason"]
+            .as_str()
+            .unwrap()
+            .contains("power confirmed off")
+    );
+    assert!(fenced["controller"].as_str().is_some_and(|c| !c.is_empty()));
+}

@@ -14,6 +14,7 @@ use crate::commands::evacuate::{journal_path, open_journal};
 use crate::core::watch::{self as core, HostState, Transition};
 use crate::exit_codes::ExitCode;
 use crate::journal::{self, Kind, Record};
+use crate::notify::{self, Event, EventKind, Notifier};
 use crate::output;
 use crate::steps::watch::{self as engine, CycleReport, Engine, Setup};
 
@@ -69,6 +70,10 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         return status(ctx);
     }
     let config = ctx.config()?;
+    let notifier = Notifier::from_config(&config.notify)?;
+    if args.test_notify {
+        return test_notify(&notifier);
+    }
     let session = ctx.session()?;
     let interval = args.interval.unwrap_or(config.policy.interval);
     let path = journal_path(ctx)?;
@@ -92,7 +97,18 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     // In a loop, JSON output is a stream of events (one object per line); with --once, one
     // report at the end.
     let stream = format == Format::Json && !args.once;
-    let on_transition = |t: &Transition, _details: &serde_json::Value| {
+    let run_id = journal
+        .as_ref()
+        .map(|j| j.run_id().to_string())
+        .unwrap_or_default();
+    let on_transition = |t: &Transition, details: &serde_json::Value| {
+        if let Some(kind) = event_kind(t) {
+            let mut e = Event::new(kind, &t.host, t.to.as_str(), &t.reason);
+            e.previous_state = Some(t.from.as_str().to_string());
+            e.run_id = run_id.clone();
+            e.details = details.clone();
+            notifier.notify(e);
+        }
         if stream {
             crate::outln!(
                 "{}",
@@ -103,6 +119,9 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let on_alert = |why: &str| {
+        let mut e = Event::new(EventKind::Alert, "*", "alert", why);
+        e.run_id = run_id.clone();
+        notifier.notify(e);
         if stream {
             crate::outln!(
                 "{}",
@@ -122,8 +141,9 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         on_transition: &on_transition,
         on_alert: &on_alert,
     };
+    let channels = notifier.channels();
     tracing::info!(
-        "watch: {} every {}, {} confirmations; {}{}; journal {}",
+        "watch: {} every {}, {} confirmations; {}{}; journal {}; notifications: {}",
         if args.once { "one cycle" } else { "a cycle" },
         humantime::format_duration(interval),
         config.policy.confirmations,
@@ -133,13 +153,25 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         } else {
             ""
         },
-        path.display()
+        path.display(),
+        if channels.is_empty() {
+            "none".to_string()
+        } else {
+            channels.join(", ")
+        }
     );
+    // Notifications go out on their own threads; at exit they get a bounded time to finish.
+    let flush = || {
+        if !notifier.flush(Duration::from_secs(10)) {
+            tracing::warn!("some notifications were still pending at exit");
+        }
+    };
 
     loop {
         let started = Instant::now();
         let report = engine.cycle(&setup);
         if args.once || stop.load(Ordering::SeqCst) {
+            flush();
             print_report(format, &report, args.once)?;
             if args.once && !stop.load(Ordering::SeqCst) {
                 return Ok(report.exit_code());
@@ -154,6 +186,45 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             std::thread::sleep(Duration::from_millis(50).min(interval));
         }
     }
+}
+
+/// The notification for a state change, if it is one people hear about: into failed,
+/// fenced, isolated, evacuated, alert (issue 7), degraded (a warning) and back to healthy
+/// from a failure (recovered).
+fn event_kind(t: &Transition) -> Option<EventKind> {
+    Some(match t.to {
+        HostState::Failed => EventKind::Failed,
+        HostState::Fenced => EventKind::Fenced,
+        HostState::Isolated => EventKind::Isolated,
+        HostState::Evacuated => EventKind::Evacuated,
+        HostState::Alert => EventKind::Alert,
+        HostState::Degraded => EventKind::Warning,
+        HostState::Healthy if t.from != HostState::Suspect => EventKind::Recovered,
+        _ => return None,
+    })
+}
+
+/// `watch --test-notify`: one test event through every channel, waiting for the deliveries.
+fn test_notify(notifier: &Notifier) -> anyhow::Result<ExitCode> {
+    let channels = notifier.channels();
+    if channels.is_empty() {
+        return Err(crate::error::CliError::new(
+            ExitCode::Config,
+            "no notification channel is configured ([notify] webhook_url, command, email_to)",
+        )
+        .into());
+    }
+    notifier.notify(notify::test_event(notify::hostname()));
+    let done = notifier.flush(Duration::from_secs(60));
+    crate::outln!(
+        "test event sent through {} (see the log lines above for each delivery)",
+        channels.join(", ")
+    );
+    Ok(if done {
+        ExitCode::Success
+    } else {
+        ExitCode::Partial
+    })
 }
 
 fn print_report(format: Format, report: &CycleReport, once: bool) -> anyhow::Result<()> {
