@@ -7,6 +7,7 @@ pub mod evacuate;
 pub mod host_evacuate;
 pub mod ipmi_power;
 pub mod migrate_volumes;
+pub mod restore;
 pub mod verify;
 
 use std::cell::OnceCell;
@@ -117,7 +118,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::HostEvacuate(args) => host_evacuate::run(&ctx, &args),
         Command::Verify(args) => verify::run(&ctx, &args),
         Command::Watch(_) => not_yet("watch", "issue 7"),
-        Command::Restore(_) => not_yet("restore", "issue 7"),
+        Command::Restore(args) => restore::run(&ctx, &args),
     }
 }
 

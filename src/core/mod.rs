@@ -5,5 +5,6 @@ pub mod evacuable;
 pub mod names;
 pub mod network;
 pub mod nodes;
+pub mod restore;
 pub mod services;
 pub mod volumes;
