@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::core::network::{HostAssessment, HostVerdict, NodeLocal};
+use crate::core::network::{HostVerdict, NetworkView, NodeLocal, host_verdict};
 use crate::core::services;
 
 /// How one readiness check ended.
@@ -78,26 +78,37 @@ pub fn power_check(host: &str, fact: &PowerFact) -> Check {
     }
 }
 
-/// The host's verdict over every configured Consul network: only `healthy` (alive in every
-/// network) passes. `None`: no Consul configured. `observer_cut_off`: this controller's own
-/// view is unusable, so nothing can be confirmed.
-pub fn consul_check(assessment: Option<&HostAssessment>, observer_cut_off: bool) -> Check {
+/// The host's membership in every configured Consul network: only alive everywhere (seed
+/// 003's `healthy`) passes. Empty `views`: no Consul configured. `observer_cut_off`: this
+/// controller's own view is unusable, so nothing can be confirmed.
+pub fn consul_check(views: &[NetworkView], observer_cut_off: bool) -> Check {
     let name = "consul";
-    match assessment {
-        None => Check::new(name, CheckStatus::Skipped, "no Consul cluster configured"),
-        Some(_) if observer_cut_off => Check::new(
+    if views.is_empty() {
+        return Check::new(name, CheckStatus::Skipped, "no Consul cluster configured");
+    }
+    if observer_cut_off {
+        return Check::new(
             name,
             CheckStatus::Failed,
             "this controller looks cut off from Consul: the host's membership cannot be confirmed",
-        ),
-        Some(a) if a.verdict == HostVerdict::Healthy => {
-            Check::new(name, CheckStatus::Ok, a.reason.clone())
-        }
-        Some(a) => Check::new(
+        );
+    }
+    let cells: Vec<String> = views
+        .iter()
+        .map(|v| format!("{} {}", v.cluster, v.state))
+        .collect();
+    if host_verdict(views).verdict == HostVerdict::Healthy {
+        Check::new(
+            name,
+            CheckStatus::Ok,
+            format!("alive in every network ({})", cells.join(", ")),
+        )
+    } else {
+        Check::new(
             name,
             CheckStatus::Failed,
-            format!("{}: {}", a.verdict, a.reason),
-        ),
+            format!("not alive in every network: {}", cells.join(", ")),
+        )
     }
 }
 
@@ -148,8 +159,8 @@ pub fn heartbeat_check(f: &HeartbeatFacts) -> Check {
                 name,
                 CheckStatus::Failed,
                 format!(
-                    "Nova says down: no heartbeat within service_down_time (updated_at \
-                     {age_text}); start nova-compute on the host"
+                    "Nova says down (updated_at {age_text}): nova-compute does not run, or \
+                     cannot reach the message queue or database"
                 ),
             )
         };
@@ -161,6 +172,19 @@ pub fn heartbeat_check(f: &HeartbeatFacts) -> Check {
             "forced down and no updated_at: no heartbeat seen",
         );
     };
+    if let Some(a) = age
+        && a > f.max_age
+    {
+        return Check::new(
+            name,
+            CheckStatus::Failed,
+            format!(
+                "forced down, last heartbeat {age_text} (over {}s): nova-compute does not run, \
+                 or cannot reach the message queue or database",
+                f.max_age.as_secs()
+            ),
+        );
+    }
     if let Some(own) = f.last_own_write
         && updated <= own + Duration::from_secs(1)
     {
@@ -168,34 +192,17 @@ pub fn heartbeat_check(f: &HeartbeatFacts) -> Check {
             name,
             CheckStatus::Failed,
             format!(
-                "forced down; updated_at ({age_text}) is evacctl's own write at {}, no heartbeat \
-                 since: start nova-compute on the host (a running one writes every \
-                 report_interval)",
+                "forced down, no heartbeat since evacctl's own write at {} (updated_at \
+                 {age_text}): nova-compute does not run",
                 humantime::format_rfc3339_seconds(own)
             ),
         );
     }
-    match age {
-        Some(a) if a > f.max_age => Check::new(
-            name,
-            CheckStatus::Failed,
-            format!(
-                "forced down (Nova shows it down whatever happens); last heartbeat {age_text}, \
-                 older than {}s: nova-compute does not run on the host, or cannot reach the \
-                 message queue or database",
-                f.max_age.as_secs()
-            ),
-        ),
-        _ => Check::new(
-            name,
-            CheckStatus::Ok,
-            format!(
-                "forced down, but nova-compute writes its heartbeat (updated_at {age_text}, \
-                 within {}s)",
-                f.max_age.as_secs()
-            ),
-        ),
-    }
+    Check::new(
+        name,
+        CheckStatus::Ok,
+        format!("forced down, but nova-compute writes its heartbeat (updated_at {age_text})"),
+    )
 }
 
 /// A change restore makes, in the order it makes them.
@@ -254,6 +261,8 @@ pub fn is_done_evacuations_refusal(status: u16, message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConsulRole;
+    use crate::core::network::NetState;
 
     const T: u64 = 1_795_317_129;
 
@@ -341,22 +350,35 @@ mod tests {
         assert_eq!(skipped.status, CheckStatus::Skipped);
         assert!(skipped.detail.contains("[hosts.\"c1\".bmc]"));
 
-        let a = |verdict, reason: &str| HostAssessment {
-            verdict,
-            reason: reason.into(),
+        let view = |cluster: &str, role, state| NetworkView {
+            cluster: cluster.into(),
+            role,
+            state,
         };
-        let healthy = a(HostVerdict::Healthy, "alive in every network");
-        assert_eq!(consul_check(Some(&healthy), false).status, CheckStatus::Ok);
-        assert!(consul_check(Some(&healthy), true).failed());
-        for v in [
-            HostVerdict::Degraded,
-            HostVerdict::Unknown,
-            HostVerdict::Failed,
-        ] {
-            let c = consul_check(Some(&a(v, "storage network failed")), false);
-            assert!(c.failed() && c.detail.starts_with(v.as_str()), "{c:?}");
+        let all = |storage| {
+            vec![
+                view("management", ConsulRole::Management, NetState::Alive),
+                view("storage", ConsulRole::Storage, storage),
+                view("tenant", ConsulRole::Tenant, NetState::Alive),
+            ]
+        };
+        let c = consul_check(&all(NetState::Alive), false);
+        assert_eq!(c.status, CheckStatus::Ok);
+        assert_eq!(
+            c.detail,
+            "alive in every network (management alive, storage alive, tenant alive)"
+        );
+        assert!(consul_check(&all(NetState::Alive), true).failed());
+        for state in [NetState::Failed, NetState::Left, NetState::Unknown] {
+            let c = consul_check(&all(state), false);
+            assert!(
+                c.failed() && c.detail.contains(&format!("storage {state}")),
+                "{c:?}"
+            );
         }
-        assert_eq!(consul_check(None, false).status, CheckStatus::Skipped);
+        let management_only = [view("m", ConsulRole::Management, NetState::Failed)];
+        assert!(consul_check(&management_only, false).failed());
+        assert_eq!(consul_check(&[], false).status, CheckStatus::Skipped);
 
         assert!(node_local_check(NodeLocal::Critical, "nova-compute failed").failed());
         assert_eq!(

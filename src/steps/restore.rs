@@ -233,7 +233,7 @@ fn consul_checks(config: &Config, host: &str) -> Vec<Check> {
         }
     };
     if clusters.is_empty() {
-        return vec![decide::consul_check(None, false)];
+        return vec![decide::consul_check(&[], false)];
     }
     let obs = observe::observe_consul(&clusters, &observe::ObserveOptions::all());
     let explicit = config.host(host).and_then(|h| h.consul_node.as_deref());
@@ -249,9 +249,8 @@ fn consul_checks(config: &Config, host: &str) -> Vec<Check> {
         .into_iter()
         .map(|c| c.view)
         .collect();
-    let assessment = network::host_verdict(&views);
     let node = obs.host_node_local(host, explicit);
-    let mut checks = vec![decide::consul_check(Some(&assessment), cut_off)];
+    let mut checks = vec![decide::consul_check(&views, cut_off)];
     // Not alive anywhere: the node's checks are stale (the agent is gone), say nothing more.
     if views.iter().any(|v| v.state == NetState::Alive) {
         checks.push(decide::node_local_check(node.state, &node.reason));
