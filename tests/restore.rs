@@ -295,3 +295,64 @@ fn novas_refusal_to_force_up_is_explained() {
         (Some("force-up"), Some("failed"))
     );
 }
+
+/// `evacctl-sim ctl hardware-fault`: the host's BMC powers it on, but it hangs at boot (failed in
+/// every Consul network, no heartbeat), so restore refuses with the power check passing; after
+/// `hardware-repair` the next power-on boots it and restore succeeds.
+#[test]
+fn a_host_hung_at_boot_is_not_restored_until_repaired() {
+    let cloud = SimCloud::with_scenario(SCENARIO);
+    let ctl = |action: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_evacctl-sim"))
+            .args(["ctl", "--url", cloud.url(), action, "compute-2"])
+            .output()
+            .expect("run evacctl-sim ctl");
+        assert!(out.status.success(), "{action}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(ctl("hardware-fault").contains("compute-2: hardware fault"));
+    let run = evacctl(
+        &cloud,
+        &["host-evacuate", "compute-2", "--force-down", "--yes"],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let run = evacctl(&cloud, &["ipmi", "power", "on", "compute-2", "--yes"]);
+    assert_eq!(
+        run.code, 0,
+        "the BMC says on: {}\n{}",
+        run.stdout, run.stderr
+    );
+    let host = cloud.ctl("GET", "hosts/compute-2", None)["host"].clone();
+    assert_eq!(
+        (host["power"].as_str(), host["hung_at_boot"].as_bool()),
+        (Some("on"), Some(true))
+    );
+
+    let run = evacctl(&cloud, &["restore", "compute-2", "--yes", "-f", "json"]);
+    assert_eq!(run.code, 13, "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(check(&report, "power")["status"], "ok");
+    let consul = check(&report, "consul");
+    assert_eq!(consul["status"], "failed");
+    assert_eq!(
+        consul["detail"],
+        "not alive in every network: management failed, storage failed, tenant failed"
+    );
+    assert_eq!(check(&report, "heartbeat")["status"], "failed");
+
+    // Repaired: still hung until the next power-on, which boots it.
+    assert!(ctl("hardware-repair").contains("compute-2: hardware repaired"));
+    assert_eq!(
+        evacctl(&cloud, &["restore", "compute-2", "--dry-run"]).code,
+        13
+    );
+    let run = evacctl(&cloud, &["ipmi", "power", "on", "compute-2", "--yes"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let ready = SimCloud::wait_for(Duration::from_secs(10), || {
+        evacctl(&cloud, &["restore", "compute-2", "--dry-run"]).code == 0
+    });
+    assert!(ready.is_some(), "never ready");
+    let run = evacctl(&cloud, &["restore", "compute-2", "--yes"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(nova_compute(&cloud, "compute-2")["status"], "enabled");
+}

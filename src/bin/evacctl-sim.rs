@@ -65,6 +65,11 @@ enum CtlAction {
     PowerOff { host: String },
     /// Restore a host's power: its services heartbeat again at once.
     PowerOn { host: String },
+    /// A host that will not come back: its power is cut now; a later power-on (BMC or
+    /// power-on) shows power on but it hangs at boot, until hardware-repair.
+    HardwareFault { host: String },
+    /// Clear a hardware fault: the next power-on boots normally.
+    HardwareRepair { host: String },
     /// Kill one service on a host (it stays dead across power cycles).
     Crash { host: String, binary: String },
     /// Restart a crashed service.
@@ -315,6 +320,14 @@ fn ctl(url: &str, action: CtlAction) -> Result<(), evacctl::sim::ctl::CtlError> 
         CtlAction::PowerOn { host } => {
             c.power_on(&host)?;
             println!("{host}: power on");
+        }
+        CtlAction::HardwareFault { host } => {
+            c.hardware_fault(&host)?;
+            println!("{host}: hardware fault (power off; it will hang at boot)");
+        }
+        CtlAction::HardwareRepair { host } => {
+            c.hardware_repair(&host)?;
+            println!("{host}: hardware repaired (the next power-on boots)");
         }
         CtlAction::Crash { host, binary } => {
             c.crash(&host, &binary)?;
