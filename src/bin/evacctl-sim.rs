@@ -238,9 +238,17 @@ fn serve(
                 }
                 None => None,
             };
+            // watch's leader lock lives in the management cluster.
+            let lock_cluster = consul
+                .clusters
+                .iter()
+                .find(|c| c.url.is_some() && c.role == evacctl::config::ConsulRole::Management)
+                .map(|c| c.name.clone());
+            let sim_exe = std::env::current_exe().ok();
             let text = format!(
-                "{}\n{}",
+                "{}{}\n{}",
                 files::evacctl_config(&scenario, bound.local_addr(), "bmc.password"),
+                files::watch_config(lock_cluster.as_deref(), sim_exe.as_deref(), &url),
                 evacctl::sim::consul::evacctl_config(&consul, token_file.as_deref())
             );
             files::write_private(p, &text)
