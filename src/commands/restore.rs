@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::cli::{Format, RestoreArgs};
 use crate::commands::Context;
 use crate::commands::evacuate::{open_journal, read_journal};
+use crate::commands::host_evacuate::{print_dry_run, service_line};
 use crate::core::restore::{Change, CheckStatus};
 use crate::exit_codes::ExitCode;
 use crate::output;
@@ -53,19 +54,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<ExitCode> {
         let requests = survey.requests();
         match ctx.format() {
             Format::Json => output::print_json(&report(&survey, true, requests, &[], code))?,
-            Format::Table => {
-                crate::outln!("\nDry run: the requests it would send (compute endpoint):");
-                for r in &requests {
-                    crate::outln!("  {} {} {}", r.method, r.path, r.body);
-                }
-                if requests.is_empty() {
-                    crate::outln!("  none");
-                }
-                if let Some(e) = &refusal {
-                    crate::outln!("\nA real run would refuse: {}", e.message);
-                }
-                crate::outln!("\nresult: dry run, nothing changed (exit {})", code.code());
-            }
+            Format::Table => print_dry_run(&requests, refusal.as_ref(), code),
         }
         return Ok(code);
     }
@@ -174,19 +163,14 @@ fn finish(ctx: &Context, survey: &Survey, applied: &[Change]) -> anyhow::Result<
 fn print_survey(survey: &Survey) -> anyhow::Result<()> {
     let s = &survey.service;
     crate::outln!(
-        "Host {}: nova-compute {}, {}{}{}",
-        survey.host,
-        s.status,
-        s.state,
-        if s.forced_down == Some(true) {
-            ", forced down"
-        } else {
-            ""
-        },
-        s.disabled_reason
-            .as_deref()
-            .map(|r| format!(" ({r})"))
-            .unwrap_or_default()
+        "{}",
+        service_line(
+            &survey.host,
+            &s.status,
+            &s.state,
+            s.forced_down,
+            s.disabled_reason.as_deref()
+        )
     );
     let mut t = output::table(["Check", "Result", "Detail"]);
     for c in &survey.checks {
