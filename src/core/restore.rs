@@ -5,7 +5,8 @@
 //! - a forced-down service reports `state: down` whatever happens, but a running nova-compute
 //!   keeps writing its heartbeat: `updated_at` moves every `report_interval`;
 //! - an API update (force down, disable) moves `updated_at` too, to the time of the write: a
-//!   recent `updated_at` right after evacctl's own write is no heartbeat;
+//!   recent `updated_at` right after evacctl's own write is no heartbeat, and any other recent
+//!   one counts only once it is seen moving ([`heartbeat_watch`]);
 //! - `forced_down: false` is refused (HTTP 400) while `done` evacuation migrations from the
 //!   host remain; they turn `completed` when the host's nova-compute starts and removes the
 //!   evacuated instances' leftovers (init_host). Enabling alone is accepted.
@@ -136,6 +137,29 @@ pub struct HeartbeatFacts {
     /// evacctl's last write to this service (from the journal): an `updated_at` at or before
     /// it (within the column's one-second resolution) may be that write.
     pub last_own_write: Option<SystemTime>,
+    /// Whether `updated_at` was seen moving while evacctl watched it (see [`heartbeat_watch`]);
+    /// `None`: not watched.
+    pub seen_moving: Option<bool>,
+}
+
+/// How long to watch a forced-down service's recent `updated_at` before it counts: an API write
+/// moves it too (seen on Zed), while a running nova-compute moves it again within
+/// report_interval. At most until it would be too old anyway. `None`: nothing to watch (not
+/// forced down, already watched, or already decided by its age or evacctl's own write).
+pub fn heartbeat_watch(f: &HeartbeatFacts) -> Option<Duration> {
+    if !f.forced_down || f.seen_moving.is_some() {
+        return None;
+    }
+    let updated = f.updated_at?;
+    if f.last_own_write
+        .is_some_and(|own| updated <= own + Duration::from_secs(1))
+    {
+        return None;
+    }
+    let age = services::heartbeat_age(Some(updated), f.now).unwrap_or_default();
+    f.max_age
+        .checked_sub(age)
+        .map(|left| left + Duration::from_secs(1))
 }
 
 pub fn heartbeat_check(f: &HeartbeatFacts) -> Check {
@@ -172,6 +196,16 @@ pub fn heartbeat_check(f: &HeartbeatFacts) -> Check {
             "forced down and no updated_at: no heartbeat seen",
         );
     };
+    if f.seen_moving == Some(false) {
+        return Check::new(
+            name,
+            CheckStatus::Failed,
+            format!(
+                "forced down; updated_at ({age_text}) did not move while evacctl watched: it was \
+                 an API write, not a heartbeat; nova-compute does not run"
+            ),
+        );
+    }
     if let Some(a) = age
         && a > f.max_age
     {
@@ -278,6 +312,7 @@ mod tests {
             now: at(T),
             max_age: Duration::from_secs(60),
             last_own_write: None,
+            seen_moving: None,
         }
     }
 
@@ -322,6 +357,45 @@ mod tests {
             ..f
         };
         assert_eq!(heartbeat_check(&later).status, CheckStatus::Ok);
+    }
+
+    #[test]
+    fn a_recent_updated_at_is_watched_until_it_moves() {
+        // 5 s old, max 60 s: watched for at most 56 s.
+        assert_eq!(heartbeat_watch(&facts()), Some(Duration::from_secs(56)));
+        let still = HeartbeatFacts {
+            seen_moving: Some(false),
+            ..facts()
+        };
+        let c = heartbeat_check(&still);
+        assert!(c.failed() && c.detail.contains("API write"), "{c:?}");
+        assert_eq!(heartbeat_watch(&still), None, "watched once");
+        let moving = HeartbeatFacts {
+            seen_moving: Some(true),
+            ..facts()
+        };
+        assert_eq!(heartbeat_check(&moving).status, CheckStatus::Ok);
+        // Nothing to watch: too old, evacctl's own write, not forced down.
+        for f in [
+            HeartbeatFacts {
+                updated_at: Some(at(T - 61)),
+                ..facts()
+            },
+            HeartbeatFacts {
+                last_own_write: Some(at(T - 5)),
+                ..facts()
+            },
+            HeartbeatFacts {
+                forced_down: false,
+                ..facts()
+            },
+            HeartbeatFacts {
+                updated_at: None,
+                ..facts()
+            },
+        ] {
+            assert_eq!(heartbeat_watch(&f), None, "{f:?}");
+        }
     }
 
     #[test]

@@ -258,6 +258,33 @@ fn consul_checks(config: &Config, host: &str) -> Vec<Check> {
     checks
 }
 
+/// Reads the service every half second until its `updated_at` moves (the record then), or
+/// `limit` passes (`None`): a forced-down service's recent `updated_at` may be an API write.
+fn watch_heartbeat(
+    nova: &Nova,
+    first: &ComputeService,
+    limit: Duration,
+) -> anyhow::Result<Option<ComputeService>> {
+    tracing::info!(
+        "{}: watching nova-compute's updated_at for up to {}s (forced down: Nova shows it down, \
+         and an API write moves updated_at too; a running nova-compute moves it every \
+         report_interval)",
+        first.host,
+        limit.as_secs()
+    );
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = nova.list_services(Some(&first.host), Some("nova-compute"))?;
+        if let Some(s) = now.into_iter().find(|s| s.id == first.id)
+            && s.updated_at != first.updated_at
+        {
+            return Ok(Some(s));
+        }
+    }
+    Ok(None)
+}
+
 /// Looks at HOST: Nova's record first (an unknown host stops here, nothing else asked), then
 /// its BMC, Consul and Nova's evacuation migrations from it, in parallel.
 pub fn survey(
@@ -274,30 +301,43 @@ pub fn survey(
         migration_type: Some("evacuation"),
         ..Default::default()
     };
-    let (power, consul_checks, migrations) = std::thread::scope(|s| {
+    let mut heartbeat = HeartbeatFacts {
+        nova_up: service.is_up(),
+        forced_down: service.is_forced_down(),
+        updated_at: service.updated_at_time(),
+        now: SystemTime::now(),
+        max_age: opts.max_heartbeat_age,
+        last_own_write: last_own_write(records, host),
+        seen_moving: None,
+    };
+    let (power, consul_checks, migrations, watched) = std::thread::scope(|s| {
         let power = s.spawn(|| power_fact(config, host));
         let consul = s.spawn(|| consul_checks(config, host));
         let migrations = nova.list_migrations(&filter);
+        let watched = decide::heartbeat_watch(&heartbeat)
+            .map(|limit| watch_heartbeat(&nova, &service, limit))
+            .transpose();
         (
             power
                 .join()
                 .unwrap_or_else(|_| PowerFact::Unreadable("the BMC read stopped".into())),
             consul.join().unwrap_or_default(),
             migrations,
+            watched,
         )
     });
     let migrations = migrations?;
-    let now = SystemTime::now();
+    if let Some(latest) = watched? {
+        heartbeat.seen_moving = Some(latest.is_some());
+        if let Some(l) = latest {
+            heartbeat.updated_at = l.updated_at_time();
+        }
+        heartbeat.now = SystemTime::now();
+    }
+    let now = heartbeat.now;
     let mut checks = vec![decide::power_check(host, &power)];
     checks.extend(consul_checks);
-    checks.push(decide::heartbeat_check(&HeartbeatFacts {
-        nova_up: service.is_up(),
-        forced_down: service.is_forced_down(),
-        updated_at: service.updated_at_time(),
-        now,
-        max_age: opts.max_heartbeat_age,
-        last_own_write: last_own_write(records, host),
-    }));
+    checks.push(decide::heartbeat_check(&heartbeat));
     // Nova's own filter is exact on source_compute; keep it so whatever the server does.
     let from_host = || {
         migrations
