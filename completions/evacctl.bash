@@ -1226,12 +1226,16 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__restore)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --max-heartbeat-age --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --max-heartbeat-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --os-cloud)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

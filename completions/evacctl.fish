@@ -186,6 +186,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s v -l verbose -
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s q -l quiet -d 'Less log output: warnings and errors only'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s V -l version -d 'Print version'
+complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l max-heartbeat-age -d 'A forced-down service counts as running when its updated_at is at most this old (Nova\'s service_down_time is 60s by default)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
@@ -193,6 +194,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s f -l format 
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l dry-run -d 'Print the checks and every request; change nothing'
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s q -l quiet -d 'Less log output: warnings and errors only'

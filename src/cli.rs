@@ -203,10 +203,12 @@ no evacuation without confirmed fencing.",
 
     /// Return a repaired host to service: unset forced-down, enable, clear its state
     #[command(
-        long_about = "The operator's step after a host has been repaired: refuses while the host's \
-nova-compute is still down; unsets forced_down, enables the service and clears the host's \
-state in the journal.",
-        after_help = "Examples:\n  evacctl restore compute-3"
+        long_about = "The operator's step after a host has been repaired: refuses while the host is \
+still down (its BMC says off, it is not alive in every Consul network, or its nova-compute \
+writes no heartbeat) and while Nova still holds `done` evacuations from it; then unsets \
+forced_down, enables the service and records the host `restored` in the journal, so that \
+`watch` treats it as healthy again.",
+        after_help = "Examples:\n  evacctl restore compute-3 --dry-run\n  evacctl restore compute-3\n  evacctl restore compute-3 --yes -f json"
     )]
     Restore(RestoreArgs),
 
@@ -395,6 +397,15 @@ pub struct RestoreArgs {
     /// The repaired host
     #[arg(value_name = "HOST")]
     pub host: String,
+
+    /// A forced-down service counts as running when its updated_at is at most this old
+    /// (Nova's service_down_time is 60s by default)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub max_heartbeat_age: Duration,
+
+    /// Print the checks and every request; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -81,16 +81,16 @@ fn every_subcommand_has_help_with_examples() {
 
 #[test]
 fn unimplemented_subcommands_say_so_with_their_own_exit_code() {
-    for args in [vec!["watch", "--once"], vec!["restore", "h"]] {
-        let (code, stdout, stderr) = run(&args);
-        assert_eq!(
-            code,
-            i32::from(ExitCode::NotImplemented.code()),
-            "{args:?}: {stderr}"
-        );
-        assert!(stderr.contains("not implemented yet"), "{args:?}: {stderr}");
-        assert!(stdout.is_empty(), "{args:?} printed on stdout: {stdout}");
-    }
+    // `restore` is implemented (tests/restore.rs); `watch` is next.
+    let args = ["watch", "--once"];
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(
+        code,
+        i32::from(ExitCode::NotImplemented.code()),
+        "{args:?}: {stderr}"
+    );
+    assert!(stderr.contains("not implemented yet"), "{args:?}: {stderr}");
+    assert!(stdout.is_empty(), "{args:?} printed on stdout: {stdout}");
 }
 
 #[test]

@@ -200,3 +200,24 @@ fn ctl_drives_the_cloud() {
         .success()
         .stdout(predicate::str::contains("revoked 1"));
 }
+
+/// `serve --evacctl-config` writes what `watch` needs: the journal and lock file beside the
+/// config, the leader lock in the management Consul cluster, evacctl-sim as cinder-manage, and
+/// short policy cycles.
+#[test]
+fn the_evacctl_config_it_writes_runs_watch() {
+    let cloud = SimCloud::start();
+    let path = cloud.evacctl_config();
+    let c = evacctl::config::Config::load(Some(&path)).expect("the written config loads");
+    assert_eq!(c.journal.path, cloud.dir().join("journal.jsonl"));
+    assert_eq!(c.lock.file, cloud.dir().join("watch.lock"));
+    assert_eq!(c.lock.consul_cluster.as_deref(), Some("management"));
+    assert_eq!(c.policy.interval, Duration::from_secs(1));
+    assert!(c.hosts().count() > 0 && c.consul_clusters().count() == 3);
+    let argv = c.volumes.argv(&["backup", "list"]);
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
+        .output()
+        .expect("run the configured cinder-manage");
+    assert!(out.status.success(), "{argv:?}: {out:?}");
+}

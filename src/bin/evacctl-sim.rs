@@ -65,6 +65,11 @@ enum CtlAction {
     PowerOff { host: String },
     /// Restore a host's power: its services heartbeat again at once.
     PowerOn { host: String },
+    /// A host that will not come back: its power is cut now; a later power-on (BMC or
+    /// power-on) shows power on but it hangs at boot, until hardware-repair.
+    HardwareFault { host: String },
+    /// Clear a hardware fault: the next power-on boots normally.
+    HardwareRepair { host: String },
     /// Kill one service on a host (it stays dead across power cycles).
     Crash { host: String, binary: String },
     /// Restart a crashed service.
@@ -233,9 +238,17 @@ fn serve(
                 }
                 None => None,
             };
+            // watch's leader lock lives in the management cluster.
+            let lock_cluster = consul
+                .clusters
+                .iter()
+                .find(|c| c.url.is_some() && c.role == evacctl::config::ConsulRole::Management)
+                .map(|c| c.name.clone());
+            let sim_exe = std::env::current_exe().ok();
             let text = format!(
-                "{}\n{}",
+                "{}{}\n{}",
                 files::evacctl_config(&scenario, bound.local_addr(), "bmc.password"),
+                files::watch_config(lock_cluster.as_deref(), sim_exe.as_deref(), &url),
                 evacctl::sim::consul::evacctl_config(&consul, token_file.as_deref())
             );
             files::write_private(p, &text)
@@ -315,6 +328,14 @@ fn ctl(url: &str, action: CtlAction) -> Result<(), evacctl::sim::ctl::CtlError> 
         CtlAction::PowerOn { host } => {
             c.power_on(&host)?;
             println!("{host}: power on");
+        }
+        CtlAction::HardwareFault { host } => {
+            c.hardware_fault(&host)?;
+            println!("{host}: hardware fault (power off; it will hang at boot)");
+        }
+        CtlAction::HardwareRepair { host } => {
+            c.hardware_repair(&host)?;
+            println!("{host}: hardware repaired (the next power-on boots)");
         }
         CtlAction::Crash { host, binary } => {
             c.crash(&host, &binary)?;

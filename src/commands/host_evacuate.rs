@@ -123,19 +123,7 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
                 isolation: None,
                 results: &[],
             })?,
-            Format::Table => {
-                crate::outln!("\nDry run: the requests it would send (compute endpoint):");
-                for r in &requests {
-                    crate::outln!("  {} {} {}", r.method, r.path, r.body);
-                }
-                if requests.is_empty() {
-                    crate::outln!("  none");
-                }
-                if let Err(e) = &preflight {
-                    crate::outln!("\nA real run would refuse: {}", e.message);
-                }
-                crate::outln!("\nresult: dry run, nothing changed (exit {})", code.code());
-            }
+            Format::Table => print_dry_run(&requests, preflight.as_ref().err(), code),
         }
         return Ok(code);
     }
@@ -276,22 +264,53 @@ fn free_cell(before: Option<&u64>, after: Option<&u64>) -> String {
     }
 }
 
-fn print_survey(survey: &Survey) -> anyhow::Result<()> {
-    let src = &survey.source;
-    crate::outln!(
-        "Host {}: nova-compute {}, {}{}{}",
-        survey.host,
-        src.status,
-        src.state,
-        if src.forced_down == Some(true) {
+/// A dry run's table output: every request it would send, and what a real run would refuse.
+pub fn print_dry_run(requests: &[PlannedRequest], refusal: Option<&CliError>, code: ExitCode) {
+    crate::outln!("\nDry run: the requests it would send (compute endpoint):");
+    for r in requests {
+        crate::outln!("  {} {} {}", r.method, r.path, r.body);
+    }
+    if requests.is_empty() {
+        crate::outln!("  none");
+    }
+    if let Some(e) = refusal {
+        crate::outln!("\nA real run would refuse: {}", e.message);
+    }
+    crate::outln!("\nresult: dry run, nothing changed (exit {})", code.code());
+}
+
+/// `Host compute-3: nova-compute disabled, down, forced down (evacctl: evacuated ...)`.
+pub fn service_line(
+    host: &str,
+    status: &str,
+    state: &str,
+    forced_down: Option<bool>,
+    disabled_reason: Option<&str>,
+) -> String {
+    format!(
+        "Host {host}: nova-compute {status}, {state}{}{}",
+        if forced_down == Some(true) {
             ", forced down"
         } else {
             ""
         },
-        src.disabled_reason
-            .as_deref()
+        disabled_reason
             .map(|r| format!(" ({r})"))
             .unwrap_or_default()
+    )
+}
+
+fn print_survey(survey: &Survey) -> anyhow::Result<()> {
+    let src = &survey.source;
+    crate::outln!(
+        "{}",
+        service_line(
+            &survey.host,
+            &src.status,
+            &src.state,
+            src.forced_down,
+            src.disabled_reason.as_deref()
+        )
     );
     let mut t = output::table([
         "Server UUID",

@@ -7,6 +7,7 @@ pub mod evacuate;
 pub mod host_evacuate;
 pub mod ipmi_power;
 pub mod migrate_volumes;
+pub mod restore;
 pub mod verify;
 pub mod watch;
 
@@ -118,10 +119,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::HostEvacuate(args) => host_evacuate::run(&ctx, &args),
         Command::Verify(args) => verify::run(&ctx, &args),
         Command::Watch(args) => watch::run(&ctx, &args),
-        Command::Restore(_) => not_yet("restore", "issue 7"),
+        Command::Restore(args) => restore::run(&ctx, &args),
     }
 }
 
-fn not_yet(command: &str, issue: &str) -> anyhow::Result<ExitCode> {
-    Err(CliError::not_implemented(command, issue).into())
-}

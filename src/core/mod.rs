@@ -5,6 +5,7 @@ pub mod evacuable;
 pub mod names;
 pub mod network;
 pub mod nodes;
+pub mod restore;
 pub mod services;
 pub mod volumes;
 pub mod watch;

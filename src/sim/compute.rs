@@ -528,7 +528,7 @@ impl Compute {
 /// Is the host's nova-compute running (powered, not crashed)? Not the same as "up": a forced
 /// down service may run.
 fn compute_running(world: &World, host: &str) -> bool {
-    let powered = world.host(host).map(|h| h.powered_on).unwrap_or(false);
+    let powered = world.host(host).is_ok_and(|h| h.is_running());
     powered
         && world
             .services_of(ServiceApi::Nova)

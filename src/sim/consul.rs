@@ -394,7 +394,7 @@ fn members(world: &World, c: usize) -> Vec<SimMember> {
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let status = if !h.powered_on {
+            let status = if !h.is_running() {
                 FAILED
             } else {
                 match cluster.cuts.get(&h.name) {

@@ -6,6 +6,8 @@
 //! | GET | `/_sim/state` | the whole world |
 //! | GET | `/_sim/hosts`, `/_sim/hosts/{host}` | hosts with their services |
 //! | POST | `/_sim/hosts/{host}/power-off`, `/power-on` | cut or restore a host's power |
+//! | POST | `/_sim/hosts/{host}/hardware-fault` | a host that will not come back: power cut now; later power-ons show power on but it hangs at boot (no service, failed in every Consul network) |
+//! | POST | `/_sim/hosts/{host}/hardware-repair` | clear the fault: the next power-on boots normally |
 //! | POST | `/_sim/hosts/{host}/services/{binary}/crash`, `/start` | kill or restart a service |
 //! | GET, POST | `/_sim/hosts/{host}/bmc` | a host's Redfish BMC faults: `{"fault": "none" \| "lying" \| "failing", "latency_ms": N}` |
 //! | GET | `/_sim/tokens` | every token ever issued |
@@ -214,7 +216,7 @@ pub fn host_view(world: &World, name: &str, now: f64) -> Value {
                 "state": svc.state(now, s),
                 "forced_down": svc.forced_down,
                 "disabled_reason": svc.disabled_reason,
-                "running": host.powered_on && !svc.crashed,
+                "running": host.is_running() && !svc.crashed,
                 "crashed": svc.crashed,
                 "last_heartbeat": clock::iso_micros_z(svc.last_seen_up(now, s)),
                 "updated_at": clock::iso_micros(svc.updated_at(now, s)),
@@ -226,6 +228,8 @@ pub fn host_view(world: &World, name: &str, now: f64) -> Value {
         "role": host.role,
         "zone": host.zone,
         "power": if host.powered_on { "on" } else { "off" },
+        "hardware_fault": host.hardware_fault,
+        "hung_at_boot": host.hung,
         "bmc": world.bmcs.get(name),
         "services": services,
     })
@@ -304,11 +308,19 @@ pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
             Ok(_) => Reply::json(200, json!({ "host": host_view(world, host, now) })),
             Err(e) => world_error(e),
         },
-        (&Method::POST, ["hosts", host, action @ ("power-off" | "power-on")]) => {
-            let done = if *action == "power-off" {
-                world.power_off(host, now)
-            } else {
-                world.power_on(host, now)
+        (
+            &Method::POST,
+            [
+                "hosts",
+                host,
+                action @ ("power-off" | "power-on" | "hardware-fault" | "hardware-repair"),
+            ],
+        ) => {
+            let done = match *action {
+                "power-off" => world.power_off(host, now),
+                "power-on" => world.power_on(host, now),
+                "hardware-fault" => world.hardware_fault(host, now),
+                _ => world.hardware_repair(host),
             };
             match done {
                 Ok(()) => {

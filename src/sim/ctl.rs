@@ -97,6 +97,24 @@ impl ControlClient {
         )
     }
 
+    /// Cuts a host's power for good: later power-ons hang at boot until `hardware_repair`.
+    pub fn hardware_fault(&self, host: &str) -> Result<Value, CtlError> {
+        self.call(
+            Method::POST,
+            &format!("hosts/{}/hardware-fault", Self::segment(host)),
+            None,
+        )
+    }
+
+    /// Clears a hardware fault: the next power-on boots.
+    pub fn hardware_repair(&self, host: &str) -> Result<Value, CtlError> {
+        self.call(
+            Method::POST,
+            &format!("hosts/{}/hardware-repair", Self::segment(host)),
+            None,
+        )
+    }
+
     /// Sets a host's BMC fault (`none`, `lying`, `failing`) and latency.
     pub fn set_bmc(&self, host: &str, fault: &str, latency_ms: u64) -> Result<Value, CtlError> {
         self.call(

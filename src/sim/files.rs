@@ -84,7 +84,9 @@ pub fn evacctl_config(
     let mut out = format!(
         "# Written by evacctl-sim for its simulated cloud at http://{addr}.\n\
          # Every compute host is fenced through its Redfish BMC on the simulated cloud.\n\
-         [policy]\ncheck_max_count = 10\ncheck_interval = \"500ms\"\n\n\
+         # watch: short, test-friendly cycles (production defaults: examples/config.toml).\n\
+         [policy]\ninterval = \"1s\"\nconfirmations = 2\ncheck_max_count = 10\n\
+         check_interval = \"200ms\"\nrecovery_timeout = \"5s\"\nverify_timeout = \"60s\"\n\n\
          [bmc_defaults]\ndriver = \"redfish\"\nscheme = \"http\"\nport = {port}\nuser = {user}\n\
          password_file = {file}\ntimeout = \"5s\"\nretries = 1\n",
         port = addr.port(),
@@ -100,6 +102,26 @@ pub fn evacctl_config(
         out.push_str(&format!(
             "\n[hosts.{name}.bmc]\naddress = {}\nsystem_id = {name}\n",
             yaml_str(&ip)
+        ));
+    }
+    out
+}
+
+/// The sections `watch` needs beside [`evacctl_config`]'s: the journal and the lock file beside
+/// the configuration (relative paths, resolved against its directory), the leader lock in
+/// `lock_cluster` (the management Consul cluster, when Consul runs), and `sim_exe` (this
+/// `evacctl-sim`) as `cinder-manage` for the cloud at `url`.
+pub fn watch_config(lock_cluster: Option<&str>, sim_exe: Option<&Path>, url: &str) -> String {
+    let mut out =
+        String::from("\n[journal]\npath = \"journal.jsonl\"\n\n[lock]\nfile = \"watch.lock\"\n");
+    if let Some(c) = lock_cluster {
+        out.push_str(&format!("consul_cluster = {}\n", yaml_str(c)));
+    }
+    if let Some(exe) = sim_exe {
+        out.push_str(&format!(
+            "\n[volumes]\ncinder_manage = [{}, \"cinder-manage\", \"--url\", {}]\n",
+            yaml_str(&exe.display().to_string()),
+            yaml_str(url)
         ));
     }
     out
@@ -143,6 +165,51 @@ mod tests {
         assert_eq!(b.port, 4711);
         assert_eq!(b.system_id.as_deref(), Some(computes[0]));
         assert_eq!(b.scheme, crate::config::RedfishScheme::Http);
+    }
+
+    #[test]
+    fn the_evacctl_config_runs_watch_beside_it() {
+        let s = Scenario::builtin_default().unwrap();
+        let text = format!(
+            "{}{}",
+            evacctl_config(&s, "127.0.0.1:4711".parse().unwrap(), "bmc.password"),
+            watch_config(
+                None,
+                Some(Path::new("/opt/bin/evacctl-sim")),
+                "http://127.0.0.1:4711"
+            )
+        );
+        let c = crate::config::Config::from_str(&text, "/tmp/sim/evacctl.toml").unwrap();
+        assert_eq!(c.journal.path, Path::new("/tmp/sim/journal.jsonl"));
+        assert_eq!(c.lock.file, Path::new("/tmp/sim/watch.lock"));
+        assert_eq!(c.lock.consul_cluster, None);
+        assert_eq!(
+            c.volumes.argv(&["backup", "list"]),
+            [
+                "/opt/bin/evacctl-sim",
+                "cinder-manage",
+                "--url",
+                "http://127.0.0.1:4711",
+                "backup",
+                "list"
+            ]
+        );
+        let p = &c.policy;
+        assert_eq!(p.interval, std::time::Duration::from_secs(1));
+        assert_eq!(p.confirmations, 2);
+        assert_eq!(p.check_interval, std::time::Duration::from_millis(200));
+        assert_eq!(p.recovery_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(p.verify_timeout, std::time::Duration::from_secs(60));
+        // The leader lock names a configured cluster.
+        let with_lock = format!(
+            "{text}\n[consul.management]\nrole = \"management\"\naddresses = [\"http://127.0.0.1:1\"]\n"
+        )
+        .replace(
+            "file = \"watch.lock\"\n",
+            "file = \"watch.lock\"\nconsul_cluster = \"management\"\n",
+        );
+        let c = crate::config::Config::from_str(&with_lock, "/tmp/sim/evacctl.toml").unwrap();
+        assert_eq!(c.lock.consul_cluster.as_deref(), Some("management"));
     }
 
     #[test]

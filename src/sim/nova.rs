@@ -265,6 +265,13 @@ fn update_v253(world: &mut World, req: &SimRequest, v: Version, id: &str, body: 
             );
         }
     };
+    if reason.is_some() && status == Some("enabled") {
+        // Zed's words (tests/fixtures/nova-zed-restore.json).
+        return openstack_fault(
+            400,
+            "Specifying 'disabled_reason' with status 'enabled' is invalid.",
+        );
+    }
     if reason.is_some() && status != Some("disabled") {
         return openstack_fault(
             400,
@@ -293,6 +300,12 @@ fn update_v253(world: &mut World, req: &SimRequest, v: Version, id: &str, body: 
             "No updates were requested. Fields 'status' or 'forced_down' should be specified.",
         );
     }
+    if forced_down == Some(false) {
+        let host = world.services[idx].host.clone();
+        if let Some(refusal) = refuse_force_up(world, &host, req.now) {
+            return refusal;
+        }
+    }
     let s = &mut world.services[idx];
     match status {
         Some("enabled") => {
@@ -320,6 +333,29 @@ fn update_v253(world: &mut World, req: &SimRequest, v: Version, id: &str, body: 
             service: view(world, &s, v, req.now),
         },
     )
+}
+
+/// Nova refuses `forced_down: false` (whether or not it is set) while evacuations from the host
+/// are `done`: they turn `completed` only when the host's nova-compute starts and cleans up
+/// (seen on Zed: tests/fixtures/nova-zed-restore.json). The clock is advanced first, so a
+/// nova-compute that runs again has completed them.
+fn refuse_force_up(world: &mut World, host: &str, now: f64) -> Option<Reply> {
+    super::compute::advance(world, now);
+    let done = world
+        .compute
+        .migrations
+        .iter()
+        .any(|m| m.source_compute == host && m.status == "done");
+    done.then(|| {
+        openstack_fault(
+            400,
+            &format!(
+                "Unable to force up host {host} as `done` evacuation migration records remain \
+                 associated with the host. Ensure the compute service has been restarted, \
+                 allowing these records to move to `completed` before retrying this request."
+            ),
+        )
+    })
 }
 
 /// Below 2.53: `PUT /os-services/{enable|disable|disable-log-reason|force-down}` with
@@ -391,6 +427,12 @@ fn update_legacy(
     } else {
         None
     };
+    if forced == Some(false)
+        && binary == "nova-compute"
+        && let Some(refusal) = refuse_force_up(world, &host, req.now)
+    {
+        return refusal;
+    }
     let Some(s) = world
         .services
         .iter_mut()
@@ -627,6 +669,96 @@ mod tests {
             b,
         );
         assert_eq!(r.status.as_u16(), 404);
+    }
+
+    /// The answers real Nova Zed gave (tests/fixtures/nova-zed-restore.json), by step.
+    fn zed(step_starts: &str) -> Value {
+        let f: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/nova-zed-restore.json"))
+                .unwrap();
+        f["exchanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["step"].as_str().unwrap().starts_with(step_starts))
+            .cloned()
+            .unwrap()
+    }
+
+    #[test]
+    fn force_up_is_refused_like_zed_while_evacuations_are_done() {
+        let (mut w, t) = setup();
+        let now = clock::now();
+        w.power_off("compute-1", now).unwrap();
+        w.compute
+            .migrations
+            .push(crate::sim::compute::SimMigration {
+                id: 99,
+                uuid: uuid::Uuid::new_v4().to_string(),
+                instance_uuid: uuid::Uuid::new_v4().to_string(),
+                source_compute: "compute-1".into(),
+                dest_compute: Some("compute-2".into()),
+                requested_host: None,
+                status: "done".into(),
+                created_at: now,
+                updated_at: Some(now),
+                user_id: "u".into(),
+                project_id: "p".into(),
+                doomed: false,
+            });
+        let uuid = w
+            .services
+            .iter()
+            .find(|s| s.host == "compute-1" && s.binary == "nova-compute")
+            .unwrap()
+            .uuid
+            .clone();
+        let path = format!("/compute/v2.1/os-services/{uuid}");
+        let put = |w: &mut World, body: &str| call(w, &t, Method::PUT, &path, Some("2.93"), body);
+        assert_eq!(put(&mut w, r#"{"forced_down": true}"#).status.as_u16(), 200);
+        let expected = |step: &str| {
+            zed(step)["response"]["badRequest"]["message"]
+                .as_str()
+                .unwrap()
+                .replace("compute-3", "compute-1")
+        };
+        for body in [
+            r#"{"forced_down": false}"#,
+            r#"{"status": "enabled", "forced_down": false}"#,
+        ] {
+            let r = put(&mut w, body);
+            assert_eq!(r.status.as_u16(), 400, "{body}");
+            assert_eq!(
+                r.body_json().unwrap()["badRequest"]["message"],
+                expected("evacctl host-evacuate compute-3"),
+                "{body}"
+            );
+        }
+        // Below 2.53 as well.
+        let b = r#"{"host": "compute-1", "binary": "nova-compute", "forced_down": false}"#;
+        let r = call(
+            &mut w,
+            &t,
+            Method::PUT,
+            "/compute/v2.1/os-services/force-down",
+            Some("2.11"),
+            b,
+        );
+        assert_eq!(r.status.as_u16(), 400);
+        // Enabling alone is accepted; the service stays forced down.
+        let r = put(&mut w, r#"{"status": "enabled"}"#);
+        assert_eq!(r.status.as_u16(), 200);
+        assert_eq!(r.body_json().unwrap()["service"]["forced_down"], true);
+        let r = put(&mut w, r#"{"status": "enabled", "disabled_reason": "x"}"#);
+        assert_eq!(
+            r.body_json().unwrap()["badRequest"]["message"],
+            expected("enable with a disabled_reason")
+        );
+        // nova-compute starts again: the migration completes, forced_down can be unset.
+        w.power_on("compute-1", clock::now()).unwrap();
+        let r = put(&mut w, r#"{"forced_down": false}"#);
+        assert_eq!(r.status.as_u16(), 200);
+        assert_eq!(w.compute.migrations[0].status, "completed");
     }
 
     #[test]

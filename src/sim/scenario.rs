@@ -575,6 +575,37 @@ cinder_backends = ["ceph"]
         assert_eq!(s.cloud.service_down_time, Seconds(2.0));
     }
 
+    /// `scenarios/recovery.toml` keeps its promises: Nova's realistic heartbeat, Consul on, 20
+    /// servers on compute-1 (two SHUTOFF), all of them placeable on compute-2..4, no volumes.
+    #[test]
+    fn the_recovery_benchmark_scenario() {
+        let text = include_str!("../../scenarios/recovery.toml");
+        let s = Scenario::from_toml_str(text, "recovery.toml").unwrap();
+        assert_eq!(s.cloud.report_interval, Seconds(10.0));
+        assert_eq!(s.cloud.service_down_time, Seconds(60.0));
+        assert!(s.consul.enabled && s.volumes.is_empty());
+        let mut w = crate::sim::World::new(&s, 1000.0);
+        let on_1: Vec<_> = w
+            .compute
+            .servers
+            .iter()
+            .filter(|x| x.host == "compute-1")
+            .cloned()
+            .collect();
+        assert_eq!(on_1.len(), 20);
+        assert_eq!(on_1.iter().filter(|x| x.vm_state == "stopped").count(), 2);
+        // Every one fits somewhere on compute-2..4, placed one by one as the scheduler does.
+        for server in &on_1 {
+            let need = server.flavor.resources(server.boot_from_volume);
+            let target = ["compute-2", "compute-3", "compute-4"]
+                .into_iter()
+                .filter_map(|h| w.compute.hypervisors.get(h).cloned())
+                .find(|rp| w.placement.fits(rp, &need));
+            let rp = target.unwrap_or_else(|| panic!("{} does not fit", server.name));
+            w.placement.allocate(&server.id, &rp, &need);
+        }
+    }
+
     #[test]
     fn defaults_and_fractional_seconds() {
         let s = Scenario::from_toml_str(MINIMAL, "m.toml").unwrap();

@@ -71,6 +71,19 @@ pub struct Host {
     pub role: Role,
     pub zone: String,
     pub powered_on: bool,
+    /// A hardware fault (the `hardware-fault` control): every power-on hangs at boot until
+    /// `hardware-repair`.
+    pub hardware_fault: bool,
+    /// Powered on but hung at boot: nothing runs until a power-on without the fault.
+    pub hung: bool,
+}
+
+impl Host {
+    /// Booted: powered on and not hung at boot. Its services run (unless crashed) and its
+    /// Consul agents are alive.
+    pub fn is_running(&self) -> bool {
+        self.powered_on && !self.hung
+    }
 }
 
 /// Which API lists a service.
@@ -275,6 +288,8 @@ impl World {
                 role: h.role,
                 zone: h.zone().to_string(),
                 powered_on: h.powered_on,
+                hardware_fault: false,
+                hung: false,
             });
         }
         let identity = Identity::from_scenario(scenario);
@@ -336,6 +351,7 @@ impl World {
     pub fn power_off(&mut self, host: &str, now: f64) -> Result<(), WorldError> {
         let i = self.host_index(host)?;
         self.hosts[i].powered_on = false;
+        self.hosts[i].hung = false;
         let interval = self.settings.report_interval;
         for s in self.services.iter_mut().filter(|s| s.node == host) {
             s.heartbeat.stop(now, interval);
@@ -343,10 +359,15 @@ impl World {
         Ok(())
     }
 
-    /// Restores a host's power: its services that have not crashed report again at once.
+    /// Restores a host's power: its services that have not crashed report again at once. A host
+    /// with a hardware fault shows power on and hangs at boot: nothing starts.
     pub fn power_on(&mut self, host: &str, now: f64) -> Result<(), WorldError> {
         let i = self.host_index(host)?;
         self.hosts[i].powered_on = true;
+        self.hosts[i].hung = self.hosts[i].hardware_fault;
+        if self.hosts[i].hung {
+            return Ok(());
+        }
         for s in self
             .services
             .iter_mut()
@@ -354,6 +375,23 @@ impl World {
         {
             s.heartbeat.start(now);
         }
+        Ok(())
+    }
+
+    /// A host that will not come back: its power is cut now, and later power-ons (BMC or
+    /// control API) show power on while nothing boots, until [`World::hardware_repair`].
+    pub fn hardware_fault(&mut self, host: &str, now: f64) -> Result<(), WorldError> {
+        self.power_off(host, now)?;
+        let i = self.host_index(host)?;
+        self.hosts[i].hardware_fault = true;
+        Ok(())
+    }
+
+    /// Clears a hardware fault; the next power-on boots normally (a host hung at boot stays
+    /// hung until then).
+    pub fn hardware_repair(&mut self, host: &str) -> Result<(), WorldError> {
+        let i = self.host_index(host)?;
+        self.hosts[i].hardware_fault = false;
         Ok(())
     }
 
@@ -396,9 +434,10 @@ impl World {
         Ok(())
     }
 
-    /// Restarts a crashed service; on a powered-off host it starts with the next power-on.
+    /// Restarts a crashed service; on a powered-off (or hung) host it starts with the next
+    /// power-on that boots.
     pub fn start(&mut self, host: &str, binary: &str, now: f64) -> Result<(), WorldError> {
-        let powered = self.host(host)?.powered_on;
+        let powered = self.host(host)?.is_running();
         for i in self.service_indices(host, binary)? {
             let s = &mut self.services[i];
             s.crashed = false;
@@ -573,6 +612,28 @@ powered_on = false
             svc(&w, "c1@ceph", "cinder-volume").state(T0 + 11.0, &s),
             "up"
         );
+    }
+
+    #[test]
+    fn a_hardware_fault_hangs_every_power_on_until_repaired() {
+        let mut w = world();
+        let s = w.settings.clone();
+        w.hardware_fault("c1", T0).unwrap();
+        assert!(!w.host("c1").unwrap().powered_on);
+        w.power_on("c1", T0 + 5.0).unwrap();
+        let h = w.host("c1").unwrap();
+        assert!(h.powered_on && !h.is_running(), "power on, hung at boot");
+        assert_eq!(svc(&w, "c1", "nova-compute").state(T0 + 5.0, &s), "down");
+        w.start("c1", "nova-compute", T0 + 6.0).unwrap();
+        assert_eq!(svc(&w, "c1", "nova-compute").state(T0 + 6.0, &s), "down");
+        // Repaired: still hung until the next power-on, which boots.
+        w.hardware_repair("c1").unwrap();
+        assert!(!w.host("c1").unwrap().is_running());
+        w.power_on("c1", T0 + 10.0).unwrap();
+        assert!(w.host("c1").unwrap().is_running());
+        assert_eq!(svc(&w, "c1", "nova-compute").state(T0 + 10.0, &s), "up");
+        assert!(w.hardware_fault("c9", T0).is_err());
+        assert!(w.hardware_repair("c9").is_err());
     }
 
     #[test]

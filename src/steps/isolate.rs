@@ -151,7 +151,9 @@ pub fn isolate_with(
     Ok(out)
 }
 
-fn change(
+/// One write to a service record, journaled before (`intent`) and after (`result`). Also used by
+/// `restore`.
+pub fn change(
     nova: &Nova,
     journal: &Journal,
     service_id: &str,

@@ -6,6 +6,7 @@ pub mod evacuate;
 pub mod fence;
 pub mod isolate;
 pub mod observe;
+pub mod restore;
 pub mod verify;
 pub mod volumes;
 pub mod watch;
