@@ -126,6 +126,7 @@ pub struct Engine {
     /// Cycles in a row the cloud could not be observed.
     observe_errors: u32,
     last_alert: Option<String>,
+    persisted: Written,
 }
 
 /// One host as observed.
@@ -141,6 +142,7 @@ impl Engine {
             memories: core::memories_from(records),
             observe_errors: 0,
             last_alert: None,
+            persisted: Written::default(),
         }
     }
 
@@ -191,15 +193,15 @@ impl Engine {
             let mem = self.memories.entry(host.clone()).or_default();
             if let Some(t) = core::observe(mem, host, &o.facts, policy, flap_window, now) {
                 report.transitions.push((&t).into());
-                record(s, &t, mem);
+                record(s, &self.persisted, &t, mem);
             } else if mem.state() == HostState::Suspect {
                 // The count of consecutive observations must survive a restart (cron).
-                persist(s, host, mem);
+                persist(s, &self.persisted, host, mem);
             }
             if core::is_flapping(mem, policy, flap_window, now) && !mem.flap_alerted {
                 mem.flap_alerted = true;
                 flapping.push(format!("{host}: {}", mem.reason));
-                persist(s, host, mem);
+                persist(s, &self.persisted, host, mem);
             }
         }
         for why in flapping {
@@ -345,7 +347,7 @@ impl Engine {
                 Next::Go(to, why) => {
                     let t = go(mem, host, to, why);
                     report.transitions.push((&t).into());
-                    record(s, &t, mem);
+                    record(s, &self.persisted, &t, mem);
                     continue;
                 }
                 Next::Run(step) => step,
@@ -384,10 +386,10 @@ impl Engine {
             match core::after(mem, host, step, outcome, policy, now) {
                 Some(t) => {
                     report.transitions.push((&t).into());
-                    record(s, &t, mem);
+                    record(s, &self.persisted, &t, mem);
                 }
                 None => {
-                    persist(s, host, mem);
+                    persist(s, &self.persisted, host, mem);
                     // Reading the power, or a recovery that could not be tried, leads on to
                     // the next step; anything else that changed nothing waits for the next
                     // cycle.
@@ -416,7 +418,7 @@ fn go(mem: &mut Memory, host: &str, to: HostState, reason: String) -> Transition
 }
 
 /// Journals a state change with the host's memory, logs it, tells the callback.
-fn record(s: &Setup<'_>, t: &Transition, mem: &Memory) {
+fn record(s: &Setup<'_>, written: &Written, t: &Transition, mem: &Memory) {
     let level_warn = matches!(
         t.to,
         HostState::Alert | HostState::Failed | HostState::Suspect | HostState::Degraded
@@ -426,15 +428,22 @@ fn record(s: &Setup<'_>, t: &Transition, mem: &Memory) {
     } else {
         tracing::info!("{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
     }
-    persist(s, &t.host, mem);
+    persist(s, written, &t.host, mem);
     let details = serde_json::json!({"previous_state": t.from.as_str()});
     (s.on_transition)(t, &details);
 }
 
-/// Writes the host's memory to the journal (fsynced).
-fn persist(s: &Setup<'_>, host: &str, mem: &Memory) {
+/// The memory last written per host.
+type Written = std::cell::RefCell<BTreeMap<String, serde_json::Value>>;
+
+/// Writes the host's memory to the journal (fsynced), unless it is what was written last.
+fn persist(s: &Setup<'_>, written: &Written, host: &str, mem: &Memory) {
     let Some(j) = s.journal else { return };
     let data = serde_json::to_value(mem).unwrap_or(serde_json::Value::Null);
+    if written.borrow().get(host) == Some(&data) {
+        return;
+    }
+    written.borrow_mut().insert(host.to_string(), data.clone());
     if let Err(e) = j.append(
         Kind::Event,
         core::STATE_ACTION,
