@@ -438,11 +438,10 @@ fn forced_down_put_is_down_at_once() {
         r#"{"status": "enabled", "disabled_reason": "x"}"#,
     );
     assert_eq!(status, 400);
-    assert!(
-        body["badRequest"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("disabled reason")
+    // Zed's words (tests/fixtures/nova-zed-restore.json).
+    assert_eq!(
+        body["badRequest"]["message"],
+        "Specifying 'disabled_reason' with status 'enabled' is invalid."
     );
     let (status, _, body) = put(
         "2.53",
