@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use evacctl::exit_codes::{ExitCode, TABLE};
+use evacctl::exit_codes::TABLE;
 
 fn evacctl() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_evacctl"));
@@ -80,17 +80,17 @@ fn every_subcommand_has_help_with_examples() {
 }
 
 #[test]
-fn unimplemented_subcommands_say_so_with_their_own_exit_code() {
-    // `restore` is implemented (tests/restore.rs); `watch` is next.
-    let args = ["watch", "--once"];
-    let (code, stdout, stderr) = run(&args);
-    assert_eq!(
-        code,
-        i32::from(ExitCode::NotImplemented.code()),
-        "{args:?}: {stderr}"
-    );
-    assert!(stderr.contains("not implemented yet"), "{args:?}: {stderr}");
-    assert!(stdout.is_empty(), "{args:?} printed on stdout: {stdout}");
+fn watch_modes_that_exclude_each_other_are_usage_errors() {
+    for args in [
+        ["watch", "--status", "--once"],
+        ["watch", "--status", "--dry-run"],
+        ["watch", "--test-notify", "--once"],
+    ] {
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot be used with"), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?} printed on stdout: {stdout}");
+    }
 }
 
 #[test]

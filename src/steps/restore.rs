@@ -28,10 +28,9 @@ use crate::openstack::servers::{Migration, MigrationFilter};
 use crate::steps::evacuate::PlannedRequest;
 use crate::steps::{fence, isolate, observe};
 
-/// The journal action of per-host state records (read by `watch`).
-pub const STATE_ACTION: &str = "state";
-/// The state `restore` records: the host is back, its history closed.
-pub const RESTORED: &str = "restored";
+/// The journal action of per-host state records, and the state `restore` records (the host
+/// is back, its history closed): `watch`'s own.
+pub use crate::core::watch::{RESTORED, STATE_ACTION};
 
 /// The journal actions that write a host's nova-compute service record.
 const SERVICE_WRITES: [&str; 4] = ["force-down", "disable", "force-up", "enable"];
