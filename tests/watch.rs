@@ -784,3 +784,39 @@ fn notifications_tell_each_state_change_and_a_failing_channel_blocks_nothing() {
     );
     assert!(fenced["controller"].as_str().is_some_and(|c| !c.is_empty()));
 }
+
+#[test]
+fn repeated_api_failures_are_an_alert_across_cron_runs() {
+    let w = Watch::start(&scenario(), &[]);
+    w.cloud.ctl(
+        "POST",
+        "faults",
+        Some(json!({"method": "GET", "path_contains": "os-services", "status": 503, "count": 100})),
+    );
+    for i in 1..=3 {
+        let (run, _) = w.once();
+        assert_ne!(run.code, 0, "cycle {i}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("cannot observe the cloud"),
+            "{}",
+            run.stderr
+        );
+    }
+    let alerts: Vec<Value> = w
+        .records()
+        .into_iter()
+        .filter(|r| r["action"] == "alert")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert!(
+        alerts[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("3 cycles in a row"),
+        "{alerts:#?}"
+    );
+    w.cloud.ctl("DELETE", "faults", None);
+    let (run, _) = w.once();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(w.changes().is_empty());
+}

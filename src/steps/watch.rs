@@ -30,6 +30,23 @@ use crate::steps::isolate::{self, Fencing};
 use crate::steps::observe::{self, ObserveOptions};
 use crate::steps::{fence, verify, volumes};
 
+/// The journal action of failed (and recovered) observations.
+pub const OBSERVE_ACTION: &str = "observe";
+
+fn journal_observe(s: &Setup<'_>, status: &str, detail: &str) {
+    if let Some(j) = s.journal {
+        let _ = j.append(
+            Kind::Event,
+            OBSERVE_ACTION,
+            status,
+            Fields {
+                detail: Some(detail),
+                ..Default::default()
+            },
+        );
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> f64 {
     SystemTime::now()
@@ -138,9 +155,16 @@ struct Observed {
 impl Engine {
     /// Resumes from the journal's records.
     pub fn resume(records: &[Record]) -> Engine {
+        // Failed observations in a row survive a restart (cron runs one cycle a process).
+        let observe_errors = records
+            .iter()
+            .filter(|r| r.action == OBSERVE_ACTION)
+            .rev()
+            .take_while(|r| r.status == "failed")
+            .count() as u32;
         Engine {
             memories: core::memories_from(records),
-            observe_errors: 0,
+            observe_errors,
             last_alert: None,
             persisted: Written::default(),
         }
@@ -163,6 +187,9 @@ impl Engine {
         };
         let (observed, observer_isolated) = match observe_all(s) {
             Ok(x) => {
+                if self.observe_errors > 0 {
+                    journal_observe(s, "ok", "the cloud answers again");
+                }
                 self.observe_errors = 0;
                 x
             }
@@ -170,6 +197,7 @@ impl Engine {
                 self.observe_errors += 1;
                 let text = format!("{e:#}");
                 tracing::error!("cannot observe the cloud: {text}");
+                journal_observe(s, "failed", &text);
                 if self.observe_errors >= core::MAX_STEP_ERRORS {
                     self.alert(
                         s,
