@@ -679,21 +679,21 @@ impl Renewal {
         match self.client.session_renew(&self.session) {
             Ok(Some(_)) => {}
             Ok(None) => return Err(Renewed::Gone("its session expired or was invalidated")),
-            Err(e) => return Err(Renewed::Failed(e)),
+            Err(e) => return Err(Renewed::Failed(Box::new(e))),
         }
         match self.client.kv_get(&self.key) {
             Ok(Some(entry)) if entry.session.as_deref() == Some(self.session.as_str()) => Ok(()),
             Ok(_) => Err(Renewed::Gone(
                 "the key is no longer held by this controller's session",
             )),
-            Err(e) => Err(Renewed::Failed(e)),
+            Err(e) => Err(Renewed::Failed(Box::new(e))),
         }
     }
 }
 
 enum Renewed {
     Gone(&'static str),
-    Failed(consul::Error),
+    Failed(Box<consul::Error>),
 }
 
 #[cfg(test)]

@@ -22,15 +22,8 @@ fn local_lock_creates_its_directory_names_its_holder_and_is_released_on_drop() {
     let path = dir.path().join("run/evacctl/watch.lock");
     let first = LocalLock::acquire(&path).unwrap();
     assert_eq!(first.path(), path);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path.parent().unwrap())
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o700);
-    }
+    // Made by the journal's create_private_dir (0700, tested there).
+    assert!(path.parent().unwrap().is_dir());
     let text = std::fs::read_to_string(&path).unwrap();
     let prefix = format!("pid {} started 20", std::process::id());
     assert!(text.starts_with(&prefix), "{text:?}");
