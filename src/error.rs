@@ -56,6 +56,9 @@ pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
         if let Some(e) = cause.downcast_ref::<crate::consul::Error>() {
             return e.exit_code();
         }
+        if let Some(e) = cause.downcast_ref::<crate::lock::LockError>() {
+            return e.exit_code();
+        }
     }
     ExitCode::Failure
 }

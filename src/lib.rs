@@ -10,6 +10,7 @@ pub mod core;
 pub mod error;
 pub mod exit_codes;
 pub mod journal;
+pub mod lock;
 pub mod logging;
 pub mod notify;
 pub mod openstack;

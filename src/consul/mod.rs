@@ -20,7 +20,7 @@ mod env;
 pub mod types;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::io::Read as _;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -19,7 +19,7 @@ fn sim(extra: &str) -> SimHandle {
     spawn(&scenario, "127.0.0.1:0".parse().unwrap()).unwrap()
 }
 
-fn url(sim: &SimHandle, name: &str) -> String {
+pub(crate) fn url(sim: &SimHandle, name: &str) -> String {
     sim.consul_urls()
         .into_iter()
         .find(|(n, _)| n == name)
@@ -27,7 +27,7 @@ fn url(sim: &SimHandle, name: &str) -> String {
         .unwrap()
 }
 
-fn cluster(name: &str, addresses: Vec<String>) -> ConsulCluster {
+pub(crate) fn cluster(name: &str, addresses: Vec<String>) -> ConsulCluster {
     ConsulCluster {
         name: name.into(),
         role: ConsulRole::Management,
@@ -38,7 +38,7 @@ fn cluster(name: &str, addresses: Vec<String>) -> ConsulCluster {
     }
 }
 
-fn client(c: &ConsulCluster) -> Client {
+pub(crate) fn client(c: &ConsulCluster) -> Client {
     let options = ClientOptions {
         timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(1),
