@@ -579,7 +579,7 @@ impl Watch {
             .expect("start evacctl watch")
     }
 
-    /// Evacuation migrations per server, as the simulated Nova recorded them.
+    /// Evacuation migrations per server and source host, as the simulated Nova recorded them.
     fn evacuations_per_server(&self) -> std::collections::BTreeMap<String, usize> {
         let mut out = std::collections::BTreeMap::new();
         for m in self.cloud.ctl("GET", "migrations", None)["migrations"]
@@ -587,9 +587,14 @@ impl Watch {
             .into_iter()
             .flatten()
         {
-            // The simulated Nova's migrations are all evacuations.
-            *out.entry(m["instance_uuid"].as_str().unwrap_or("").to_string())
-                .or_insert(0) += 1;
+            // The simulated Nova's migrations are all evacuations; a server evacuated from
+            // two hosts in turn counts once per host.
+            let key = format!(
+                "{} from {}",
+                m["instance_uuid"].as_str().unwrap_or(""),
+                m["source_compute"].as_str().unwrap_or("")
+            );
+            *out.entry(key).or_insert(0) += 1;
         }
         out
     }
@@ -819,4 +824,160 @@ fn repeated_api_failures_are_an_alert_across_cron_runs() {
     let (run, _) = w.once();
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(w.changes().is_empty());
+}
+
+#[test]
+fn a_second_watch_on_the_same_machine_exits_at_once() {
+    let w = Watch::start(&scenario(), &[]);
+    let mut first = w.spawn_loop();
+    let lock = w.cloud.dir().join("watch.lock");
+    let held = SimCloud::wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&lock).is_ok_and(|t| t.contains(&first.id().to_string()))
+    });
+    assert!(held.is_some(), "the first watch never took the lock");
+    let (run, _) = w.once();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(run.code, 14, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("watch.lock"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("pid {}", first.id())),
+        "{}",
+        run.stderr
+    );
+    // Once it is gone (even killed), the lock is free again.
+    let (run, _) = w.once();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+/// A second controller: its own configuration, lock file and journal, the same Consul key.
+fn second_controller(w: &Watch) -> (PathBuf, PathBuf) {
+    let dir = w.cloud.dir().join("ctl-b");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(w.cloud.evacctl_config()).unwrap();
+    let text = set_key(
+        &text,
+        "lock",
+        "file",
+        &json!(dir.join("watch.lock")).to_string(),
+    );
+    let config = dir.join("evacctl.toml");
+    std::fs::write(&config, text).unwrap();
+    // The BMC password file is named relative to the configuration.
+    let _ = std::fs::copy(w.cloud.dir().join("bmc.password"), dir.join("bmc.password"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(
+            dir.join("bmc.password"),
+            std::fs::Permissions::from_mode(0o600),
+        );
+    }
+    (config, dir.join("journal.jsonl"))
+}
+
+fn spawn_with(
+    w: &Watch,
+    config: &std::path::Path,
+    journal: &std::path::Path,
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_evacctl"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", w.cloud.dir())
+        .env("OS_CLIENT_CONFIG_FILE", w.cloud.clouds_yaml())
+        .env("OS_CLOUD", "sim")
+        .env("EVACCTL_CONFIG", config)
+        .env("EVACCTL_JOURNAL", journal)
+        .args(["watch", "--interval", "300ms"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start evacctl watch")
+}
+
+fn journal_of(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn acted(records: &[Value]) -> bool {
+    records
+        .iter()
+        .any(|r| r["kind"] == "intent" && (r["action"] == "fence" || r["action"] == "evacuate"))
+}
+
+#[test]
+fn two_watchers_one_acts_and_the_other_takes_over_when_it_dies() {
+    // Sessions expire 2 x faster than Consul's timers: a 10 s TTL lasts 5 s (renewed every 3.3 s).
+    let fast_sessions = scenario().replace(
+        "[compute]",
+        "[consul]\nenabled = true\nsession_ttl_multiplier = 0.5\n\n[compute]",
+    );
+    let w = Watch::start(&fast_sessions, &[("max_failed_hosts", "2")]);
+    let path = w.cloud.evacctl_config();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = set_key(&text, "lock", "consul_cluster", "\"management\"");
+    std::fs::write(&path, set_key(&text, "lock", "session_ttl", "\"10s\"")).unwrap();
+    let (config_b, journal_b) = second_controller(&w);
+    let mut a = w.spawn_loop();
+    // A holds the key before B starts.
+    let held = SimCloud::wait_for(Duration::from_secs(20), || {
+        w.cloud
+            .ctl("GET", "consul", None)
+            .to_string()
+            .contains("evacctl/leader")
+    });
+    assert!(held.is_some(), "{}", w.cloud.ctl("GET", "consul", None));
+    let mut b = spawn_with(&w, &config_b, &journal_b);
+    std::thread::sleep(Duration::from_secs(1));
+
+    w.cloud.power_off("compute-3");
+    let done = SimCloud::wait_for(Duration::from_secs(40), || {
+        w.records().iter().any(|r| {
+            r["action"] == "state" && r["host"] == "compute-3" && r["status"] == "evacuated"
+        })
+    });
+    assert!(
+        done.is_some(),
+        "A did not evacuate compute-3: {:#?}",
+        w.records()
+    );
+    assert!(acted(&w.records()));
+    assert!(
+        !acted(&journal_of(&journal_b)),
+        "B acted: {:#?}",
+        journal_of(&journal_b)
+    );
+    assert!(w.evacuations_per_server().values().all(|n| *n == 1));
+
+    // A dies without releasing anything; B takes over after the session's TTL and handles
+    // the next failure.
+    a.kill().unwrap();
+    let _ = a.wait();
+    w.cloud.power_off("compute-2");
+    let done = SimCloud::wait_for(Duration::from_secs(60), || {
+        journal_of(&journal_b).iter().any(|r| {
+            r["action"] == "state" && r["host"] == "compute-2" && r["status"] == "evacuated"
+        })
+    });
+    let _ = b.kill();
+    let _ = b.wait();
+    assert!(
+        done.is_some(),
+        "B did not take over: {:#?}",
+        journal_of(&journal_b)
+    );
+    // B never fenced compute-3 again: A had done it (B resumed from Nova's marker).
+    assert!(
+        !journal_of(&journal_b)
+            .iter()
+            .any(|r| r["action"] == "fence" && r["host"] == "compute-3"),
+        "{:#?}",
+        journal_of(&journal_b)
+    );
+    assert!(w.evacuations_per_server().values().all(|n| *n == 1));
 }

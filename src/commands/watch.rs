@@ -11,9 +11,12 @@ use serde::Serialize;
 use crate::cli::{Format, WatchArgs};
 use crate::commands::Context;
 use crate::commands::evacuate::{journal_path, open_journal};
+use crate::config::Config;
+use crate::consul;
 use crate::core::watch::{self as core, HostState, Transition};
 use crate::exit_codes::ExitCode;
 use crate::journal::{self, Kind, Record};
+use crate::lock::{LeaderFlag, LeaderLock, LocalLock};
 use crate::notify::{self, Event, EventKind, Notifier};
 use crate::output;
 use crate::steps::watch::{self as engine, CycleReport, Engine, Setup};
@@ -74,6 +77,15 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     if args.test_notify {
         return test_notify(&notifier);
     }
+    // One watch per machine: taken before anything else, held until exit (a dry run acts on
+    // nothing and takes no lock).
+    let _local = if args.dry_run {
+        None
+    } else {
+        Some(LocalLock::acquire(&config.lock.file)?)
+    };
+    let mut leader = leader_lock(config, args.dry_run)?;
+    let leader_flag = leader.as_ref().map(LeaderLock::leader_flag);
     let session = ctx.session()?;
     let interval = args.interval.unwrap_or(config.policy.interval);
     let path = journal_path(ctx)?;
@@ -130,7 +142,7 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let is_leader = || true;
+    let is_leader = || leader_flag.as_ref().is_none_or(LeaderFlag::is_set);
     let setup = Setup {
         session,
         config,
@@ -169,8 +181,16 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
 
     loop {
         let started = Instant::now();
+        if let Some(l) = leader.as_mut()
+            && let Err(e) = l.try_acquire()
+        {
+            tracing::warn!("the leader lock cannot be asked ({e}): acting on nothing this cycle");
+        }
         let report = engine.cycle(&setup);
         if args.once || stop.load(Ordering::SeqCst) {
+            if let Some(l) = leader.as_mut() {
+                l.release();
+            }
             flush();
             print_report(format, &report, args.once)?;
             if args.once && !stop.load(Ordering::SeqCst) {
@@ -186,6 +206,36 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             std::thread::sleep(Duration::from_millis(50).min(interval));
         }
     }
+}
+
+/// The Consul leader lock of `[lock] consul_cluster`, if one is configured (not for a dry run).
+fn leader_lock(config: &Config, dry_run: bool) -> anyhow::Result<Option<LeaderLock>> {
+    let Some(name) = config.lock.consul_cluster.as_deref() else {
+        return Ok(None);
+    };
+    if dry_run {
+        return Ok(None);
+    }
+    let Some(cluster) = config.consul_cluster(name) else {
+        return Err(crate::error::CliError::new(
+            ExitCode::Config,
+            format!("[lock] consul_cluster = \"{name}\" is not a configured [consul.NAME]"),
+        )
+        .into());
+    };
+    // Below a third of the TTL, so that one hung renewal does not outlive the leadership.
+    let ttl = config.lock.session_ttl;
+    let options = consul::ClientOptions {
+        timeout: (ttl / 4).max(Duration::from_secs(1)),
+        ..consul::ClientOptions::default()
+    };
+    let client = consul::Client::new(cluster, &options)?;
+    Ok(Some(LeaderLock::new(
+        client,
+        &config.lock.consul_key,
+        ttl,
+        crate::lock::hostname(),
+    )))
 }
 
 /// The notification for a state change, if it is one people hear about: into failed,

@@ -265,7 +265,8 @@ impl Engine {
             self.alert(s, gate.reason());
         } else {
             if let Gate::Standby(r) = &gate {
-                tracing::info!("{r}");
+                // The leader lock logs who holds it when that changes.
+                tracing::debug!("{r}");
             }
             self.last_alert = None;
         }
