@@ -374,7 +374,7 @@ impl Engine {
             let step = match core::next(mem, &c) {
                 Next::Wait(why) => return why,
                 Next::Go(to, why) => {
-                    let t = go(mem, host, to, why);
+                    let t = core::go(mem, host, to, why, unix_now());
                     report.transitions.push((&t).into());
                     record(s, &self.persisted, &t, mem);
                     continue;
@@ -430,19 +430,6 @@ impl Engine {
         }
         tracing::error!("{host}: too many steps in one cycle (a bug in evacctl): waiting");
         "too many steps".into()
-    }
-}
-
-fn go(mem: &mut Memory, host: &str, to: HostState, reason: String) -> Transition {
-    let from = mem.state();
-    mem.state = Some(to);
-    mem.since = unix_now();
-    mem.reason = reason.clone();
-    Transition {
-        host: host.to_string(),
-        from,
-        to,
-        reason,
     }
 }
 

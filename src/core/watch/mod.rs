@@ -402,7 +402,8 @@ pub struct Transition {
     pub reason: String,
 }
 
-fn go(mem: &mut Memory, host: &str, to: HostState, reason: String, now: f64) -> Transition {
+/// Moves a host to `to` (now, for `reason`); the transition to record.
+pub fn go(mem: &mut Memory, host: &str, to: HostState, reason: String, now: f64) -> Transition {
     let from = mem.state();
     mem.state = Some(to);
     mem.since = now;

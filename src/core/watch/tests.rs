@@ -201,10 +201,7 @@ fn maintenance_and_our_own_marker() {
 #[test]
 fn committed_hosts_ignore_observations_until_back_in_service() {
     let p = policy();
-    let mut m = Memory {
-        state: Some(HostState::Evacuated),
-        ..Memory::default()
-    };
+    let mut m = at(HostState::Evacuated);
     let ours = NovaFacts {
         enabled: false,
         up: false,
@@ -237,6 +234,13 @@ fn ctx(p: &PolicyConfig) -> Context<'_> {
         move_volumes: true,
         nova_down: true,
         verified_this_cycle: false,
+    }
+}
+
+fn at(state: HostState) -> Memory {
+    Memory {
+        state: Some(state),
+        ..Memory::default()
     }
 }
 
@@ -331,10 +335,7 @@ fn quick_evacuate_levels() {
         power_on_recovery: false,
         ..policy()
     };
-    let fenced = Memory {
-        state: Some(HostState::Fenced),
-        ..Memory::default()
-    };
+    let fenced = at(HostState::Fenced);
     // Level 2 (default): force down after fencing, power confirmed again.
     assert_eq!(
         next(&fenced, &ctx(&p)),
@@ -375,10 +376,7 @@ fn quick_evacuate_levels() {
 #[test]
 fn never_evacuate_after_failed_fencing() {
     let p = policy();
-    let mut m = Memory {
-        state: Some(HostState::Fencing),
-        ..Memory::default()
-    };
+    let mut m = at(HostState::Fencing);
     let t = after(
         &mut m,
         "c1",
@@ -453,20 +451,14 @@ fn max_hosts_per_cycle_holds_the_others() {
         matches!(next(&failed(FailureKind::Nova), &c), Next::Wait(w) if w.contains("max_hosts_per_cycle"))
     );
     // A host already past fencing goes on.
-    let isolated = Memory {
-        state: Some(HostState::Isolated),
-        ..Memory::default()
-    };
+    let isolated = at(HostState::Isolated);
     assert_eq!(next(&isolated, &c), Next::Run(Step::MoveVolumes));
 }
 
 #[test]
 fn evacuation_outcomes() {
     let p = policy();
-    let mut m = Memory {
-        state: Some(HostState::VolumesMoved),
-        ..Memory::default()
-    };
+    let mut m = at(HostState::VolumesMoved);
     let ev = |accepted, failed, fit: Option<&str>| Outcome::Evacuated {
         accepted,
         failed,
@@ -482,10 +474,7 @@ fn evacuation_outcomes() {
     assert_eq!(t.to, HostState::Alert);
 
     // Partial (the default policy): evacuate what fits, verify, then alert.
-    let mut m = Memory {
-        state: Some(HostState::VolumesMoved),
-        ..Memory::default()
-    };
+    let mut m = at(HostState::VolumesMoved);
     let t = after(
         &mut m,
         "c1",
@@ -505,10 +494,7 @@ fn evacuation_outcomes() {
         partial_evacuation: false,
         ..policy()
     };
-    let mut m = Memory {
-        state: Some(HostState::VolumesMoved),
-        ..Memory::default()
-    };
+    let mut m = at(HostState::VolumesMoved);
     let t = after(
         &mut m,
         "c1",
@@ -552,10 +538,7 @@ fn verification_times_out_into_alert() {
     .unwrap();
     assert_eq!(t.to, HostState::Alert);
     assert!(t.reason.contains("timed out"), "{}", t.reason);
-    let mut m = Memory {
-        state: Some(HostState::Verifying),
-        ..Memory::default()
-    };
+    let mut m = at(HostState::Verifying);
     let t = after(&mut m, "c1", Step::Verify, Outcome::Verified, &p, 1.0).unwrap();
     assert_eq!(t.to, HostState::Evacuated);
 }
@@ -563,10 +546,7 @@ fn verification_times_out_into_alert() {
 #[test]
 fn repeated_step_errors_end_in_alert() {
     let p = policy();
-    let mut m = Memory {
-        state: Some(HostState::Fenced),
-        ..Memory::default()
-    };
+    let mut m = at(HostState::Fenced);
     let isolate = Step::Isolate {
         force_down: true,
         confirm_power: true,
@@ -595,10 +575,7 @@ fn repeated_step_errors_end_in_alert() {
     .unwrap();
     assert_eq!(t.to, HostState::Alert);
     // Waiting is not an error.
-    let mut m = Memory {
-        state: Some(HostState::Isolated),
-        ..Memory::default()
-    };
+    let mut m = at(HostState::Isolated);
     for _ in 0..10 {
         assert!(
             after(
