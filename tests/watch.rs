@@ -981,3 +981,36 @@ fn two_watchers_one_acts_and_the_other_takes_over_when_it_dies() {
     );
     assert!(w.evacuations_per_server().values().all(|n| *n == 1));
 }
+
+#[test]
+fn a_dry_run_decides_and_changes_nothing() {
+    let w = Watch::start(&scenario(), &[]);
+    w.cloud.power_off("compute-3");
+    let config = w.cloud.evacctl_config();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_evacctl"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", w.cloud.dir())
+        .env("OS_CLIENT_CONFIG_FILE", w.cloud.clouds_yaml())
+        .env("OS_CLOUD", "sim")
+        .env("EVACCTL_CONFIG", config)
+        .env("EVACCTL_JOURNAL", w.journal())
+        .args(["watch", "--dry-run", "--interval", "300ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start evacctl watch --dry-run");
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("DRY RUN"), "{stderr}");
+    assert!(stderr.contains("suspect -> failed"), "{stderr}");
+    assert!(stdout.contains("would begin fencing"), "{stdout}");
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+    assert!(!w.journal().exists(), "a dry run wrote the journal");
+}

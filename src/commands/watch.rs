@@ -205,6 +205,18 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(50).min(interval));
         }
+        if stop.load(Ordering::SeqCst) {
+            // Stopped between cycles: the last whole cycle is the report.
+            if let Some(l) = leader.as_mut() {
+                l.release();
+            }
+            flush();
+            print_report(format, &report, false)?;
+            return Ok(match SIGNAL.load(Ordering::SeqCst) {
+                2 => ExitCode::Interrupted,
+                _ => ExitCode::Success,
+            });
+        }
     }
 }
 

@@ -274,11 +274,9 @@ impl Engine {
         // Advance each host as far as it goes this cycle.
         let mut started = 0u32;
         let hosts: Vec<String> = self.memories.keys().cloned().collect();
+        // A stop request is honoured before each step (in `advance`), not here: every host
+        // still gets its line in the report.
         for host in hosts {
-            if s.stop.load(Ordering::SeqCst) {
-                report.interrupted = true;
-                break;
-            }
             let Some(o) = observed.get(&host) else {
                 continue;
             };
@@ -373,6 +371,9 @@ impl Engine {
             };
             let step = match core::next(mem, &c) {
                 Next::Wait(why) => return why,
+                Next::Go(to, _) if s.journal.is_none() && to.is_committed() => {
+                    return format!("would begin {to}");
+                }
                 Next::Go(to, why) => {
                     let t = core::go(mem, host, to, why, unix_now());
                     report.transitions.push((&t).into());
