@@ -268,8 +268,14 @@ pub fn read(path: &Path) -> io::Result<(Vec<Record>, usize)> {
 }
 
 /// What the journal says about each server evacuated from `host`: the last `evacuate`
-/// intent or result wins (a refused request leaves nothing to skip).
+/// intent or result wins (a refused request leaves nothing to skip). A request in doubt carries
+/// the last record of the run that sent it: that run was alive until then, and its request
+/// left no later than just after.
 pub fn evacuations_from(records: &[Record], host: &str) -> BTreeMap<String, JournalState> {
+    let mut last_of_run: BTreeMap<&str, &str> = BTreeMap::new();
+    for r in records {
+        last_of_run.insert(&r.run_id, &r.ts);
+    }
     let mut out = BTreeMap::new();
     for r in records
         .iter()
@@ -282,6 +288,9 @@ pub fn evacuations_from(records: &[Record], host: &str) -> BTreeMap<String, Jour
                     server.clone(),
                     JournalState::InDoubt {
                         run_id: r.run_id.clone(),
+                        last_seen: last_of_run
+                            .get(r.run_id.as_str())
+                            .map_or_else(|| r.ts.clone(), |t| t.to_string()),
                     },
                 );
             }

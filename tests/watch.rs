@@ -598,7 +598,11 @@ impl Watch {
 /// SIGKILL while `action`'s request is in flight (slowed down by `slow`), then resume with
 /// `watch --once` until done: every server evacuated exactly once, the host powered off once.
 fn killed_then_resumed(action: &str, slow: impl Fn(&Watch)) {
-    let w = Watch::start(&scenario(), &[]);
+    killed_then_resumed_with(action, &[], slow);
+}
+
+fn killed_then_resumed_with(action: &str, policy: &[(&str, &str)], slow: impl Fn(&Watch)) {
+    let w = Watch::start(&scenario(), policy);
     slow(&w);
     // The host stays alive (storage cut only): fencing has to power it off.
     w.cloud.network("compute-3", "storage", "cut");
@@ -669,13 +673,45 @@ fn sigkill_while_forcing_down_then_resume() {
     });
 }
 
+/// As Zed did: evacctl killed while Nova still handles its evacuation requests (they land
+/// after the kill: Nova's API finishes a request whose client is gone), rebuilds slow enough
+/// that a second request would find the first still running, which Nova accepts (then the
+/// server ends in ERROR). The resumed run must wait for Nova to show them, not send them again.
 #[test]
 fn sigkill_while_evacuating_then_resume() {
     killed_then_resumed("evacuate", |w| {
         w.cloud.ctl(
             "POST",
+            "compute",
+            Some(json!({"evacuate_rebuild_delay": 3.0})),
+        );
+        w.cloud.ctl(
+            "POST",
             "faults",
-            Some(json!({"method": "POST", "path_contains": "/action", "latency_ms": 3000, "count": 3})),
+            Some(json!({"method": "POST", "path_contains": "/action", "latency_ms": 2000, "count": 5})),
+        );
+    });
+}
+
+/// Killed with one request out and the others never sent (one at a time): the one out lands
+/// and is not sent again; the others are sent once the API timeout since the killed run's last
+/// record has passed (they cannot be in Nova's hands any more).
+#[test]
+fn sigkill_with_requests_never_sent_then_resume() {
+    killed_then_resumed_with("evacuate", &[("evacuate_concurrency", "1")], |w| {
+        let path = w.cloud.evacctl_config();
+        let text = std::fs::read_to_string(&path).expect("evacctl.toml");
+        std::fs::write(&path, set_key(&text, "cloud", "api_timeout", "\"4s\""))
+            .expect("write evacctl.toml");
+        w.cloud.ctl(
+            "POST",
+            "compute",
+            Some(json!({"evacuate_rebuild_delay": 3.0})),
+        );
+        w.cloud.ctl(
+            "POST",
+            "faults",
+            Some(json!({"method": "POST", "path_contains": "/action", "latency_ms": 2000, "count": 1})),
         );
     });
 }

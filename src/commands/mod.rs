@@ -122,4 +122,3 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => restore::run(&ctx, &args),
     }
 }
-

@@ -944,6 +944,21 @@ fn evacuate_host(s: &Setup<'_>, host: &str, journal: &Journal) -> Outcome {
     );
     let accepted = outcomes.iter().filter(|o| o.accepted).count();
     let failed = outcomes.len() - accepted;
+    let in_doubt = survey.in_doubt();
+    if in_doubt > 0 && failed == 0 {
+        // Not verifying yet: those servers are neither sent nor known to Nova. The next cycle
+        // sees them in Nova, or sends them once they can no longer arrive.
+        return Outcome::Wait(format!(
+            "{in_doubt} evacuation request(s) of a stopped run may still be in Nova's hands: \
+             waiting for Nova to show them (at most the API timeout) before sending them \
+             again{}",
+            if accepted > 0 {
+                format!("; {accepted} evacuation(s) accepted")
+            } else {
+                String::new()
+            }
+        ));
+    }
     let detail = format!(
         "{accepted} evacuation(s) accepted, {failed} failed, {} not evacuable{}",
         survey.servers.len() - survey.evacuable().count(),
