@@ -820,3 +820,51 @@ fn notifications_tell_each_state_change_and_a_failing_channel_blocks_nothing() {
     );
     assert!(fenced["controller"].as_str().is_some_and(|c| !c.is_empty()));
 }
+
+/// A host fails, is evacuated and restored; a server is moved back onto it, another one (of the
+/// first evacuation) breaks on its new host; the host fails again. The second failure is
+/// handled on its own, as Zed showed it must be: the first failure's journal records do not
+/// skip the server that came back, and its failed or broken evacuations do not fail the new
+/// verification.
+#[test]
+fn a_second_failure_of_a_restored_host_is_handled_on_its_own() {
+    let w = Watch::start(&scenario(), &[]);
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    let first = w.evacuations_per_server();
+    let mut ids = first.keys();
+    let (back, broken) = (
+        ids.next().expect("a server").clone(),
+        ids.next().expect("two").clone(),
+    );
+
+    w.cloud.power_on("compute-3");
+    let restored = SimCloud::wait_for(Duration::from_secs(30), || {
+        w.evacctl(&["restore", "compute-3", "--yes"]).code == 0
+    });
+    assert!(
+        restored.is_some(),
+        "restore never passed: {}",
+        w.cloud.log()
+    );
+    let report = w.until("compute-3", &["healthy"], 10);
+    assert_eq!(host_state(&report, "compute-3"), "healthy");
+    w.cloud.ctl(
+        "POST",
+        &format!("servers/{back}/state"),
+        Some(json!({"host": "compute-3"})),
+    );
+    w.cloud.ctl(
+        "POST",
+        &format!("servers/{broken}/state"),
+        Some(json!({"vm_state": "error"})),
+    );
+
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    let now = w.evacuations_per_server();
+    assert_eq!(now[&back], 2, "evacuated in each failure: {now:?}");
+    assert_eq!(now[&broken], 1, "{now:?}");
+}
