@@ -561,6 +561,33 @@ fn a_flapping_host_is_held() {
 }
 
 impl Watch {
+    /// A `[notify] command` hook that appends each event to a file; the file.
+    fn events_hook(&self) -> PathBuf {
+        let events = self.cloud.dir().join("events.jsonl");
+        let hook = self.cloud.dir().join("hook.sh");
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\ncat >> {}\necho >> {}\n",
+                events.display(),
+                events.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = self.cloud.evacctl_config();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = set_key(
+            &text,
+            "notify",
+            "command",
+            &json!([hook.to_str().unwrap()]).to_string(),
+        );
+        std::fs::write(&path, text).unwrap();
+        events
+    }
+
     /// `evacctl watch --interval 300ms` as a child process (killed by the test).
     fn spawn_loop(&self) -> std::process::Child {
         let config = self.cloud.evacctl_config();
@@ -761,19 +788,7 @@ fn sigterm_finishes_the_step_and_exits_cleanly() {
 #[test]
 fn notifications_tell_each_state_change_and_a_failing_channel_blocks_nothing() {
     let w = Watch::start(&scenario(), &[]);
-    let events = w.cloud.dir().join("events.jsonl");
-    let hook = w.cloud.dir().join("hook.sh");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\ncat >> {}\necho >> {}\n",
-            events.display(),
-            events.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let events = w.events_hook();
     // A webhook nobody answers: its retries must not hold anything up.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!(
@@ -782,14 +797,8 @@ fn notifications_tell_each_state_change_and_a_failing_channel_blocks_nothing() {
     );
     drop(listener);
     let path = w.cloud.evacctl_config();
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text = set_key(
-        &text,
-        "notify",
-        "command",
-        &json!([hook.to_str().unwrap()]).to_string(),
-    );
-    text = set_key(&text, "notify", "webhook_url", &json!(dead).to_string());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = set_key(&text, "notify", "webhook_url", &json!(dead).to_string());
     std::fs::write(&path, text).unwrap();
 
     let run = w.evacctl(&["watch", "--test-notify"]);
@@ -798,11 +807,7 @@ fn notifications_tell_each_state_change_and_a_failing_channel_blocks_nothing() {
     w.cloud.power_off("compute-3");
     let report = w.until("compute-3", &["evacuated", "alert"], 40);
     assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
-    let got: Vec<Value> = std::fs::read_to_string(&events)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let got = events_in(&events);
     let kinds: Vec<&str> = got.iter().filter_map(|e| e["event"].as_str()).collect();
     assert_eq!(
         kinds,
@@ -867,4 +872,43 @@ fn a_second_failure_of_a_restored_host_is_handled_on_its_own() {
     let now = w.evacuations_per_server();
     assert_eq!(now[&back], 2, "evacuated in each failure: {now:?}");
     assert_eq!(now[&broken], 1, "{now:?}");
+}
+
+fn events_in(file: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// `watch --once --dry-run` on a host confirmed failed (as a cron job's previous real cycle
+/// left it): it shows what it would do, and tells nobody, changes nothing, writes nothing; its
+/// log says it is a dry run (on Zed its lines read like a real run's, and it notified).
+#[test]
+fn a_dry_run_tells_nobody_and_changes_nothing() {
+    let w = Watch::start(&scenario(), &[]);
+    let events = w.events_hook();
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["suspect"], 40);
+    assert_eq!(host_state(&report, "compute-3"), "suspect");
+    let journal = std::fs::read_to_string(w.journal()).unwrap();
+    let run = w.evacctl(&["watch", "--once", "--dry-run", "-f", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let line = report["hosts"]
+        .as_array()
+        .and_then(|h| h.iter().find(|h| h["host"] == "compute-3"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(line["next"], "would fence", "{report}");
+    assert!(
+        run.stderr.contains("dry run: compute-3: suspect -> failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(w.journal()).unwrap(), journal);
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(events_in(&events).is_empty(), "{:?}", events_in(&events));
 }

@@ -279,7 +279,8 @@ impl Engine {
 
     /// Logs, tells and journals an alert.
     fn alert_host(&self, s: &Setup<'_>, why: &str) {
-        tracing::error!("ALERT: {why}");
+        let dry = if s.journal.is_none() { "dry run: " } else { "" };
+        tracing::error!("{dry}ALERT: {why}");
         (s.on_alert)(why);
         if let Some(j) = s.journal {
             let _ = j.append(
@@ -423,10 +424,12 @@ fn record(s: &Setup<'_>, written: &Written, t: &Transition, mem: &Memory) {
         t.to,
         HostState::Alert | HostState::Failed | HostState::Suspect | HostState::Degraded
     );
+    // A dry run's changes are what would happen: its log must not read like a real run's.
+    let dry = if s.journal.is_none() { "dry run: " } else { "" };
     if level_warn {
-        tracing::warn!("{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
+        tracing::warn!("{dry}{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
     } else {
-        tracing::info!("{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
+        tracing::info!("{dry}{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
     }
     persist(s, written, &t.host, mem);
     let details = serde_json::json!({"previous_state": t.from.as_str()});
