@@ -707,17 +707,27 @@ fn sigkill_while_forcing_down_then_resume() {
 #[test]
 fn sigkill_while_evacuating_then_resume() {
     killed_then_resumed("evacuate", |w| {
-        w.cloud.ctl(
-            "POST",
-            "compute",
-            Some(json!({"evacuate_rebuild_delay": 3.0})),
-        );
-        w.cloud.ctl(
-            "POST",
-            "faults",
-            Some(json!({"method": "POST", "path_contains": "/action", "latency_ms": 2000, "count": 5})),
-        );
+        slow_evacuations(w, 5);
     });
+}
+
+/// Evacuation requests answered 3 s late (the first `count`), rebuilds of 3 s, and an API
+/// timeout of 5 s (a request the kill kept from leaving is sent again after it).
+fn slow_evacuations(w: &Watch, count: u32) {
+    let path = w.cloud.evacctl_config();
+    let text = std::fs::read_to_string(&path).expect("evacctl.toml");
+    std::fs::write(&path, set_key(&text, "cloud", "api_timeout", "\"5s\""))
+        .expect("write evacctl.toml");
+    w.cloud.ctl(
+        "POST",
+        "compute",
+        Some(json!({"evacuate_rebuild_delay": 3.0})),
+    );
+    w.cloud.ctl(
+        "POST",
+        "faults",
+        Some(json!({"method": "POST", "path_contains": "/action", "latency_ms": 3000, "count": count})),
+    );
 }
 
 /// Killed with one request out and the others never sent (one at a time): the one out lands
@@ -726,20 +736,7 @@ fn sigkill_while_evacuating_then_resume() {
 #[test]
 fn sigkill_with_requests_never_sent_then_resume() {
     killed_then_resumed_with("evacuate", &[("evacuate_concurrency", "1")], |w| {
-        let path = w.cloud.evacctl_config();
-        let text = std::fs::read_to_string(&path).expect("evacctl.toml");
-        std::fs::write(&path, set_key(&text, "cloud", "api_timeout", "\"4s\""))
-            .expect("write evacctl.toml");
-        w.cloud.ctl(
-            "POST",
-            "compute",
-            Some(json!({"evacuate_rebuild_delay": 3.0})),
-        );
-        w.cloud.ctl(
-            "POST",
-            "faults",
-            Some(json!({"method": "POST", "path_contains": "/action", "latency_ms": 2000, "count": 1})),
-        );
+        slow_evacuations(w, 1);
     });
 }
 
