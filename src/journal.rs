@@ -267,11 +267,39 @@ pub fn read(path: &Path) -> io::Result<(Vec<Record>, usize)> {
     Ok((records, bad))
 }
 
-/// What the journal says about each server evacuated from `host`: the last `evacuate`
-/// intent or result wins (a refused request leaves nothing to skip).
+/// Where the current failure episode of `host` begins: after its last record that says it was
+/// back in service (`restored` by `evacctl restore`, `healthy` in `watch`), so that an earlier
+/// failure's evacuations neither block nor fail this one's (seen on Zed: a failed migration
+/// of an earlier failure made every later verification fail). The index of the episode's
+/// first record, and that record's time when the host has one there.
+pub fn episode_of<'a>(records: &'a [Record], host: &str) -> (usize, Option<&'a str>) {
+    use crate::core::watch::{HostState, RESTORED, STATE_ACTION};
+    let mine = |r: &Record| r.host.as_deref() == Some(host);
+    let start = records
+        .iter()
+        .rposition(|r| {
+            mine(r)
+                && r.action == STATE_ACTION
+                && (r.status == RESTORED || r.status == HostState::Healthy.as_str())
+        })
+        .map_or(0, |i| i + 1);
+    let first = records[start..].iter().find(|r| mine(r));
+    (start, first.map(|r| r.ts.as_str()))
+}
+
+/// What the journal says about each server evacuated from `host` in its current episode
+/// ([`episode_of`]): the last `evacuate`
+/// intent or result wins (a refused request leaves nothing to skip). A request in doubt carries
+/// the last record of the run that sent it: that run was alive until then, and its request
+/// left no later than just after.
 pub fn evacuations_from(records: &[Record], host: &str) -> BTreeMap<String, JournalState> {
+    let mut last_of_run: BTreeMap<&str, &str> = BTreeMap::new();
+    for r in records {
+        last_of_run.insert(&r.run_id, &r.ts);
+    }
     let mut out = BTreeMap::new();
-    for r in records
+    let (start, _) = episode_of(records, host);
+    for r in records[start..]
         .iter()
         .filter(|r| r.action == "evacuate" && r.host.as_deref() == Some(host))
     {
@@ -282,6 +310,9 @@ pub fn evacuations_from(records: &[Record], host: &str) -> BTreeMap<String, Jour
                     server.clone(),
                     JournalState::InDoubt {
                         run_id: r.run_id.clone(),
+                        last_seen: last_of_run
+                            .get(r.run_id.as_str())
+                            .map_or_else(|| r.ts.clone(), |t| t.to_string()),
                     },
                 );
             }
@@ -315,10 +346,12 @@ pub struct Accepted {
     pub status_before: Option<String>,
 }
 
-/// The evacuations from `host` Nova accepted, newest per server.
+/// The evacuations from `host` Nova accepted in its current episode ([`episode_of`]), newest
+/// per server.
 pub fn accepted_from(records: &[Record], host: &str) -> BTreeMap<String, Accepted> {
     let mut out = BTreeMap::new();
-    for r in records.iter().filter(|r| {
+    let (start, _) = episode_of(records, host);
+    for r in records[start..].iter().filter(|r| {
         r.action == "evacuate"
             && r.kind == Kind::Result
             && r.status == "accepted"
@@ -426,6 +459,51 @@ mod tests {
         assert_eq!(acc.len(), 1);
         assert_eq!(acc["a"].target.as_deref(), Some("compute-2"));
         assert_eq!(acc["a"].status_before.as_deref(), Some("ACTIVE"));
+    }
+
+    /// A host evacuated, restored, and failing again: the first failure's records neither
+    /// skip a server (moved back since) nor count for the new verification.
+    #[test]
+    fn a_host_back_in_service_starts_a_new_episode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let j = Journal::open(&path).unwrap();
+        let state = |status: &str| {
+            j.append(
+                Kind::Event,
+                crate::core::watch::STATE_ACTION,
+                status,
+                Fields {
+                    host: Some("compute-1"),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        };
+        state("suspect");
+        j.append(Kind::Intent, "evacuate", "sending", fields("a"))
+            .unwrap();
+        j.append(Kind::Result, "evacuate", "accepted", fields("a"))
+            .unwrap();
+        let (records, _) = read(&path).unwrap();
+        assert_eq!(episode_of(&records, "compute-1").0, 0);
+        assert!(matches!(
+            evacuations_from(&records, "compute-1")["a"],
+            JournalState::Accepted { .. }
+        ));
+        state("evacuated");
+        state(crate::core::watch::RESTORED);
+        state("suspect");
+        j.append(Kind::Intent, "evacuate", "sending", fields("b"))
+            .unwrap();
+        let (records, _) = read(&path).unwrap();
+        let (start, since) = episode_of(&records, "compute-1");
+        assert_eq!(start, 5);
+        assert_eq!(since, Some(records[5].ts.as_str()));
+        let now = evacuations_from(&records, "compute-1");
+        assert_eq!(now.keys().collect::<Vec<_>>(), ["b"]);
+        assert!(accepted_from(&records, "compute-1").is_empty());
+        assert_eq!(episode_of(&records, "compute-2"), (0, None));
     }
 
     #[test]

@@ -561,6 +561,33 @@ fn a_flapping_host_is_held() {
 }
 
 impl Watch {
+    /// A `[notify] command` hook that appends each event to a file; the file.
+    fn events_hook(&self) -> PathBuf {
+        let events = self.cloud.dir().join("events.jsonl");
+        let hook = self.cloud.dir().join("hook.sh");
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\ncat >> {}\necho >> {}\n",
+                events.display(),
+                events.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = self.cloud.evacctl_config();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = set_key(
+            &text,
+            "notify",
+            "command",
+            &json!([hook.to_str().unwrap()]).to_string(),
+        );
+        std::fs::write(&path, text).unwrap();
+        events
+    }
+
     /// `evacctl watch --interval 300ms` as a child process (killed by the test).
     fn spawn_loop(&self) -> std::process::Child {
         let config = self.cloud.evacctl_config();
@@ -603,7 +630,11 @@ impl Watch {
 /// SIGKILL while `action`'s request is in flight (slowed down by `slow`), then resume with
 /// `watch --once` until done: every server evacuated exactly once, the host powered off once.
 fn killed_then_resumed(action: &str, slow: impl Fn(&Watch)) {
-    let w = Watch::start(&scenario(), &[]);
+    killed_then_resumed_with(action, &[], slow);
+}
+
+fn killed_then_resumed_with(action: &str, policy: &[(&str, &str)], slow: impl Fn(&Watch)) {
+    let w = Watch::start(&scenario(), policy);
     slow(&w);
     // The host stays alive (storage cut only): fencing has to power it off.
     w.cloud.network("compute-3", "storage", "cut");
@@ -674,14 +705,43 @@ fn sigkill_while_forcing_down_then_resume() {
     });
 }
 
+/// As Zed did: evacctl killed while Nova still handles its evacuation requests (they land
+/// after the kill: Nova's API finishes a request whose client is gone), rebuilds slow enough
+/// that a second request would find the first still running, which Nova accepts (then the
+/// server ends in ERROR). The resumed run must wait for Nova to show them, not send them again.
 #[test]
 fn sigkill_while_evacuating_then_resume() {
     killed_then_resumed("evacuate", |w| {
-        w.cloud.ctl(
-            "POST",
-            "faults",
-            Some(json!({"method": "POST", "path_contains": "/action", "latency_ms": 3000, "count": 3})),
-        );
+        slow_evacuations(w, 5);
+    });
+}
+
+/// Evacuation requests answered 3 s late (the first `count`), rebuilds of 3 s, and an API
+/// timeout of 5 s (a request the kill kept from leaving is sent again after it).
+fn slow_evacuations(w: &Watch, count: u32) {
+    let path = w.cloud.evacctl_config();
+    let text = std::fs::read_to_string(&path).expect("evacctl.toml");
+    std::fs::write(&path, set_key(&text, "cloud", "api_timeout", "\"5s\""))
+        .expect("write evacctl.toml");
+    w.cloud.ctl(
+        "POST",
+        "compute",
+        Some(json!({"evacuate_rebuild_delay": 3.0})),
+    );
+    w.cloud.ctl(
+        "POST",
+        "faults",
+        Some(json!({"method": "POST", "path_contains": "/action", "latency_ms": 3000, "count": count})),
+    );
+}
+
+/// Killed with one request out and the others never sent (one at a time): the one out lands
+/// and is not sent again; the others are sent once the API timeout since the killed run's last
+/// record has passed (they cannot be in Nova's hands any more).
+#[test]
+fn sigkill_with_requests_never_sent_then_resume() {
+    killed_then_resumed_with("evacuate", &[("evacuate_concurrency", "1")], |w| {
+        slow_evacuations(w, 1);
     });
 }
 
@@ -730,19 +790,7 @@ fn sigterm_finishes_the_step_and_exits_cleanly() {
 #[test]
 fn notifications_tell_each_state_change_and_a_failing_channel_blocks_nothing() {
     let w = Watch::start(&scenario(), &[]);
-    let events = w.cloud.dir().join("events.jsonl");
-    let hook = w.cloud.dir().join("hook.sh");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\ncat >> {}\necho >> {}\n",
-            events.display(),
-            events.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let events = w.events_hook();
     // A webhook nobody answers: its retries must not hold anything up.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!(
@@ -751,14 +799,8 @@ fn notifications_tell_each_state_change_and_a_failing_channel_blocks_nothing() {
     );
     drop(listener);
     let path = w.cloud.evacctl_config();
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text = set_key(
-        &text,
-        "notify",
-        "command",
-        &json!([hook.to_str().unwrap()]).to_string(),
-    );
-    text = set_key(&text, "notify", "webhook_url", &json!(dead).to_string());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = set_key(&text, "notify", "webhook_url", &json!(dead).to_string());
     std::fs::write(&path, text).unwrap();
 
     let run = w.evacctl(&["watch", "--test-notify"]);
@@ -767,11 +809,7 @@ fn notifications_tell_each_state_change_and_a_failing_channel_blocks_nothing() {
     w.cloud.power_off("compute-3");
     let report = w.until("compute-3", &["evacuated", "alert"], 40);
     assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
-    let got: Vec<Value> = std::fs::read_to_string(&events)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let got = events_in(&events);
     let kinds: Vec<&str> = got.iter().filter_map(|e| e["event"].as_str()).collect();
     assert_eq!(
         kinds,
@@ -904,6 +942,64 @@ fn journal_of(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// A host fails, is evacuated and restored; a server is moved back onto it, another one (of the
+/// first evacuation) breaks on its new host; the host fails again. The second failure is
+/// handled on its own, as Zed showed it must be: the first failure's journal records do not
+/// skip the server that came back, and its failed or broken evacuations do not fail the new
+/// verification.
+#[test]
+fn a_second_failure_of_a_restored_host_is_handled_on_its_own() {
+    let w = Watch::start(&scenario(), &[]);
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    let first = w.evacuations_per_server();
+    let mut ids = first.keys();
+    let (back, broken) = (
+        ids.next().expect("a server").clone(),
+        ids.next().expect("two").clone(),
+    );
+
+    w.cloud.power_on("compute-3");
+    let restored = SimCloud::wait_for(Duration::from_secs(30), || {
+        w.evacctl(&["restore", "compute-3", "--yes"]).code == 0
+    });
+    assert!(
+        restored.is_some(),
+        "restore never passed: {}",
+        w.cloud.log()
+    );
+    let report = w.until("compute-3", &["healthy"], 10);
+    assert_eq!(host_state(&report, "compute-3"), "healthy");
+    // The keys are "<server> from <host>".
+    let id = |key: &str| key.split(' ').next().unwrap_or_default().to_string();
+    w.cloud.ctl(
+        "POST",
+        &format!("servers/{}/state", id(&back)),
+        Some(json!({"host": "compute-3"})),
+    );
+    w.cloud.ctl(
+        "POST",
+        &format!("servers/{}/state", id(&broken)),
+        Some(json!({"vm_state": "error"})),
+    );
+
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    let now = w.evacuations_per_server();
+    assert_eq!(now[&back], 2, "evacuated in each failure: {now:?}");
+    assert_eq!(now[&broken], 1, "{now:?}");
+}
+
+fn events_in(file: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 fn acted(records: &[Value]) -> bool {
     records
         .iter()
@@ -1013,4 +1109,35 @@ fn a_dry_run_decides_and_changes_nothing() {
     assert!(stdout.contains("would begin fencing"), "{stdout}");
     assert!(w.changes().is_empty(), "{:?}", w.changes());
     assert!(!w.journal().exists(), "a dry run wrote the journal");
+}
+
+/// `watch --once --dry-run` on a host confirmed failed (as a cron job's previous real cycle
+/// left it): it shows what it would do, and tells nobody, changes nothing, writes nothing; its
+/// log says it is a dry run (on Zed its lines read like a real run's, and it notified).
+#[test]
+fn a_dry_run_tells_nobody_and_changes_nothing() {
+    let w = Watch::start(&scenario(), &[]);
+    let events = w.events_hook();
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["suspect"], 40);
+    assert_eq!(host_state(&report, "compute-3"), "suspect");
+    let journal = std::fs::read_to_string(w.journal()).unwrap();
+    let run = w.evacctl(&["watch", "--once", "--dry-run", "-f", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let line = report["hosts"]
+        .as_array()
+        .and_then(|h| h.iter().find(|h| h["host"] == "compute-3"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(line["next"], "would begin fencing", "{report}");
+    assert!(
+        run.stderr.contains("dry run: compute-3: suspect -> failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(w.journal()).unwrap(), journal);
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(events_in(&events).is_empty(), "{:?}", events_in(&events));
 }

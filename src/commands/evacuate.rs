@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{EvacuateArgs, Format};
 use crate::commands::Context;
-use crate::core::evacuable::{self, Facts, JournalState, Verdict};
+use crate::core::evacuable::{self, Clock, Facts, JournalState, Verdict};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
 use crate::journal::{self, Fields, Journal, Record};
@@ -136,6 +136,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
         host: &source,
         latest_evacuation: latest.get(&server.id).copied(),
         journal: journal_state,
+        clock: Clock::now(session.config().api_timeout),
     };
     // The operator named this server: `[evacuation]` filters do not apply.
     let no_filters = crate::config::EvacuationConfig::default();

@@ -188,7 +188,7 @@ fn exit_code(survey: &Survey, outcomes: &[Outcome]) -> ExitCode {
     let accepted = outcomes.iter().filter(|o| o.accepted).count();
     if !outcomes.is_empty() && accepted == 0 {
         ExitCode::Failure
-    } else if accepted < outcomes.len() || !survey.plan.fits() {
+    } else if accepted < outcomes.len() || !survey.plan.fits() || survey.in_doubt() > 0 {
         ExitCode::Partial
     } else {
         ExitCode::Success

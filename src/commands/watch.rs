@@ -113,8 +113,9 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|j| j.run_id().to_string())
         .unwrap_or_default();
+    // A dry run tells nobody: what it shows has not happened.
     let on_transition = |t: &Transition, details: &serde_json::Value| {
-        if let Some(kind) = event_kind(t) {
+        if let Some(kind) = event_kind(t).filter(|_| !args.dry_run) {
             let mut e = Event::new(kind, &t.host, t.to.as_str(), &t.reason);
             e.previous_state = Some(t.from.as_str().to_string());
             e.run_id = run_id.clone();
@@ -131,9 +132,11 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let on_alert = |why: &str| {
-        let mut e = Event::new(EventKind::Alert, "*", "alert", why);
-        e.run_id = run_id.clone();
-        notifier.notify(e);
+        if !args.dry_run {
+            let mut e = Event::new(EventKind::Alert, "*", "alert", why);
+            e.run_id = run_id.clone();
+            notifier.notify(e);
+        }
         if stream {
             crate::outln!(
                 "{}",

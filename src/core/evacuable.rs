@@ -4,10 +4,12 @@
 //! filters from `[evacuation]`. Pure: the caller brings the facts.
 
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 use crate::config::EvacuationConfig;
+use crate::openstack::parse_timestamp;
 use crate::openstack::servers::{Migration, Server};
 
 /// What evacctl's journal says about a server of this host.
@@ -17,9 +19,10 @@ pub enum JournalState {
     None,
     /// An evacuation of it was accepted by Nova in run `run_id`.
     Accepted { run_id: String, at: String },
-    /// A request was sent but its answer was never recorded (evacctl was killed): Nova's
-    /// migration records decide.
-    InDoubt { run_id: String },
+    /// A request was sent but its answer was never recorded (evacctl was killed): Nova may
+    /// still be handling it until `request_timeout` after `last_seen` (the last record of the
+    /// run that sent it, RFC 3339); after that, Nova's migration records decide.
+    InDoubt { run_id: String, last_seen: String },
 }
 
 /// Why a server is not evacuated (the `code` is stable in JSON).
@@ -41,6 +44,8 @@ pub enum Reason {
     EvacuationInProgress { migration: String, status: String },
     /// evacctl's journal says an evacuation was accepted already.
     AlreadyAccepted { run_id: String, at: String },
+    /// A request of a killed run got no recorded answer and Nova may still be handling it.
+    RequestInDoubt { run_id: String, until: String },
     /// A task is running (`OS-EXT-STS:task_state`).
     TaskInProgress(String),
     /// ERROR without `launched_at`: it failed at creation, there is nothing to rebuild.
@@ -60,6 +65,7 @@ impl Reason {
             Reason::NotOnHost(_) => "not-on-host",
             Reason::EvacuationInProgress { .. } => "evacuation-in-progress",
             Reason::AlreadyAccepted { .. } => "already-accepted",
+            Reason::RequestInDoubt { .. } => "request-in-doubt",
             Reason::TaskInProgress(_) => "task-in-progress",
             Reason::NeverRan => "never-ran",
             Reason::State(_) => "state",
@@ -73,6 +79,7 @@ impl Reason {
             Reason::NotOnHost(_)
                 | Reason::EvacuationInProgress { .. }
                 | Reason::AlreadyAccepted { .. }
+                | Reason::RequestInDoubt { .. }
         )
     }
 }
@@ -105,6 +112,13 @@ impl fmt::Display for Reason {
                     "evacuation already accepted (evacctl run {run_id} at {at})"
                 )
             }
+            Reason::RequestInDoubt { run_id, until } => write!(
+                f,
+                "evacctl run {run_id} was stopped while its evacuation request was out, and Nova \
+                 may still be handling it (Nova accepts a second evacuation while the first \
+                 runs, and the server ends in ERROR): not sent again before {until}, unless \
+                 Nova shows it first"
+            ),
             Reason::TaskInProgress(t) if t == "rebuilding" || t.starts_with("rebuild") => write!(
                 f,
                 "task {t} in progress (an evacuation or rebuild is running): wait for it"
@@ -235,6 +249,32 @@ pub struct Facts<'a> {
     /// Its newest evacuation migration, if any.
     pub latest_evacuation: Option<&'a Migration>,
     pub journal: JournalState,
+    pub clock: Clock,
+}
+
+/// When the facts were gathered, and how long a request may be in Nova's hands.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub now: SystemTime,
+    /// The API timeout: a request in doubt is not sent again before that long after the last
+    /// record of its run (a run not killed would have given up on the answer by then).
+    pub request_timeout: Duration,
+}
+
+impl Clock {
+    pub fn now(request_timeout: Duration) -> Clock {
+        Clock {
+            now: SystemTime::now(),
+            request_timeout,
+        }
+    }
+
+    /// Until when a request in doubt may still reach Nova (`None`: it can no longer, or the
+    /// time cannot be read).
+    fn in_doubt_until(&self, last_seen: &str) -> Option<SystemTime> {
+        let until = parse_timestamp(last_seen)? + self.request_timeout;
+        (self.now < until).then_some(until)
+    }
 }
 
 /// The whole verdict: the operator's filters, then work already under way or done, then Nova's
@@ -263,6 +303,16 @@ pub fn classify(f: &Facts<'_>, cfg: &EvacuationConfig) -> Verdict {
         return Verdict::Skip(Reason::AlreadyAccepted {
             run_id: run_id.clone(),
             at: at.clone(),
+        });
+    }
+    // Nova shows nothing of it (no migration, no task): the request may still be on its way.
+    if let JournalState::InDoubt { run_id, last_seen } = &f.journal
+        && f.server.task().is_none()
+        && let Some(until) = f.clock.in_doubt_until(last_seen)
+    {
+        return Verdict::Skip(Reason::RequestInDoubt {
+            run_id: run_id.clone(),
+            until: humantime::format_rfc3339_seconds(until).to_string(),
         });
     }
     nova_rule(f.server)
@@ -309,6 +359,15 @@ mod tests {
             host: "compute-1",
             latest_evacuation: m,
             journal: j,
+            clock: clock(),
+        }
+    }
+
+    /// 2026-11-22T01:40:00Z, a 60 s API timeout.
+    fn clock() -> Clock {
+        Clock {
+            now: parse_timestamp("2026-11-22T01:40:00Z").unwrap(),
+            request_timeout: Duration::from_secs(60),
         }
     }
 
@@ -387,8 +446,47 @@ mod tests {
         assert_eq!(code(&v), Some("already-accepted"));
         let doubt = JournalState::InDoubt {
             run_id: "r2".into(),
+            last_seen: "2026-11-22T01:30:00.000000Z".into(),
         };
         assert!(classify(&facts(&s, None, doubt), &cfg).is_evacuable());
+    }
+
+    /// Seen on Zed: evacctl killed while its POSTs were still in Nova's hands; the next run,
+    /// seeing no migration yet, sent them again, and Nova accepted both (every server ERROR).
+    #[test]
+    fn a_request_in_doubt_is_not_sent_again_while_nova_may_still_handle_it() {
+        let cfg = EvacuationConfig::default();
+        let s = server("active", None, true);
+        let doubt = |last_seen: &str| JournalState::InDoubt {
+            run_id: "r2".into(),
+            last_seen: last_seen.into(),
+        };
+        // The killed run's last record 10 s ago, the API timeout 60 s: maybe still in flight.
+        let v = classify(&facts(&s, None, doubt("2026-11-22T01:39:50.000000Z")), &cfg);
+        assert_eq!(code(&v), Some("request-in-doubt"));
+        let Verdict::Skip(r) = &v else { panic!() };
+        assert!(r.is_already_handled());
+        assert!(
+            r.to_string()
+                .contains("not sent again before 2026-11-22T01:40:50Z"),
+            "{r}"
+        );
+        // 60 s after it: the request can no longer arrive; Nova's records (none) decide.
+        let v = classify(&facts(&s, None, doubt("2026-11-22T01:39:00.000000Z")), &cfg);
+        assert!(v.is_evacuable());
+        // Nova shows it: the migration, or the task, speaks first.
+        let m = migration("accepted", "2026-11-22T01:39:55.000000");
+        let v = classify(
+            &facts(&s, Some(&m), doubt("2026-11-22T01:39:50.000000Z")),
+            &cfg,
+        );
+        assert_eq!(code(&v), Some("evacuation-in-progress"));
+        let busy = server("active", Some("rebuilding"), true);
+        let v = classify(
+            &facts(&busy, None, doubt("2026-11-22T01:39:50.000000Z")),
+            &cfg,
+        );
+        assert_eq!(code(&v), Some("task-in-progress"));
     }
 
     #[test]

@@ -269,8 +269,21 @@ impl Drop for SimHandle {
     }
 }
 
-/// The one handler: every request comes here.
-async fn entry(State(app): State<App>, request: Request) -> Response<Body> {
+/// The one handler: every request comes here. It runs on its own task, to completion even
+/// when the client goes away, as a WSGI server runs Nova's API: an evacuation whose client was
+/// killed while Nova was still handling it lands all the same (seen on Zed).
+async fn entry(state: State<App>, request: Request) -> Response<Body> {
+    match tokio::spawn(handle(state, request)).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            let mut reply = Response::new(Body::from(format!("handler failed: {e}")));
+            *reply.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+            reply
+        }
+    }
+}
+
+async fn handle(State(app): State<App>, request: Request) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().map(str::to_string);

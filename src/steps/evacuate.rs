@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::config::EvacuationConfig;
 use crate::core::capacity::{self, Demand, Plan, Resources, Target};
-use crate::core::evacuable::{self, Facts, JournalState, Verdict, VerdictView};
+use crate::core::evacuable::{self, Clock, Facts, JournalState, Verdict, VerdictView};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
 use crate::journal::{self, Fields, Journal, Kind, Record};
@@ -107,6 +107,15 @@ pub struct Survey {
 impl Survey {
     pub fn evacuable(&self) -> impl Iterator<Item = &ServerEntry> {
         self.servers.iter().filter(|s| s.verdict.evacuable)
+    }
+
+    /// Servers whose request of a killed run may still be in Nova's hands: not sent now, and
+    /// not done either (a later run sends them if Nova never shows them).
+    pub fn in_doubt(&self) -> usize {
+        self.servers
+            .iter()
+            .filter(|s| s.verdict.reason_code == Some("request-in-doubt"))
+            .count()
     }
 
     /// The servers that will be sent: every evacuable one that has a place in the plan.
@@ -402,7 +411,8 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
             opts.host
         ));
     };
-    let mut survey = classify_and_plan(opts, source, servers, &migrations, records, targets);
+    let clock = Clock::now(session.config().api_timeout);
+    let mut survey = classify_and_plan(opts, source, servers, &migrations, records, clock, targets);
     survey.scheduler_chooses = scheduler_chooses;
     survey.candidates = candidates.clone();
 
@@ -434,6 +444,7 @@ pub fn classify_and_plan(
     servers: Vec<Server>,
     migrations: &[Migration],
     records: &[Record],
+    clock: Clock,
     targets: Vec<Target>,
 ) -> Survey {
     let latest = latest_per_server(migrations);
@@ -451,6 +462,7 @@ pub fn classify_and_plan(
             host: opts.host,
             latest_evacuation: latest.get(&s.id).copied(),
             journal: journal.get(&s.id).cloned().unwrap_or(JournalState::None),
+            clock,
         };
         let verdict = evacuable::classify(&facts, opts.filters);
         let resources = capacity::server_resources(&s.flavor, s.image.is_none());

@@ -178,7 +178,35 @@ fn or_dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
 }
 
-/// Reads Nova (and Cinder) now and checks every server evacuated from `host`.
+/// How far Nova's clock may be behind evacctl's when a migration's `created_at` is compared
+/// with the start of the episode in the journal.
+const CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The migrations of the episode that began at `since` (a journal time; `None`: all of them):
+/// created since, and not `completed` (Nova completes an evacuation when the source's
+/// nova-compute runs again, which ended that failure). An earlier failure's migrations, some
+/// failed, some of servers broken since, are not this one's.
+pub fn this_episode(migrations: Vec<Migration>, since: Option<&str>) -> Vec<Migration> {
+    let Some(since) = since
+        .and_then(crate::openstack::parse_timestamp)
+        .map(|t| t - CLOCK_SKEW)
+    else {
+        return migrations;
+    };
+    migrations
+        .into_iter()
+        .filter(|m| m.status != "completed")
+        .filter(|m| {
+            m.created_at
+                .as_deref()
+                .and_then(crate::openstack::parse_timestamp)
+                .is_none_or(|at| at >= since)
+        })
+        .collect()
+}
+
+/// Reads Nova (and Cinder) now and checks every server evacuated from `host` in its current
+/// episode (since it was last back in service: `journal::episode_of`).
 pub fn verify(
     session: &Session,
     host: &str,
@@ -192,6 +220,7 @@ pub fn verify(
         migration_type: Some("evacuation"),
         ..Default::default()
     })?;
+    let migrations = this_episode(migrations, journal::episode_of(records, host).1);
     let latest = latest_per_server(&migrations);
     let ids: BTreeSet<String> = accepted.keys().chain(latest.keys()).cloned().collect();
     let ids: Vec<String> = ids.into_iter().collect();
@@ -324,6 +353,34 @@ mod tests {
         assert_eq!(c, Check::Failed);
         assert!(why.contains("still on compute-1"), "{why}");
         assert_eq!(check(None, Some(&done), None).0, Check::Failed);
+    }
+
+    #[test]
+    fn an_earlier_episodes_migrations_are_left_out() {
+        let at = |status: &str, created: Option<&str>| Migration {
+            created_at: created.map(str::to_string),
+            ..migration(status)
+        };
+        let ms = vec![
+            at("failed", Some("2026-11-22T05:43:31.000000")),
+            at("done", Some("2026-11-22T05:56:41.000000")),
+            // Nova's clock a little behind ours.
+            at("done", Some("2026-11-22T05:56:20.000000")),
+            at("done", None),
+            // The host ran again since: that failure is over.
+            at("completed", Some("2026-11-22T05:56:50.000000")),
+        ];
+        let kept = this_episode(ms.clone(), Some("2026-11-22T05:56:35.112233Z"));
+        let statuses: Vec<_> = kept.iter().map(|m| m.created_at.clone()).collect();
+        assert_eq!(
+            statuses,
+            [
+                Some("2026-11-22T05:56:41.000000".to_string()),
+                Some("2026-11-22T05:56:20.000000".to_string()),
+                None
+            ]
+        );
+        assert_eq!(this_episode(ms, None).len(), 5);
     }
 
     #[test]

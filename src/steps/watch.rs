@@ -306,7 +306,8 @@ impl Engine {
 
     /// Logs, tells and journals an alert.
     fn alert_host(&self, s: &Setup<'_>, why: &str) {
-        tracing::error!("ALERT: {why}");
+        let dry = if s.journal.is_none() { "dry run: " } else { "" };
+        tracing::error!("{dry}ALERT: {why}");
         (s.on_alert)(why);
         if let Some(j) = s.journal {
             let _ = j.append(
@@ -440,10 +441,12 @@ fn record(s: &Setup<'_>, written: &Written, t: &Transition, mem: &Memory) {
         t.to,
         HostState::Alert | HostState::Failed | HostState::Suspect | HostState::Degraded
     );
+    // A dry run's changes are what would happen: its log must not read like a real run's.
+    let dry = if s.journal.is_none() { "dry run: " } else { "" };
     if level_warn {
-        tracing::warn!("{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
+        tracing::warn!("{dry}{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
     } else {
-        tracing::info!("{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
+        tracing::info!("{dry}{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
     }
     persist(s, written, &t.host, mem);
     let details = serde_json::json!({"previous_state": t.from.as_str()});
@@ -961,6 +964,21 @@ fn evacuate_host(s: &Setup<'_>, host: &str, journal: &Journal) -> Outcome {
     );
     let accepted = outcomes.iter().filter(|o| o.accepted).count();
     let failed = outcomes.len() - accepted;
+    let in_doubt = survey.in_doubt();
+    if in_doubt > 0 && failed == 0 {
+        // Not verifying yet: those servers are neither sent nor known to Nova. The next cycle
+        // sees them in Nova, or sends them once they can no longer arrive.
+        return Outcome::Wait(format!(
+            "{in_doubt} evacuation request(s) of a stopped run may still be in Nova's hands: \
+             waiting for Nova to show them (at most the API timeout) before sending them \
+             again{}",
+            if accepted > 0 {
+                format!("; {accepted} evacuation(s) accepted")
+            } else {
+                String::new()
+            }
+        ));
+    }
     let detail = format!(
         "{accepted} evacuation(s) accepted, {failed} failed, {} not evacuable{}",
         survey.servers.len() - survey.evacuable().count(),
