@@ -722,7 +722,17 @@ pub fn next(mem: &Memory, c: &Context<'_>) -> Next {
                 if !c.may_start {
                     return Next::Wait("waiting: max_hosts_per_cycle".into());
                 }
-                begin_fencing(level)
+                // Say why in the log line and the notification (on Zed it read only "fencing").
+                match begin_fencing(level) {
+                    Next::Go(to, why) => Next::Go(
+                        to,
+                        format!(
+                            "did not rejoin within {}: {why}",
+                            humantime::format_duration(c.policy.recovery_timeout)
+                        ),
+                    ),
+                    other => other,
+                }
             }
         },
         HostState::Fencing => Next::Run(Step::Fence),

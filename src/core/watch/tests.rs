@@ -286,7 +286,13 @@ fn recovery_then_fencing_per_seed_003() {
     };
     assert_eq!(
         next(&m, &late),
-        Next::Go(HostState::Fencing, "fencing".into())
+        Next::Go(
+            HostState::Fencing,
+            format!(
+                "did not rejoin within {}: fencing",
+                humantime::format_duration(p.recovery_timeout)
+            )
+        )
     );
 
     // Powered on and alive, with a repair command: the repair is tried.
