@@ -316,6 +316,16 @@ pub fn evacuations_from(records: &[Record], host: &str) -> BTreeMap<String, Jour
                     },
                 );
             }
+            // No clear answer: Nova may still act on it, as on a killed run's request.
+            (Kind::Result, NO_ANSWER) => {
+                out.insert(
+                    server.clone(),
+                    JournalState::InDoubt {
+                        run_id: r.run_id.clone(),
+                        last_seen: r.ts.clone(),
+                    },
+                );
+            }
             (Kind::Result, "accepted") => {
                 out.insert(
                     server.clone(),
@@ -333,6 +343,10 @@ pub fn evacuations_from(records: &[Record], host: &str) -> BTreeMap<String, Jour
     }
     out
 }
+
+/// The result status of an evacuation request that got no clear answer (a timeout, a reset, a
+/// gateway's 502/504): in doubt, like a request of a killed run.
+pub const NO_ANSWER: &str = "no-answer";
 
 /// An accepted evacuation as `verify` needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -383,6 +397,27 @@ mod tests {
             server_status: Some("ACTIVE"),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_request_without_a_clear_answer_stays_in_doubt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let j = Journal::open(&path).unwrap();
+        for (server, status) in [("a", NO_ANSWER), ("b", "failed")] {
+            j.append(Kind::Intent, "evacuate", "sending", fields(server))
+                .unwrap();
+            j.append(Kind::Result, "evacuate", status, fields(server))
+                .unwrap();
+        }
+        let (records, _) = read(&path).unwrap();
+        let got = evacuations_from(&records, "compute-1");
+        assert!(
+            matches!(got.get("a"), Some(JournalState::InDoubt { .. })),
+            "{got:?}"
+        );
+        // A refusal Nova answered leaves nothing to wait for: it may be sent again.
+        assert!(!got.contains_key("b"), "{got:?}");
     }
 
     #[test]

@@ -640,17 +640,18 @@ pub fn execute(
             error: None,
             request_id: None,
         };
+        let mut answer_status = None;
         match answer {
             Ok(a) => outcome.request_id = a.request_id,
             Err(e) => {
                 outcome.request_id = e.api().and_then(|a| a.request_id.clone());
                 outcome.error = Some(e.to_string());
+                answer_status = Some(failure_status(&e));
             }
         }
-        let status = if outcome.accepted {
-            "accepted"
-        } else {
-            "failed"
+        let status = match &answer_status {
+            None => "accepted",
+            Some(s) => *s,
         };
         let written = journal.append_unsynced(
             Kind::Result,
@@ -675,6 +676,18 @@ pub fn execute(
         tracing::warn!("{e}: the last results may be missing from the journal");
     }
     outcomes
+}
+
+/// The journal status of an evacuation that got no clear answer: Nova may have received it
+/// and may still act on it (no answer at all, a gateway's 502/504, a 2xx we could not read),
+/// so it stays in doubt (see [`journal::NO_ANSWER`]); any other error answer is `failed`.
+fn failure_status(e: &crate::openstack::Error) -> &'static str {
+    use crate::openstack::Error;
+    match e {
+        Error::Unreachable { .. } | Error::InvalidResponse { .. } => journal::NO_ANSWER,
+        Error::Api(a) if matches!(a.status, 502 | 504) => journal::NO_ANSWER,
+        _ => "failed",
+    }
 }
 
 /// The seed's log line for an accepted evacuation (`<uuid> instance has evacuate`), or why it
@@ -736,7 +749,7 @@ pub fn send_evacuation(
             let _ = journal.append(
                 Kind::Result,
                 "evacuate",
-                "failed",
+                failure_status(&e),
                 Fields {
                     request_id: out.request_id.as_deref(),
                     detail: Some(&text),
