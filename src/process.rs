@@ -51,6 +51,16 @@ fn last_line(s: &str) -> Option<&str> {
 /// Runs `argv` with `stdin` (closed when `None`), killing it after `timeout`. A failure to
 /// start or a timeout is in the [`Run`], never a panic.
 pub fn run(argv: &[String], stdin: Option<Vec<u8>>, timeout: Duration) -> Run {
+    run_with_env(argv, &[], stdin, timeout)
+}
+
+/// [`run`] with extra environment variables.
+pub fn run_with_env(
+    argv: &[String],
+    env: &[(&str, &str)],
+    stdin: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Run {
     let started = Instant::now();
     let mut run = Run {
         argv: argv.iter().map(|a| redact(a)).collect(),
@@ -66,6 +76,7 @@ pub fn run(argv: &[String], stdin: Option<Vec<u8>>, timeout: Duration) -> Run {
     };
     let child = Command::new(program)
         .args(rest)
+        .envs(env.iter().copied())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

@@ -198,22 +198,21 @@ impl Watch {
     }
 }
 
-fn host_state(report: &Value, host: &str) -> String {
+fn host_field(report: &Value, host: &str, field: &str) -> String {
     report["hosts"]
         .as_array()
         .and_then(|a| a.iter().find(|h| h["host"] == host))
-        .and_then(|h| h["state"].as_str())
+        .and_then(|h| h[field].as_str())
         .unwrap_or("")
         .to_string()
 }
 
+fn host_state(report: &Value, host: &str) -> String {
+    host_field(report, host, "state")
+}
+
 fn host_reason(report: &Value, host: &str) -> String {
-    report["hosts"]
-        .as_array()
-        .and_then(|a| a.iter().find(|h| h["host"] == host))
-        .and_then(|h| h["reason"].as_str())
-        .unwrap_or("")
-        .to_string()
+    host_field(report, host, "reason")
 }
 
 /// The position of the first journal record of an action (and kind).
@@ -588,22 +587,28 @@ impl Watch {
         events
     }
 
-    /// `evacctl watch --interval 300ms` as a child process (killed by the test).
-    fn spawn_loop(&self) -> std::process::Child {
-        let config = self.cloud.evacctl_config();
-        std::process::Command::new(env!("CARGO_BIN_EXE_evacctl"))
-            .env_clear()
+    /// `evacctl ARGS` against this cloud with a configuration and journal, not started.
+    fn command(
+        &self,
+        config: &std::path::Path,
+        journal: &std::path::Path,
+        args: &[&str],
+    ) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_evacctl"));
+        cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.cloud.dir())
             .env("OS_CLIENT_CONFIG_FILE", self.cloud.clouds_yaml())
             .env("OS_CLOUD", "sim")
             .env("EVACCTL_CONFIG", config)
-            .env("EVACCTL_JOURNAL", self.journal())
-            .args(["watch", "--interval", "300ms"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start evacctl watch")
+            .env("EVACCTL_JOURNAL", journal)
+            .args(args);
+        cmd
+    }
+
+    /// `evacctl watch --interval 300ms` as a child process (killed by the test).
+    fn spawn_loop(&self) -> std::process::Child {
+        spawn_with(self, &self.cloud.evacctl_config(), &self.journal())
     }
 
     /// Evacuation migrations per server and source host, as the simulated Nova recorded them.
@@ -919,15 +924,7 @@ fn spawn_with(
     config: &std::path::Path,
     journal: &std::path::Path,
 ) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_evacctl"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", w.cloud.dir())
-        .env("OS_CLIENT_CONFIG_FILE", w.cloud.clouds_yaml())
-        .env("OS_CLOUD", "sim")
-        .env("EVACCTL_CONFIG", config)
-        .env("EVACCTL_JOURNAL", journal)
-        .args(["watch", "--interval", "300ms"])
+    w.command(config, journal, &["watch", "--interval", "300ms"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -1083,15 +1080,12 @@ fn a_dry_run_decides_and_changes_nothing() {
     let w = Watch::start(&scenario(), &[]);
     w.cloud.power_off("compute-3");
     let config = w.cloud.evacctl_config();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_evacctl"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", w.cloud.dir())
-        .env("OS_CLIENT_CONFIG_FILE", w.cloud.clouds_yaml())
-        .env("OS_CLOUD", "sim")
-        .env("EVACCTL_CONFIG", config)
-        .env("EVACCTL_JOURNAL", w.journal())
-        .args(["watch", "--dry-run", "--interval", "300ms"])
+    let child = w
+        .command(
+            &config,
+            &w.journal(),
+            &["watch", "--dry-run", "--interval", "300ms"],
+        )
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -3,11 +3,9 @@
 
 use serde::Serialize;
 
-use crate::bmc::{self, PowerState};
 use crate::cli::{Format, HostEvacuateArgs};
 use crate::commands::Context;
 use crate::commands::evacuate::{log_outcome, open_journal, print_outcomes, read_journal};
-use crate::config::Config;
 use crate::core::capacity::{self, SHOWN};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
@@ -39,25 +37,6 @@ struct Report<'a> {
     isolation: Option<Isolated>,
     results: &'a [Outcome],
     summary: Summary,
-}
-
-/// Is HOST's power confirmed off by its BMC? Only reads the power: `--force-down` never powers
-/// a host off itself (that is fencing, `evacctl ipmi power off HOST --wait`, with its own
-/// confirmation). A host without a BMC in the config cannot be confirmed: an error.
-fn power_off_confirmed(config: &Config, host: &str) -> anyhow::Result<bool> {
-    let Some(host_config) = config.host(host) else {
-        return Err(CliError::new(
-            ExitCode::Refused,
-            format!(
-                "--force-down: `{host}` has no [hosts.\"{host}\".bmc] in the configuration, so its \
-                 power cannot be confirmed off; nothing was changed"
-            ),
-        )
-        .into());
-    };
-    let driver = bmc::driver_for(host_config)?;
-    let state = fence::read_power(host_config, driver.as_ref())?;
-    Ok(state == PowerState::Off)
 }
 
 pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
@@ -157,7 +136,7 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
         Some(isolate::isolate(
             &session.nova(),
             &args.host,
-            Fencing::ConfirmPowerOff(&|h: &str| power_off_confirmed(config, h)),
+            Fencing::ConfirmPowerOff(&|h: &str| fence::power_off_confirmed(config, h)),
             &journal,
         )?)
     } else {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::bmc::{BmcError, BmcErrorKind, PowerDriver, PowerState};
-use crate::config::{HostConfig, PolicyConfig};
+use crate::config::{Config, HostConfig, PolicyConfig};
 use crate::error::Classify;
 use crate::exit_codes::ExitCode;
 
@@ -80,6 +80,24 @@ pub fn read_power(host: &HostConfig, driver: &dyn PowerDriver) -> Result<PowerSt
         state.as_str().to_ascii_uppercase()
     );
     Ok(state)
+}
+
+/// Is HOST's power confirmed off by its BMC? Only reads the power (fencing is [`fence`], with
+/// its own confirmation). A host without a BMC in the configuration cannot be confirmed: refused.
+/// `host-evacuate --force-down` and `watch`'s isolation ask this just before forcing down.
+pub fn power_off_confirmed(config: &Config, host: &str) -> anyhow::Result<bool> {
+    let Some(host_config) = config.host(host) else {
+        return Err(crate::error::CliError::new(
+            ExitCode::Refused,
+            format!(
+                "`{host}` has no [hosts.\"{host}\".bmc] in the configuration, so its power \
+                 cannot be confirmed off; nothing was changed"
+            ),
+        )
+        .into());
+    };
+    let driver = crate::bmc::driver_for(host_config)?;
+    Ok(read_power(host_config, driver.as_ref())? == PowerState::Off)
 }
 
 /// Powers a host off and polls until the BMC confirms off (see the module documentation).

@@ -658,13 +658,7 @@ fn run_step(s: &Setup<'_>, host: &str, mem: &Memory, step: Step) -> Outcome {
             force_down,
             confirm_power,
         } => {
-            let confirm = |h: &str| -> anyhow::Result<bool> {
-                let hc = config
-                    .host(h)
-                    .ok_or_else(|| anyhow::anyhow!("{h} has no BMC in the configuration"))?;
-                let d = bmc::driver_for(hc)?;
-                Ok(fence::read_power(hc, d.as_ref())? == PowerState::Off)
-            };
+            let confirm = |h: &str| fence::power_off_confirmed(config, h);
             let fencing = if confirm_power {
                 Fencing::ConfirmPowerOff(&confirm)
             } else {
@@ -732,85 +726,45 @@ fn run_step(s: &Setup<'_>, host: &str, mem: &Memory, step: Step) -> Outcome {
 }
 
 /// The repair command (argv, the host appended; the failure kind in `EVACCTL_FAILURE_KIND`),
-/// with a timeout of `recovery_timeout`.
+/// with a timeout of `recovery_timeout`, through the same runner as cinder-manage.
 fn run_repair(s: &Setup<'_>, host: &str, mem: &Memory, journal: &Journal) -> Outcome {
-    let argv = &s.config.policy.repair_command;
-    let Some((program, args)) = argv.split_first() else {
+    let policy = &s.config.policy;
+    if policy.repair_command.is_empty() {
         return Outcome::Retry("no repair command".into());
-    };
+    }
     let fields = || Fields {
         host: Some(host),
         ..Default::default()
     };
     let _ = journal.append(Kind::Intent, "repair", "running", fields());
     let kind = mem.kind.map_or("unknown", |k| k.as_str());
-    let child = std::process::Command::new(program)
-        .args(args)
-        .arg(host)
-        .env("EVACCTL_FAILURE_KIND", kind)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let result = match child {
-        Err(e) => Err(format!("cannot run {program}: {e}")),
-        Ok(child) => wait_bounded(child, s.config.policy.recovery_timeout),
-    };
-    match result {
-        Ok(()) => {
-            let _ = journal.append(Kind::Result, "repair", "ok", fields());
-            Outcome::Done(format!(
-                "repair command ran ({kind} failure); waiting up to {} for it to rejoin",
-                humantime::format_duration(s.config.policy.recovery_timeout)
-            ))
-        }
-        Err(e) => {
-            let _ = journal.append(
-                Kind::Result,
-                "repair",
-                "failed",
-                Fields {
-                    detail: Some(&e),
-                    ..fields()
-                },
-            );
-            tracing::warn!("{host}: repair failed: {e}");
-            Outcome::Alert(format!("repair failed: {e}"))
-        }
+    let mut argv = policy.repair_command.clone();
+    argv.push(host.to_string());
+    let run = crate::process::run_with_env(
+        &argv,
+        &[("EVACCTL_FAILURE_KIND", kind)],
+        None,
+        policy.recovery_timeout,
+    );
+    if run.ok() {
+        let _ = journal.append(Kind::Result, "repair", "ok", fields());
+        return Outcome::Done(format!(
+            "repair command ran ({kind} failure); waiting up to {} for it to rejoin",
+            humantime::format_duration(policy.recovery_timeout)
+        ));
     }
-}
-
-fn wait_bounded(mut child: std::process::Child, timeout: Duration) -> Result<(), String> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    use std::io::Read;
-                    let _ = e.read_to_string(&mut err);
-                }
-                return if status.success() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{status}: {}",
-                        volumes::redact(err.lines().next().unwrap_or(""))
-                    ))
-                };
-            }
-            Ok(None) if std::time::Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "killed after {}",
-                    humantime::format_duration(timeout)
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => return Err(e.to_string()),
-        }
-    }
+    let why = run.summary();
+    let _ = journal.append(
+        Kind::Result,
+        "repair",
+        "failed",
+        Fields {
+            detail: Some(&why),
+            ..fields()
+        },
+    );
+    tracing::warn!("{host}: repair failed: {why}");
+    Outcome::Alert(format!("repair failed: {why}"))
 }
 
 /// Moves the volumes the failed host's cinder-volume managed, per backend, to the first
