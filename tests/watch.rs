@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::sim::{Run, SimCloud};
 use serde_json::{Value, json};
@@ -124,20 +124,25 @@ impl Watch {
         (run, report)
     }
 
-    /// Cycles until `host` is in one of `states` (at most `max` cycles, 300 ms apart).
-    fn until(&self, host: &str, states: &[&str], max: usize) -> Value {
+    /// Cycles (300 ms apart) until `host` is in one of `states`, for at most `limit` seconds.
+    /// Bounded by time, not by a number of cycles: how many cycles fit in a wait that is set by
+    /// the cloud (a dead holder's Consul session, an API timeout) depends on the machine's speed.
+    fn until(&self, host: &str, states: &[&str], limit: u64) -> Value {
         let mut seen = Vec::new();
-        for _ in 0..max {
+        let mut last_stderr = String::new();
+        let deadline = Instant::now() + Duration::from_secs(limit);
+        while Instant::now() < deadline {
             let (run, report) = self.once();
             let state = host_state(&report, host);
             seen.push(format!("{state} (exit {})", run.code));
             if states.contains(&state.as_str()) {
                 return report;
             }
+            last_stderr = run.stderr;
             std::thread::sleep(Duration::from_millis(300));
         }
         panic!(
-            "{host} never reached {states:?}; states seen: {seen:?}\njournal:\n{}",
+            "{host} never reached {states:?}; states seen: {seen:?}\nlast run's stderr:\n{last_stderr}\njournal:\n{}",
             std::fs::read_to_string(self.journal()).unwrap_or_default()
         );
     }
@@ -236,7 +241,7 @@ fn power_loss_is_fenced_isolated_volumes_moved_evacuated_and_verified() {
     assert_eq!(host_state(&report, "compute-3"), "suspect", "{report}");
     assert!(w.changes().is_empty(), "{:?}", w.changes());
 
-    let report = w.until("compute-3", &["evacuated", "alert"], 40);
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
     assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
     let svc = w.service("compute-3");
     assert_eq!(svc["forced_down"], true, "{svc}");
@@ -282,7 +287,7 @@ fn power_loss_is_fenced_isolated_volumes_moved_evacuated_and_verified() {
 fn storage_network_cut_only_is_fenced_and_evacuated() {
     let w = Watch::start(&scenario(), &[]);
     w.cloud.network("compute-3", "storage", "cut");
-    let report = w.until("compute-3", &["evacuated", "alert"], 40);
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
     assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
     // The host was alive: evacctl powered it off through its BMC before anything else.
     assert!(!w.powered_on("compute-3"));
@@ -346,11 +351,11 @@ fn nova_compute_crash_is_repaired_by_the_repair_command() {
 
     w.cloud
         .ctl("POST", "hosts/compute-3/services/nova-compute/crash", None);
-    let report = w.until("compute-3", &["recovering", "alert", "fencing"], 20);
+    let report = w.until("compute-3", &["recovering", "alert", "fencing"], 30);
     assert_eq!(host_state(&report, "compute-3"), "recovering", "{report}");
     let repaired = std::fs::read_to_string(w.cloud.dir().join("repaired")).unwrap_or_default();
     assert_eq!(repaired.trim(), "service compute-3");
-    let report = w.until("compute-3", &["healthy"], 20);
+    let report = w.until("compute-3", &["healthy"], 30);
     assert_eq!(host_state(&report, "compute-3"), "healthy");
     assert!(w.changes().is_empty(), "{:?}", w.changes());
 }
@@ -360,7 +365,7 @@ fn nova_compute_crash_not_repaired_is_fenced_and_evacuated() {
     let w = Watch::start(&scenario(), &[("repair_command", "[\"false\"]")]);
     w.cloud
         .ctl("POST", "hosts/compute-3/services/nova-compute/crash", None);
-    let report = w.until("compute-3", &["evacuated", "alert"], 40);
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
     assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
     let records = w.records();
     let repair = records
@@ -431,7 +436,7 @@ fn two_hosts_failing_is_the_mass_failure_gate() {
     assert!(w.changes().is_empty(), "{:?}", w.changes());
     // One comes back: the other is handled.
     w.cloud.network("compute-2", "storage", "restore");
-    let report = w.until("compute-3", &["evacuated", "alert"], 40);
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
     assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
 }
 
@@ -453,7 +458,7 @@ fn bmc_fault_is_an_alert_and_no_evacuation(fault: &str) {
     w.cloud
         .ctl("POST", "hosts/compute-3/bmc", Some(json!({"fault": fault})));
     w.cloud.network("compute-3", "storage", "cut");
-    let report = w.until("compute-3", &["alert", "evacuated", "isolated"], 40);
+    let report = w.until("compute-3", &["alert", "evacuated", "isolated"], 60);
     assert_eq!(host_state(&report, "compute-3"), "alert", "{report}");
     assert!(
         host_reason(&report, "compute-3").contains("not evacuated"),
@@ -495,7 +500,7 @@ fn an_unreachable_bmc_is_an_alert_and_no_evacuation() {
     )
     .unwrap();
     w.cloud.power_off("compute-3");
-    let report = w.until("compute-3", &["alert", "evacuated"], 40);
+    let report = w.until("compute-3", &["alert", "evacuated"], 60);
     assert_eq!(host_state(&report, "compute-3"), "alert", "{report}");
     assert!(w.evacuate_posts().is_empty());
     assert_eq!(w.service("compute-3")["forced_down"], false);
@@ -510,7 +515,7 @@ fn not_enough_capacity_evacuates_what_fits_then_alerts() {
     );
     let w = Watch::start(&small, &[]);
     w.cloud.power_off("compute-3");
-    let report = w.until("compute-3", &["alert", "evacuated"], 40);
+    let report = w.until("compute-3", &["alert", "evacuated"], 60);
     assert_eq!(host_state(&report, "compute-3"), "alert", "{report}");
     assert!(
         host_reason(&report, "compute-3").contains("do not fit"),
@@ -521,7 +526,7 @@ fn not_enough_capacity_evacuates_what_fits_then_alerts() {
     // partial_evacuation = false: nothing is evacuated.
     let w = Watch::start(&small, &[("partial_evacuation", "false")]);
     w.cloud.power_off("compute-3");
-    let report = w.until("compute-3", &["alert", "evacuated"], 40);
+    let report = w.until("compute-3", &["alert", "evacuated"], 60);
     assert!(
         host_reason(&report, "compute-3").contains("not enough capacity"),
         "{report}"
@@ -674,7 +679,7 @@ fn killed_then_resumed_with(action: &str, policy: &[(&str, &str)], slow: impl Fn
         Some(json!({"fault": "none"})),
     );
 
-    let report = w.until("compute-3", &["evacuated", "alert"], 60);
+    let report = w.until("compute-3", &["evacuated", "alert"], 90);
     assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
     let per_server = w.evacuations_per_server();
     assert_eq!(per_server.len(), 5, "{per_server:?}");
@@ -769,7 +774,7 @@ fn sigkill_while_verifying_then_resume() {
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     assert!(hit.is_some(), "{:#?}", w.records());
-    let report = w.until("compute-3", &["evacuated", "alert"], 60);
+    let report = w.until("compute-3", &["evacuated", "alert"], 90);
     assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
     assert!(w.evacuations_per_server().values().all(|n| *n == 1));
 }
@@ -812,7 +817,7 @@ fn notifications_tell_each_state_change_and_a_failing_channel_blocks_nothing() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 
     w.cloud.power_off("compute-3");
-    let report = w.until("compute-3", &["evacuated", "alert"], 40);
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
     assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
     let got = events_in(&events);
     let kinds: Vec<&str> = got.iter().filter_map(|e| e["event"].as_str()).collect();
@@ -948,7 +953,7 @@ fn journal_of(path: &std::path::Path) -> Vec<Value> {
 fn a_second_failure_of_a_restored_host_is_handled_on_its_own() {
     let w = Watch::start(&scenario(), &[]);
     w.cloud.power_off("compute-3");
-    let report = w.until("compute-3", &["evacuated", "alert"], 60);
+    let report = w.until("compute-3", &["evacuated", "alert"], 90);
     assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
     let first = w.evacuations_per_server();
     let mut ids = first.keys();
@@ -966,7 +971,7 @@ fn a_second_failure_of_a_restored_host_is_handled_on_its_own() {
         "restore never passed: {}",
         w.cloud.log()
     );
-    let report = w.until("compute-3", &["healthy"], 10);
+    let report = w.until("compute-3", &["healthy"], 20);
     assert_eq!(host_state(&report, "compute-3"), "healthy");
     // The keys are "<server> from <host>".
     let id = |key: &str| key.split(' ').next().unwrap_or_default().to_string();
@@ -982,7 +987,7 @@ fn a_second_failure_of_a_restored_host_is_handled_on_its_own() {
     );
 
     w.cloud.power_off("compute-3");
-    let report = w.until("compute-3", &["evacuated", "alert"], 60);
+    let report = w.until("compute-3", &["evacuated", "alert"], 90);
     assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
     let now = w.evacuations_per_server();
     assert_eq!(now[&back], 2, "evacuated in each failure: {now:?}");
@@ -1113,7 +1118,7 @@ fn a_dry_run_tells_nobody_and_changes_nothing() {
     let w = Watch::start(&scenario(), &[]);
     let events = w.events_hook();
     w.cloud.power_off("compute-3");
-    let report = w.until("compute-3", &["suspect"], 40);
+    let report = w.until("compute-3", &["suspect"], 60);
     assert_eq!(host_state(&report, "compute-3"), "suspect");
     let journal = std::fs::read_to_string(w.journal()).unwrap();
     let run = w.evacctl(&["watch", "--once", "--dry-run", "-f", "json"]);
