@@ -440,6 +440,67 @@ fn two_hosts_failing_is_the_mass_failure_gate() {
     assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
 }
 
+/// With the mass-failure gate opened to two hosts, two hosts failing together are both
+/// handled, but not in the same cycle: `max_hosts_per_cycle = 1` holds the second one.
+#[test]
+fn at_most_max_hosts_per_cycle_hosts_start_per_cycle() {
+    let w = Watch::start(
+        &scenario(),
+        &[
+            ("max_failed_hosts", "2"),
+            ("max_failed_percent", "50"),
+            ("max_hosts_per_cycle", "1"),
+        ],
+    );
+    w.cloud.network("compute-2", "storage", "cut");
+    w.cloud.network("compute-3", "storage", "cut");
+    let committed = |s: &str| !matches!(s, "healthy" | "suspect" | "failed" | "degraded");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        assert!(Instant::now() < deadline, "neither host was ever fenced");
+        let (run, report) = w.once();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(report["gate"], "open", "{report}");
+        if ["compute-2", "compute-3"]
+            .iter()
+            .any(|h| committed(&host_state(&report, h)))
+        {
+            break report;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    // The cycle that started one host held the other, and said why.
+    let states: Vec<String> = ["compute-2", "compute-3"]
+        .iter()
+        .map(|h| host_state(&report, h))
+        .collect();
+    let held = if committed(&states[0]) {
+        "compute-3"
+    } else {
+        "compute-2"
+    };
+    assert_eq!(host_state(&report, held), "failed", "{report}");
+    assert!(
+        host_field(&report, held, "next").contains("max_hosts_per_cycle"),
+        "{report}"
+    );
+    // Both end evacuated, each started by a different run (one cycle per `--once` run).
+    for h in ["compute-2", "compute-3"] {
+        let report = w.until(h, &["evacuated", "alert"], 60);
+        assert_eq!(host_state(&report, h), "evacuated", "{report}");
+    }
+    let fencing_run = |h: &str| {
+        w.records()
+            .into_iter()
+            .find(|r| r["action"] == "state" && r["host"] == h && r["status"] == "fencing")
+            .map(|r| r["run_id"].clone())
+            .expect("a fencing record")
+    };
+    assert_ne!(fencing_run("compute-2"), fencing_run("compute-3"));
+    let per_server = w.evacuations_per_server();
+    assert!(per_server.values().all(|n| *n == 1), "{per_server:?}");
+}
+
 #[test]
 fn an_isolated_observer_acts_on_nothing() {
     let w = Watch::start(&scenario(), &[]);

@@ -362,6 +362,8 @@ pub struct Memory {
     pub reason: String,
     /// Consecutive cycles the failure was seen.
     pub seen: u32,
+    /// When the failure was last seen (0: never, or a journal written before this field).
+    pub last_seen: f64,
     /// The starts of the recent failure episodes (healthy -> suspect), for flapping.
     pub episodes: Vec<f64>,
     /// The kind of the failure being handled.
@@ -535,6 +537,7 @@ pub fn observe(
             HostState::Healthy | HostState::Degraded | HostState::Maintenance => {
                 new_episode(mem);
                 mem.seen = 1;
+                mem.last_seen = now;
                 mem.kind = Some(kind);
                 mem.episodes.retain(|t| now - *t <= flap_window);
                 mem.episodes.push(now);
@@ -552,14 +555,28 @@ pub fn observe(
                 ))
             }
             HostState::Suspect => {
-                mem.seen += 1;
+                // Evidence from long ago (a watch stopped for a while, cron paused) is not a
+                // consecutive observation: the count starts again, in the same episode.
+                let stale_after = (3.0 * policy.interval.as_secs_f64()).max(flap_window);
+                let gap = now - mem.last_seen;
+                let stale = mem.last_seen > 0.0 && gap > stale_after;
+                mem.seen = if stale { 1 } else { mem.seen + 1 };
+                mem.last_seen = now;
                 mem.kind = Some(kind);
                 if mem.seen < policy.confirmations {
+                    let note = if stale {
+                        format!("; the last observation was {}s ago", gap.round())
+                    } else {
+                        String::new()
+                    };
                     return Some(go(
                         mem,
                         host,
                         HostState::Suspect,
-                        format!("{reason} (seen {}/{})", mem.seen, policy.confirmations),
+                        format!(
+                            "{reason} (seen {}/{}{note})",
+                            mem.seen, policy.confirmations
+                        ),
                         now,
                     ));
                 }
@@ -587,6 +604,7 @@ pub fn observe(
             // Failed and recovering keep their course until the next step decides.
             _ => {
                 mem.seen += 1;
+                mem.last_seen = now;
                 None
             }
         },

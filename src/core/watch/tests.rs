@@ -118,6 +118,37 @@ fn a_failure_is_confirmed_only_after_n_consecutive_observations() {
 }
 
 #[test]
+fn a_suspicion_from_long_ago_is_not_a_consecutive_observation() {
+    let p = policy();
+    let mut m = Memory::default();
+    observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 1000.0);
+    // The watch was stopped for longer than the flapping window: seen 1/2 again, not failed.
+    let later = 1000.0 + WINDOW + 60.0;
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, later).unwrap();
+    assert_eq!(t.to, HostState::Suspect);
+    assert!(t.reason.contains("seen 1/2"), "{}", t.reason);
+    assert!(t.reason.contains("last observation was"), "{}", t.reason);
+    // Still the same episode (no flapping from a pause).
+    assert_eq!(m.episodes.len(), 1);
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, later + 10.0).unwrap();
+    assert_eq!(t.to, HostState::Failed);
+    // A journal written before `last_seen` existed (0) is not stale.
+    let mut old = Memory::default();
+    observe(&mut old, "c1", &storage_cut(), &p, WINDOW, 1000.0);
+    old.last_seen = 0.0;
+    let t = observe(
+        &mut old,
+        "c1",
+        &storage_cut(),
+        &p,
+        WINDOW,
+        1000.0 + 2.0 * WINDOW,
+    )
+    .unwrap();
+    assert_eq!(t.to, HostState::Failed);
+}
+
+#[test]
 fn a_flapping_host_is_held_until_the_failure_outlasts_the_window() {
     let p = policy();
     let mut m = Memory::default();
