@@ -74,7 +74,13 @@ pub fn run_with_env(
         run.error = Some("no command to run".into());
         return run;
     };
-    let child = Command::new(program)
+    let mut command = Command::new(program);
+    // Its own process group: a timeout kills what it started too (a repair script's ssh, a
+    // hook's curl), and a Ctrl-C at evacctl's terminal does not cut it off mid-step (evacctl
+    // finishes the current step, then stops).
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command
         .args(rest)
         .envs(env.iter().copied())
         .stdin(if stdin.is_some() {
@@ -106,7 +112,8 @@ pub fn run_with_env(
         match child.try_wait() {
             Ok(Some(s)) => break Ok(s),
             Ok(None) if started.elapsed() >= timeout => {
-                // Our own child, by its handle.
+                // Our own child and its process group (not yet reaped, so the ids are ours).
+                kill_group(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
                 break Err(format!(
@@ -139,6 +146,22 @@ pub fn run_with_env(
     run.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     run
 }
+
+/// SIGKILL to the process group `pid` leads (see `process_group(0)` above).
+#[cfg(unix)]
+fn kill_group(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid)
+        && pid > 1
+    {
+        // SAFETY: kill(2) has no memory effects; the group is led by our unreaped child.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_pid: u32) {}
 
 /// Reads a pipe to its end on its own thread, passing on the first [`OUTPUT_LIMIT`] bytes
 /// (and reading on, so that the program never blocks on a full pipe).
@@ -268,6 +291,38 @@ mod tests {
         );
         assert!(r.ok(), "{r:?}");
         assert_eq!(r.stdout, "started\n");
+    }
+
+    #[test]
+    fn a_timeout_kills_what_the_program_started_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild.pid");
+        let script = format!("sleep 60 & echo $! > '{}'; wait", pidfile.display());
+        let r = super::run(&argv(&["sh", "-c", &script]), None, Duration::from_secs(1));
+        assert!(
+            r.error.as_deref().unwrap_or("").contains("killed after"),
+            "{r:?}"
+        );
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Gone, or a zombie waiting for whoever adopted it: not running `sleep` any more.
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!alive(), "the background sleep {pid} survived the timeout");
     }
 
     #[test]
