@@ -324,6 +324,41 @@ fn webhook_retries_a_503_then_succeeds() {
 }
 
 #[test]
+fn webhook_waits_as_long_as_retry_after_says_up_to_a_limit() {
+    let server = TestServer::start(|_| {
+        Routes::new()
+            .on(
+                "POST",
+                "/paced",
+                vec![
+                    Reply::raw(429, "slow down").header("Retry-After", "1"),
+                    Reply::raw(200, "ok"),
+                ],
+            )
+            .on(
+                "POST",
+                "/closed",
+                vec![Reply::raw(503, "maintenance").header("Retry-After", "3600")],
+            )
+            .handler()
+    });
+    // The test's backoff is 5 ms: the second POST waited for the receiver's second.
+    let started = std::time::Instant::now();
+    let w = webhook(&format!("{}/paced", server.url()), Duration::from_secs(10));
+    assert_eq!(w.deliver(&event()), Ok(()));
+    assert_eq!(server.count("POST", "/paced"), 2);
+    assert!(started.elapsed() >= Duration::from_secs(1));
+
+    // An hour is not waited for: given up at once, and said why.
+    let e = webhook(&format!("{}/closed", server.url()), Duration::from_secs(10))
+        .deliver(&event())
+        .unwrap_err();
+    assert!(e.contains("HTTP 503: maintenance"), "{e}");
+    assert!(e.contains("asked to retry after 1h"), "{e}");
+    assert_eq!(server.count("POST", "/closed"), 1);
+}
+
+#[test]
 fn webhook_does_not_retry_a_400_but_retries_429_up_to_three_times() {
     let server = TestServer::start(|_| {
         Routes::new()

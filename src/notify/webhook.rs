@@ -1,5 +1,6 @@
 //! The webhook: the event as a JSON POST, retried on what may pass (connection errors,
-//! timeouts, 5xx, 429), not on what will not (other 4xx, redirects).
+//! timeouts, 5xx, 429; after the receiver's `Retry-After` when it gives one, up to 30 s),
+//! not on what will not (other 4xx, redirects).
 //!
 //! The URL may hold a secret: a token in the query, `user:password@`, or the path itself
 //! (Slack, Teams and Discord incoming webhooks are `https://host/services/<token>`). So only
@@ -19,6 +20,34 @@ pub(super) const ATTEMPTS: u32 = 3;
 
 /// Wait before the first retry; doubled before each next one.
 const BACKOFF: Duration = Duration::from_secs(1);
+
+/// The longest `Retry-After` (429, 503) honoured; a receiver asking for more is given up on
+/// at once rather than holding the event that long.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Why a POST failed: may it pass when tried again, and after how long the receiver said.
+struct Failure {
+    retry: bool,
+    why: String,
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn new(retry: bool, why: String) -> Failure {
+        Failure {
+            retry,
+            why,
+            retry_after: None,
+        }
+    }
+}
+
+/// `Retry-After` in its delta-seconds form (the HTTP-date form is not used by webhook
+/// receivers in practice; it falls back to the backoff).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
 
 pub(super) struct Webhook {
     client: Client,
@@ -79,8 +108,8 @@ impl Webhook {
         })
     }
 
-    /// One POST: `Ok(())` on 2xx; `Err((retry?, why))` otherwise.
-    fn post(&self, body: &[u8]) -> Result<(), (bool, String)> {
+    /// One POST: `Ok(())` on 2xx; why not otherwise.
+    fn post(&self, body: &[u8]) -> Result<(), Failure> {
         let resp = self
             .client
             .post(self.url.clone())
@@ -100,13 +129,14 @@ impl Webhook {
                 } else {
                     chain(&e.without_url())
                 };
-                return Err((true, why));
+                return Err(Failure::new(true, why));
             }
         };
         let status = resp.status();
         if status.is_success() {
             return Ok(());
         }
+        let after = retry_after(resp.headers());
         // The receiver's own words help (`invalid payload`), bounded and on one line.
         let text = resp.text().unwrap_or_default();
         let said = first_line(&text)
@@ -118,7 +148,11 @@ impl Webhook {
         } else {
             ""
         };
-        Err((retry, format!("HTTP {}{said}{hint}", status.as_u16())))
+        Err(Failure {
+            retry,
+            why: format!("HTTP {}{said}{hint}", status.as_u16()),
+            retry_after: after,
+        })
     }
 
     /// Masks every part of the URL that may be a secret, wherever a text quotes it.
@@ -157,9 +191,21 @@ impl Channel for Webhook {
         loop {
             match self.post(&body) {
                 Ok(()) => return Ok(()),
-                Err((retry, why)) => {
-                    let why = self.mask(&why);
-                    if !retry || attempt >= ATTEMPTS {
+                Err(Failure {
+                    retry,
+                    why,
+                    retry_after,
+                }) => {
+                    let mut why = self.mask(&why);
+                    let asked = retry_after.filter(|a| *a > MAX_RETRY_AFTER);
+                    if let Some(a) = asked {
+                        why.push_str(&format!(
+                            " (asked to retry after {}: longer than evacctl waits, {})",
+                            humantime::format_duration(a),
+                            humantime::format_duration(MAX_RETRY_AFTER)
+                        ));
+                    }
+                    if !retry || asked.is_some() || attempt >= ATTEMPTS {
                         let tries = if attempt > 1 {
                             format!(" (after {attempt} attempts)")
                         } else {
@@ -172,7 +218,8 @@ impl Channel for Webhook {
                         self.shown,
                         humantime::format_duration(wait)
                     );
-                    std::thread::sleep(wait);
+                    // The receiver's own pace when it gave one (429 Too Many Requests).
+                    std::thread::sleep(wait.max(retry_after.unwrap_or_default()));
                     wait = wait.saturating_mul(2);
                     attempt += 1;
                 }
