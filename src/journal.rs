@@ -287,6 +287,39 @@ pub fn episode_of<'a>(records: &'a [Record], host: &str) -> (usize, Option<&'a s
     (start, first.map(|r| r.ts.as_str()))
 }
 
+/// The journal action of a take-over of the leader lock from a controller that died holding
+/// it (`target`: that controller's identity).
+pub const TAKEOVER_ACTION: &str = "takeover";
+
+/// The last take-over from a controller that died holding the leader lock: an evacuation
+/// request it sent just before may still reach Nova, and its journal is on its own machine.
+pub fn takeover(records: &[Record]) -> Option<JournalState> {
+    records
+        .iter()
+        .rev()
+        .find(|r| r.action == TAKEOVER_ACTION && r.kind == Kind::Event)
+        .map(|r| JournalState::PreviousLeader {
+            holder: r
+                .target
+                .clone()
+                .unwrap_or_else(|| "another controller".into()),
+            at: r.ts.clone(),
+        })
+}
+
+/// What is known of server `id` of a host: its own records ([`evacuations_from`]) first,
+/// else the last take-over ([`takeover`]), else nothing.
+pub fn server_state(
+    own: &BTreeMap<String, JournalState>,
+    takeover: Option<&JournalState>,
+    id: &str,
+) -> JournalState {
+    own.get(id)
+        .or(takeover)
+        .cloned()
+        .unwrap_or(JournalState::None)
+}
+
 /// What the journal says about each server evacuated from `host` in its current episode
 /// ([`episode_of`]): the last `evacuate`
 /// intent or result wins (a refused request leaves nothing to skip). A request in doubt carries
@@ -563,5 +596,51 @@ mod tests {
         });
         let (records, bad) = read(&path).unwrap();
         assert_eq!((records.len(), bad), (40, 0));
+    }
+
+    #[test]
+    fn a_takeover_covers_the_servers_the_journal_knows_nothing_of() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let j = Journal::open(&path).unwrap();
+        let ev = |server: &str, kind: Kind, status: &str| {
+            j.append(
+                kind,
+                "evacuate",
+                status,
+                Fields {
+                    host: Some("compute-3"),
+                    server: Some(server),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        };
+        ev("a", Kind::Intent, "sending");
+        ev("a", Kind::Result, "accepted");
+        let (records, _) = read(&path).unwrap();
+        assert_eq!(takeover(&records), None);
+        j.append(
+            Kind::Event,
+            TAKEOVER_ACTION,
+            "in-doubt",
+            Fields {
+                target: Some("ctl-1 (pid 4242, since 2026-11-22T01:00:00Z)"),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let (records, _) = read(&path).unwrap();
+        let own = evacuations_from(&records, "compute-3");
+        let t = takeover(&records);
+        assert!(matches!(
+            server_state(&own, t.as_ref(), "a"),
+            JournalState::Accepted { .. }
+        ));
+        match server_state(&own, t.as_ref(), "b") {
+            JournalState::PreviousLeader { holder, .. } => assert!(holder.starts_with("ctl-1 ")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(server_state(&own, None, "b"), JournalState::None);
     }
 }

@@ -437,6 +437,8 @@ pub struct LeaderLock {
     stop_renewal: Option<mpsc::Sender<()>>,
     /// The last holder reported, to log standing by once per holder.
     last_standby: Option<Option<String>>,
+    /// The holder this controller took the lock from, when it had died holding it.
+    took_over: Option<Identity>,
 }
 
 impl LeaderLock {
@@ -473,6 +475,7 @@ impl LeaderLock {
             session: None,
             stop_renewal: None,
             last_standby: None,
+            took_over: None,
         }
     }
 
@@ -507,6 +510,15 @@ impl LeaderLock {
             since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         };
         let value = serde_json::to_vec(&identity).unwrap_or_default();
+        // Who held it last: a graceful release empties the value, so an identity left on a
+        // key without a session is a holder that died (or froze) holding it, whose last
+        // requests may still be on their way.
+        let dead_holder = self
+            .client
+            .kv_get(&self.key)?
+            .filter(|e| e.session.is_none())
+            .and_then(|e| serde_json::from_slice::<Identity>(&e.value_bytes()?).ok())
+            .filter(|id| !(id.controller == self.controller && id.pid == identity.pid));
         if !self.client.kv_acquire(&self.key, &value, &session)? {
             let holder = match self.client.kv_get(&self.key)? {
                 Some(entry) if entry.session.as_deref() != Some(session.as_str()) => {
@@ -555,7 +567,20 @@ impl LeaderLock {
             self.flag.0.what,
             identity
         );
+        if let Some(dead) = dead_holder {
+            tracing::warn!(
+                "took over {} from {dead}, which stopped without releasing it",
+                self.flag.0.what
+            );
+            self.took_over = Some(dead);
+        }
         Ok(Leadership::Leader)
+    }
+
+    /// The holder the last acquisition took the lock from, when that one had died holding it
+    /// (asked once: the answer is taken).
+    pub fn take_over_note(&mut self) -> Option<Identity> {
+        self.took_over.take()
     }
 
     /// True while the lock is held and renewed; checked before every irreversible action.

@@ -1141,6 +1141,95 @@ fn two_watchers_one_acts_and_the_other_takes_over_when_it_dies() {
     assert!(w.evacuations_per_server().values().all(|n| *n == 1));
 }
 
+/// The leader dies mid-evacuation with a request still inside Nova's API (it lands 7 s after
+/// it was sent, after the standby has taken over): the new leader, whose journal knows
+/// nothing of it, waits the API timeout after its take-over before sending what Nova does
+/// not show, so no server is evacuated twice.
+#[test]
+fn a_takeover_mid_evacuation_does_not_send_the_dead_leaders_requests_again() {
+    let fast_sessions = scenario().replace(
+        "[compute]",
+        "[consul]\nenabled = true\nsession_ttl_multiplier = 0.5\n\n[compute]",
+    );
+    let w = Watch::start(&fast_sessions, &[("evacuate_concurrency", "1")]);
+    let path = w.cloud.evacctl_config();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = set_key(&text, "lock", "consul_cluster", "\"management\"");
+    let text = set_key(&text, "lock", "session_ttl", "\"10s\"");
+    std::fs::write(&path, set_key(&text, "cloud", "api_timeout", "\"5s\"")).unwrap();
+    // Rebuilds slow enough that a second request would find the first still running.
+    w.cloud.ctl(
+        "POST",
+        "compute",
+        Some(json!({"evacuate_rebuild_delay": 3.0})),
+    );
+    w.cloud.ctl(
+        "POST",
+        "faults",
+        Some(json!({"method": "POST", "path_contains": "/action", "latency_ms": 7000, "count": 1})),
+    );
+    let (config_b, journal_b) = second_controller(&w);
+    let mut a = w.spawn_loop();
+    let held = SimCloud::wait_for(Duration::from_secs(20), || {
+        w.cloud
+            .ctl("GET", "consul", None)
+            .to_string()
+            .contains("evacctl/leader")
+    });
+    assert!(held.is_some(), "{}", w.cloud.ctl("GET", "consul", None));
+    let mut b = spawn_with(&w, &config_b, &journal_b);
+
+    w.cloud.network("compute-3", "storage", "cut");
+    let sent = SimCloud::wait_for(Duration::from_secs(40), || {
+        w.records()
+            .iter()
+            .any(|r| r["action"] == "evacuate" && r["kind"] == "intent")
+    });
+    a.kill().expect("SIGKILL");
+    let _ = a.wait();
+    assert!(sent.is_some(), "A sent nothing: {:#?}", w.records());
+
+    let done = SimCloud::wait_for(Duration::from_secs(60), || {
+        journal_of(&journal_b).iter().any(|r| {
+            r["action"] == "state"
+                && r["host"] == "compute-3"
+                && (r["status"] == "evacuated" || r["status"] == "alert")
+        })
+    });
+    let _ = b.kill();
+    let _ = b.wait();
+    let records_b = journal_of(&journal_b);
+    assert!(done.is_some(), "B did not finish: {records_b:#?}");
+    assert!(
+        records_b.iter().any(|r| r["action"] == "state"
+            && r["host"] == "compute-3"
+            && r["status"] == "evacuated"),
+        "{records_b:#?}"
+    );
+    // B said whom it took over from, and held what Nova did not show yet.
+    let takeover = records_b
+        .iter()
+        .find(|r| r["action"] == "takeover")
+        .unwrap_or_else(|| panic!("no takeover record: {records_b:#?}"));
+    assert!(
+        takeover["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("stopped without releasing it"),
+        "{takeover}"
+    );
+    let per_server = w.evacuations_per_server();
+    assert_eq!(per_server.len(), 5, "{per_server:?}");
+    assert!(per_server.values().all(|n| *n == 1), "{per_server:?}");
+    // A fenced, B did not fence again.
+    assert!(
+        !records_b
+            .iter()
+            .any(|r| r["action"] == "fence" && r["kind"] == "intent"),
+        "{records_b:#?}"
+    );
+}
+
 #[test]
 fn a_dry_run_decides_and_changes_nothing() {
     let w = Watch::start(&scenario(), &[]);

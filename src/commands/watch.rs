@@ -184,10 +184,15 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
 
     loop {
         let started = Instant::now();
-        if let Some(l) = leader.as_mut()
-            && let Err(e) = l.try_acquire()
-        {
-            tracing::warn!("the leader lock cannot be asked ({e}): acting on nothing this cycle");
+        if let Some(l) = leader.as_mut() {
+            if let Err(e) = l.try_acquire() {
+                tracing::warn!(
+                    "the leader lock cannot be asked ({e}): acting on nothing this cycle"
+                );
+            }
+            if let Some(dead) = l.take_over_note() {
+                record_takeover(journal.as_ref(), &dead, session.config().api_timeout);
+            }
         }
         let report = engine.cycle(&setup);
         if args.once || stop.load(Ordering::SeqCst) {
@@ -220,6 +225,37 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
                 _ => ExitCode::Success,
             });
         }
+    }
+}
+
+/// Journals a take-over from a controller that died holding the leader lock: until the API
+/// timeout has passed, a server Nova shows nothing of is not evacuated (that controller may
+/// have sent its request just before it stopped; its journal is not here to tell).
+fn record_takeover(
+    journal: Option<&journal::Journal>,
+    dead: &crate::lock::Identity,
+    wait: Duration,
+) {
+    let Some(j) = journal else { return };
+    let holder = dead.to_string();
+    let until = std::time::SystemTime::now() + wait;
+    let detail = format!(
+        "took over the leader lock from {holder}, which stopped without releasing it: a server \
+         Nova shows no evacuation of is not evacuated before {} (its request may still reach Nova)",
+        humantime::format_rfc3339_seconds(until)
+    );
+    tracing::warn!("{detail}");
+    if let Err(e) = j.append(
+        Kind::Event,
+        journal::TAKEOVER_ACTION,
+        "in-doubt",
+        journal::Fields {
+            target: Some(&holder),
+            detail: Some(&detail),
+            ..Default::default()
+        },
+    ) {
+        tracing::error!("cannot journal the take-over: {e}");
     }
 }
 

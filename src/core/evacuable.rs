@@ -23,6 +23,10 @@ pub enum JournalState {
     /// still be handling it until `request_timeout` after `last_seen` (the last record of the
     /// run that sent it, RFC 3339); after that, Nova's migration records decide.
     InDoubt { run_id: String, last_seen: String },
+    /// Nothing recorded here, but this controller took the leader lock `at` (RFC 3339) from
+    /// `holder`, which died holding it: a request of that one may still reach Nova until
+    /// `request_timeout` after `at` (it stopped acting before its lock could lapse).
+    PreviousLeader { holder: String, at: String },
 }
 
 /// Why a server is not evacuated (the `code` is stable in JSON).
@@ -46,6 +50,9 @@ pub enum Reason {
     AlreadyAccepted { run_id: String, at: String },
     /// A request of a killed run got no recorded answer and Nova may still be handling it.
     RequestInDoubt { run_id: String, until: String },
+    /// Nothing recorded, but the previous leader died holding the lock: its request may
+    /// still be in Nova's hands.
+    PreviousLeaderInDoubt { holder: String, until: String },
     /// A task is running (`OS-EXT-STS:task_state`).
     TaskInProgress(String),
     /// ERROR without `launched_at`: it failed at creation, there is nothing to rebuild.
@@ -65,7 +72,9 @@ impl Reason {
             Reason::NotOnHost(_) => "not-on-host",
             Reason::EvacuationInProgress { .. } => "evacuation-in-progress",
             Reason::AlreadyAccepted { .. } => "already-accepted",
-            Reason::RequestInDoubt { .. } => "request-in-doubt",
+            Reason::RequestInDoubt { .. } | Reason::PreviousLeaderInDoubt { .. } => {
+                "request-in-doubt"
+            }
             Reason::TaskInProgress(_) => "task-in-progress",
             Reason::NeverRan => "never-ran",
             Reason::State(_) => "state",
@@ -80,6 +89,7 @@ impl Reason {
                 | Reason::EvacuationInProgress { .. }
                 | Reason::AlreadyAccepted { .. }
                 | Reason::RequestInDoubt { .. }
+                | Reason::PreviousLeaderInDoubt { .. }
         )
     }
 }
@@ -117,6 +127,13 @@ impl fmt::Display for Reason {
                 "evacctl run {run_id} was stopped while its evacuation request was out, and Nova \
                  may still be handling it (Nova accepts a second evacuation while the first \
                  runs, and the server ends in ERROR): not sent again before {until}, unless \
+                 Nova shows it first"
+            ),
+            Reason::PreviousLeaderInDoubt { holder, until } => write!(
+                f,
+                "taken over from {holder}, which stopped holding the leader lock: an evacuation \
+                 request it sent may still reach Nova (Nova accepts a second evacuation while \
+                 the first runs, and the server ends in ERROR): not sent before {until}, unless \
                  Nova shows it first"
             ),
             Reason::TaskInProgress(t) if t == "rebuilding" || t.starts_with("rebuild") => write!(
@@ -315,6 +332,15 @@ pub fn classify(f: &Facts<'_>, cfg: &EvacuationConfig) -> Verdict {
             until: humantime::format_rfc3339_seconds(until).to_string(),
         });
     }
+    if let JournalState::PreviousLeader { holder, at } = &f.journal
+        && f.server.task().is_none()
+        && let Some(until) = f.clock.in_doubt_until(at)
+    {
+        return Verdict::Skip(Reason::PreviousLeaderInDoubt {
+            holder: holder.clone(),
+            until: humantime::format_rfc3339_seconds(until).to_string(),
+        });
+    }
     nova_rule(f.server)
 }
 
@@ -487,6 +513,36 @@ mod tests {
             &cfg,
         );
         assert_eq!(code(&v), Some("task-in-progress"));
+    }
+
+    /// A take-over from a leader that died holding the lock: what Nova shows nothing of waits
+    /// the API timeout after the take-over; what Nova shows speaks first.
+    #[test]
+    fn after_a_takeover_what_nova_does_not_show_waits_the_api_timeout() {
+        let cfg = EvacuationConfig::default();
+        let s = server("active", None, true);
+        let taken = |at: &str| JournalState::PreviousLeader {
+            holder: "ctl-1 (pid 4242, since 2026-11-22T01:00:00Z)".into(),
+            at: at.into(),
+        };
+        let v = classify(&facts(&s, None, taken("2026-11-22T01:39:50.000000Z")), &cfg);
+        assert_eq!(code(&v), Some("request-in-doubt"));
+        let Verdict::Skip(r) = &v else { panic!() };
+        assert!(r.is_already_handled());
+        let text = r.to_string();
+        assert!(text.contains("taken over from ctl-1 (pid 4242"), "{text}");
+        assert!(
+            text.contains("not sent before 2026-11-22T01:40:50Z"),
+            "{text}"
+        );
+        let v = classify(&facts(&s, None, taken("2026-11-22T01:39:00.000000Z")), &cfg);
+        assert!(v.is_evacuable());
+        let m = migration("accepted", "2026-11-22T01:39:55.000000");
+        let v = classify(
+            &facts(&s, Some(&m), taken("2026-11-22T01:39:50.000000Z")),
+            &cfg,
+        );
+        assert_eq!(code(&v), Some("evacuation-in-progress"));
     }
 
     #[test]

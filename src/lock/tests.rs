@@ -269,6 +269,8 @@ fn one_leader_the_other_stands_by_naming_it_and_a_release_hands_over_at_once() {
     a.release();
     assert!(!a.is_leader() && !flag.is_set());
     assert_eq!(b.try_acquire().unwrap(), Leadership::Leader);
+    // Released, not died holding it: nothing of a's can still be on its way.
+    assert_eq!(b.take_over_note(), None);
     assert!(standby_holder(&mut a).unwrap().starts_with("ctl-b (pid "));
 
     // Dropping the leader releases too.
@@ -297,6 +299,10 @@ fn a_holder_that_stops_renewing_stops_acting_before_the_standby_takes_over() {
     assert!(!a_flag.is_set());
     assert!(!a.is_leader());
     assert!(b.is_leader());
+    // b knows it took over from a holder that never released (said once).
+    let dead = b.take_over_note().expect("a take-over from a dead holder");
+    assert_eq!(dead.controller, "ctl-a");
+    assert_eq!(b.take_over_note(), None);
 }
 
 #[test]
@@ -317,6 +323,8 @@ fn a_lost_session_or_key_clears_the_flag_and_the_lock_can_be_taken_again() {
         a.try_acquire().unwrap() == Leadership::Leader
     });
     assert!(flag.is_set(), "the same flag serves every term");
+    // Its own identity on the key is not a take-over.
+    assert_eq!(a.take_over_note(), None);
     let renewed = cc.kv_get(KEY).unwrap().unwrap().session.unwrap();
     assert_ne!(renewed, session);
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::config::EvacuationConfig;
 use crate::core::capacity::{self, Demand, Plan, Resources, Target};
-use crate::core::evacuable::{self, Clock, Facts, JournalState, Verdict, VerdictView};
+use crate::core::evacuable::{self, Clock, Facts, Verdict, VerdictView};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
 use crate::journal::{self, Fields, Journal, Kind, Record};
@@ -449,6 +449,7 @@ pub fn classify_and_plan(
 ) -> Survey {
     let latest = latest_per_server(migrations);
     let journal = journal::evacuations_from(records, opts.host);
+    let takeover = journal::takeover(records);
     let mut entries = Vec::new();
     let mut demands = Vec::new();
     let mut unknown_size = Vec::new();
@@ -461,7 +462,7 @@ pub fn classify_and_plan(
             server: &s,
             host: opts.host,
             latest_evacuation: latest.get(&s.id).copied(),
-            journal: journal.get(&s.id).cloned().unwrap_or(JournalState::None),
+            journal: journal::server_state(&journal, takeover.as_ref(), &s.id),
             clock,
         };
         let verdict = evacuable::classify(&facts, opts.filters);
