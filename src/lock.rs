@@ -283,11 +283,19 @@ impl std::fmt::Display for Identity {
 }
 
 /// The holder a key names, for people: its identity, else its raw text (shortened, on one
-/// line), else its session.
-fn holder_of(entry: &KvEntry) -> Option<String> {
+/// line), else its session. A holder named as this controller (`me`) whose process is gone
+/// is said to be so: a watch killed here keeps the lock until Consul ends its session.
+fn holder_of(entry: &KvEntry, me: &str, ttl: Duration) -> Option<String> {
     let session = entry.session.as_deref()?;
     let value = entry.value_bytes().unwrap_or_default();
     if let Ok(id) = serde_json::from_slice::<Identity>(&value) {
+        if id.controller == me && !process_alive(id.pid) {
+            return Some(format!(
+                "{id}, a watch on this machine that is no longer running: Consul ends its \
+                 session within twice its TTL ({} at most), then this controller takes over",
+                humantime::format_duration(ttl * 2)
+            ));
+        }
         return Some(id.to_string());
     }
     let text: String = String::from_utf8_lossy(&value)
@@ -301,6 +309,25 @@ fn holder_of(entry: &KvEntry) -> Option<String> {
     } else {
         text.to_string()
     })
+}
+
+/// Whether process `pid` runs on this machine (as far as this process can tell: a pid in
+/// another PID namespace is not seen, so the answer is for the message, never for a decision).
+fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: signal 0 checks existence and permission only.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
 }
 
 /// Whether this process may act: shared by the lock, its renewal thread and the action code.
@@ -522,7 +549,7 @@ impl LeaderLock {
         if !self.client.kv_acquire(&self.key, &value, &session)? {
             let holder = match self.client.kv_get(&self.key)? {
                 Some(entry) if entry.session.as_deref() != Some(session.as_str()) => {
-                    holder_of(&entry)
+                    holder_of(&entry, &self.controller, self.timing.ttl)
                 }
                 _ => None,
             };

@@ -278,6 +278,50 @@ fn one_leader_the_other_stands_by_naming_it_and_a_release_hands_over_at_once() {
     assert_eq!(a.try_acquire().unwrap(), Leadership::Leader);
 }
 
+/// A watch killed on this machine still holds the key until its session lapses: the standby
+/// says so, and says how long at most.
+#[test]
+fn a_standby_says_when_the_holder_is_this_machines_dead_process() {
+    let (_sim, c) = consul_sim(2.0);
+    let cc = client(&c);
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let session = cc
+        .session_create(&SessionRequest {
+            name: Some("a killed watch".into()),
+            node: None,
+            ttl: Some("15s".into()),
+            lock_delay: Some("1s".into()),
+            behavior: Behavior::Release,
+            node_checks: Some(Vec::new()),
+        })
+        .unwrap();
+    let id = Identity {
+        controller: "ctl-b".into(),
+        pid: dead_pid,
+        since: "2026-11-22T03:12:09Z".into(),
+    };
+    assert!(
+        cc.kv_acquire(KEY, &serde_json::to_vec(&id).unwrap(), &session)
+            .unwrap()
+    );
+    let mut b = leader(&c, "ctl-b", LeaderTiming::for_ttl(Duration::from_secs(15)));
+    let holder = standby_holder(&mut b).unwrap();
+    assert!(
+        holder.contains("a watch on this machine that is no longer running"),
+        "{holder}"
+    );
+    assert!(holder.contains("30s at most"), "{holder}");
+    // Another controller's holder is only named.
+    let mut other = leader(&c, "ctl-c", LeaderTiming::for_ttl(Duration::from_secs(15)));
+    let holder = standby_holder(&mut other).unwrap();
+    assert_eq!(
+        holder,
+        format!("ctl-b (pid {dead_pid}, since 2026-11-22T03:12:09Z)")
+    );
+}
+
 #[test]
 fn a_holder_that_stops_renewing_stops_acting_before_the_standby_takes_over() {
     let (_sim, c) = consul_sim(0.2);
@@ -417,17 +461,18 @@ fn a_holder_is_shown_from_its_identity_or_its_text() {
         modify_index: 1,
     };
     let id = br#"{"controller":"ctl-2","pid":4242,"since":"2026-11-22T03:12:09Z"}"#;
+    let ttl = Duration::from_secs(15);
     assert_eq!(
-        holder_of(&entry(id, Some("s1"))).as_deref(),
+        holder_of(&entry(id, Some("s1")), "me", ttl).as_deref(),
         Some("ctl-2 (pid 4242, since 2026-11-22T03:12:09Z)")
     );
-    assert_eq!(holder_of(&entry(id, None)), None, "free key");
+    assert_eq!(holder_of(&entry(id, None), "me", ttl), None, "free key");
     assert_eq!(
-        holder_of(&entry(b"other\ntool", Some("s1"))).as_deref(),
+        holder_of(&entry(b"other\ntool", Some("s1")), "me", ttl).as_deref(),
         Some("other tool")
     );
     assert_eq!(
-        holder_of(&entry(b"", Some("s1"))).as_deref(),
+        holder_of(&entry(b"", Some("s1")), "me", ttl).as_deref(),
         Some("session s1")
     );
 }
