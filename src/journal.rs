@@ -291,20 +291,27 @@ pub fn episode_of<'a>(records: &'a [Record], host: &str) -> (usize, Option<&'a s
 /// it (`target`: that controller's identity).
 pub const TAKEOVER_ACTION: &str = "takeover";
 
-/// The last take-over from a controller that died holding the leader lock: an evacuation
-/// request it sent just before may still reach Nova, and its journal is on its own machine.
-pub fn takeover(records: &[Record]) -> Option<JournalState> {
-    records
+/// The last take-over from a controller that died holding the leader lock, if it concerns
+/// `host` (its record lists the hosts carrying evacctl's marker then, or `null`: all): an
+/// evacuation request that controller sent just before may still reach Nova, and its journal
+/// is on its own machine.
+pub fn takeover(records: &[Record], host: &str) -> Option<JournalState> {
+    let r = records
         .iter()
         .rev()
-        .find(|r| r.action == TAKEOVER_ACTION && r.kind == Kind::Event)
-        .map(|r| JournalState::PreviousLeader {
-            holder: r
-                .target
-                .clone()
-                .unwrap_or_else(|| "another controller".into()),
-            at: r.ts.clone(),
-        })
+        .find(|r| r.action == TAKEOVER_ACTION && r.kind == Kind::Event)?;
+    let hosts = r.data.as_ref().and_then(|d| d.get("hosts"));
+    let concerned = match hosts.and_then(|h| h.as_array()) {
+        Some(list) => list.iter().any(|h| h.as_str() == Some(host)),
+        None => true,
+    };
+    concerned.then(|| JournalState::PreviousLeader {
+        holder: r
+            .target
+            .clone()
+            .unwrap_or_else(|| "another controller".into()),
+        at: r.ts.clone(),
+    })
 }
 
 /// What is known of server `id` of a host: its own records ([`evacuations_from`]) first,
@@ -619,20 +626,24 @@ mod tests {
         ev("a", Kind::Intent, "sending");
         ev("a", Kind::Result, "accepted");
         let (records, _) = read(&path).unwrap();
-        assert_eq!(takeover(&records), None);
+        assert_eq!(takeover(&records, "compute-3"), None);
+        let hosts = serde_json::json!({"hosts": ["compute-3"]});
         j.append(
             Kind::Event,
             TAKEOVER_ACTION,
             "in-doubt",
             Fields {
                 target: Some("ctl-1 (pid 4242, since 2026-11-22T01:00:00Z)"),
+                data: Some(&hosts),
                 ..Default::default()
             },
         )
         .unwrap();
         let (records, _) = read(&path).unwrap();
+        // Only the hosts the dead holder had isolated.
+        assert_eq!(takeover(&records, "compute-2"), None);
         let own = evacuations_from(&records, "compute-3");
-        let t = takeover(&records);
+        let t = takeover(&records, "compute-3");
         assert!(matches!(
             server_state(&own, t.as_ref(), "a"),
             JournalState::Accepted { .. }

@@ -270,6 +270,10 @@ pub struct Identity {
     pub pid: u32,
     /// RFC 3339: when the lock was taken.
     pub since: String,
+    /// The holder's journal run id: a controller taking over whose journal holds that run
+    /// knows the dead holder's requests (they were journaled before being sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl std::fmt::Display for Identity {
@@ -466,6 +470,8 @@ pub struct LeaderLock {
     last_standby: Option<Option<String>>,
     /// The holder this controller took the lock from, when it had died holding it.
     took_over: Option<Identity>,
+    /// This run's journal run id, put in the key's value.
+    run: Option<String>,
 }
 
 impl LeaderLock {
@@ -503,7 +509,13 @@ impl LeaderLock {
             stop_renewal: None,
             last_standby: None,
             took_over: None,
+            run: None,
         }
+    }
+
+    /// Names this run's journal in the key's value (see [`Identity::run`]).
+    pub fn set_run(&mut self, run_id: &str) {
+        self.run = Some(run_id.to_string());
     }
 
     /// Takes the lock if it is free. Already leader: answers from the flag, no request.
@@ -535,6 +547,7 @@ impl LeaderLock {
             controller: self.controller.clone(),
             pid: std::process::id(),
             since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            run: self.run.clone(),
         };
         let value = serde_json::to_vec(&identity).unwrap_or_default();
         // Who held it last: a graceful release empties the value, so an identity left on a

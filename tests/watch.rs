@@ -745,6 +745,13 @@ fn killed_then_resumed_with(action: &str, policy: &[(&str, &str)], slow: impl Fn
     let per_server = w.evacuations_per_server();
     assert_eq!(per_server.len(), 5, "{per_server:?}");
     assert!(per_server.values().all(|n| *n == 1), "{per_server:?}");
+    // The killed run's requests are in this journal: the restarted watch, taking the leader
+    // lock from it, has nothing to hold.
+    assert!(
+        !w.records().iter().any(|r| r["action"] == "takeover"),
+        "{:#?}",
+        w.records()
+    );
     let force_offs = w
         .requests()
         .into_iter()
@@ -1129,6 +1136,18 @@ fn two_watchers_one_acts_and_the_other_takes_over_when_it_dies() {
         done.is_some(),
         "B did not take over: {:#?}",
         journal_of(&journal_b)
+    );
+    // B took over from A, holding only what A may have been evacuating (compute-3, isolated
+    // by A), not compute-2, which failed after A died.
+    let records_b = journal_of(&journal_b);
+    let takeover = records_b
+        .iter()
+        .find(|r| r["action"] == "takeover")
+        .unwrap_or_else(|| panic!("no takeover record: {records_b:#?}"));
+    assert_eq!(
+        takeover["data"]["hosts"],
+        json!(["compute-3"]),
+        "{takeover}"
     );
     // B never fenced compute-3 again: A had done it (B resumed from Nova's marker).
     assert!(

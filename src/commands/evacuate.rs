@@ -130,7 +130,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
     let records = read_journal(ctx)?;
     let journal_state = journal::server_state(
         &journal::evacuations_from(&records, &source),
-        journal::takeover(&records).as_ref(),
+        journal::takeover(&records, &source).as_ref(),
         &server.id,
     );
     let facts = Facts {

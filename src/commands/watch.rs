@@ -102,6 +102,9 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut engine = Engine::resume(&records);
+    if let (Some(l), Some(j)) = (leader.as_mut(), journal.as_ref()) {
+        l.set_run(j.run_id());
+    }
     let stop = Arc::new(AtomicBool::new(false));
     install_signal_handlers(stop.clone());
 
@@ -191,7 +194,7 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             if let Some(dead) = l.take_over_note() {
-                record_takeover(journal.as_ref(), &dead, session.config().api_timeout);
+                engine.took_over(dead);
             }
         }
         let report = engine.cycle(&setup);
@@ -225,37 +228,6 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
                 _ => ExitCode::Success,
             });
         }
-    }
-}
-
-/// Journals a take-over from a controller that died holding the leader lock: until the API
-/// timeout has passed, a server Nova shows nothing of is not evacuated (that controller may
-/// have sent its request just before it stopped; its journal is not here to tell).
-fn record_takeover(
-    journal: Option<&journal::Journal>,
-    dead: &crate::lock::Identity,
-    wait: Duration,
-) {
-    let Some(j) = journal else { return };
-    let holder = dead.to_string();
-    let until = std::time::SystemTime::now() + wait;
-    let detail = format!(
-        "took over the leader lock from {holder}, which stopped without releasing it: a server \
-         Nova shows no evacuation of is not evacuated before {} (its request may still reach Nova)",
-        humantime::format_rfc3339_seconds(until)
-    );
-    tracing::warn!("{detail}");
-    if let Err(e) = j.append(
-        Kind::Event,
-        journal::TAKEOVER_ACTION,
-        "in-doubt",
-        journal::Fields {
-            target: Some(&holder),
-            detail: Some(&detail),
-            ..Default::default()
-        },
-    ) {
-        tracing::error!("cannot journal the take-over: {e}");
     }
 }
 

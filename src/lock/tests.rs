@@ -301,6 +301,7 @@ fn a_standby_says_when_the_holder_is_this_machines_dead_process() {
         controller: "ctl-b".into(),
         pid: dead_pid,
         since: "2026-11-22T03:12:09Z".into(),
+        run: None,
     };
     assert!(
         cc.kv_acquire(KEY, &serde_json::to_vec(&id).unwrap(), &session)

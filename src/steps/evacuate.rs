@@ -449,7 +449,7 @@ pub fn classify_and_plan(
 ) -> Survey {
     let latest = latest_per_server(migrations);
     let journal = journal::evacuations_from(records, opts.host);
-    let takeover = journal::takeover(records);
+    let takeover = journal::takeover(records, opts.host);
     let mut entries = Vec::new();
     let mut demands = Vec::new();
     let mut unknown_size = Vec::new();

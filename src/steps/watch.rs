@@ -23,6 +23,7 @@ use crate::core::watch::{
 use crate::error::{CliError, exit_code_of};
 use crate::exit_codes::ExitCode;
 use crate::journal::{self, Fields, Journal, Kind, Record};
+use crate::lock::Identity;
 use crate::openstack::Session;
 use crate::openstack::nova::ComputeService;
 use crate::steps::evacuate::{self, Options};
@@ -144,6 +145,9 @@ pub struct Engine {
     observe_errors: u32,
     last_alert: Option<String>,
     persisted: Written,
+    /// A holder that died holding the leader lock, taken over from: journaled with the next
+    /// observation (the hosts it may have been evacuating).
+    took_over: Option<Identity>,
 }
 
 /// One host as observed.
@@ -167,6 +171,67 @@ impl Engine {
             observe_errors,
             last_alert: None,
             persisted: Written::default(),
+            took_over: None,
+        }
+    }
+
+    /// This controller took the leader lock from `dead`, which stopped holding it.
+    pub fn took_over(&mut self, dead: Identity) {
+        self.took_over = Some(dead);
+    }
+
+    /// Journals the take-over, unless this journal holds the dead holder's run (then its
+    /// requests are known here: a watch killed and restarted on the same machine). `hosts`:
+    /// those carrying evacctl's marker now, the only ones it may have been evacuating (`None`:
+    /// the cloud could not be observed, so all).
+    fn record_takeover(&mut self, s: &Setup<'_>, hosts: Option<Vec<String>>) {
+        let (Some(dead), Some(j)) = (self.took_over.take(), s.journal) else {
+            return;
+        };
+        if let Some(run) = &dead.run
+            && journal::read(&s.journal_path)
+                .is_ok_and(|(records, _)| records.iter().any(|r| &r.run_id == run))
+        {
+            tracing::info!(
+                "took over from {dead}, whose run is in this journal: its requests are known"
+            );
+            return;
+        }
+        let holder = dead.to_string();
+        let until = SystemTime::now() + s.session.config().api_timeout;
+        let which = match &hosts {
+            Some(h) if h.is_empty() => {
+                "no host carries evacctl's marker: nothing to hold".to_string()
+            }
+            Some(h) => format!(
+                "a server of {} that Nova shows no evacuation of is not evacuated before {} \
+                 (its request may still reach Nova)",
+                h.join(", "),
+                humantime::format_rfc3339_seconds(until)
+            ),
+            None => format!(
+                "a server Nova shows no evacuation of is not evacuated before {} (its request \
+                 may still reach Nova)",
+                humantime::format_rfc3339_seconds(until)
+            ),
+        };
+        let detail = format!(
+            "took over the leader lock from {holder}, which stopped without releasing it: {which}"
+        );
+        tracing::warn!("{detail}");
+        let data = serde_json::json!({ "hosts": hosts });
+        if let Err(e) = j.append(
+            Kind::Event,
+            journal::TAKEOVER_ACTION,
+            "in-doubt",
+            Fields {
+                target: Some(&holder),
+                detail: Some(&detail),
+                data: Some(&data),
+                ..Default::default()
+            },
+        ) {
+            tracing::error!("cannot journal the take-over: {e}");
         }
     }
 
@@ -187,6 +252,12 @@ impl Engine {
         };
         let (observed, observer_isolated) = match observe_all(s) {
             Ok(x) => {
+                let marked =
+                    x.0.iter()
+                        .filter(|(_, o)| o.facts.nova.is_ours())
+                        .map(|(h, _)| h.clone())
+                        .collect();
+                self.record_takeover(s, Some(marked));
                 if self.observe_errors > 0 {
                     journal_observe(s, "ok", "the cloud answers again");
                 }
@@ -194,6 +265,7 @@ impl Engine {
                 x
             }
             Err(e) => {
+                self.record_takeover(s, None);
                 self.observe_errors += 1;
                 let text = format!("{e:#}");
                 tracing::error!("cannot observe the cloud: {text}");
