@@ -1187,6 +1187,8 @@ fn a_takeover_mid_evacuation_does_not_send_the_dead_leaders_requests_again() {
         "faults",
         Some(json!({"method": "POST", "path_contains": "/action", "latency_ms": 7000, "count": 1})),
     );
+    // Both controllers tell the same hook.
+    let events = w.events_hook();
     let (config_b, journal_b) = second_controller(&w);
     let mut a = w.spawn_loop();
     let held = SimCloud::wait_for(Duration::from_secs(20), || {
@@ -1240,6 +1242,20 @@ fn a_takeover_mid_evacuation_does_not_send_the_dead_leaders_requests_again() {
     let per_server = w.evacuations_per_server();
     assert_eq!(per_server.len(), 5, "{per_server:?}");
     assert!(per_server.values().all(|n| *n == 1), "{per_server:?}");
+    // People were told that the acting controller died.
+    let got = events_in(&events);
+    let warning = got
+        .iter()
+        .find(|e| e["event"] == "warning" && e["state"] == "takeover")
+        .unwrap_or_else(|| panic!("no takeover warning: {got:#?}"));
+    assert_eq!(warning["host"], "*");
+    assert!(
+        warning["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("stopped without releasing it"),
+        "{warning}"
+    );
     // A fenced, B did not fence again.
     assert!(
         !records_b

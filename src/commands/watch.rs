@@ -134,20 +134,23 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let on_alert = |why: &str| {
+    // Cluster-wide events (host "*"): an alert (a gate), or a warning such as a take-over.
+    let on_cluster = |kind: EventKind, state: &str, why: &str| {
         if !args.dry_run {
-            let mut e = Event::new(EventKind::Alert, "*", "alert", why);
+            let mut e = Event::new(kind, "*", state, why);
             e.run_id = run_id.clone();
             notifier.notify(e);
         }
         if stream {
             crate::outln!(
                 "{}",
-                serde_json::json!({"event": "alert", "reason": why,
+                serde_json::json!({"event": kind.as_str(), "state": state, "reason": why,
                     "at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()})
             );
         }
     };
+    let on_alert = |why: &str| on_cluster(EventKind::Alert, "alert", why);
+    let on_warning = |state: &str, why: &str| on_cluster(EventKind::Warning, state, why);
     let is_leader = || leader_flag.as_ref().is_none_or(LeaderFlag::is_set);
     let setup = Setup {
         session,
@@ -158,6 +161,7 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         is_leader: &is_leader,
         on_transition: &on_transition,
         on_alert: &on_alert,
+        on_warning: &on_warning,
     };
     let channels = notifier.channels();
     tracing::info!(

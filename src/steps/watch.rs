@@ -70,6 +70,8 @@ pub struct Setup<'a> {
     pub on_transition: &'a (dyn Fn(&Transition, &serde_json::Value) + Sync),
     /// Told of a cycle-wide alert (a gate), once per new reason.
     pub on_alert: &'a (dyn Fn(&str) + Sync),
+    /// Told of a cluster-wide warning (`state`, why): a take-over of the leader lock.
+    pub on_warning: &'a (dyn Fn(&str, &str) + Sync),
 }
 
 /// A host as the last cycle left it.
@@ -233,6 +235,8 @@ impl Engine {
         ) {
             tracing::error!("cannot journal the take-over: {e}");
         }
+        // People should know: the controller that was acting has died (or hung).
+        (s.on_warning)("takeover", &detail);
     }
 
     /// One cycle.
