@@ -15,11 +15,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::evacuable::JournalState;
+use crate::core::evacuable::{JournalState, Takeover};
+use crate::lock::Hold;
+use crate::openstack::parse_timestamp;
 
 /// The environment variable that overrides `[journal] path` (so does `--journal`).
 pub const ENV_VAR: &str = "EVACCTL_JOURNAL";
@@ -291,40 +293,98 @@ pub fn episode_of<'a>(records: &'a [Record], host: &str) -> (usize, Option<&'a s
 /// it (`target`: that controller's identity).
 pub const TAKEOVER_ACTION: &str = "takeover";
 
-/// The last take-over from a controller that died holding the leader lock, if it concerns
-/// `host` (its record lists the hosts carrying evacctl's marker then, or `null`: all): an
-/// evacuation request that controller sent just before may still reach Nova, and its journal
-/// is on its own machine.
-pub fn takeover(records: &[Record], host: &str) -> Option<JournalState> {
-    let r = records
+/// The take-over hold that concerns `host`: of every `takeover` record naming it (its
+/// `data.hosts`, or `null`: all hosts), the one that ends last (`data.until`). The previous
+/// holder's evacuation requests are not in this journal and may reach Nova until then.
+pub fn takeover(records: &[Record], host: &str) -> Option<Takeover> {
+    records
         .iter()
-        .rev()
-        .find(|r| r.action == TAKEOVER_ACTION && r.kind == Kind::Event)?;
-    let hosts = r.data.as_ref().and_then(|d| d.get("hosts"));
-    let concerned = match hosts.and_then(|h| h.as_array()) {
-        Some(list) => list.iter().any(|h| h.as_str() == Some(host)),
-        None => true,
-    };
-    concerned.then(|| JournalState::PreviousLeader {
-        holder: r
-            .target
-            .clone()
-            .unwrap_or_else(|| "another controller".into()),
-        at: r.ts.clone(),
-    })
+        .filter(|r| r.action == TAKEOVER_ACTION && r.kind == Kind::Event)
+        .filter_map(|r| {
+            let data = r.data.as_ref()?;
+            let until = data.get("until")?.as_str()?;
+            let concerned = match data.get("hosts").and_then(|h| h.as_array()) {
+                Some(list) => list.iter().any(|h| h.as_str() == Some(host)),
+                None => true,
+            };
+            concerned.then(|| Takeover {
+                holder: r
+                    .target
+                    .clone()
+                    .unwrap_or_else(|| "another controller".into()),
+                until: until.to_string(),
+            })
+        })
+        .max_by_key(|t| parse_timestamp(&t.until))
 }
 
-/// What is known of server `id` of a host: its own records ([`evacuations_from`]) first,
-/// else the last take-over ([`takeover`]), else nothing.
-pub fn server_state(
-    own: &BTreeMap<String, JournalState>,
-    takeover: Option<&JournalState>,
-    id: &str,
-) -> JournalState {
-    own.get(id)
-        .or(takeover)
-        .cloned()
-        .unwrap_or(JournalState::None)
+/// What a controller handing the leader lock over must pass on (`None`: nothing): requests of
+/// run `run_id` that got no clear answer (Nova may act on them until `api_timeout` after
+/// their last record), and take-over holds of this journal still running. The next leader
+/// may be another controller, whose journal knows none of it.
+pub fn hand_over_hold(
+    records: &[Record],
+    run_id: &str,
+    api_timeout: Duration,
+    now: SystemTime,
+) -> Option<Hold> {
+    let mut until: Option<SystemTime> = None;
+    // `None`: every host.
+    let mut hosts: Option<std::collections::BTreeSet<String>> = Some(Default::default());
+    let mut extend = |end: SystemTime, host: Option<&str>| {
+        if end <= now {
+            return;
+        }
+        until = Some(until.map_or(end, |u| u.max(end)));
+        match (host, hosts.as_mut()) {
+            (Some(h), Some(set)) => {
+                set.insert(h.to_string());
+            }
+            (None, _) => hosts = None,
+            (Some(_), None) => {}
+        }
+    };
+    // Each server's last record of this run: an intent without result, or no clear answer.
+    let mut last: BTreeMap<(&str, &str), &Record> = BTreeMap::new();
+    for r in records
+        .iter()
+        .filter(|r| r.run_id == run_id && r.action == "evacuate")
+    {
+        if let (Some(h), Some(sv)) = (&r.host, &r.server) {
+            last.insert((h.as_str(), sv.as_str()), r);
+        }
+    }
+    for ((host, _), r) in &last {
+        let doubt = r.kind == Kind::Intent || (r.kind == Kind::Result && r.status == NO_ANSWER);
+        if let (true, Some(ts)) = (doubt, parse_timestamp(&r.ts)) {
+            extend(ts + api_timeout, Some(host));
+        }
+    }
+    for r in records
+        .iter()
+        .filter(|r| r.action == TAKEOVER_ACTION && r.kind == Kind::Event)
+    {
+        let Some(data) = &r.data else { continue };
+        let Some(end) = data
+            .get("until")
+            .and_then(|u| u.as_str())
+            .and_then(parse_timestamp)
+        else {
+            continue;
+        };
+        match data.get("hosts").and_then(|h| h.as_array()) {
+            Some(list) => {
+                for h in list.iter().filter_map(|h| h.as_str()) {
+                    extend(end, Some(h));
+                }
+            }
+            None => extend(end, None),
+        }
+    }
+    until.map(|u| Hold {
+        until: humantime::format_rfc3339_seconds(u).to_string(),
+        hosts: hosts.map(|set| set.into_iter().collect()),
+    })
 }
 
 /// What the journal says about each server evacuated from `host` in its current episode
@@ -606,52 +666,107 @@ mod tests {
     }
 
     #[test]
-    fn a_takeover_covers_the_servers_the_journal_knows_nothing_of() {
+    fn takeover_holds_name_their_hosts_and_the_latest_end_wins() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let j = Journal::open(&path).unwrap();
-        let ev = |server: &str, kind: Kind, status: &str| {
+        let (records, _) = read(&path).unwrap();
+        assert_eq!(takeover(&records, "compute-3"), None);
+        let take = |holder: &str, data: serde_json::Value| {
+            j.append(
+                Kind::Event,
+                TAKEOVER_ACTION,
+                "in-doubt",
+                Fields {
+                    target: Some(holder),
+                    data: Some(&data),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        };
+        take(
+            "ctl-1",
+            serde_json::json!({"hosts": ["compute-3"], "until": "2026-11-22T01:41:00Z"}),
+        );
+        // A later take-over that holds nothing does not end the earlier hold.
+        take(
+            "ctl-2",
+            serde_json::json!({"hosts": [], "until": "2026-11-22T01:40:30Z"}),
+        );
+        let (records, _) = read(&path).unwrap();
+        assert_eq!(takeover(&records, "compute-2"), None);
+        let t = takeover(&records, "compute-3").unwrap();
+        assert_eq!(
+            (t.holder.as_str(), t.until.as_str()),
+            ("ctl-1", "2026-11-22T01:41:00Z")
+        );
+        // `null` hosts: every host.
+        take(
+            "ctl-3",
+            serde_json::json!({"hosts": null, "until": "2026-11-22T01:42:00Z"}),
+        );
+        let (records, _) = read(&path).unwrap();
+        assert_eq!(takeover(&records, "compute-2").unwrap().holder, "ctl-3");
+        assert_eq!(takeover(&records, "compute-3").unwrap().holder, "ctl-3");
+    }
+
+    #[test]
+    fn a_hand_over_passes_on_what_is_still_in_doubt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let j = Journal::open(&path).unwrap();
+        let ev = |host: &str, server: &str, kind: Kind, status: &str| {
             j.append(
                 kind,
                 "evacuate",
                 status,
                 Fields {
-                    host: Some("compute-3"),
+                    host: Some(host),
                     server: Some(server),
                     ..Default::default()
                 },
             )
             .unwrap();
         };
-        ev("a", Kind::Intent, "sending");
-        ev("a", Kind::Result, "accepted");
+        ev("compute-3", "a", Kind::Intent, "sending");
+        ev("compute-3", "a", Kind::Result, "accepted");
         let (records, _) = read(&path).unwrap();
-        assert_eq!(takeover(&records, "compute-3"), None);
-        let hosts = serde_json::json!({"hosts": ["compute-3"]});
+        let now = SystemTime::now();
+        let minute = Duration::from_secs(60);
+        assert_eq!(hand_over_hold(&records, j.run_id(), minute, now), None);
+        // No clear answer for b on compute-4: held a minute, on compute-4 only.
+        ev("compute-4", "b", Kind::Intent, "sending");
+        ev("compute-4", "b", Kind::Result, NO_ANSWER);
+        let (records, _) = read(&path).unwrap();
+        let hold = hand_over_hold(&records, j.run_id(), minute, now).unwrap();
+        assert_eq!(hold.hosts, Some(vec!["compute-4".to_string()]));
+        let until = parse_timestamp(&hold.until).unwrap();
+        assert!(until > now && until <= now + minute + Duration::from_secs(1));
+        // Another run's records are its own; a minute later nothing is in doubt any more.
+        assert_eq!(hand_over_hold(&records, "another-run", minute, now), None);
+        assert_eq!(
+            hand_over_hold(&records, j.run_id(), minute, now + 2 * minute),
+            None
+        );
+        // A take-over hold of this journal still running is passed on too (all hosts here).
+        let data = serde_json::json!({
+            "hosts": null,
+            "until": humantime::format_rfc3339_seconds(now + 3 * minute).to_string(),
+        });
         j.append(
             Kind::Event,
             TAKEOVER_ACTION,
             "in-doubt",
             Fields {
-                target: Some("ctl-1 (pid 4242, since 2026-11-22T01:00:00Z)"),
-                data: Some(&hosts),
+                data: Some(&data),
                 ..Default::default()
             },
         )
         .unwrap();
         let (records, _) = read(&path).unwrap();
-        // Only the hosts the dead holder had isolated.
-        assert_eq!(takeover(&records, "compute-2"), None);
-        let own = evacuations_from(&records, "compute-3");
-        let t = takeover(&records, "compute-3");
-        assert!(matches!(
-            server_state(&own, t.as_ref(), "a"),
-            JournalState::Accepted { .. }
-        ));
-        match server_state(&own, t.as_ref(), "b") {
-            JournalState::PreviousLeader { holder, .. } => assert!(holder.starts_with("ctl-1 ")),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(server_state(&own, None, "b"), JournalState::None);
+        let hold = hand_over_hold(&records, j.run_id(), minute, now).unwrap();
+        assert_eq!(hold.hosts, None);
+        assert!(parse_timestamp(&hold.until).unwrap() > now + 2 * minute);
     }
 }

@@ -274,6 +274,20 @@ pub struct Identity {
     /// knows the dead holder's requests (they were journaled before being sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
+    /// Written by a release that hands over requests still in doubt (`hold`); a release with
+    /// nothing to hand over empties the value instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub released: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
+}
+
+/// Evacuation requests of a holder that may still reach Nova until `until` (RFC 3339), on
+/// `hosts` (`None`: any host).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub until: String,
+    pub hosts: Option<Vec<String>>,
 }
 
 impl std::fmt::Display for Identity {
@@ -295,8 +309,10 @@ fn holder_of(entry: &KvEntry, me: &str, ttl: Duration) -> Option<String> {
     if let Ok(id) = serde_json::from_slice::<Identity>(&value) {
         if id.controller == me && !process_alive(id.pid) {
             return Some(format!(
-                "{id}, a watch on this machine that is no longer running: Consul ends its \
-                 session within twice its TTL ({} at most), then this controller takes over",
+                "{id}, a name of this machine with no process {} visible here (a watch killed \
+                 here?): Consul ends its session within twice its TTL ({} at most), then this \
+                 controller takes over",
+                id.pid,
                 humantime::format_duration(ttl * 2)
             ));
         }
@@ -548,6 +564,8 @@ impl LeaderLock {
             pid: std::process::id(),
             since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             run: self.run.clone(),
+            released: false,
+            hold: None,
         };
         let value = serde_json::to_vec(&identity).unwrap_or_default();
         // Who held it last: a graceful release empties the value, so an identity left on a
@@ -558,7 +576,8 @@ impl LeaderLock {
             .kv_get(&self.key)?
             .filter(|e| e.session.is_none())
             .and_then(|e| serde_json::from_slice::<Identity>(&e.value_bytes()?).ok())
-            .filter(|id| !(id.controller == self.controller && id.pid == identity.pid));
+            .filter(|id| !id.released || id.hold.is_some())
+            .filter(|id| !self.is_me(id));
         if !self.client.kv_acquire(&self.key, &value, &session)? {
             let holder = match self.client.kv_get(&self.key)? {
                 Some(entry) if entry.session.as_deref() != Some(session.as_str()) => {
@@ -607,18 +626,34 @@ impl LeaderLock {
             self.flag.0.what,
             identity
         );
-        if let Some(dead) = dead_holder {
-            tracing::warn!(
-                "took over {} from {dead}, which stopped without releasing it",
-                self.flag.0.what
-            );
-            self.took_over = Some(dead);
+        if let Some(previous) = dead_holder {
+            if previous.released {
+                tracing::info!(
+                    "took over {} from {previous}, which handed over requests still in doubt",
+                    self.flag.0.what
+                );
+            } else {
+                tracing::warn!(
+                    "took over {} from {previous}, which stopped without releasing it",
+                    self.flag.0.what
+                );
+            }
+            self.took_over = Some(previous);
         }
         Ok(Leadership::Leader)
     }
 
+    /// This very run (by journal run id; by controller and pid when neither has one).
+    fn is_me(&self, id: &Identity) -> bool {
+        match (&id.run, &self.run) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => id.controller == self.controller && id.pid == std::process::id(),
+            _ => false,
+        }
+    }
+
     /// The holder the last acquisition took the lock from, when that one had died holding it
-    /// (asked once: the answer is taken).
+    /// or handed over requests still in doubt (asked once: the answer is taken).
     pub fn take_over_note(&mut self) -> Option<Identity> {
         self.took_over.take()
     }
@@ -636,13 +671,31 @@ impl LeaderLock {
     /// Releases the key and destroys the session (on SIGTERM/exit). Also on drop, best
     /// effort: errors are logged.
     pub fn release(&mut self) {
+        self.release_with(None);
+    }
+
+    /// [`LeaderLock::release`], leaving `hold` on the key for the next holder (requests of
+    /// this run still in doubt) instead of an empty value.
+    pub fn release_with(&mut self, hold: Option<Hold>) {
         let was_leader = self.stop_renewal.is_some() && self.flag.is_set();
         self.end_term();
         let Some(session) = self.session.take() else {
             return;
         };
+        let value = match hold {
+            Some(hold) => serde_json::to_vec(&Identity {
+                controller: self.controller.clone(),
+                pid: std::process::id(),
+                since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+                run: self.run.clone(),
+                released: true,
+                hold: Some(hold),
+            })
+            .unwrap_or_default(),
+            None => Vec::new(),
+        };
         // Releasing the key first hands it over without a lock-delay.
-        if let Err(e) = self.client.kv_release(&self.key, b"", &session) {
+        if let Err(e) = self.client.kv_release(&self.key, &value, &session) {
             tracing::warn!("cannot release {}: {e}", self.flag.0.what);
         }
         if let Err(e) = self.client.session_destroy(&session) {

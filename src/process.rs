@@ -123,6 +123,7 @@ pub fn run_with_env(
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => {
+                kill_group(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
                 break Err(format!("cannot wait for {program}: {e}"));

@@ -1139,11 +1139,7 @@ fn two_watchers_one_acts_and_the_other_takes_over_when_it_dies() {
     );
     // B took over from A, holding only what A may have been evacuating (compute-3, isolated
     // by A), not compute-2, which failed after A died.
-    let records_b = journal_of(&journal_b);
-    let takeover = records_b
-        .iter()
-        .find(|r| r["action"] == "takeover")
-        .unwrap_or_else(|| panic!("no takeover record: {records_b:#?}"));
+    let takeover = takeover_record(&journal_of(&journal_b), "stopped without releasing it");
     assert_eq!(
         takeover["data"]["hosts"],
         json!(["compute-3"]),
@@ -1160,12 +1156,11 @@ fn two_watchers_one_acts_and_the_other_takes_over_when_it_dies() {
     assert!(w.evacuations_per_server().values().all(|n| *n == 1));
 }
 
-/// The leader dies mid-evacuation with a request still inside Nova's API (it lands 7 s after
-/// it was sent, after the standby has taken over): the new leader, whose journal knows
-/// nothing of it, waits the API timeout after its take-over before sending what Nova does
-/// not show, so no server is evacuated twice.
-#[test]
-fn a_takeover_mid_evacuation_does_not_send_the_dead_leaders_requests_again() {
+/// Two controllers' cloud: Consul sessions lasting half their TTL (10 s -> 5 s), the leader
+/// lock, an API timeout of 5 s, one evacuation at a time, rebuilds slow enough that a second
+/// request would find the first still running, and the first evacuation request answered
+/// 7 s late (after the API timeout).
+fn takeover_cloud() -> Watch {
     let fast_sessions = scenario().replace(
         "[compute]",
         "[consul]\nenabled = true\nsession_ttl_multiplier = 0.5\n\n[compute]",
@@ -1187,10 +1182,29 @@ fn a_takeover_mid_evacuation_does_not_send_the_dead_leaders_requests_again() {
         "faults",
         Some(json!({"method": "POST", "path_contains": "/action", "latency_ms": 7000, "count": 1})),
     );
-    // Both controllers tell the same hook.
-    let events = w.events_hook();
-    let (config_b, journal_b) = second_controller(&w);
-    let mut a = w.spawn_loop();
+    w
+}
+
+/// The controller's `takeover` record, which must say `says`.
+fn takeover_record(records: &[Value], says: &str) -> Value {
+    let takeover = records
+        .iter()
+        .find(|r| r["action"] == "takeover")
+        .unwrap_or_else(|| panic!("no takeover record: {records:#?}"));
+    assert!(
+        takeover["detail"].as_str().unwrap_or("").contains(says),
+        "{takeover}"
+    );
+    takeover.clone()
+}
+
+/// Starts A, waits until it holds the leader key, then starts B (standing by).
+fn leader_then_standby(
+    w: &Watch,
+    config_b: &std::path::Path,
+    journal_b: &std::path::Path,
+) -> (std::process::Child, std::process::Child) {
+    let a = w.spawn_loop();
     let held = SimCloud::wait_for(Duration::from_secs(20), || {
         w.cloud
             .ctl("GET", "consul", None)
@@ -1198,7 +1212,21 @@ fn a_takeover_mid_evacuation_does_not_send_the_dead_leaders_requests_again() {
             .contains("evacctl/leader")
     });
     assert!(held.is_some(), "{}", w.cloud.ctl("GET", "consul", None));
-    let mut b = spawn_with(&w, &config_b, &journal_b);
+    let b = spawn_with(w, config_b, journal_b);
+    (a, b)
+}
+
+/// The leader dies mid-evacuation with a request still inside Nova's API (it lands 7 s after
+/// it was sent, after the standby has taken over): the new leader, whose journal knows
+/// nothing of it, waits the API timeout after its take-over before sending what Nova does
+/// not show, so no server is evacuated twice.
+#[test]
+fn a_takeover_mid_evacuation_does_not_send_the_dead_leaders_requests_again() {
+    let w = takeover_cloud();
+    // Both controllers tell the same hook.
+    let events = w.events_hook();
+    let (config_b, journal_b) = second_controller(&w);
+    let (mut a, mut b) = leader_then_standby(&w, &config_b, &journal_b);
 
     w.cloud.network("compute-3", "storage", "cut");
     let sent = SimCloud::wait_for(Duration::from_secs(40), || {
@@ -1228,17 +1256,7 @@ fn a_takeover_mid_evacuation_does_not_send_the_dead_leaders_requests_again() {
         "{records_b:#?}"
     );
     // B said whom it took over from, and held what Nova did not show yet.
-    let takeover = records_b
-        .iter()
-        .find(|r| r["action"] == "takeover")
-        .unwrap_or_else(|| panic!("no takeover record: {records_b:#?}"));
-    assert!(
-        takeover["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("stopped without releasing it"),
-        "{takeover}"
-    );
+    takeover_record(&records_b, "stopped without releasing it");
     let per_server = w.evacuations_per_server();
     assert_eq!(per_server.len(), 5, "{per_server:?}");
     assert!(per_server.values().all(|n| *n == 1), "{per_server:?}");
@@ -1262,6 +1280,58 @@ fn a_takeover_mid_evacuation_does_not_send_the_dead_leaders_requests_again() {
             .iter()
             .any(|r| r["action"] == "fence" && r["kind"] == "intent"),
         "{records_b:#?}"
+    );
+}
+
+/// The leader is stopped cleanly (SIGTERM) right after a request that got no answer within the
+/// API timeout (it lands 7 s after it was sent, 2 s after the timeout): it hands that doubt
+/// over on the key, and the standby, taking over at once, does not send it again.
+#[test]
+fn a_clean_hand_over_passes_on_a_request_still_in_doubt() {
+    let w = takeover_cloud();
+    let (config_b, journal_b) = second_controller(&w);
+    let (mut a, mut b) = leader_then_standby(&w, &config_b, &journal_b);
+
+    w.cloud.network("compute-3", "storage", "cut");
+    let no_answer = SimCloud::wait_for(Duration::from_secs(40), || {
+        w.records()
+            .iter()
+            .any(|r| r["action"] == "evacuate" && r["status"] == "no-answer")
+    });
+    assert!(no_answer.is_some(), "{:#?}", w.records());
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &a.id().to_string()])
+        .status();
+    let stopped = SimCloud::wait_for(Duration::from_secs(30), || {
+        a.try_wait().ok().flatten().is_some()
+    });
+    assert!(stopped.is_some(), "A did not stop on SIGTERM");
+
+    let done = SimCloud::wait_for(Duration::from_secs(60), || {
+        let evacuated = |records: &[Value]| {
+            records.iter().any(|r| {
+                r["action"] == "state"
+                    && r["host"] == "compute-3"
+                    && (r["status"] == "evacuated" || r["status"] == "alert")
+            })
+        };
+        evacuated(&journal_of(&journal_b)) || evacuated(&w.records())
+    });
+    let _ = b.kill();
+    let _ = b.wait();
+    let records_b = journal_of(&journal_b);
+    assert!(done.is_some(), "nobody finished: {records_b:#?}");
+    let per_server = w.evacuations_per_server();
+    assert_eq!(per_server.len(), 5, "{per_server:?}");
+    assert!(per_server.values().all(|n| *n == 1), "{per_server:?}");
+    let takeover = takeover_record(
+        &records_b,
+        "handed it over with evacuation requests still in doubt",
+    );
+    assert_eq!(
+        takeover["data"]["hosts"],
+        json!(["compute-3"]),
+        "{takeover}"
     );
 }
 

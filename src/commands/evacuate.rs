@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{EvacuateArgs, Format};
 use crate::commands::Context;
-use crate::core::evacuable::{self, Clock, Facts, Verdict};
+use crate::core::evacuable::{self, Clock, Facts, JournalState, Verdict};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
 use crate::journal::{self, Fields, Journal, Record};
@@ -128,16 +128,15 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
     })?;
     let latest = crate::openstack::servers::latest_per_server(&migrations);
     let records = read_journal(ctx)?;
-    let journal_state = journal::server_state(
-        &journal::evacuations_from(&records, &source),
-        journal::takeover(&records, &source).as_ref(),
-        &server.id,
-    );
+    let journal_state = journal::evacuations_from(&records, &source)
+        .remove(&server.id)
+        .unwrap_or(JournalState::None);
     let facts = Facts {
         server: &server,
         host: &source,
         latest_evacuation: latest.get(&server.id).copied(),
         journal: journal_state,
+        takeover: journal::takeover(&records, &source),
         clock: Clock::now(session.config().api_timeout),
     };
     // The operator named this server: `[evacuation]` filters do not apply.

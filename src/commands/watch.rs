@@ -204,7 +204,7 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         let report = engine.cycle(&setup);
         if args.once || stop.load(Ordering::SeqCst) {
             if let Some(l) = leader.as_mut() {
-                l.release();
+                l.release_with(engine.hand_over_hold(&setup));
             }
             flush();
             print_report(format, &report, args.once)?;
@@ -223,7 +223,7 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         if stop.load(Ordering::SeqCst) {
             // Stopped between cycles: the last whole cycle is the report.
             if let Some(l) = leader.as_mut() {
-                l.release();
+                l.release_with(engine.hand_over_hold(&setup));
             }
             flush();
             print_report(format, &report, false)?;

@@ -23,10 +23,14 @@ pub enum JournalState {
     /// still be handling it until `request_timeout` after `last_seen` (the last record of the
     /// run that sent it, RFC 3339); after that, Nova's migration records decide.
     InDoubt { run_id: String, last_seen: String },
-    /// Nothing recorded here, but this controller took the leader lock `at` (RFC 3339) from
-    /// `holder`, which died holding it: a request of that one may still reach Nova until
-    /// `request_timeout` after `at` (it stopped acting before its lock could lapse).
-    PreviousLeader { holder: String, at: String },
+}
+
+/// This controller took the leader lock from `holder`, whose evacuation requests (not in this
+/// journal) may still reach Nova until `until` (RFC 3339): see `journal::takeover`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Takeover {
+    pub holder: String,
+    pub until: String,
 }
 
 /// Why a server is not evacuated (the `code` is stable in JSON).
@@ -266,6 +270,9 @@ pub struct Facts<'a> {
     /// Its newest evacuation migration, if any.
     pub latest_evacuation: Option<&'a Migration>,
     pub journal: JournalState,
+    /// A take-over whose hold concerns this host (whatever this journal says of the server:
+    /// the previous holder may have sent it again).
+    pub takeover: Option<Takeover>,
     pub clock: Clock,
 }
 
@@ -322,6 +329,17 @@ pub fn classify(f: &Facts<'_>, cfg: &EvacuationConfig) -> Verdict {
             at: at.clone(),
         });
     }
+    // The previous leader's requests are not in this journal: until its hold ends, only
+    // what Nova shows decides.
+    if let Some(t) = &f.takeover
+        && f.server.task().is_none()
+        && let Some(until) = parse_timestamp(&t.until).filter(|u| f.clock.now < *u)
+    {
+        return Verdict::Skip(Reason::PreviousLeaderInDoubt {
+            holder: t.holder.clone(),
+            until: humantime::format_rfc3339_seconds(until).to_string(),
+        });
+    }
     // Nova shows nothing of it (no migration, no task): the request may still be on its way.
     if let JournalState::InDoubt { run_id, last_seen } = &f.journal
         && f.server.task().is_none()
@@ -329,15 +347,6 @@ pub fn classify(f: &Facts<'_>, cfg: &EvacuationConfig) -> Verdict {
     {
         return Verdict::Skip(Reason::RequestInDoubt {
             run_id: run_id.clone(),
-            until: humantime::format_rfc3339_seconds(until).to_string(),
-        });
-    }
-    if let JournalState::PreviousLeader { holder, at } = &f.journal
-        && f.server.task().is_none()
-        && let Some(until) = f.clock.in_doubt_until(at)
-    {
-        return Verdict::Skip(Reason::PreviousLeaderInDoubt {
-            holder: holder.clone(),
             until: humantime::format_rfc3339_seconds(until).to_string(),
         });
     }
@@ -385,6 +394,7 @@ mod tests {
             host: "compute-1",
             latest_evacuation: m,
             journal: j,
+            takeover: None,
             clock: clock(),
         }
     }
@@ -515,17 +525,22 @@ mod tests {
         assert_eq!(code(&v), Some("task-in-progress"));
     }
 
-    /// A take-over from a leader that died holding the lock: what Nova shows nothing of waits
-    /// the API timeout after the take-over; what Nova shows speaks first.
+    /// A take-over: what Nova shows nothing of waits until the hold ends, whatever this
+    /// journal says (a retry allowed by a failed migration included); what Nova shows speaks
+    /// first.
     #[test]
-    fn after_a_takeover_what_nova_does_not_show_waits_the_api_timeout() {
+    fn after_a_takeover_what_nova_does_not_show_waits_for_the_hold() {
         let cfg = EvacuationConfig::default();
         let s = server("active", None, true);
-        let taken = |at: &str| JournalState::PreviousLeader {
-            holder: "ctl-1 (pid 4242, since 2026-11-22T01:00:00Z)".into(),
-            at: at.into(),
+        let held = |until: &str, j: JournalState, m: Option<&'static Migration>| {
+            let mut f = facts(&s, m, j);
+            f.takeover = Some(Takeover {
+                holder: "ctl-1 (pid 4242, since 2026-11-22T01:00:00Z)".into(),
+                until: until.into(),
+            });
+            classify(&f, &cfg)
         };
-        let v = classify(&facts(&s, None, taken("2026-11-22T01:39:50.000000Z")), &cfg);
+        let v = held("2026-11-22T01:40:50Z", JournalState::None, None);
         assert_eq!(code(&v), Some("request-in-doubt"));
         let Verdict::Skip(r) = &v else { panic!() };
         assert!(r.is_already_handled());
@@ -535,13 +550,30 @@ mod tests {
             text.contains("not sent before 2026-11-22T01:40:50Z"),
             "{text}"
         );
-        let v = classify(&facts(&s, None, taken("2026-11-22T01:39:00.000000Z")), &cfg);
-        assert!(v.is_evacuable());
-        let m = migration("accepted", "2026-11-22T01:39:55.000000");
-        let v = classify(
-            &facts(&s, Some(&m), taken("2026-11-22T01:39:50.000000Z")),
-            &cfg,
-        );
+        // The hold is over (the clock reads 01:40:00).
+        assert!(held("2026-11-22T01:39:59Z", JournalState::None, None).is_evacuable());
+        // This journal's own verdict would retry (an expired request in doubt, or a failed
+        // migration after an accepted one): held all the same.
+        let expired = JournalState::InDoubt {
+            run_id: "r2".into(),
+            last_seen: "2026-11-22T01:30:00.000000Z".into(),
+        };
+        let v = held("2026-11-22T01:40:50Z", expired, None);
+        assert_eq!(code(&v), Some("request-in-doubt"));
+        let failed: &'static Migration =
+            Box::leak(Box::new(migration("error", "2026-11-22T01:37:11.000000")));
+        let accepted = JournalState::Accepted {
+            run_id: "r1".into(),
+            at: "2026-11-22T01:37:10.000000Z".into(),
+        };
+        let v = held("2026-11-22T01:40:50Z", accepted, Some(failed));
+        assert_eq!(code(&v), Some("request-in-doubt"));
+        // Nova shows it: decided at once.
+        let running: &'static Migration = Box::leak(Box::new(migration(
+            "accepted",
+            "2026-11-22T01:39:55.000000",
+        )));
+        let v = held("2026-11-22T01:40:50Z", JournalState::None, Some(running));
         assert_eq!(code(&v), Some("evacuation-in-progress"));
     }
 

@@ -278,6 +278,31 @@ fn one_leader_the_other_stands_by_naming_it_and_a_release_hands_over_at_once() {
     assert_eq!(a.try_acquire().unwrap(), Leadership::Leader);
 }
 
+/// A release with requests still in doubt leaves them on the key for the next holder.
+#[test]
+fn a_release_hands_over_what_is_still_in_doubt() {
+    let (_sim, c) = consul_sim(2.0);
+    let mut a = leader(&c, "ctl-a", LeaderTiming::for_ttl(Duration::from_secs(10)));
+    let mut b = leader(&c, "ctl-b", LeaderTiming::for_ttl(Duration::from_secs(10)));
+    a.set_run("run-a");
+    b.set_run("run-b");
+    assert_eq!(a.try_acquire().unwrap(), Leadership::Leader);
+    let hold = Hold {
+        until: "2026-11-22T03:13:09Z".into(),
+        hosts: Some(vec!["compute-3".into()]),
+    };
+    a.release_with(Some(hold.clone()));
+    assert_eq!(b.try_acquire().unwrap(), Leadership::Leader);
+    let previous = b.take_over_note().expect("the hand-over");
+    assert!(previous.released);
+    assert_eq!(previous.run.as_deref(), Some("run-a"));
+    assert_eq!(previous.hold, Some(hold));
+    // b releases with nothing in doubt: a finds nothing to take over.
+    b.release();
+    assert_eq!(a.try_acquire().unwrap(), Leadership::Leader);
+    assert_eq!(a.take_over_note(), None);
+}
+
 /// A watch killed on this machine still holds the key until its session lapses: the standby
 /// says so, and says how long at most.
 #[test]
@@ -302,6 +327,8 @@ fn a_standby_says_when_the_holder_is_this_machines_dead_process() {
         pid: dead_pid,
         since: "2026-11-22T03:12:09Z".into(),
         run: None,
+        released: false,
+        hold: None,
     };
     assert!(
         cc.kv_acquire(KEY, &serde_json::to_vec(&id).unwrap(), &session)
@@ -310,7 +337,7 @@ fn a_standby_says_when_the_holder_is_this_machines_dead_process() {
     let mut b = leader(&c, "ctl-b", LeaderTiming::for_ttl(Duration::from_secs(15)));
     let holder = standby_holder(&mut b).unwrap();
     assert!(
-        holder.contains("a watch on this machine that is no longer running"),
+        holder.contains(&format!("no process {dead_pid} visible here")),
         "{holder}"
     );
     assert!(holder.contains("30s at most"), "{holder}");

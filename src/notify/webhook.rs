@@ -213,13 +213,14 @@ impl Channel for Webhook {
                         };
                         return Err(format!("POST {}: {why}{tries}", self.shown));
                     }
+                    // The receiver's own pace when it gave one (429 Too Many Requests).
+                    let pause = wait.max(retry_after.unwrap_or_default());
                     tracing::debug!(
                         "webhook POST {} attempt {attempt}: {why}; retrying in {}",
                         self.shown,
-                        humantime::format_duration(wait)
+                        humantime::format_duration(pause)
                     );
-                    // The receiver's own pace when it gave one (429 Too Many Requests).
-                    std::thread::sleep(wait.max(retry_after.unwrap_or_default()));
+                    std::thread::sleep(pause);
                     wait = wait.saturating_mul(2);
                     attempt += 1;
                 }

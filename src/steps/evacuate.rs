@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::config::EvacuationConfig;
 use crate::core::capacity::{self, Demand, Plan, Resources, Target};
-use crate::core::evacuable::{self, Clock, Facts, Verdict, VerdictView};
+use crate::core::evacuable::{self, Clock, Facts, JournalState, Verdict, VerdictView};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
 use crate::journal::{self, Fields, Journal, Kind, Record};
@@ -462,7 +462,8 @@ pub fn classify_and_plan(
             server: &s,
             host: opts.host,
             latest_evacuation: latest.get(&s.id).copied(),
-            journal: journal::server_state(&journal, takeover.as_ref(), &s.id),
+            journal: journal.get(&s.id).cloned().unwrap_or(JournalState::None),
+            takeover: takeover.clone(),
             clock,
         };
         let verdict = evacuable::classify(&facts, opts.filters);
