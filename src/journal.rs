@@ -109,8 +109,7 @@ impl std::fmt::Debug for Journal {
 pub fn new_run_id() -> String {
     let t = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let compact: String = t.chars().filter(|c| *c != '-' && *c != ':').collect();
-    let rand = uuid::Uuid::new_v4().simple().to_string();
-    format!("{compact}-{}", rand.get(..8).unwrap_or(&rand))
+    format!("{compact}-{}", crate::ids::random_hex(4))
 }
 
 fn now() -> String {

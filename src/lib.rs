@@ -1,5 +1,6 @@
 //! evacctl: the runbook for a failed OpenStack compute node, as a library behind the
-//! `evacctl` binary (and the simulated cloud behind `evacctl-sim`).
+//! `evacctl` binary. The simulated cloud of the tests and demos is the separate crate
+//! `crates/evacctl-sim`, which shares no code with this one.
 
 pub mod bmc;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod consul;
 pub mod core;
 pub mod error;
 pub mod exit_codes;
+pub mod ids;
 pub mod journal;
 pub mod lock;
 pub mod logging;
@@ -18,5 +20,4 @@ pub mod output;
 pub mod pool;
 pub mod process;
 pub mod secret;
-pub mod sim;
 pub mod steps;

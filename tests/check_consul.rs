@@ -204,7 +204,7 @@ fn network_cuts_follow_the_seed_003_rules() {
 fn a_cluster_without_leader_is_no_quorum() {
     let cloud = SimCloud::with_scenario(SCENARIO);
     // Through `evacctl-sim ctl`, as an operator drives the demo.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_evacctl-sim"))
+    let out = std::process::Command::new(common::sim::sim_exe())
         .args(["ctl", "--url", cloud.url(), "leader-lose", "storage"])
         .output()
         .expect("run evacctl-sim ctl");

@@ -124,7 +124,7 @@ fn start() -> Cloud {
     let config = sim.dir().join("config.toml");
     let text = format!(
         "[volumes]\ncinder_manage = [{:?}, \"cinder-manage\", \"--url\", {:?}, \"--config-file\", \"/etc/cinder/cinder.conf\"]\n\n[journal]\npath = {:?}\n",
-        env!("CARGO_BIN_EXE_evacctl-sim"),
+        common::sim::sim_exe(),
         sim.url(),
         journal.to_str().expect("utf-8"),
     );

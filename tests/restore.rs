@@ -303,7 +303,7 @@ fn novas_refusal_to_force_up_is_explained() {
 fn a_host_hung_at_boot_is_not_restored_until_repaired() {
     let cloud = SimCloud::with_scenario(SCENARIO);
     let ctl = |action: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_evacctl-sim"))
+        let out = std::process::Command::new(common::sim::sim_exe())
             .args(["ctl", "--url", cloud.url(), action, "compute-2"])
             .output()
             .expect("run evacctl-sim ctl");

@@ -438,7 +438,7 @@ fn forced_down_put_is_down_at_once() {
         r#"{"status": "enabled", "disabled_reason": "x"}"#,
     );
     assert_eq!(status, 400);
-    // Zed's words (tests/fixtures/nova-zed-restore.json).
+    // Zed's words (tests/fixtures/zed/nova-restore.json).
     assert_eq!(
         body["badRequest"]["message"],
         "Specifying 'disabled_reason' with status 'enabled' is invalid."

@@ -5,12 +5,11 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use common::sim::{FAST_SCENARIO, SimCloud};
 use predicates::prelude::*;
 
 fn sim() -> assert_cmd::Command {
-    cargo_bin_cmd!("evacctl-sim")
+    assert_cmd::Command::new(common::sim::sim_exe())
 }
 
 #[test]

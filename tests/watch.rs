@@ -83,7 +83,7 @@ impl Watch {
                 "volumes",
                 "cinder_manage",
                 &json!([
-                    env!("CARGO_BIN_EXE_evacctl-sim"),
+                    common::sim::sim_exe(),
                     "cinder-manage",
                     "--url",
                     cloud.url()
@@ -320,7 +320,7 @@ fn management_network_cut_only_warns_and_does_nothing() {
 
 #[test]
 fn nova_compute_crash_is_repaired_by_the_repair_command() {
-    let sim = env!("CARGO_BIN_EXE_evacctl-sim");
+    let sim = common::sim::sim_exe();
     // The repair command gets the host appended and the failure kind in its environment; this
     // one records both and restarts nova-compute through the simulator's control API.
     let w = Watch::start(&scenario(), &[]);

@@ -27,41 +27,26 @@ static SIGNAL: AtomicU8 = AtomicU8::new(0);
 /// SIGTERM and SIGINT set `stop` (the current step finishes, the journal is written, then the
 /// loop ends). A second SIGINT is not special: the step in flight is always finished.
 fn install_signal_handlers(stop: Arc<AtomicBool>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("no signal handling: cannot register SIGTERM/SIGINT: {e}");
+            return;
+        }
+    };
     let spawned = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::warn!("no signal handling: {e}");
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                use tokio::signal::unix::{SignalKind, signal};
-                let (Ok(mut term), Ok(mut int)) = (
-                    signal(SignalKind::terminate()),
-                    signal(SignalKind::interrupt()),
-                ) else {
-                    tracing::warn!("no signal handling: cannot register SIGTERM/SIGINT");
-                    return;
-                };
-                loop {
-                    let which = tokio::select! {
-                        _ = term.recv() => 15,
-                        _ = int.recv() => 2,
-                    };
-                    SIGNAL.store(which, Ordering::SeqCst);
-                    stop.store(true, Ordering::SeqCst);
-                    tracing::warn!(
-                        "{}: finishing the current step, then stopping",
-                        if which == 15 { "SIGTERM" } else { "SIGINT" }
-                    );
-                }
-            });
+            for signal in signals.forever() {
+                let which: u8 = if signal == SIGTERM { 15 } else { 2 };
+                SIGNAL.store(which, Ordering::SeqCst);
+                stop.store(true, Ordering::SeqCst);
+                tracing::warn!(
+                    "{}: finishing the current step, then stopping",
+                    if which == 15 { "SIGTERM" } else { "SIGINT" }
+                );
+            }
         });
     if let Err(e) = spawned {
         tracing::warn!("no signal handling: {e}");

@@ -4,7 +4,7 @@ use std::path::Path;
 use super::*;
 use crate::error::Classify;
 use crate::exit_codes::ExitCode;
-use crate::sim::files::write_private;
+use evacctl_sim::files::write_private;
 
 const EXAMPLE: &str = include_str!("../../examples/config.toml");
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::config::{ConsulRole, SecretRef, SecretSource};
 use crate::exit_codes::ExitCode;
-use crate::sim::{Scenario, SimHandle, spawn};
+use evacctl_sim::{Scenario, SimHandle, spawn};
 
 /// The fast scenario (ctl-1 and compute-1..4), with sessions that expire 50 times faster.
 const SCENARIO: &str = concat!(
@@ -143,14 +143,14 @@ fn acl_tokens_are_sent_and_never_shown() {
         column: None,
     };
     let wrong = dir.path().join("wrong");
-    crate::sim::files::write_private(&wrong, "not-the-token\n").unwrap();
+    evacctl_sim::files::write_private(&wrong, "not-the-token\n").unwrap();
     c.token = Some(token_ref(wrong));
     let e = client(&c).members().unwrap_err();
     assert!(e.to_string().contains("ACL not found"), "{e}");
     assert!(!e.to_string().contains("not-the-token"), "{e}");
 
     let right = dir.path().join("right");
-    crate::sim::files::write_private(&right, "s3cret-consul-token\n").unwrap();
+    evacctl_sim::files::write_private(&right, "s3cret-consul-token\n").unwrap();
     c.token = Some(token_ref(right));
     let ok = client(&c);
     assert_eq!(ok.members().unwrap().len(), 5);

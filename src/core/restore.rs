@@ -1,7 +1,7 @@
 //! Is a repaired host ready to return to service (`evacctl restore`)? Pure decisions over what
 //! the BMC, Consul and Nova said; no I/O.
 //!
-//! Facts from real Nova Zed (recorded in `tests/fixtures/nova-zed-restore.json`):
+//! Facts from real Nova Zed (recorded in `tests/fixtures/zed/nova-restore.json`):
 //! - a forced-down service reports `state: down` whatever happens, but a running nova-compute
 //!   keeps writing its heartbeat: `updated_at` moves every `report_interval`;
 //! - an API update (force down, disable) moves `updated_at` too, to the time of the write: a
@@ -480,7 +480,7 @@ mod tests {
     #[test]
     fn nova_zed_s_refusal_is_recognised() {
         let fixture: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/fixtures/nova-zed-restore.json"))
+            serde_json::from_str(include_str!("../../tests/fixtures/zed/nova-restore.json"))
                 .unwrap();
         let refusals: Vec<&str> = fixture["exchanges"]
             .as_array()

@@ -9,8 +9,8 @@ use std::thread::sleep;
 use super::*;
 use crate::config::ConsulCluster;
 use crate::consul::tests::{client, cluster, url};
-use crate::sim::control::FaultSpec;
-use crate::sim::{Scenario, SimHandle, spawn};
+use evacctl_sim::control::FaultSpec;
+use evacctl_sim::{Scenario, SimHandle, spawn};
 
 // -------------------------------------------------------------------------------------
 // LocalLock

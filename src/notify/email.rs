@@ -116,7 +116,7 @@ pub(super) fn message(event: &Event, from: &str, to: &[String], now: SystemTime)
     let json = serde_json::to_string_pretty(event).unwrap_or_default();
     let body = format!("{}\n\n{json}\n", event.reason);
     let long = body.lines().any(|l| l.len() > MAX_BODY_LINE);
-    let id = uuid::Uuid::new_v4().simple();
+    let id = crate::ids::random_hex(16);
     let mut m = String::new();
     m.push_str(&format!("From: {from}\n"));
     m.push_str(&format!("To: {}\n", to.join(", ")));

@@ -127,14 +127,9 @@ mod tests {
 
     #[test]
     fn nova_fault() {
-        let body = std::fs::read_to_string(
-            "/work/shared/reference/openstack-zed/samples/evacuate-error-service-up.json",
-        )
-        .unwrap_or_else(|_| {
-            r#"{"badRequest": {"code": 400, "message": "Compute service of compute-1 is still in use."}}"#.into()
-        });
+        let body = include_str!("../../tests/fixtures/zed/evacuate-error-service-up.json");
         assert_eq!(
-            msg(&body).0.as_deref(),
+            msg(body).0.as_deref(),
             Some("Compute service of compute-1 is still in use.")
         );
         assert_eq!(

@@ -153,7 +153,7 @@ impl Placement {
 mod tests {
     use super::*;
 
-    const SAMPLES: &str = "/work/shared/reference/openstack-zed/samples";
+    const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/zed");
 
     const INVENTORIES: &str = r#"{"resource_provider_generation": 2, "inventories": {
         "VCPU": {"total": 2, "reserved": 0, "min_unit": 1, "max_unit": 2, "step_size": 1, "allocation_ratio": 2.0},
@@ -181,20 +181,26 @@ mod tests {
 
     #[test]
     fn parses_the_zed_samples() {
-        let read = |n: &str| std::fs::read_to_string(format!("{SAMPLES}/{n}")).ok();
-        if let Some(t) = read("placement-resource_providers.json") {
+        let read = |n: &str| {
+            std::fs::read_to_string(format!("{SAMPLES}/{n}")).unwrap_or_else(|e| panic!("{n}: {e}"))
+        };
+        {
+            let t = read("placement-resource_providers.json");
             let b: ProvidersBody = serde_json::from_str(&t).unwrap();
             assert!(b.resource_providers.iter().any(|p| p.name == "compute-1"));
         }
-        if let Some(t) = read("placement-compute-2-inventories.json") {
+        {
+            let t = read("placement-compute-2-inventories.json");
             let b: InventoriesBody = serde_json::from_str(&t).unwrap();
             assert_eq!(b.inventories["VCPU"].capacity(), 4);
         }
-        if let Some(t) = read("placement-compute-1-usages-after-evacuate.json") {
+        {
+            let t = read("placement-compute-1-usages-after-evacuate.json");
             let b: UsagesBody = serde_json::from_str(&t).unwrap();
             assert!(b.usages.contains_key("VCPU"));
         }
-        if let Some(t) = read("placement-vm-1-allocations-after-evacuate.json") {
+        {
+            let t = read("placement-vm-1-allocations-after-evacuate.json");
             let b: ConsumerAllocations = serde_json::from_str(&t).unwrap();
             assert_eq!(b.allocations.len(), 2, "source and target both hold it");
         }

@@ -432,7 +432,7 @@ fn image_id<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Strin
 mod tests {
     use super::*;
 
-    const SAMPLES: &str = "/work/shared/reference/openstack-zed/samples";
+    const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/zed");
 
     #[derive(Deserialize)]
     struct ServersBody {
@@ -475,16 +475,17 @@ mod tests {
 
     #[test]
     fn parses_the_zed_samples() {
-        if let Ok(text) =
-            std::fs::read_to_string(format!("{SAMPLES}/servers-detail-compute-1.json"))
+        let read = |n: &str| {
+            std::fs::read_to_string(format!("{SAMPLES}/{n}")).unwrap_or_else(|e| panic!("{n}: {e}"))
+        };
         {
+            let text = read("servers-detail-compute-1.json");
             let b: ServersBody = serde_json::from_str(&text).unwrap();
             assert!(!b.servers.is_empty());
             assert!(b.servers.iter().all(|s| s.host() == "compute-1"));
         }
-        if let Ok(text) =
-            std::fs::read_to_string(format!("{SAMPLES}/os-migrations-evacuation.json"))
         {
+            let text = read("os-migrations-evacuation.json");
             let b: MigrationsBody = serde_json::from_str(&text).unwrap();
             assert!(b.migrations.iter().all(|m| m.is_done()));
             assert_eq!(
@@ -492,8 +493,8 @@ mod tests {
                 Some("evacuation")
             );
         }
-        if let Ok(text) = std::fs::read_to_string(format!("{SAMPLES}/race-os-migrations-vm-3.json"))
         {
+            let text = read("race-os-migrations-vm-3.json");
             let b: MigrationsBody = serde_json::from_str(&text).unwrap();
             assert!(!b.migrations.is_empty());
         }

@@ -187,10 +187,10 @@ pub fn change(
 mod tests {
     use super::*;
     use crate::openstack::{CloudConfig, CloudSelection, SearchPaths, Session};
-    use crate::sim::{Scenario, spawn};
+    use evacctl_sim::{Scenario, spawn};
 
     /// The embedded default scenario in-process, and an admin session to it.
-    fn cloud() -> (crate::sim::SimHandle, Session) {
+    fn cloud() -> (evacctl_sim::SimHandle, Session) {
         let sim = spawn(
             &Scenario::builtin_default().unwrap(),
             "127.0.0.1:0".parse().unwrap(),
@@ -214,7 +214,7 @@ mod tests {
         (sim, Session::new(cfg).unwrap())
     }
 
-    fn service_writes(sim: &crate::sim::SimHandle) -> Vec<String> {
+    fn service_writes(sim: &evacctl_sim::SimHandle) -> Vec<String> {
         let w = sim.world();
         let w = w.lock();
         w.requests

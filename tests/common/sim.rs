@@ -17,6 +17,30 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+/// The `evacctl-sim` binary of this build. It belongs to the workspace member
+/// `crates/evacctl-sim`, which cargo builds beside evacctl's test binaries when the tests run
+/// for the workspace (`cargo test --workspace`, as scripts/test does); cargo sets no
+/// `CARGO_BIN_EXE_` variable for another package's binary, so it is found next to them.
+pub fn sim_exe() -> &'static str {
+    static EXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| {
+        let me = std::env::current_exe().expect("the test binary's path");
+        // target/<profile>/deps/<test> -> target/<profile>/evacctl-sim
+        let dir = me
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lies in target/<profile>/deps");
+        let exe = dir.join("evacctl-sim");
+        assert!(
+            exe.is_file(),
+            "{} is missing: build the simulator first (`cargo build -p evacctl-sim`, or run the \
+             tests with `cargo test --workspace`)",
+            exe.display()
+        );
+        exe.to_str().expect("a UTF-8 target directory").to_string()
+    })
+}
+
 /// The default scenario's admin credentials.
 pub const ADMIN: (&str, &str, &str) = ("admin", "sim-admin-password", "admin");
 /// The default scenario's application credential (id, secret).
@@ -107,7 +131,7 @@ impl SimCloud {
 
     fn spawn(scenario: Option<&str>) -> SimCloud {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_evacctl-sim"));
+        let mut cmd = Command::new(sim_exe());
         cmd.arg("serve").arg("--listen").arg("127.0.0.1:0");
         if let Some(text) = scenario {
             let path = dir.path().join("scenario.toml");

@@ -853,7 +853,7 @@ fn revoke_token(world: &mut World, req: &SimRequest) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::scenario::Scenario;
+    use crate::scenario::Scenario;
 
     fn world() -> World {
         let s = Scenario::builtin_default().unwrap();

@@ -59,8 +59,37 @@ use serde_json::{Value, json};
 
 use super::http::{Reply, SimRequest};
 use super::world::{World, WorldError};
-use crate::config::ConsulRole;
-use crate::consul::types::encode_base64;
+
+/// The network a Consul cluster watches (`role` in a scenario's `[[consul.clusters]]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsulRole {
+    Management,
+    Storage,
+    Tenant,
+}
+
+impl ConsulRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsulRole::Management => "management",
+            ConsulRole::Storage => "storage",
+            ConsulRole::Tenant => "tenant",
+        }
+    }
+}
+
+impl std::fmt::Display for ConsulRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// KV values travel base64-encoded (standard alphabet, padded), as Consul's `GET /v1/kv` sends them.
+fn encode_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
 
 // =====================================================================================
 // Scenario
@@ -373,7 +402,7 @@ const FAILED: i64 = 4;
 fn node_name(names: NodeNames, host: &str) -> String {
     match names {
         NodeNames::Host => host.to_string(),
-        NodeNames::Short => crate::core::nodes::short_name(host).to_string(),
+        NodeNames::Short => host.split('.').next().unwrap_or(host).to_string(),
     }
 }
 
@@ -1348,7 +1377,7 @@ fn toml_str(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::Scenario;
+    use crate::Scenario;
 
     const HEAD: &str = r#"
 [cloud]
@@ -1483,11 +1512,6 @@ role = "compute"
             text,
             "[consul.management]\nrole = \"management\"\naddresses = [\"http://127.0.0.1:1234\"]\n\
              datacenter = \"dc1\"\ntoken_file = \"/tmp/x.consul-token\"\n\n"
-        );
-        let config = crate::config::Config::from_str(&text, "/tmp/evacctl.toml").unwrap();
-        assert_eq!(
-            config.consul_cluster("management").map(|c| c.role),
-            Some(ConsulRole::Management)
         );
     }
 }

@@ -266,7 +266,7 @@ fn update_v253(world: &mut World, req: &SimRequest, v: Version, id: &str, body: 
         }
     };
     if reason.is_some() && status == Some("enabled") {
-        // Zed's words (tests/fixtures/nova-zed-restore.json).
+        // Zed's words (tests/fixtures/zed/nova-restore.json).
         return openstack_fault(
             400,
             "Specifying 'disabled_reason' with status 'enabled' is invalid.",
@@ -337,7 +337,7 @@ fn update_v253(world: &mut World, req: &SimRequest, v: Version, id: &str, body: 
 
 /// Nova refuses `forced_down: false` (whether or not it is set) while evacuations from the host
 /// are `done`: they turn `completed` only when the host's nova-compute starts and cleans up
-/// (seen on Zed: tests/fixtures/nova-zed-restore.json). The clock is advanced first, so a
+/// (seen on Zed: tests/fixtures/zed/nova-restore.json). The clock is advanced first, so a
 /// nova-compute that runs again has completed them.
 fn refuse_force_up(world: &mut World, host: &str, now: f64) -> Option<Reply> {
     super::compute::advance(world, now);
@@ -471,7 +471,7 @@ fn update_legacy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::scenario::Scenario;
+    use crate::scenario::Scenario;
     use axum::http::HeaderValue;
 
     fn setup() -> (World, String) {
@@ -671,11 +671,12 @@ mod tests {
         assert_eq!(r.status.as_u16(), 404);
     }
 
-    /// The answers real Nova Zed gave (tests/fixtures/nova-zed-restore.json), by step.
+    /// The answers real Nova Zed gave (tests/fixtures/zed/nova-restore.json), by step.
     fn zed(step_starts: &str) -> Value {
-        let f: Value =
-            serde_json::from_str(include_str!("../../tests/fixtures/nova-zed-restore.json"))
-                .unwrap();
+        let f: Value = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/zed/nova-restore.json"
+        ))
+        .unwrap();
         f["exchanges"]
             .as_array()
             .unwrap()
@@ -690,22 +691,20 @@ mod tests {
         let (mut w, t) = setup();
         let now = clock::now();
         w.power_off("compute-1", now).unwrap();
-        w.compute
-            .migrations
-            .push(crate::sim::compute::SimMigration {
-                id: 99,
-                uuid: uuid::Uuid::new_v4().to_string(),
-                instance_uuid: uuid::Uuid::new_v4().to_string(),
-                source_compute: "compute-1".into(),
-                dest_compute: Some("compute-2".into()),
-                requested_host: None,
-                status: "done".into(),
-                created_at: now,
-                updated_at: Some(now),
-                user_id: "u".into(),
-                project_id: "p".into(),
-                doomed: false,
-            });
+        w.compute.migrations.push(crate::compute::SimMigration {
+            id: 99,
+            uuid: uuid::Uuid::new_v4().to_string(),
+            instance_uuid: uuid::Uuid::new_v4().to_string(),
+            source_compute: "compute-1".into(),
+            dest_compute: Some("compute-2".into()),
+            requested_host: None,
+            status: "done".into(),
+            created_at: now,
+            updated_at: Some(now),
+            user_id: "u".into(),
+            project_id: "p".into(),
+            doomed: false,
+        });
         let uuid = w
             .services
             .iter()

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use evacctl::sim::ctl::{ControlClient, fault_spec};
-use evacctl::sim::{Scenario, files};
+use evacctl_sim::ctl::{ControlClient, fault_spec};
+use evacctl_sim::{Scenario, files};
 
 #[derive(Parser)]
 #[command(
@@ -56,7 +56,7 @@ enum Command {
     },
     /// Cinder's cinder-manage for the simulated cloud (volume update_host, backup list and
     /// update_backup_host), with the real tool's arguments, output and exit codes.
-    CinderManage(evacctl::sim::cinder_manage::Args),
+    CinderManage(evacctl_sim::cinder_manage::Args),
 }
 
 #[derive(Subcommand)]
@@ -165,7 +165,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::CinderManage(args) => ExitCode::from(evacctl::sim::cinder_manage::run(
+        Command::CinderManage(args) => ExitCode::from(evacctl_sim::cinder_manage::run(
             &args,
             &mut std::io::stdout(),
             &mut std::io::stderr(),
@@ -208,7 +208,7 @@ fn serve(
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let bound = evacctl::sim::bind(&scenario, listen).await?;
+        let bound = evacctl_sim::bind(&scenario, listen).await?;
         let url = bound.url().to_string();
         // The files first: whoever reads the "listening" line may use them at once.
         if let Some(p) = &clouds_yaml {
@@ -242,14 +242,14 @@ fn serve(
             let lock_cluster = consul
                 .clusters
                 .iter()
-                .find(|c| c.url.is_some() && c.role == evacctl::config::ConsulRole::Management)
+                .find(|c| c.url.is_some() && c.role == evacctl_sim::consul::ConsulRole::Management)
                 .map(|c| c.name.clone());
             let sim_exe = std::env::current_exe().ok();
             let text = format!(
                 "{}{}\n{}",
                 files::evacctl_config(&scenario, bound.local_addr(), "bmc.password"),
                 files::watch_config(lock_cluster.as_deref(), sim_exe.as_deref(), &url),
-                evacctl::sim::consul::evacctl_config(&consul, token_file.as_deref())
+                evacctl_sim::consul::evacctl_config(&consul, token_file.as_deref())
             );
             files::write_private(p, &text)
                 .with_context(|| format!("cannot write {}", p.display()))?;
@@ -312,7 +312,7 @@ async fn shutdown_signal() {
     }
 }
 
-fn ctl(url: &str, action: CtlAction) -> Result<(), evacctl::sim::ctl::CtlError> {
+fn ctl(url: &str, action: CtlAction) -> Result<(), evacctl_sim::ctl::CtlError> {
     let c = ControlClient::new(url)?;
     let print_json = |v: &serde_json::Value| {
         println!(

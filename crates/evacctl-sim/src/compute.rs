@@ -1611,7 +1611,7 @@ mod tests {
 #[cfg(test)]
 mod world_tests {
     use super::*;
-    use crate::sim::{keystone, nova, placement};
+    use crate::{keystone, nova, placement};
     use axum::http::HeaderValue;
 
     const SCENARIO: &str = r#"
@@ -1725,7 +1725,7 @@ launched = false
         assert_eq!(r.status.as_u16(), 409);
         let r = evacuate(&mut w, &t, &id, r#"{"evacuate": {}}"#, later);
         assert_eq!(r.status.as_u16(), 200);
-        assert!(matches!(r.body, crate::sim::http::ReplyBody::Empty));
+        assert!(matches!(r.body, crate::http::ReplyBody::Empty));
         assert_eq!(w.compute.servers[0].status(), "REBUILD");
         // Scheduled to c2 after the accept delay; done after the rebuild delay.
         advance(&mut w, later + 1.1);

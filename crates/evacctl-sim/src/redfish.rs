@@ -298,7 +298,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::clock;
+    use crate::clock;
 
     fn world() -> World {
         World::new(&Scenario::builtin_default().unwrap(), clock::now())
@@ -373,7 +373,7 @@ mod tests {
         );
         let r = handle(&mut w, &req(Method::POST, reset, Some(AUTH), off));
         assert_eq!(r.status.as_u16(), 500);
-        assert_eq!(latency_ms(&w, &crate::sim::http::split_path(reset)), 7);
+        assert_eq!(latency_ms(&w, &crate::http::split_path(reset)), 7);
         let r = handle(
             &mut w,
             &req(

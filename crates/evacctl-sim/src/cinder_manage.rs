@@ -124,7 +124,7 @@ fn update(
 }
 
 /// The table as `BackupCommands.list` prints it (Python `%-32s\t...`, `%-12d` for numbers).
-fn backup_table(v: &Value) -> String {
+pub fn backup_table(v: &Value) -> String {
     let text = |x: &Value| match x {
         Value::String(s) => s.clone(),
         Value::Null => "None".to_string(),
@@ -162,10 +162,8 @@ fn backup_table(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::volumes::parse_backup_list;
-
     #[test]
-    fn the_backup_table_reads_back() {
+    fn the_backup_table_is_tab_separated_and_padded_as_cinder_manage_prints_it() {
         let v = json!({"backups": [
             {"id": "6c4a0e0c-7b7e-4f0a-9d8e-2a4d1c2b3e4f", "user_id": "u", "project_id": "p",
              "host": "compute-3", "display_name": null, "container": "backups",
@@ -175,11 +173,22 @@ mod tests {
             table.starts_with("ID                              \tUser ID"),
             "{table}"
         );
-        let rows = parse_backup_list(&table).unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].host, "compute-3");
-        assert_eq!(rows[0].name, "None");
-        assert_eq!(rows[0].size, "10");
-        assert_eq!(rows[0].object_count, "2");
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 2, "{table}");
+        let row: Vec<&str> = lines[1].split('\t').map(str::trim).collect();
+        assert_eq!(
+            row,
+            [
+                "6c4a0e0c-7b7e-4f0a-9d8e-2a4d1c2b3e4f",
+                "u",
+                "p",
+                "compute-3",
+                "None",
+                "backups",
+                "available",
+                "10",
+                "2"
+            ]
+        );
     }
 }

@@ -29,10 +29,70 @@ use super::keystone::{self, AuthContext, Identity};
 use super::microversion::{CINDER, Version};
 use super::scenario::{PathElem, Scenario};
 use super::world::{Service, ServiceApi, World};
-use crate::core::volumes::{api_host_filter, update_host_selects};
-use crate::openstack::session::encode_segment;
 
 const NOT_FOUND: &str = "The resource could not be found.";
+
+/// Cinder's database filter on a `host` column (`?host=` of the volume list, the volume of a
+/// service), as its DB API documents it: the level is read from the wanted value. With a `#` it
+/// is a pool: equality only. With an `@` it is a backend: equality, or `LIKE 'want#%'` (any pool
+/// of it). With neither it is a host: equality, `LIKE 'want#%'` or `LIKE 'want@%'` (any backend
+/// of it). The wanted value is not escaped, so `_` and `%` in it are SQL wildcards too.
+pub fn host_filter_matches(want: &str, value: &str) -> bool {
+    if value == want {
+        return true;
+    }
+    if want.contains('#') {
+        return false;
+    }
+    sql_like(&format!("{want}#%"), value)
+        || (!want.contains('@') && sql_like(&format!("{want}@%"), value))
+}
+
+/// The rows `cinder-manage volume update_host --currenthost current` rewrites: its
+/// `volume_get_all_by_host` takes `host = current OR host LIKE 'current#%'` (never `current@%`).
+pub fn manage_update_host_matches(current: &str, value: &str) -> bool {
+    value == current || sql_like(&format!("{current}#%"), value)
+}
+
+/// SQL `LIKE` (case-sensitive, as Cinder forces with `LIKE BINARY` on MySQL): `%` any run of
+/// characters, `_` any one character, no escape character.
+fn sql_like(pattern: &str, value: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let v: Vec<char> = value.chars().collect();
+    // matches[j]: whether p[..i] matches v[..j], row by row over the pattern.
+    let mut matches = vec![false; v.len() + 1];
+    matches[0] = true;
+    for &pc in &p {
+        let mut next = vec![false; v.len() + 1];
+        if pc == '%' {
+            let mut seen = false;
+            for j in 0..=v.len() {
+                seen |= matches[j];
+                next[j] = seen;
+            }
+        } else {
+            for j in 1..=v.len() {
+                next[j] = matches[j - 1] && (pc == '_' || pc == v[j - 1]);
+            }
+        }
+        matches = next;
+    }
+    matches[v.len()]
+}
+
+/// RFC 3986 percent-encoding of everything but the unreserved characters (for the `next`
+/// links Cinder writes).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 /// Routes `/volume/...`.
 pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
@@ -579,7 +639,7 @@ impl CinderState {
         for v in self
             .volumes
             .iter_mut()
-            .filter(|v| update_host_selects(current, &v.host))
+            .filter(|v| manage_update_host_matches(current, &v.host))
         {
             v.host = new.to_string();
             v.updated_at = Some(now);
@@ -689,7 +749,7 @@ fn volume_filters<'a>(
 fn volume_matches(vol: &SimVolume, filters: &[(&str, &str)]) -> Option<bool> {
     for (k, want) in filters {
         let ok = match *k {
-            "host" => api_host_filter(want, &vol.host),
+            "host" => host_filter_matches(want, &vol.host),
             "status" => vol.status == *want,
             "name" => vol.name.as_deref() == Some(*want),
             "size" => vol.size.to_string() == *want,
@@ -752,9 +812,9 @@ fn paginate<T>(
                 .query
                 .iter()
                 .filter(|(k, _)| k != "marker")
-                .map(|(k, v)| format!("{}={}", encode_segment(k), encode_segment(v)))
+                .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
                 .collect();
-            q.push(format!("marker={}", encode_segment(&marker)));
+            q.push(format!("marker={}", percent_encode(&marker)));
             let path = req.path.trim_end_matches('/');
             json!([{"rel": "next", "href": format!("{}{path}?{}", req.base_url, q.join("&"))}])
         });
@@ -870,7 +930,7 @@ fn volume_view(
         body["shared_targets"] = json!(false);
         let service = w
             .services_of(ServiceApi::Cinder)
-            .find(|s| s.binary == "cinder-volume" && api_host_filter(&s.host, &vol.host));
+            .find(|s| s.binary == "cinder-volume" && host_filter_matches(&s.host, &vol.host));
         body["service_uuid"] = json!(service.map(|s| s.uuid.clone()));
     }
     if v.at_least(3, 63) {
@@ -1190,6 +1250,66 @@ mod tests {
         assert!(!host_matches("compute-1", "compute-1@ceph"));
     }
 
+    /// Real Cinder Zed, `GET /volumes/detail?all_tenants=1&host=cinder-1@fake%23fake`: the
+    /// recorded list with the filter applied by the simulator gives the recorded filtered list.
+    #[test]
+    fn the_host_filter_gives_what_zed_gave() {
+        let ids = |text: &str, filter: Option<&str>| -> Vec<String> {
+            let v: Value = serde_json::from_str(text).unwrap();
+            v["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|vol| {
+                    let host = vol["os-vol-host-attr:host"].as_str().unwrap();
+                    filter.is_none_or(|f| host_filter_matches(f, host))
+                })
+                .map(|vol| vol["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let all = include_str!("../../../tests/fixtures/zed/cinder-volumes-detail.json");
+        let filtered =
+            include_str!("../../../tests/fixtures/zed/cinder-volumes-detail-by-backend-host.json");
+        let want = ids(filtered, None);
+        assert!(!want.is_empty());
+        assert_eq!(ids(all, Some("cinder-1@fake#fake")), want);
+        // The same volume by its backend and by its host name alone (Cinder's looser levels).
+        assert_eq!(ids(all, Some("cinder-1@fake")), want);
+        assert_eq!(ids(all, Some("cinder-1")), want);
+        for other in ["cinder-1@fake#other", "cinder-1@fak", "cinder-10", "cinder"] {
+            assert!(ids(all, Some(other)).is_empty(), "{other}");
+        }
+    }
+
+    /// The levels Cinder's DB API documents for a host filter, and SQL LIKE's wildcards.
+    #[test]
+    fn host_filter_levels_and_wildcards() {
+        // Pool: equality only.
+        assert!(host_filter_matches("c3@ceph#p", "c3@ceph#p"));
+        assert!(!host_filter_matches("c3@ceph#p", "c3@ceph"));
+        // Backend: itself or any of its pools, never another backend of the host.
+        assert!(host_filter_matches("c3@ceph", "c3@ceph"));
+        assert!(host_filter_matches("c3@ceph", "c3@ceph#p"));
+        assert!(!host_filter_matches("c3@ceph", "c3@lvm#p"));
+        assert!(!host_filter_matches("c3@ceph", "c3@ceph2#p"));
+        // Host: itself, any backend, any pool.
+        assert!(host_filter_matches("c3", "c3@lvm#p"));
+        assert!(host_filter_matches("c3", "c3#p"));
+        assert!(!host_filter_matches("c3", "c33@lvm"));
+        // `_` in the wanted value is a one-character wildcard (the value is not escaped).
+        assert!(host_filter_matches("c_3", "cX3@lvm"));
+        assert!(sql_like("a%b%c", "aXXbYYc"));
+        assert!(!sql_like("a%b%c", "aXXbYY"));
+        assert!(sql_like("%", ""));
+        assert!(!sql_like("_", ""));
+        // cinder-manage update_host: equality or `current#%`, never `current@%`.
+        assert!(manage_update_host_matches("c3@ceph", "c3@ceph#p"));
+        assert!(manage_update_host_matches("c3@ceph", "c3@ceph"));
+        assert!(!manage_update_host_matches("c3", "c3@ceph#p"));
+        assert!(!manage_update_host_matches("c3@ceph#p", "c3@ceph"));
+        assert!(!manage_update_host_matches("c3@ceph", "c33@ceph#p"));
+    }
+
     const SCENARIO: &str = r#"
 [cloud]
 [[users]]
@@ -1250,7 +1370,7 @@ volume = "legacy"
             Some(c.volumes[2].id.as_str())
         );
         assert_eq!(c.max_limit, 1000);
-        let example = include_str!("../../scenarios/volumes.toml");
+        let example = include_str!("../../../scenarios/volumes.toml");
         let s = Scenario::from_toml_str(example, "volumes.toml").unwrap();
         assert_eq!(World::new(&s, 0.0).cinder.volumes.len(), 7);
         let bad = SCENARIO.replace("volume = \"legacy\"", "volume = \"legasy\"");

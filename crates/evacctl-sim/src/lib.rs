@@ -10,10 +10,10 @@
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
-//! use evacctl::sim::{Scenario, spawn};
+//! use evacctl_sim::{Scenario, spawn};
 //! let cloud = spawn(&Scenario::builtin_default()?, "127.0.0.1:0".parse()?)?;
 //! println!("auth_url: {}/identity/v3", cloud.url());
-//! cloud.world().lock().power_off("compute-1", evacctl::sim::clock::now())?;
+//! cloud.world().lock().power_off("compute-1", evacctl_sim::clock::now())?;
 //! # Ok(()) }
 //! ```
 

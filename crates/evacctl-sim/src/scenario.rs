@@ -40,9 +40,9 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The scenario embedded in the binary, used when `serve` gets no `--scenario`.
-pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/default.toml");
+pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
 /// A scenario shaped like the seed cloud (eayun hosts), for tests that want its names.
-pub const EAYUN_SCENARIO: &str = include_str!("../../scenarios/eayun.toml");
+pub const EAYUN_SCENARIO: &str = include_str!("../../../scenarios/eayun.toml");
 
 /// Binaries a host may run (besides cinder-volume, which comes from `cinder_backends`).
 pub const KNOWN_BINARIES: &[&str] = &[
@@ -570,7 +570,7 @@ cinder_backends = ["ceph"]
             4
         );
         Scenario::from_toml_str(EAYUN_SCENARIO, "eayun.toml").unwrap();
-        let fast = include_str!("../../scenarios/fast.toml");
+        let fast = include_str!("../../../scenarios/fast.toml");
         let s = Scenario::from_toml_str(fast, "fast.toml").unwrap();
         assert_eq!(s.cloud.service_down_time, Seconds(2.0));
     }
@@ -579,12 +579,12 @@ cinder_backends = ["ceph"]
     /// servers on compute-1 (two SHUTOFF), all of them placeable on compute-2..4, no volumes.
     #[test]
     fn the_recovery_benchmark_scenario() {
-        let text = include_str!("../../scenarios/recovery.toml");
+        let text = include_str!("../../../scenarios/recovery.toml");
         let s = Scenario::from_toml_str(text, "recovery.toml").unwrap();
         assert_eq!(s.cloud.report_interval, Seconds(10.0));
         assert_eq!(s.cloud.service_down_time, Seconds(60.0));
         assert!(s.consul.enabled && s.volumes.is_empty());
-        let mut w = crate::sim::World::new(&s, 1000.0);
+        let mut w = crate::World::new(&s, 1000.0);
         let on_1: Vec<_> = w
             .compute
             .servers
