@@ -3,6 +3,8 @@
 //! The table below is the single source: `--help` prints it, the README repeats it (a test
 //! checks they agree), and scripts may rely on it.
 
+use crate::core::Finding;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ExitCode {
     Success,
@@ -22,6 +24,24 @@ pub enum ExitCode {
     Locked,
     NotImplemented,
     Interrupted,
+}
+
+impl From<Finding> for ExitCode {
+    fn from(f: Finding) -> ExitCode {
+        match f {
+            Finding::Success => ExitCode::Success,
+            Finding::Usage => ExitCode::Usage,
+            Finding::Unhealthy => ExitCode::Unhealthy,
+            Finding::Degraded => ExitCode::Degraded,
+            Finding::NoQuorum => ExitCode::NoQuorum,
+            Finding::ObserverIsolated => ExitCode::ObserverIsolated,
+            Finding::Unreachable => ExitCode::Unreachable,
+            Finding::Auth => ExitCode::Auth,
+            Finding::Refused => ExitCode::Refused,
+            Finding::Config => ExitCode::Config,
+            Finding::Failure => ExitCode::Failure,
+        }
+    }
 }
 
 /// (code, name, meaning) for every exit code, in order.

@@ -36,8 +36,6 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::consul::{self, Behavior, Client, KvEntry, SessionRequest};
-use crate::error::Classify;
-use crate::exit_codes::ExitCode;
 
 // =====================================================================================
 // The local lock file
@@ -69,29 +67,6 @@ pub enum LockError {
         action: &'static str,
         error: io::Error,
     },
-}
-
-impl Classify for LockError {
-    fn exit_code(&self) -> ExitCode {
-        match self {
-            LockError::Held { .. } => ExitCode::Locked,
-            // The configured path is unusable: the operator fixes `[lock] file`.
-            LockError::Io { error, .. }
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::PermissionDenied
-                        | io::ErrorKind::NotFound
-                        | io::ErrorKind::NotADirectory
-                        | io::ErrorKind::IsADirectory
-                        | io::ErrorKind::ReadOnlyFilesystem
-                        | io::ErrorKind::InvalidInput
-                ) =>
-            {
-                ExitCode::Config
-            }
-            LockError::Io { .. } => ExitCode::Failure,
-        }
-    }
 }
 
 impl LocalLock {

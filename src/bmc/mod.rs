@@ -17,8 +17,6 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::config::{BmcDriver, ConfigError, HostConfig};
-use crate::error::Classify;
-use crate::exit_codes::ExitCode;
 
 /// A chassis power state as the BMC reports it. Anything that is not plainly "off" (a
 /// Redfish `PoweringOff`, say) counts as on: power is still there and disks may still be
@@ -99,17 +97,6 @@ impl BmcError {
     }
 }
 
-impl Classify for BmcError {
-    fn exit_code(&self) -> ExitCode {
-        match self.kind {
-            BmcErrorKind::Unreachable => ExitCode::Unreachable,
-            BmcErrorKind::Auth => ExitCode::Auth,
-            BmcErrorKind::Config => ExitCode::Config,
-            BmcErrorKind::Failure => ExitCode::Failure,
-        }
-    }
-}
-
 impl From<ConfigError> for BmcError {
     fn from(e: ConfigError) -> BmcError {
         BmcError::config(e.to_string())
@@ -158,6 +145,8 @@ pub fn display_address(bmc: &crate::config::ResolvedBmc) -> String {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::error::Classify;
+    use crate::exit_codes::ExitCode;
 
     #[test]
     fn kinds_map_to_exit_codes() {

@@ -21,13 +21,16 @@ use crate::cli::{CheckConsulArgs, Format};
 use crate::commands::Context;
 use crate::config::{Config, ConsulCluster, ConsulRole};
 use crate::consul;
+use crate::core::Finding;
 use crate::core::names;
 use crate::core::network::{self, ClusterVerdict, HostVerdict, NetState, ObserverVerdict};
 use crate::core::nodes;
-use crate::error::{Classify, CliError};
+use crate::error::CliError;
 use crate::exit_codes::ExitCode;
 use crate::output;
-use crate::steps::observe::{self, ClusterObservation, ConsulObservation, MemberCounts};
+use crate::steps::observe::{
+    self, ClusterObservation, ConsulObservation, MemberCounts, consul_finding,
+};
 
 /// One Consul cluster, as shown (JSON field names are stable).
 #[derive(Debug, Serialize)]
@@ -381,14 +384,14 @@ fn build_report(
 }
 
 fn exit_code_for(observation: &ConsulObservation, report: &Report) -> ExitCode {
-    let clusters: Vec<(ClusterVerdict, Option<ExitCode>)> = observation
+    let clusters: Vec<(ClusterVerdict, Option<Finding>)> = observation
         .clusters
         .iter()
         .zip(&report.clusters)
-        .map(|(o, row)| (row.verdict, o.failure().map(Classify::exit_code)))
+        .map(|(o, row)| (row.verdict, o.failure().map(consul_finding)))
         .collect();
     let hosts: Vec<HostVerdict> = report.hosts.iter().map(|h| h.verdict).collect();
-    network::check_consul_exit(report.observer.verdict, &clusters, &hosts)
+    network::check_consul_exit(report.observer.verdict, &clusters, &hosts).into()
 }
 
 fn cluster_row(c: &ClusterObservation) -> ClusterRow {

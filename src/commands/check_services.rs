@@ -241,7 +241,7 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
     });
 
     let summary = summarize(&nova_rows, cinder_rows.as_deref().unwrap_or(&[]));
-    let code = services::check_services_exit(
+    let code: ExitCode = services::check_services_exit(
         &nova_rows
             .iter()
             .filter(|r| r.binary == "nova-compute")
@@ -256,7 +256,8 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
             .map(|r| r.verdict)
             .chain(cinder_rows.iter().flatten().map(|r| r.verdict))
             .collect::<Vec<_>>(),
-    );
+    )
+    .into();
     let report = Report {
         nova_services: nova_rows,
         cinder_services: cinder_rows,

@@ -52,7 +52,7 @@ struct Report<'a> {
 
 pub fn run(ctx: &Context, args: &MigrateVolumesArgs) -> anyhow::Result<ExitCode> {
     let req = Request::new(&args.failed_host, &args.to, args.backend.as_deref())
-        .map_err(|r| CliError::new(r.code, r.message))?;
+        .map_err(|r| CliError::new(r.code.into(), r.message))?;
     let config = ctx.config()?;
     let session = ctx.session()?;
     let manage = CinderManage::new(&config.volumes);

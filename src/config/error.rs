@@ -3,9 +3,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::error::Classify;
-use crate::exit_codes::ExitCode;
-
 /// What kind of problem a [`ConfigError`] reports (for tests and for callers that react
 /// differently, e.g. a missing explicit file vs. a typo).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,9 +132,3 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-impl Classify for ConfigError {
-    fn exit_code(&self) -> ExitCode {
-        ExitCode::Config
-    }
-}

@@ -42,6 +42,8 @@ use serde::Deserialize;
 use crate::secret::Secret;
 
 pub use crate::core::names::closest_match;
+pub use crate::core::network::ConsulRole;
+pub use crate::core::watch::QuickEvacuateLevel;
 pub use error::{ConfigError, ConfigErrorDetails, ConfigErrorKind};
 pub use secrets::{MAX_SECRET_FILE_BYTES, SecretRef, SecretSource};
 
@@ -101,33 +103,6 @@ impl Default for CloudConfig {
             api_timeout: secs(60),
             retries: 3,
         }
-    }
-}
-
-/// What a Consul cluster watches.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ConsulRole {
-    Management,
-    Storage,
-    Tenant,
-}
-
-impl ConsulRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConsulRole::Management => "management",
-            ConsulRole::Storage => "storage",
-            ConsulRole::Tenant => "tenant",
-        }
-    }
-}
-
-impl fmt::Display for ConsulRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -341,41 +316,6 @@ impl ResolvedBmc {
     /// Reads the BMC password from its file or environment variable.
     pub fn read_password(&self) -> Result<Secret, ConfigError> {
         self.password.read()
-    }
-}
-
-/// What to do before evacuating a failed host quickly (seed: masakari's levels).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
-#[serde(try_from = "i64")]
-pub enum QuickEvacuateLevel {
-    /// 1: force nova-compute down without powering the host off.
-    ForceDownWithoutPowerOff = 1,
-    /// 2: power the host off (confirmed), then force nova-compute down.
-    #[default]
-    PowerOffThenForceDown = 2,
-    /// 3: neither: wait for Nova to see the service down.
-    Neither = 3,
-}
-
-impl QuickEvacuateLevel {
-    pub fn level(self) -> u8 {
-        self as u8
-    }
-}
-
-impl TryFrom<i64> for QuickEvacuateLevel {
-    type Error = String;
-
-    fn try_from(v: i64) -> Result<Self, String> {
-        match v {
-            1 => Ok(QuickEvacuateLevel::ForceDownWithoutPowerOff),
-            2 => Ok(QuickEvacuateLevel::PowerOffThenForceDown),
-            3 => Ok(QuickEvacuateLevel::Neither),
-            _ => Err(format!(
-                "{v} is out of range: expected 1 (force-down without power off), \
-                 2 (power off, then force-down) or 3 (neither)"
-            )),
-        }
     }
 }
 

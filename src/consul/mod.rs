@@ -30,8 +30,6 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 
 use crate::config::ConsulCluster;
-use crate::error::Classify;
-use crate::exit_codes::ExitCode;
 use crate::secret::Secret;
 
 pub use env::{
@@ -124,21 +122,6 @@ impl Error {
     /// Consul's "No cluster leader" (HTTP 500 from a read that needs the leader).
     pub fn is_no_leader(&self) -> bool {
         matches!(self, Error::Api { status: 500, message, .. } if message.contains("No cluster leader"))
-    }
-}
-
-impl Classify for Error {
-    fn exit_code(&self) -> ExitCode {
-        match self {
-            Error::Unreachable { .. } => ExitCode::Unreachable,
-            Error::Api { status, .. } => match status {
-                401 | 403 => ExitCode::Auth,
-                502..=504 => ExitCode::Unreachable,
-                _ => ExitCode::Failure,
-            },
-            Error::InvalidResponse { .. } => ExitCode::Failure,
-            Error::Config { .. } => ExitCode::Config,
-        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::{ConsulRole, SecretRef, SecretSource};
+use crate::error::Classify;
 use crate::exit_codes::ExitCode;
 use evacctl_sim::{Scenario, SimHandle, spawn};
 

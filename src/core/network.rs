@@ -9,13 +9,42 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::ConsulRole;
+use crate::core::Finding;
 use crate::core::services::Verdict;
-use crate::exit_codes::ExitCode;
 
 // =====================================================================================
 // One host in one network
 // =====================================================================================
+
+/// Consul's node-level liveness check (the agent's gossip membership), by its `CheckID`.
+pub const SERF_HEALTH: &str = "serfHealth";
+
+/// What a Consul cluster watches.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsulRole {
+    Management,
+    Storage,
+    Tenant,
+}
+
+impl ConsulRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsulRole::Management => "management",
+            ConsulRole::Storage => "storage",
+            ConsulRole::Tenant => "tenant",
+        }
+    }
+}
+
+impl fmt::Display for ConsulRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A host's membership in one network's Consul cluster, as the agent we ask sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -229,7 +258,7 @@ pub struct AutopilotFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterFacts {
     /// The cluster could not be asked (unreachable, refused, malformed): its exit code and why.
-    pub error: Option<(ExitCode, String)>,
+    pub error: Option<(Finding, String)>,
     /// `/v1/status/leader`: `Some(true)` a leader, `Some(false)` none (`""` or "No cluster
     /// leader"), `None` not known.
     pub has_leader: Option<bool>,
@@ -393,36 +422,36 @@ pub fn observer_verdict(facts: &[ObserverFacts]) -> (ObserverVerdict, Vec<String
 /// host, else success.
 pub fn check_consul_exit(
     observer: ObserverVerdict,
-    clusters: &[(ClusterVerdict, Option<ExitCode>)],
+    clusters: &[(ClusterVerdict, Option<Finding>)],
     hosts: &[HostVerdict],
-) -> ExitCode {
+) -> Finding {
     if observer == ObserverVerdict::Isolated {
-        return ExitCode::ObserverIsolated;
+        return Finding::ObserverIsolated;
     }
     // The first failing cluster's code: Unreachable before Auth before Failure.
-    let mut errors: Vec<ExitCode> = clusters.iter().filter_map(|(_, code)| *code).collect();
+    let mut errors: Vec<Finding> = clusters.iter().filter_map(|(_, code)| *code).collect();
     errors.sort_by_key(|c| match c {
-        ExitCode::Unreachable => 0,
-        ExitCode::Auth => 1,
+        Finding::Unreachable => 0,
+        Finding::Auth => 1,
         _ => 2,
     });
     if let Some(code) = errors.first() {
         return *code;
     }
     if clusters.iter().any(|(v, _)| v.lacks_quorum()) {
-        return ExitCode::NoQuorum;
+        return Finding::NoQuorum;
     }
     if hosts.contains(&HostVerdict::Failed) {
-        return ExitCode::Unhealthy;
+        return Finding::Unhealthy;
     }
     if hosts
         .iter()
         .any(|h| matches!(h, HostVerdict::Degraded | HostVerdict::Unknown))
         || clusters.iter().any(|(v, _)| *v == ClusterVerdict::Degraded)
     {
-        return ExitCode::Degraded;
+        return Finding::Degraded;
     }
-    ExitCode::Success
+    Finding::Success
 }
 
 // =====================================================================================
@@ -510,7 +539,7 @@ pub fn node_local_state(checks: &[NodeCheck<'_>]) -> (NodeLocal, String) {
     }
     if let Some(serf) = checks
         .iter()
-        .find(|c| c.check_id == crate::consul::SERF_HEALTH && c.status != "passing")
+        .find(|c| c.check_id == SERF_HEALTH && c.status != "passing")
     {
         return (
             NodeLocal::Critical,
@@ -758,7 +787,7 @@ mod tests {
         assert_eq!(v(facts(None, None)), ClusterVerdict::NoLeader);
         assert_eq!(v(facts(Some(true), None)), ClusterVerdict::Healthy);
         let mut f = facts(Some(true), ap(true, 1, 1));
-        f.error = Some((ExitCode::Unreachable, "no answer".into()));
+        f.error = Some((Finding::Unreachable, "no answer".into()));
         assert_eq!(
             cluster_verdict(&f),
             (ClusterVerdict::Error, "no answer".into())
@@ -835,23 +864,23 @@ mod tests {
         let ok = (C::Healthy, None);
         assert_eq!(
             check_consul_exit(ObserverVerdict::Ok, &[ok], &[H::Healthy]),
-            ExitCode::Success
+            Finding::Success
         );
         assert_eq!(
             check_consul_exit(ObserverVerdict::Ok, &[ok], &[H::Healthy, H::Degraded]),
-            ExitCode::Degraded
+            Finding::Degraded
         );
         assert_eq!(
             check_consul_exit(ObserverVerdict::Ok, &[ok], &[H::Unknown]),
-            ExitCode::Degraded
+            Finding::Degraded
         );
         assert_eq!(
             check_consul_exit(ObserverVerdict::Ok, &[ok], &[H::Degraded, H::Failed]),
-            ExitCode::Unhealthy
+            Finding::Unhealthy
         );
         assert_eq!(
             check_consul_exit(ObserverVerdict::Ok, &[(C::Degraded, None)], &[H::Healthy]),
-            ExitCode::Degraded
+            Finding::Degraded
         );
         assert_eq!(
             check_consul_exit(
@@ -859,27 +888,27 @@ mod tests {
                 &[ok, (C::NoLeader, None)],
                 &[H::Failed]
             ),
-            ExitCode::NoQuorum
+            Finding::NoQuorum
         );
         assert_eq!(
             check_consul_exit(
                 ObserverVerdict::Ok,
                 &[
-                    (C::Error, Some(ExitCode::Auth)),
-                    (C::Error, Some(ExitCode::Unreachable)),
+                    (C::Error, Some(Finding::Auth)),
+                    (C::Error, Some(Finding::Unreachable)),
                     (C::NoLeader, None)
                 ],
                 &[H::Failed]
             ),
-            ExitCode::Unreachable
+            Finding::Unreachable
         );
         assert_eq!(
             check_consul_exit(
                 ObserverVerdict::Isolated,
-                &[(C::Error, Some(ExitCode::Unreachable))],
+                &[(C::Error, Some(Finding::Unreachable))],
                 &[H::Failed]
             ),
-            ExitCode::ObserverIsolated
+            Finding::ObserverIsolated
         );
     }
 

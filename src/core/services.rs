@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::exit_codes::ExitCode;
+use crate::core::Finding;
 
 /// What a service record means for the runbook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -62,19 +62,19 @@ pub fn binary_rank(binary: &str) -> (u8, &str) {
 /// disabled = degraded. A failed control-plane service (nova-scheduler, nova-conductor, a
 /// cinder service) with every nova-compute fine = degraded: evacuation needs them. With no
 /// nova-compute shown (filters), the other services shown decide the same way.
-pub fn check_services_exit(computes: &[Verdict], others: &[Verdict]) -> ExitCode {
+pub fn check_services_exit(computes: &[Verdict], others: &[Verdict]) -> Finding {
     let worst = |v: &[Verdict]| v.iter().copied().max();
     match worst(computes) {
-        Some(v) if v.is_failure() => ExitCode::Unhealthy,
-        Some(Verdict::Disabled) => ExitCode::Degraded,
+        Some(v) if v.is_failure() => Finding::Unhealthy,
+        Some(Verdict::Disabled) => Finding::Degraded,
         Some(Verdict::Ok) => match worst(others) {
-            Some(v) if v != Verdict::Ok => ExitCode::Degraded,
-            _ => ExitCode::Success,
+            Some(v) if v != Verdict::Ok => Finding::Degraded,
+            _ => Finding::Success,
         },
         _ => match worst(others) {
-            Some(v) if v.is_failure() => ExitCode::Unhealthy,
-            Some(Verdict::Disabled) => ExitCode::Degraded,
-            _ => ExitCode::Success,
+            Some(v) if v.is_failure() => Finding::Unhealthy,
+            Some(Verdict::Disabled) => Finding::Degraded,
+            _ => Finding::Success,
         },
     }
 }
@@ -97,19 +97,16 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        assert_eq!(check_services_exit(&[Ok, Ok], &[Ok]), ExitCode::Success);
-        assert_eq!(check_services_exit(&[Ok, Down], &[Ok]), ExitCode::Unhealthy);
+        assert_eq!(check_services_exit(&[Ok, Ok], &[Ok]), Finding::Success);
+        assert_eq!(check_services_exit(&[Ok, Down], &[Ok]), Finding::Unhealthy);
         assert_eq!(
             check_services_exit(&[Ok, ForcedDown], &[]),
-            ExitCode::Unhealthy
+            Finding::Unhealthy
         );
-        assert_eq!(
-            check_services_exit(&[Ok, Disabled], &[]),
-            ExitCode::Degraded
-        );
-        assert_eq!(check_services_exit(&[Ok], &[Down]), ExitCode::Degraded);
-        assert_eq!(check_services_exit(&[], &[Down]), ExitCode::Unhealthy);
-        assert_eq!(check_services_exit(&[], &[]), ExitCode::Success);
+        assert_eq!(check_services_exit(&[Ok, Disabled], &[]), Finding::Degraded);
+        assert_eq!(check_services_exit(&[Ok], &[Down]), Finding::Degraded);
+        assert_eq!(check_services_exit(&[], &[Down]), Finding::Unhealthy);
+        assert_eq!(check_services_exit(&[], &[]), Finding::Success);
     }
 
     #[test]

@@ -23,8 +23,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::core::Finding;
 use crate::core::names;
-use crate::exit_codes::ExitCode;
 use crate::openstack::cinder::{Volume, VolumeService};
 
 /// A Cinder host string `node[@backend][#pool]`, split as Cinder's `extract_host` does.
@@ -250,21 +250,21 @@ impl Request {
 /// Why nothing may run, and the exit code that says so.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
-    pub code: ExitCode,
+    pub code: Finding,
     pub message: String,
 }
 
 impl Refusal {
     fn usage(message: impl Into<String>) -> Refusal {
         Refusal {
-            code: ExitCode::Usage,
+            code: Finding::Usage,
             message: message.into(),
         }
     }
 
     fn refused(message: impl Into<String>) -> Refusal {
         Refusal {
-            code: ExitCode::Refused,
+            code: Finding::Refused,
             message: message.into(),
         }
     }
@@ -1143,7 +1143,7 @@ mod tests {
             ("compute-3", "compute-4", Some("")),
         ] {
             let e = Request::new(f, t, b).unwrap_err();
-            assert_eq!(e.code, ExitCode::Usage, "{f} {t} {b:?}: {e}");
+            assert_eq!(e.code, Finding::Usage, "{f} {t} {b:?}: {e}");
         }
     }
 
@@ -1215,14 +1215,14 @@ mod tests {
         let (s, v) = (services(), volumes());
         let f = facts(&s, &v, &[]);
         let e = plan(&req("compute-3", "compte-4", None), &f).unwrap_err();
-        assert_eq!(e.code, ExitCode::Usage);
+        assert_eq!(e.code, Finding::Usage);
         assert!(e.message.contains("unknown --to host `compte-4`"), "{e}");
         assert!(e.message.contains("did you mean `compute-4`?"), "{e}");
         assert!(e.message.contains("compute-5, compute-6"), "{e}");
         let e = plan(&req("compute-9", "compute-4", None), &f).unwrap_err();
         assert!(e.message.contains("unknown FAILED_HOST `compute-9`"), "{e}");
         let e = plan(&req("compute-3", "compute-4", Some("cepf")), &f).unwrap_err();
-        assert_eq!(e.code, ExitCode::Usage);
+        assert_eq!(e.code, Finding::Usage);
         assert!(e.message.contains("did you mean `ceph`?"), "{e}");
     }
 
@@ -1231,7 +1231,7 @@ mod tests {
         let (s, v) = (services(), volumes());
         let f = facts(&s, &v, &[]);
         let e = plan(&req("compute-3", "compute-5", None), &f).unwrap_err();
-        assert_eq!(e.code, ExitCode::Usage, "{e}");
+        assert_eq!(e.code, Finding::Usage, "{e}");
         assert!(e.message.contains("backend mismatch"), "{e}");
         assert!(e.message.contains("compute-5@ssd"), "{e}");
         assert!(
@@ -1239,14 +1239,14 @@ mod tests {
             "{e}"
         );
         let e = plan(&req("compute-3", "compute-6", Some("ceph")), &f).unwrap_err();
-        assert_eq!(e.code, ExitCode::Refused);
+        assert_eq!(e.code, Finding::Refused);
         assert!(
             e.message
                 .contains("compute-6@ceph is disabled (maintenance)"),
             "{e}"
         );
         let e = plan(&req("compute-3", "compute-7", Some("ceph")), &f).unwrap_err();
-        assert_eq!(e.code, ExitCode::Refused);
+        assert_eq!(e.code, Finding::Refused);
         assert!(e.message.contains("compute-7@ceph is down"), "{e}");
     }
 
@@ -1259,7 +1259,7 @@ mod tests {
         ];
         let f = facts(&s, &v, &[]);
         let e = plan(&req("compute-3", "compute-4", None), &f).unwrap_err();
-        assert_eq!(e.code, ExitCode::Refused);
+        assert_eq!(e.code, Finding::Refused);
         assert!(
             e.message
                 .contains("compute-4@ssd has no pool `other` (it has: vg1)"),
@@ -1299,7 +1299,7 @@ mod tests {
         s[2] = svc("cinder-volume", "compute-3@ssd", true, true);
         let v = volumes();
         let e = plan(&req("compute-3", "compute-4", None), &facts(&s, &v, &[])).unwrap_err();
-        assert_eq!(e.code, ExitCode::Refused);
+        assert_eq!(e.code, Finding::Refused);
         assert!(e.message.contains("compute-3@ssd is still up"), "{e}");
     }
 
@@ -1309,7 +1309,7 @@ mod tests {
         let b = [backup("bk1", "compute-3")];
         let v = vec![vol("a", "compute-3@ceph#ceph")];
         let e = plan(&req("compute-3", "compute-5", None), &facts(&s, &v, &b)).unwrap_err();
-        assert_eq!(e.code, ExitCode::Usage);
+        assert_eq!(e.code, Finding::Usage);
         assert!(
             e.message
                 .contains("runs no cinder-backup (cinder-backup hosts: compute-4)"),
@@ -1332,7 +1332,7 @@ mod tests {
         s.push(svc("cinder-volume", "compute_3@ceph", true, false));
         let v = vec![vol("a", "compute_3@ceph"), vol("z", "computeX3@ceph#ceph")];
         let e = plan(&req("compute_3", "compute-4", None), &facts(&s, &v, &[])).unwrap_err();
-        assert_eq!(e.code, ExitCode::Refused);
+        assert_eq!(e.code, Finding::Refused);
         assert!(e.message.contains("volume z of computeX3@ceph#ceph"), "{e}");
     }
 

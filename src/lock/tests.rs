@@ -9,6 +9,8 @@ use std::thread::sleep;
 use super::*;
 use crate::config::ConsulCluster;
 use crate::consul::tests::{client, cluster, url};
+use crate::error::Classify;
+use crate::exit_codes::ExitCode;
 use evacctl_sim::control::FaultSpec;
 use evacctl_sim::{Scenario, SimHandle, spawn};
 

@@ -33,8 +33,6 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::config::NotifyConfig;
-use crate::error::Classify;
-use crate::exit_codes::ExitCode;
 
 /// How many events a channel may have waiting; beyond that new ones are dropped (a channel
 /// that cannot keep up must not grow memory without bound during a mass failure).
@@ -167,12 +165,6 @@ pub fn hostname() -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("[notify] {0}")]
 pub struct NotifyError(String);
-
-impl Classify for NotifyError {
-    fn exit_code(&self) -> ExitCode {
-        ExitCode::Config
-    }
-}
 
 /// One way of telling people. `deliver` may block (bounded by its own timeouts): it runs on
 /// the channel's worker thread.

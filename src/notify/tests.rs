@@ -1,3 +1,4 @@
+use crate::exit_codes::ExitCode;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;

@@ -37,9 +37,6 @@ pub use placement::Placement;
 pub use session::{Request, Response, RetryPolicy, Session, SessionOptions};
 pub use time::parse_timestamp;
 
-use crate::error::Classify;
-use crate::exit_codes::ExitCode;
-
 /// The result of every call of this layer.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -121,25 +118,6 @@ impl Error {
 
     pub(crate) fn config(msg: impl Into<String>) -> Self {
         Error::Config(msg.into())
-    }
-}
-
-impl Classify for Error {
-    fn exit_code(&self) -> ExitCode {
-        match self {
-            Error::Config(_) | Error::EndpointNotFound { .. } => ExitCode::Config,
-            Error::Api(e) => match e.status {
-                401 | 403 => ExitCode::Auth,
-                // A gateway that found no backend: the API did not answer.
-                502..=504 => ExitCode::Unreachable,
-                _ => ExitCode::Failure,
-            },
-            Error::Unreachable { .. } => ExitCode::Unreachable,
-            Error::InvalidResponse { .. } | Error::MicroversionUnsupported { .. } => {
-                ExitCode::Failure
-            }
-            Error::InvalidInput(_) => ExitCode::Usage,
-        }
     }
 }
 

@@ -10,11 +10,11 @@ use serde::Serialize;
 
 use crate::config::{ConsulCluster, ConsulRole};
 use crate::consul::{self, AutopilotHealth, Client, ClientOptions, HealthCheck, Member};
+use crate::core::Finding;
 use crate::core::network::{
     self, AutopilotFacts, ClusterFacts, NetState, NetworkView, NodeCheck, NodeLocal, ObserverFacts,
 };
 use crate::core::nodes;
-use crate::error::Classify;
 
 /// What to ask.
 #[derive(Debug, Clone)]
@@ -205,7 +205,7 @@ impl ClusterObservation {
 
     pub fn cluster_facts(&self) -> ClusterFacts {
         ClusterFacts {
-            error: self.failure().map(|e| (e.exit_code(), e.to_string())),
+            error: self.failure().map(|e| (consul_finding(e), e.to_string())),
             has_leader: self.has_leader(),
             autopilot: self.autopilot_facts(),
         }
@@ -355,5 +355,21 @@ impl ConsulObservation {
             reason,
             checks,
         }
+    }
+}
+
+/// The core's word for a Consul cluster that could not be asked (the exit code of
+/// `check-consul`, and of any command failing on Consul, follows from it).
+pub fn consul_finding(e: &consul::Error) -> Finding {
+    match e {
+        consul::Error::Unreachable { .. } => Finding::Unreachable,
+        consul::Error::Api { status, .. } => match status {
+            401 | 403 => Finding::Auth,
+            // A proxy that found no agent: the agent did not answer.
+            502..=504 => Finding::Unreachable,
+            _ => Finding::Failure,
+        },
+        consul::Error::InvalidResponse { .. } => Finding::Failure,
+        consul::Error::Config { .. } => Finding::Config,
     }
 }

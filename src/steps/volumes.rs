@@ -145,7 +145,7 @@ pub fn observe(
     }
     let volumes = volumes.context("the volume list did not finish")?;
     volumes::check_names(req, &services, &volumes.volumes)
-        .map_err(|r| CliError::new(r.code, r.message))?;
+        .map_err(|r| CliError::new(r.code.into(), r.message))?;
     let backups = manage.backup_list()?;
     Ok(Observed {
         services,
@@ -166,7 +166,7 @@ pub fn plan(observed: &Observed, req: &Request) -> Result<Plan, CliError> {
             pools: observed.pools.as_deref(),
         },
     )
-    .map_err(|r| CliError::new(r.code, r.message))
+    .map_err(|r| CliError::new(r.code.into(), r.message))
 }
 
 /// What happened to one command of the plan.

@@ -262,7 +262,7 @@ impl Pyghmi {
             .spawn()
             .expect("start pyghmi");
         let mut p = Pyghmi { child, port, dir };
-        if !wait_for_ipmi(port, Duration::from_secs(15)) {
+        if !wait_for_ipmi(port, Duration::from_secs(45)) {
             let _ = p.child.kill();
             let log = std::fs::read_to_string(p.dir.path().join("pyghmi.log")).unwrap_or_default();
             if std::env::var_os("CI").is_none() && log.contains("ModuleNotFoundError") {

@@ -25,8 +25,43 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{PolicyConfig, QuickEvacuateLevel};
+use crate::config::PolicyConfig;
 use crate::core::network::{HostVerdict, NodeLocal};
+
+/// What to do before evacuating a failed host quickly (seed: masakari's levels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(try_from = "i64")]
+pub enum QuickEvacuateLevel {
+    /// 1: force nova-compute down without powering the host off.
+    ForceDownWithoutPowerOff = 1,
+    /// 2: power the host off (confirmed), then force nova-compute down.
+    #[default]
+    PowerOffThenForceDown = 2,
+    /// 3: neither: wait for Nova to see the service down.
+    Neither = 3,
+}
+
+impl QuickEvacuateLevel {
+    pub fn level(self) -> u8 {
+        self as u8
+    }
+}
+
+impl TryFrom<i64> for QuickEvacuateLevel {
+    type Error = String;
+
+    fn try_from(v: i64) -> Result<Self, String> {
+        match v {
+            1 => Ok(QuickEvacuateLevel::ForceDownWithoutPowerOff),
+            2 => Ok(QuickEvacuateLevel::PowerOffThenForceDown),
+            3 => Ok(QuickEvacuateLevel::Neither),
+            _ => Err(format!(
+                "{v} is out of range: expected 1 (force-down without power off), \
+                 2 (power off, then force-down) or 3 (neither)"
+            )),
+        }
+    }
+}
 
 /// Where a host is in the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

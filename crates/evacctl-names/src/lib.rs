@@ -1,4 +1,5 @@
-//! "Did you mean ...?": the closest known name to a mistyped one.
+//! "Did you mean ...?": the closest known name to a mistyped one. A crate of its own because
+//! both evacctl's pure core and its API clients use it, and neither may import the other.
 
 /// The candidate closest to `input`, if one is close enough to be a plausible typo:
 ///
