@@ -36,6 +36,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::consul::{self, Behavior, Client, KvEntry, SessionRequest};
+pub use crate::core::records::Hold;
 
 // =====================================================================================
 // The local lock file
@@ -255,14 +256,6 @@ pub struct Identity {
     pub released: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<Hold>,
-}
-
-/// Evacuation requests of a holder that may still reach Nova until `until` (RFC 3339), on
-/// `hosts` (`None`: any host).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hold {
-    pub until: String,
-    pub hosts: Option<Vec<String>>,
 }
 
 impl std::fmt::Display for Identity {

@@ -358,7 +358,7 @@ struct Status {
 }
 
 fn status_of(records: &[Record], journal: String) -> Status {
-    let memories = core::memories_from(records);
+    let memories = crate::core::records::memories_from(records);
     let since_of = |h: &str| {
         records
             .iter()

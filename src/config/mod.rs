@@ -41,9 +41,10 @@ use serde::Deserialize;
 
 use crate::secret::Secret;
 
+pub use crate::core::evacuable::EvacuationConfig;
 pub use crate::core::names::closest_match;
 pub use crate::core::network::ConsulRole;
-pub use crate::core::watch::QuickEvacuateLevel;
+pub use crate::core::watch::{PolicyConfig, QuickEvacuateLevel};
 pub use error::{ConfigError, ConfigErrorDetails, ConfigErrorKind};
 pub use secrets::{MAX_SECRET_FILE_BYTES, SecretRef, SecretSource};
 
@@ -317,100 +318,6 @@ impl ResolvedBmc {
     pub fn read_password(&self) -> Result<Secret, ConfigError> {
         self.password.read()
     }
-}
-
-/// `[policy]`: when the `watch` loop acts, and how.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PolicyConfig {
-    pub quick_evacuate_level: QuickEvacuateLevel,
-    /// Consecutive observations before a host counts as failed (1..=100).
-    #[serde(deserialize_with = "de::int_in::<_, u32, 1, 100>")]
-    pub confirmations: u32,
-    /// The watch cycle.
-    #[serde(deserialize_with = "de::duration")]
-    pub interval: Duration,
-    /// More hosts failing at once than this: alert, no action (0..=10000).
-    #[serde(deserialize_with = "de::int_in::<_, u32, 0, 10000>")]
-    pub max_failed_hosts: u32,
-    /// More than this share (percent) of compute hosts failing: alert, no action (0..=100).
-    #[serde(deserialize_with = "de::int_in::<_, u8, 0, 100>")]
-    pub max_failed_percent: u8,
-    /// Hosts acted on per watch cycle (1..=1000).
-    #[serde(deserialize_with = "de::int_in::<_, u32, 1, 1000>")]
-    pub max_hosts_per_cycle: u32,
-    /// Power-off confirmation polls (seed: ipmi_check_max_count; 1..=1000).
-    #[serde(deserialize_with = "de::int_in::<_, u32, 1, 1000>")]
-    pub check_max_count: u32,
-    /// Between power-off confirmation polls (seed: ipmi_check_interval).
-    #[serde(deserialize_with = "de::duration")]
-    pub check_interval: Duration,
-    /// A host found powered off is powered on once.
-    pub power_on_recovery: bool,
-    #[serde(deserialize_with = "de::duration")]
-    pub recovery_timeout: Duration,
-    /// argv run for a crashed service, the host name appended; empty: none.
-    pub repair_command: Vec<String>,
-    /// Evacuations in flight at once (1..=1000).
-    #[serde(deserialize_with = "de::int_in::<_, u32, 1, 1000>")]
-    pub evacuate_concurrency: u32,
-    #[serde(deserialize_with = "de::duration")]
-    pub verify_timeout: Duration,
-    /// Hosts evacuated servers go to; empty: the scheduler chooses.
-    pub target_hosts: Vec<String>,
-    /// When not every server fits: evacuate those that do, then alert (false: evacuate
-    /// nothing, alert).
-    pub partial_evacuation: bool,
-    /// A host with 3 failure episodes within this window is flapping: no action.
-    #[serde(deserialize_with = "de::duration")]
-    pub flap_window: Duration,
-    /// Move the volumes the failed host's cinder-volume managed before evacuating (a no-op
-    /// when it runs no cinder-volume).
-    pub move_volumes: bool,
-}
-
-impl Default for PolicyConfig {
-    fn default() -> Self {
-        PolicyConfig {
-            quick_evacuate_level: QuickEvacuateLevel::PowerOffThenForceDown,
-            confirmations: 2,
-            interval: secs(10),
-            max_failed_hosts: 1,
-            max_failed_percent: 33,
-            max_hosts_per_cycle: 1,
-            check_max_count: 10,
-            check_interval: secs(3),
-            power_on_recovery: true,
-            recovery_timeout: secs(5 * 60),
-            repair_command: Vec::new(),
-            evacuate_concurrency: 10,
-            verify_timeout: secs(10 * 60),
-            target_hosts: Vec::new(),
-            partial_evacuation: true,
-            flap_window: secs(10 * 60),
-            move_volumes: true,
-        }
-    }
-}
-
-/// `[evacuation]`: which servers of a failed host are evacuated.
-#[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EvacuationConfig {
-    /// Only servers with this metadata key set to `"true"`; `None`: all.
-    #[serde(deserialize_with = "de::empty_as_none")]
-    pub require_metadata: Option<String>,
-    /// Only servers with this tag; `None`: all.
-    #[serde(deserialize_with = "de::empty_as_none")]
-    pub require_tag: Option<String>,
-    /// Only servers whose flavor has this extra spec set to `"true"` (Red Hat's
-    /// `evacuable`); `None`: all.
-    #[serde(deserialize_with = "de::empty_as_none")]
-    pub require_flavor_property: Option<String>,
-    /// Server UUIDs or names never evacuated.
-    pub skip_servers: Vec<String>,
-    /// Flavor names or IDs whose servers are never evacuated.
-    pub skip_flavors: Vec<String>,
 }
 
 /// `[volumes]`: how to run `cinder-manage`.

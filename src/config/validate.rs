@@ -57,12 +57,71 @@ struct RawConfig {
     consul: BTreeMap<String, RawConsul>,
     bmc_defaults: BmcDefaults,
     hosts: BTreeMap<String, RawHost>,
+    #[serde(with = "RawPolicy")]
     policy: PolicyConfig,
+    #[serde(with = "RawEvacuation")]
     evacuation: EvacuationConfig,
     volumes: VolumesConfig,
     journal: JournalConfig,
     lock: LockConfig,
     notify: NotifyConfig,
+}
+
+/// `[policy]` as written: deserialized straight into the core's [`PolicyConfig`] (serde's
+/// remote derive), with the ranges and duration syntax checked here.
+#[derive(Deserialize)]
+#[serde(
+    remote = "PolicyConfig",
+    default = "PolicyConfig::default",
+    deny_unknown_fields
+)]
+struct RawPolicy {
+    quick_evacuate_level: QuickEvacuateLevel,
+    #[serde(deserialize_with = "de::int_in::<_, u32, 1, 100>")]
+    confirmations: u32,
+    #[serde(deserialize_with = "de::duration")]
+    interval: Duration,
+    #[serde(deserialize_with = "de::int_in::<_, u32, 0, 10000>")]
+    max_failed_hosts: u32,
+    #[serde(deserialize_with = "de::int_in::<_, u8, 0, 100>")]
+    max_failed_percent: u8,
+    #[serde(deserialize_with = "de::int_in::<_, u32, 1, 1000>")]
+    max_hosts_per_cycle: u32,
+    #[serde(deserialize_with = "de::int_in::<_, u32, 1, 1000>")]
+    check_max_count: u32,
+    #[serde(deserialize_with = "de::duration")]
+    check_interval: Duration,
+    power_on_recovery: bool,
+    #[serde(deserialize_with = "de::duration")]
+    recovery_timeout: Duration,
+    repair_command: Vec<String>,
+    #[serde(deserialize_with = "de::int_in::<_, u32, 1, 1000>")]
+    evacuate_concurrency: u32,
+    #[serde(deserialize_with = "de::duration")]
+    verify_timeout: Duration,
+    target_hosts: Vec<String>,
+    partial_evacuation: bool,
+    #[serde(deserialize_with = "de::duration")]
+    flap_window: Duration,
+    move_volumes: bool,
+}
+
+/// `[evacuation]` as written, into the core's [`EvacuationConfig`].
+#[derive(Deserialize)]
+#[serde(
+    remote = "EvacuationConfig",
+    default = "EvacuationConfig::default",
+    deny_unknown_fields
+)]
+struct RawEvacuation {
+    #[serde(deserialize_with = "de::empty_as_none")]
+    require_metadata: Option<String>,
+    #[serde(deserialize_with = "de::empty_as_none")]
+    require_tag: Option<String>,
+    #[serde(deserialize_with = "de::empty_as_none")]
+    require_flavor_property: Option<String>,
+    skip_servers: Vec<String>,
+    skip_flavors: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,9 +8,25 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::config::EvacuationConfig;
-use crate::openstack::parse_timestamp;
+use crate::core::time::parse_timestamp;
 use crate::openstack::servers::{Migration, Server};
+
+/// Which servers of a failed host are evacuated (`[evacuation]` of the configuration, read
+/// by `config`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct EvacuationConfig {
+    /// Only servers with this metadata key set to `"true"`; `None`: all.
+    pub require_metadata: Option<String>,
+    /// Only servers with this tag; `None`: all.
+    pub require_tag: Option<String>,
+    /// Only servers whose flavor has this extra spec set to `"true"` (Red Hat's
+    /// `evacuable`); `None`: all.
+    pub require_flavor_property: Option<String>,
+    /// Server UUIDs or names never evacuated.
+    pub skip_servers: Vec<String>,
+    /// Flavor names or IDs whose servers are never evacuated.
+    pub skip_flavors: Vec<String>,
+}
 
 /// What evacctl's journal says about a server of this host.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,10 +3,12 @@
 pub mod capacity;
 pub mod evacuable;
 pub mod finding;
-/// "Did you mean ...?" (the `evacctl-names` crate, shared with the clients).
-pub use evacctl_names as names;
+/// "Did you mean ...?" and OpenStack's timestamps: the `evacctl-text` crate, shared with the
+/// clients.
+pub use evacctl_text::{names, time};
 pub mod network;
 pub mod nodes;
+pub mod records;
 pub mod restore;
 pub mod services;
 pub mod volumes;

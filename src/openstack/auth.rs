@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::catalog::Catalog;
 use super::cloud_config::AuthConfig;
-use super::time::parse_timestamp;
 use crate::secret::Secret;
+use evacctl_text::time::parse_timestamp;
 
 /// The supported auth types (keystoneauth plugin names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -8,8 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::catalog::ServiceType;
 use super::microversion::Microversion;
 use super::session::{Request, Session};
-use super::time::parse_timestamp;
 use super::{Error, Result};
+use evacctl_text::time::parse_timestamp;
 
 /// The microversion from which the volume list takes the generic `host` filter the runbook
 /// uses (`cinder --os-volume-api-version 3.33 list --filters host=H`).

@@ -525,7 +525,7 @@ fn unknown_cloud(
             ));
         }
     }
-    if let Some(best) = evacctl_names::closest_match(name, names.iter().map(String::as_str)) {
+    if let Some(best) = evacctl_text::names::closest_match(name, names.iter().map(String::as_str)) {
         msg.push_str(&format!(". Did you mean {best:?}?"));
     }
     Error::config(msg)

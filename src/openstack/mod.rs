@@ -22,7 +22,6 @@ pub mod pagination;
 pub mod placement;
 pub mod servers;
 pub mod session;
-mod time;
 
 #[cfg(test)]
 pub(crate) mod testserver;
@@ -31,11 +30,11 @@ pub use auth::{AuthType, Scope};
 pub use catalog::{Catalog, Interface, ServiceType};
 pub use cinder::{Cinder, VolumeService};
 pub use cloud_config::{AuthConfig, CloudConfig, CloudSelection, SearchPaths};
+pub use evacctl_text::time::parse_timestamp;
 pub use microversion::{Microversion, VersionRange};
 pub use nova::{ComputeService, Nova, ServiceStatus, ServiceUpdate};
 pub use placement::Placement;
 pub use session::{Request, Response, RetryPolicy, Session, SessionOptions};
-pub use time::parse_timestamp;
 
 /// The result of every call of this layer.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,8 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::catalog::ServiceType;
 use super::microversion::Microversion;
 use super::session::{Request, Session, encode_segment};
-use super::time::parse_timestamp;
 use super::{Error, Result};
+use evacctl_text::time::parse_timestamp;
 
 /// `PUT /os-services/{id}` with a UUID, and `forced_down` in the answers, need 2.53.
 pub const SERVICE_UPDATE_MIN: Microversion = Microversion::new(2, 53);

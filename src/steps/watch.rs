@@ -169,7 +169,7 @@ impl Engine {
             .take_while(|r| r.status == "failed")
             .count() as u32;
         Engine {
-            memories: core::memories_from(records),
+            memories: crate::core::records::memories_from(records),
             observe_errors,
             last_alert: None,
             persisted: Written::default(),

@@ -20,13 +20,75 @@
 //! of each host ([`Memory`]) is written to the journal with every change, so a run killed at
 //! any point resumes where it was.
 
-use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::PolicyConfig;
 use crate::core::network::{HostVerdict, NodeLocal};
+
+/// The watch loop's policy (`[policy]` of the configuration, read by `config`): when it
+/// acts, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyConfig {
+    pub quick_evacuate_level: QuickEvacuateLevel,
+    /// Consecutive observations before a host counts as failed (1..=100).
+    pub confirmations: u32,
+    /// The watch cycle.
+    pub interval: Duration,
+    /// More hosts failing at once than this: alert, no action (0..=10000).
+    pub max_failed_hosts: u32,
+    /// More than this share (percent) of compute hosts failing: alert, no action (0..=100).
+    pub max_failed_percent: u8,
+    /// Hosts acted on per watch cycle (1..=1000).
+    pub max_hosts_per_cycle: u32,
+    /// Power-off confirmation polls (seed: ipmi_check_max_count; 1..=1000).
+    pub check_max_count: u32,
+    /// Between power-off confirmation polls (seed: ipmi_check_interval).
+    pub check_interval: Duration,
+    /// A host found powered off is powered on once.
+    pub power_on_recovery: bool,
+    pub recovery_timeout: Duration,
+    /// argv run for a crashed service, the host name appended; empty: none.
+    pub repair_command: Vec<String>,
+    /// Evacuations in flight at once (1..=1000).
+    pub evacuate_concurrency: u32,
+    pub verify_timeout: Duration,
+    /// Hosts evacuated servers go to; empty: the scheduler chooses.
+    pub target_hosts: Vec<String>,
+    /// When not every server fits: evacuate those that do, then alert (false: evacuate
+    /// nothing, alert).
+    pub partial_evacuation: bool,
+    /// A host with 3 failure episodes within this window is flapping: no action.
+    pub flap_window: Duration,
+    /// Move the volumes the failed host's cinder-volume managed before evacuating (a no-op
+    /// when it runs no cinder-volume).
+    pub move_volumes: bool,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            quick_evacuate_level: QuickEvacuateLevel::PowerOffThenForceDown,
+            confirmations: 2,
+            interval: Duration::from_secs(10),
+            max_failed_hosts: 1,
+            max_failed_percent: 33,
+            max_hosts_per_cycle: 1,
+            check_max_count: 10,
+            check_interval: Duration::from_secs(3),
+            power_on_recovery: true,
+            recovery_timeout: Duration::from_secs(5 * 60),
+            repair_command: Vec::new(),
+            evacuate_concurrency: 10,
+            verify_timeout: Duration::from_secs(10 * 60),
+            target_hosts: Vec::new(),
+            partial_evacuation: true,
+            flap_window: Duration::from_secs(10 * 60),
+            move_volumes: true,
+        }
+    }
+}
 
 /// What to do before evacuating a failed host quickly (seed: masakari's levels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
@@ -1005,33 +1067,6 @@ pub fn after(
             format!("internal: unexpected outcome {o:?} of step {}", s.as_str()),
         ),
     }
-}
-
-/// The latest memory of every host from the journal's `state` records (the last wins).
-pub fn memories_from(records: &[crate::journal::Record]) -> BTreeMap<String, Memory> {
-    let mut out = BTreeMap::new();
-    for r in records.iter().filter(|r| r.action == STATE_ACTION) {
-        let Some(host) = &r.host else { continue };
-        if r.status == RESTORED {
-            out.remove(host);
-            continue;
-        }
-        let mem = r
-            .data
-            .as_ref()
-            .and_then(|d| serde_json::from_value::<Memory>(d.clone()).ok())
-            .or_else(|| {
-                HostState::parse(&r.status).map(|s| Memory {
-                    state: Some(s),
-                    reason: r.detail.clone().unwrap_or_default(),
-                    ..Memory::default()
-                })
-            });
-        if let Some(m) = mem {
-            out.insert(host.clone(), m);
-        }
-    }
-    out
 }
 
 /// The journal action of state records.

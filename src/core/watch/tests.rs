@@ -631,7 +631,7 @@ fn repeated_step_errors_end_in_alert() {
 
 #[test]
 fn memory_survives_the_journal() {
-    use crate::journal::{Kind, Record};
+    use crate::core::records::{Kind, Record, memories_from};
     let mem = Memory {
         state: Some(HostState::Suspect),
         seen: 1,

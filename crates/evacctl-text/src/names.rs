@@ -1,5 +1,4 @@
-//! "Did you mean ...?": the closest known name to a mistyped one. A crate of its own because
-//! both evacctl's pure core and its API clients use it, and neither may import the other.
+//! "Did you mean ...?": the closest known name to a mistyped one.
 
 /// The candidate closest to `input`, if one is close enough to be a plausible typo:
 ///
