@@ -134,7 +134,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
     let facts = Facts {
         server: &server,
         host: &source,
-        latest_evacuation: latest.get(&server.id).copied(),
+        latest_evacuation: crate::steps::facts::migration_view(latest.get(&server.id).copied()),
         journal: journal_state,
         takeover: journal::takeover(&records, &source),
         clock: Clock::now(session.config().api_timeout),

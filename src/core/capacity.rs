@@ -9,11 +9,56 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::openstack::placement::Inventory;
-use crate::openstack::servers::ServerFlavor;
-
 /// Resource class -> amount.
 pub type Resources = BTreeMap<String, u64>;
+
+/// What the capacity plan reads of a server's flavor (Nova's embedded flavor, 2.47+, as the
+/// steps have it).
+pub trait FlavorView {
+    /// Before 2.47 only.
+    fn id(&self) -> Option<&str>;
+    /// 2.47+: the flavor's name when the server was created.
+    fn original_name(&self) -> Option<&str>;
+    fn vcpus(&self) -> Option<u64>;
+    /// MiB.
+    fn ram(&self) -> Option<u64>;
+    /// Root disk, GiB.
+    fn disk(&self) -> Option<u64>;
+    /// GiB.
+    fn ephemeral(&self) -> Option<u64>;
+    /// MiB.
+    fn swap(&self) -> Option<u64>;
+    fn extra_specs(&self) -> &BTreeMap<String, String>;
+}
+
+/// One resource class of a Placement resource provider.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inventory {
+    pub total: u64,
+    pub reserved: u64,
+    pub min_unit: u64,
+    /// `None`: not given (then `total` applies, Placement's default).
+    pub max_unit: Option<u64>,
+    pub step_size: u64,
+    pub allocation_ratio: f64,
+}
+
+impl Inventory {
+    /// (total - reserved) x allocation_ratio, rounded down as Placement does.
+    pub fn capacity(&self) -> u64 {
+        let usable = self.total.saturating_sub(self.reserved) as f64;
+        let cap = (usable * self.allocation_ratio).floor();
+        if cap.is_finite() && cap > 0.0 {
+            cap as u64
+        } else {
+            0
+        }
+    }
+
+    pub fn max_unit(&self) -> u64 {
+        self.max_unit.unwrap_or(self.total)
+    }
+}
 
 /// The classes a plan table shows, in order.
 pub const SHOWN: [&str; 3] = ["VCPU", "MEMORY_MB", "DISK_GB"];
@@ -22,24 +67,24 @@ pub const SHOWN: [&str; 3] = ["VCPU", "MEMORY_MB", "DISK_GB"];
 /// `hw:cpu_policy=dedicated`), MEMORY_MB, DISK_GB = root (not when booted from a volume) +
 /// ephemeral + swap rounded up to GiB; `resources:CLASS=N` extra specs override. `None` when
 /// the flavor's sizes are unknown (Nova older than 2.47).
-pub fn server_resources(flavor: &ServerFlavor, booted_from_volume: bool) -> Option<Resources> {
-    let (vcpus, ram) = (flavor.vcpus?, flavor.ram?);
+pub fn server_resources(flavor: &dyn FlavorView, booted_from_volume: bool) -> Option<Resources> {
+    let (vcpus, ram) = (flavor.vcpus()?, flavor.ram()?);
     let root = if booted_from_volume {
         0
     } else {
-        flavor.disk.unwrap_or(0)
+        flavor.disk().unwrap_or(0)
     };
-    let swap_gb = flavor.swap.unwrap_or(0).div_ceil(1024);
-    let disk = root + flavor.ephemeral.unwrap_or(0) + swap_gb;
+    let swap_gb = flavor.swap().unwrap_or(0).div_ceil(1024);
+    let disk = root + flavor.ephemeral().unwrap_or(0) + swap_gb;
     let dedicated = flavor
-        .extra_specs
+        .extra_specs()
         .get("hw:cpu_policy")
         .is_some_and(|p| p == "dedicated");
     let mut r = Resources::new();
     r.insert(if dedicated { "PCPU" } else { "VCPU" }.into(), vcpus);
     r.insert("MEMORY_MB".into(), ram);
     r.insert("DISK_GB".into(), disk);
-    for (k, v) in &flavor.extra_specs {
+    for (k, v) in flavor.extra_specs() {
         if let Some(class) = k.strip_prefix("resources:")
             && let Ok(n) = v.trim().parse::<u64>()
         {
@@ -334,6 +379,7 @@ pub fn describe(r: &Resources) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::testkit::TestFlavor;
 
     fn inv(total: u64, ratio: f64, max_unit: u64) -> Inventory {
         Inventory {
@@ -344,6 +390,30 @@ mod tests {
             step_size: 1,
             allocation_ratio: ratio,
         }
+    }
+
+    #[test]
+    fn capacity_from_inventories() {
+        // Zed's compute-2 (tests/fixtures/zed/placement-compute-2-inventories.json) and a
+        // memory class with reserved memory and an allocation ratio.
+        assert_eq!(inv(2, 2.0, 2).capacity(), 4);
+        assert_eq!(inv(2, 2.0, 2).max_unit(), 2);
+        let mem = Inventory {
+            reserved: 512,
+            ..inv(8192, 1.5, 8192)
+        };
+        assert_eq!(mem.capacity(), 11520);
+        assert_eq!(inv(1028, 1.0, 1028).capacity(), 1028);
+        let odd = Inventory {
+            total: 3,
+            reserved: 5,
+            min_unit: 1,
+            max_unit: None,
+            step_size: 1,
+            allocation_ratio: 2.0,
+        };
+        assert_eq!(odd.capacity(), 0);
+        assert_eq!(odd.max_unit(), 3);
     }
 
     /// A compute like the Zed harness's: 2 cores x 2.0, 8 GiB, 1028 GB.
@@ -380,7 +450,7 @@ mod tests {
 
     #[test]
     fn flavors_to_resources() {
-        let f = ServerFlavor {
+        let f = TestFlavor {
             vcpus: Some(2),
             ram: Some(2048),
             disk: Some(10),
@@ -403,7 +473,7 @@ mod tests {
         assert_eq!(r.get("PCPU"), Some(&2));
         assert_eq!(r.get("VCPU"), None);
         assert_eq!(r.get("CUSTOM_GPU"), Some(&1));
-        assert_eq!(server_resources(&ServerFlavor::default(), false), None);
+        assert_eq!(server_resources(&TestFlavor::default(), false), None);
     }
 
     #[test]

@@ -3,13 +3,14 @@
 //! double-evacuation guard (REPORT.md pitfall 14), evacctl's journal, and the operator's
 //! filters from `[evacuation]`. Pure: the caller brings the facts.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use crate::core::capacity::FlavorView;
 use crate::core::time::parse_timestamp;
-use crate::openstack::servers::{Migration, Server};
 
 /// Which servers of a failed host are evacuated (`[evacuation]` of the configuration, read
 /// by `config`).
@@ -26,6 +27,36 @@ pub struct EvacuationConfig {
     pub skip_servers: Vec<String>,
     /// Flavor names or IDs whose servers are never evacuated.
     pub skip_flavors: Vec<String>,
+}
+
+/// What the core reads of a server (Nova's server, as the steps have it).
+pub trait ServerView {
+    fn id(&self) -> &str;
+    fn name(&self) -> &str;
+    /// The API status (`ACTIVE`, `SHUTOFF`, ...), for messages.
+    fn status(&self) -> &str;
+    /// The host Nova has it on.
+    fn host(&self) -> &str;
+    /// `active`, `stopped`, `error`, ... (`""`: not shown).
+    fn vm_state(&self) -> &str;
+    /// The task in progress, if any.
+    fn task(&self) -> Option<&str>;
+    /// It ran once (`launched_at` set).
+    fn has_run(&self) -> bool;
+    fn flavor(&self) -> &dyn FlavorView;
+    fn metadata(&self) -> &BTreeMap<String, String>;
+    fn tags(&self) -> &[String];
+}
+
+/// What the core reads of an evacuation migration (Nova's `os-migrations` record).
+pub trait MigrationView {
+    /// Its UUID, or its id when Nova shows no UUID.
+    fn id(&self) -> &str;
+    fn status(&self) -> &str;
+    /// Nova is still working on it (`accepted`, `pre-migrating`, `running`, ...).
+    fn is_in_progress(&self) -> bool;
+    /// It ended in `failed` or `error`.
+    fn is_failed(&self) -> bool;
 }
 
 /// What evacctl's journal says about a server of this host.
@@ -217,7 +248,7 @@ impl From<&Verdict> for VerdictView {
 
 /// Nova's own rule alone (what `nova evacuate` would accept without harm): the vm_state, the
 /// task, launched_at.
-pub fn nova_rule(server: &Server) -> Verdict {
+pub fn nova_rule(server: &dyn ServerView) -> Verdict {
     if let Some(task) = server.task() {
         return Verdict::Skip(Reason::TaskInProgress(task.to_string()));
     }
@@ -226,7 +257,7 @@ pub fn nova_rule(server: &Server) -> Verdict {
         "error" if server.has_run() => Verdict::Evacuable,
         "error" => Verdict::Skip(Reason::NeverRan),
         other => Verdict::Skip(Reason::State(if other.is_empty() {
-            format!("unknown (status {})", server.status)
+            format!("unknown (status {})", server.status())
         } else {
             other.to_string()
         })),
@@ -234,18 +265,15 @@ pub fn nova_rule(server: &Server) -> Verdict {
 }
 
 /// The operator's filters of `[evacuation]`.
-pub fn operator_filter(server: &Server, cfg: &EvacuationConfig) -> Option<Reason> {
+pub fn operator_filter(server: &dyn ServerView, cfg: &EvacuationConfig) -> Option<Reason> {
     if cfg
         .skip_servers
         .iter()
-        .any(|s| s == &server.id || s == &server.name)
+        .any(|s| s == server.id() || s == server.name())
     {
         return Some(Reason::SkipListed);
     }
-    let flavor_names = [
-        server.flavor.original_name.as_deref(),
-        server.flavor.id.as_deref(),
-    ];
+    let flavor_names = [server.flavor().original_name(), server.flavor().id()];
     if let Some(f) = cfg
         .skip_flavors
         .iter()
@@ -255,21 +283,21 @@ pub fn operator_filter(server: &Server, cfg: &EvacuationConfig) -> Option<Reason
     }
     if let Some(key) = &cfg.require_metadata
         && !server
-            .metadata
+            .metadata()
             .get(key)
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     {
         return Some(Reason::MissingMetadata(key.clone()));
     }
     if let Some(tag) = &cfg.require_tag
-        && !server.tags.iter().any(|t| t == tag)
+        && !server.tags().iter().any(|t| t == tag)
     {
         return Some(Reason::MissingTag(tag.clone()));
     }
     if let Some(key) = &cfg.require_flavor_property
         && !server
-            .flavor
-            .extra_specs
+            .flavor()
+            .extra_specs()
             .get(key)
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     {
@@ -280,11 +308,11 @@ pub fn operator_filter(server: &Server, cfg: &EvacuationConfig) -> Option<Reason
 
 /// Everything known about one server of the failed host.
 pub struct Facts<'a> {
-    pub server: &'a Server,
+    pub server: &'a dyn ServerView,
     /// The failed host it is being evacuated from.
     pub host: &'a str,
     /// Its newest evacuation migration, if any.
-    pub latest_evacuation: Option<&'a Migration>,
+    pub latest_evacuation: Option<&'a dyn MigrationView>,
     pub journal: JournalState,
     /// A take-over whose hold concerns this host (whatever this journal says of the server:
     /// the previous holder may have sent it again).
@@ -329,14 +357,14 @@ pub fn classify(f: &Facts<'_>, cfg: &EvacuationConfig) -> Verdict {
     }
     if let Some(m) = f.latest_evacuation.filter(|m| m.is_in_progress()) {
         return Verdict::Skip(Reason::EvacuationInProgress {
-            migration: m.uuid.clone().unwrap_or_else(|| m.id.clone()),
-            status: m.status.clone(),
+            migration: m.id().to_string(),
+            status: m.status().to_string(),
         });
     }
     // A failed evacuation in Nova's records (NoValidHost, a rebuild failure) with the server
     // still here and nothing running makes a retry harmless, whatever the journal says: only
     // a running evacuation must never be doubled.
-    let latest_failed = f.latest_evacuation.is_some_and(Migration::is_failed);
+    let latest_failed = f.latest_evacuation.is_some_and(|m| m.is_failed());
     if let JournalState::Accepted { run_id, at } = &f.journal
         && !latest_failed
     {
@@ -372,43 +400,43 @@ pub fn classify(f: &Facts<'_>, cfg: &EvacuationConfig) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::testkit::{TestFlavor, TestMigration, TestServer};
 
-    fn server(vm_state: &str, task: Option<&str>, launched: bool) -> Server {
-        let v = serde_json::json!({
-            "id": "11111111-2222-3333-4444-555555555555",
-            "name": "web-1",
-            "status": "ACTIVE",
-            "OS-EXT-SRV-ATTR:host": "compute-1",
-            "OS-EXT-STS:vm_state": vm_state,
-            "OS-EXT-STS:task_state": task,
-            "OS-SRV-USG:launched_at": if launched { serde_json::json!("2026-11-22T01:35:46.000000") } else { serde_json::Value::Null },
-            "metadata": {"HA_Enabled": "True"},
-            "tags": ["ha"],
-            "flavor": {"original_name": "m1.small", "vcpus": 2, "ram": 2048, "disk": 10,
-                       "extra_specs": {"evacuable": "true"}},
-        });
-        serde_json::from_value(v).unwrap()
-    }
-
-    fn migration(status: &str, at: &str) -> Migration {
-        Migration {
-            id: "7".into(),
-            uuid: Some("m-7".into()),
-            instance_uuid: "11111111-2222-3333-4444-555555555555".into(),
-            source_compute: Some("compute-1".into()),
-            dest_compute: None,
-            status: status.into(),
-            migration_type: Some("evacuation".into()),
-            created_at: Some(at.into()),
-            updated_at: None,
+    fn server(vm_state: &str, task: Option<&str>, launched: bool) -> TestServer {
+        TestServer {
+            id: "11111111-2222-3333-4444-555555555555".into(),
+            name: "web-1".into(),
+            status: "ACTIVE".into(),
+            host: "compute-1".into(),
+            vm_state: vm_state.into(),
+            task: task.map(Into::into),
+            launched,
+            metadata: [("HA_Enabled".to_string(), "True".to_string())].into(),
+            tags: vec!["ha".into()],
+            flavor: TestFlavor {
+                original_name: Some("m1.small".into()),
+                vcpus: Some(2),
+                ram: Some(2048),
+                disk: Some(10),
+                extra_specs: [("evacuable".to_string(), "true".to_string())].into(),
+                ..Default::default()
+            },
         }
     }
 
-    fn facts<'a>(s: &'a Server, m: Option<&'a Migration>, j: JournalState) -> Facts<'a> {
+    /// An evacuation migration created at `at` (its time is not what the rules read).
+    fn migration(status: &str, _at: &str) -> TestMigration {
+        TestMigration {
+            id: "m-7".into(),
+            status: status.into(),
+        }
+    }
+
+    fn facts<'a>(s: &'a TestServer, m: Option<&'a TestMigration>, j: JournalState) -> Facts<'a> {
         Facts {
             server: s,
             host: "compute-1",
-            latest_evacuation: m,
+            latest_evacuation: m.map(|m| m as &dyn MigrationView),
             journal: j,
             takeover: None,
             clock: clock(),
@@ -548,7 +576,7 @@ mod tests {
     fn after_a_takeover_what_nova_does_not_show_waits_for_the_hold() {
         let cfg = EvacuationConfig::default();
         let s = server("active", None, true);
-        let held = |until: &str, j: JournalState, m: Option<&'static Migration>| {
+        let held = |until: &str, j: JournalState, m: Option<&'static TestMigration>| {
             let mut f = facts(&s, m, j);
             f.takeover = Some(Takeover {
                 holder: "ctl-1 (pid 4242, since 2026-11-22T01:00:00Z)".into(),
@@ -576,7 +604,7 @@ mod tests {
         };
         let v = held("2026-11-22T01:40:50Z", expired, None);
         assert_eq!(code(&v), Some("request-in-doubt"));
-        let failed: &'static Migration =
+        let failed: &'static TestMigration =
             Box::leak(Box::new(migration("error", "2026-11-22T01:37:11.000000")));
         let accepted = JournalState::Accepted {
             run_id: "r1".into(),
@@ -585,7 +613,7 @@ mod tests {
         let v = held("2026-11-22T01:40:50Z", accepted, Some(failed));
         assert_eq!(code(&v), Some("request-in-doubt"));
         // Nova shows it: decided at once.
-        let running: &'static Migration = Box::leak(Box::new(migration(
+        let running: &'static TestMigration = Box::leak(Box::new(migration(
             "accepted",
             "2026-11-22T01:39:55.000000",
         )));
@@ -597,7 +625,7 @@ mod tests {
     fn moved_servers_are_left_alone() {
         let cfg = EvacuationConfig::default();
         let mut s = server("active", None, true);
-        s.host = Some("compute-2".into());
+        s.host = "compute-2".into();
         let v = classify(&facts(&s, None, JournalState::None), &cfg);
         assert_eq!(code(&v), Some("not-on-host"));
         assert!(matches!(v, Verdict::Skip(r) if r.is_already_handled()));

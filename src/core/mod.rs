@@ -11,6 +11,8 @@ pub mod nodes;
 pub mod records;
 pub mod restore;
 pub mod services;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod volumes;
 pub mod watch;
 

@@ -295,7 +295,7 @@ pub fn is_done_evacuations_refusal(status: u16, message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ConsulRole;
+    use crate::core::network::ConsulRole;
     use crate::core::network::NetState;
 
     const T: u64 = 1_795_317_129;

@@ -25,7 +25,66 @@ use serde::Serialize;
 
 use crate::core::Finding;
 use crate::core::names;
-use crate::openstack::cinder::{Volume, VolumeService};
+
+/// A Cinder service as the plan reads it (the steps give Cinder's `os-services` entries).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CinderService {
+    pub binary: String,
+    /// `node@backend` for cinder-volume, `node` for the others.
+    pub host: String,
+    pub enabled: bool,
+    pub up: bool,
+    pub disabled_reason: Option<String>,
+}
+
+impl CinderService {
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
+    /// The node part of `node@backend`.
+    pub fn node(&self) -> &str {
+        self.host
+            .split_once('@')
+            .map_or(self.host.as_str(), |(n, _)| n)
+    }
+
+    /// The backend part of `node@backend`, if any.
+    pub fn backend(&self) -> Option<&str> {
+        self.host.split_once('@').map(|(_, b)| b)
+    }
+}
+
+/// A volume as the plan and the proof read it (the steps give Cinder's admin view).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CinderVolume {
+    pub id: String,
+    pub name: Option<String>,
+    pub status: String,
+    /// GiB.
+    pub size: u64,
+    pub project_id: Option<String>,
+    /// `node@backend#pool`; `None` when Cinder shows none (never scheduled, or not an admin).
+    pub host: Option<String>,
+    pub attachments: Vec<Attachment>,
+}
+
+impl CinderVolume {
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+}
+
+/// Where a volume is attached: the server, and the compute host Cinder says it runs on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attachment {
+    pub server_id: Option<String>,
+    pub host_name: Option<String>,
+}
 
 /// A Cinder host string `node[@backend][#pool]`, split as Cinder's `extract_host` does.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -379,16 +438,16 @@ impl Plan {
 #[derive(Clone, Copy, Debug)]
 pub struct Facts<'a> {
     /// Cinder's services (all binaries).
-    pub services: &'a [VolumeService],
+    pub services: &'a [CinderService],
     /// The volume list as Cinder answered it (possibly more than the failed host's).
-    pub volumes: &'a [Volume],
+    pub volumes: &'a [CinderVolume],
     /// `cinder-manage backup list`.
     pub backups: &'a [ManagedBackup],
     /// The scheduler's pools (`node@backend#pool`); `None` when they could not be read.
     pub pools: Option<&'a [String]>,
 }
 
-/// Volume states in which something is under way: moving the volume's host under it may
+/// CinderVolume states in which something is under way: moving the volume's host under it may
 /// leave the operation stuck. Not refused (the host is dead, nothing is under way on it any
 /// more), but said.
 fn is_transitional(status: &str) -> bool {
@@ -413,8 +472,8 @@ fn unknown_host(what: &str, name: &str, binary: &str, known: &BTreeSet<&str>) ->
 /// Cinder's API, so a typo is refused before `cinder-manage` runs at all, even to list.
 pub fn check_names(
     req: &Request,
-    services: &[VolumeService],
-    volumes: &[Volume],
+    services: &[CinderService],
+    volumes: &[CinderVolume],
 ) -> Result<(), Refusal> {
     let volume_nodes: BTreeSet<&str> = services
         .iter()
@@ -471,19 +530,19 @@ pub fn check_names(
 /// Validates the request against the facts and plans the move. `Ok` with an empty plan when
 /// there is nothing to move; `Err` when anything is wrong, before anything runs.
 pub fn plan(req: &Request, facts: &Facts<'_>) -> Result<Plan, Refusal> {
-    let cinder_volumes: Vec<&VolumeService> = facts
+    let cinder_volumes: Vec<&CinderService> = facts
         .services
         .iter()
         .filter(|s| s.binary == "cinder-volume")
         .collect();
-    let cinder_backups: Vec<&VolumeService> = facts
+    let cinder_backups: Vec<&CinderService> = facts
         .services
         .iter()
         .filter(|s| s.binary == "cinder-backup")
         .collect();
 
     // The failed host's volumes: literally on its node (the API's LIKE may bring others).
-    let on_failed: Vec<(&Volume, CinderHost)> = facts
+    let on_failed: Vec<(&CinderVolume, CinderHost)> = facts
         .volumes
         .iter()
         .filter_map(|v| {
@@ -592,8 +651,8 @@ pub fn plan(req: &Request, facts: &Facts<'_>) -> Result<Plan, Refusal> {
 fn check_services(
     req: &Request,
     plan: &Plan,
-    cinder_volumes: &[&VolumeService],
-    cinder_backups: &[&VolumeService],
+    cinder_volumes: &[&CinderService],
+    cinder_backups: &[&CinderService],
 ) -> Result<(), Refusal> {
     let mut usage = Vec::new();
     let mut refused = Vec::new();
@@ -810,7 +869,7 @@ fn commands(plan: &Plan) -> Vec<ManageCommand> {
 
 /// cinder-manage's `LIKE` treats `_` and `%` in a host name as wildcards: refuse a command that
 /// would also take volumes of another host.
-fn check_other_hosts(plan: &Plan, listed: &[Volume]) -> Result<(), Refusal> {
+fn check_other_hosts(plan: &Plan, listed: &[CinderVolume]) -> Result<(), Refusal> {
     let mut hits = Vec::new();
     for c in plan
         .commands
@@ -879,7 +938,7 @@ pub struct Proof {
 
 /// Compares the plan with what Cinder shows now. `volumes_now` holds every volume found on the
 /// failed and the new host (and any planned one fetched alone); a planned one absent is gone.
-pub fn prove(plan: &Plan, volumes_now: &[Volume], backups_now: &[ManagedBackup]) -> Proof {
+pub fn prove(plan: &Plan, volumes_now: &[CinderVolume], backups_now: &[ManagedBackup]) -> Proof {
     let host_of: BTreeMap<&str, Option<&str>> = volumes_now
         .iter()
         .map(|v| (v.id.as_str(), v.host()))
@@ -951,34 +1010,26 @@ pub fn prove(plan: &Plan, volumes_now: &[Volume], backups_now: &[ManagedBackup])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::openstack::cinder::VolumeAttachment;
 
-    fn svc(binary: &str, host: &str, enabled: bool, up: bool) -> VolumeService {
-        VolumeService {
+    fn svc(binary: &str, host: &str, enabled: bool, up: bool) -> CinderService {
+        CinderService {
             binary: binary.into(),
             host: host.into(),
-            zone: Some("nova".into()),
-            status: if enabled { "enabled" } else { "disabled" }.into(),
-            state: if up { "up" } else { "down" }.into(),
-            updated_at: None,
+            enabled,
+            up,
             disabled_reason: (!enabled).then(|| "maintenance".into()),
-            cluster: None,
-            frozen: None,
-            backend_state: None,
         }
     }
 
-    fn vol(id: &str, host: &str) -> Volume {
-        Volume {
+    fn vol(id: &str, host: &str) -> CinderVolume {
+        CinderVolume {
             id: id.into(),
             name: Some(format!("name-{id}")),
             status: "available".into(),
             size: 1,
-            host: Some(Some(host.into())),
+            host: Some(host.into()),
             project_id: Some("p".into()),
             attachments: Vec::new(),
-            migration_status: None,
-            volume_type: None,
         }
     }
 
@@ -998,7 +1049,7 @@ mod tests {
 
     /// compute-3 (dead) and compute-4 run ceph and ssd; compute-5 ceph only; compute-6 ceph,
     /// disabled; compute-7 ceph, down. cinder-backup on 3 (dead) and 4.
-    fn services() -> Vec<VolumeService> {
+    fn services() -> Vec<CinderService> {
         vec![
             svc("cinder-scheduler", "ctl-1", true, true),
             svc("cinder-volume", "compute-3@ceph", true, false),
@@ -1013,14 +1064,12 @@ mod tests {
         ]
     }
 
-    fn volumes() -> Vec<Volume> {
+    fn volumes() -> Vec<CinderVolume> {
         let mut attached = vol("a", "compute-3@ceph#ceph");
         attached.status = "in-use".into();
-        attached.attachments = vec![VolumeAttachment {
+        attached.attachments = vec![Attachment {
             server_id: Some("srv-1".into()),
             host_name: Some("compute-3".into()),
-            device: Some("/dev/vdb".into()),
-            attachment_id: None,
         }];
         vec![
             attached,
@@ -1045,7 +1094,11 @@ mod tests {
         Request::new(failed, to, backend).unwrap()
     }
 
-    fn facts<'a>(s: &'a [VolumeService], v: &'a [Volume], b: &'a [ManagedBackup]) -> Facts<'a> {
+    fn facts<'a>(
+        s: &'a [CinderService],
+        v: &'a [CinderVolume],
+        b: &'a [ManagedBackup],
+    ) -> Facts<'a> {
         Facts {
             services: s,
             volumes: v,
@@ -1341,7 +1394,7 @@ mod tests {
         let (s, v) = (services(), volumes());
         let b = [backup("bk1", "compute-3")];
         let p = plan(&req("compute-3", "compute-4", None), &facts(&s, &v, &b)).unwrap();
-        let moved: Vec<Volume> = p.volumes.iter().map(|m| vol(&m.id, &m.new_host)).collect();
+        let moved: Vec<CinderVolume> = p.volumes.iter().map(|m| vol(&m.id, &m.new_host)).collect();
         let proof = prove(&p, &moved, &[backup("bk1", "compute-4")]);
         assert!(proof.ok, "{proof:?}");
 

@@ -49,23 +49,6 @@ fn ratio_one() -> f64 {
     1.0
 }
 
-impl Inventory {
-    /// (total - reserved) x allocation_ratio, rounded down as Placement does.
-    pub fn capacity(&self) -> u64 {
-        let usable = self.total.saturating_sub(self.reserved) as f64;
-        let cap = (usable * self.allocation_ratio).floor();
-        if cap.is_finite() && cap > 0.0 {
-            cap as u64
-        } else {
-            0
-        }
-    }
-
-    pub fn max_unit(&self) -> u64 {
-        self.max_unit.unwrap_or(self.total)
-    }
-}
-
 #[derive(Deserialize)]
 struct ProvidersBody {
     resource_providers: Vec<ResourceProvider>,
@@ -161,22 +144,33 @@ mod tests {
         "DISK_GB": {"total": 1028, "reserved": 0, "min_unit": 1, "max_unit": 1028, "step_size": 1, "allocation_ratio": 1.0}}}"#;
 
     #[test]
-    fn capacity_from_inventories() {
+    fn inventories_parse_with_placement_defaults() {
         let b: InventoriesBody = serde_json::from_str(INVENTORIES).unwrap();
-        assert_eq!(b.inventories["VCPU"].capacity(), 4);
-        assert_eq!(b.inventories["VCPU"].max_unit(), 2);
-        assert_eq!(b.inventories["MEMORY_MB"].capacity(), 11520);
-        assert_eq!(b.inventories["DISK_GB"].capacity(), 1028);
-        let odd = Inventory {
-            total: 3,
-            reserved: 5,
-            min_unit: 1,
-            max_unit: None,
-            step_size: 1,
-            allocation_ratio: 2.0,
-        };
-        assert_eq!(odd.capacity(), 0);
-        assert_eq!(odd.max_unit(), 3);
+        let vcpu = &b.inventories["VCPU"];
+        assert_eq!(
+            (vcpu.total, vcpu.reserved, vcpu.allocation_ratio),
+            (2, 0, 2.0)
+        );
+        assert_eq!(vcpu.max_unit, Some(2));
+        let mem = &b.inventories["MEMORY_MB"];
+        assert_eq!(
+            (mem.total, mem.reserved, mem.allocation_ratio),
+            (8192, 512, 1.5)
+        );
+        let sparse: InventoriesBody =
+            serde_json::from_str(r#"{"inventories": {"VCPU": {"total": 3}}}"#).unwrap();
+        let v = &sparse.inventories["VCPU"];
+        assert_eq!(
+            (
+                v.reserved,
+                v.min_unit,
+                v.max_unit,
+                v.step_size,
+                v.allocation_ratio
+            ),
+            (0, 1, None, 1, 1.0),
+            "Placement's defaults"
+        );
     }
 
     #[test]
@@ -192,7 +186,8 @@ mod tests {
         {
             let t = read("placement-compute-2-inventories.json");
             let b: InventoriesBody = serde_json::from_str(&t).unwrap();
-            assert_eq!(b.inventories["VCPU"].capacity(), 4);
+            let v = &b.inventories["VCPU"];
+            assert_eq!((v.total, v.reserved, v.allocation_ratio), (2, 0, 2.0));
         }
         {
             let t = read("placement-compute-1-usages-after-evacuate.json");

@@ -318,7 +318,7 @@ fn placement_targets(
         .collect();
     for (&(i, _), r) in calls.iter().zip(got) {
         match r? {
-            Got::Inv(x) => targets[i].inventories = x,
+            Got::Inv(x) => targets[i].inventories = super::facts::inventories(x),
             Got::Use(x) => targets[i].usages = x,
         }
     }
@@ -461,7 +461,7 @@ pub fn classify_and_plan(
         let facts = Facts {
             server: &s,
             host: opts.host,
-            latest_evacuation: latest.get(&s.id).copied(),
+            latest_evacuation: super::facts::migration_view(latest.get(&s.id).copied()),
             journal: journal.get(&s.id).cloned().unwrap_or(JournalState::None),
             takeover: takeover.clone(),
             clock,

@@ -3,6 +3,7 @@
 //! call the same functions.
 
 pub mod evacuate;
+pub mod facts;
 pub mod fence;
 pub mod isolate;
 pub mod observe;

@@ -144,8 +144,12 @@ pub fn observe(
         }
     }
     let volumes = volumes.context("the volume list did not finish")?;
-    volumes::check_names(req, &services, &volumes.volumes)
-        .map_err(|r| CliError::new(r.code.into(), r.message))?;
+    volumes::check_names(
+        req,
+        &super::facts::cinder_services(&services),
+        &super::facts::cinder_volumes(&volumes.volumes),
+    )
+    .map_err(|r| CliError::new(r.code.into(), r.message))?;
     let backups = manage.backup_list()?;
     Ok(Observed {
         services,
@@ -160,8 +164,8 @@ pub fn plan(observed: &Observed, req: &Request) -> Result<Plan, CliError> {
     volumes::plan(
         req,
         &Facts {
-            services: &observed.services,
-            volumes: &observed.volumes.volumes,
+            services: &super::facts::cinder_services(&observed.services),
+            volumes: &super::facts::cinder_volumes(&observed.volumes.volumes),
             backups: &observed.backups,
             pools: observed.pools.as_deref(),
         },
@@ -306,7 +310,11 @@ pub fn prove(session: &Session, manage: &CinderManage, plan: &Plan) -> anyhow::R
     } else {
         Vec::new()
     };
-    Ok(volumes::prove(plan, &now, &backups))
+    Ok(volumes::prove(
+        plan,
+        &super::facts::cinder_volumes(&now),
+        &backups,
+    ))
 }
 
 /// The commands' results and the proof: the end of a run.

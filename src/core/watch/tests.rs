@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::PolicyConfig;
+use crate::core::watch::PolicyConfig;
 
 fn nova_ok() -> NovaFacts {
     NovaFacts {
