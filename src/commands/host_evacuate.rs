@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::cli::{Format, HostEvacuateArgs};
 use crate::commands::Context;
-use crate::commands::evacuate::{log_outcome, open_journal, print_outcomes, read_journal};
+use crate::commands::evacuate::{log_outcome, print_outcomes};
 use crate::core::capacity::{self, SHOWN};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
@@ -42,7 +42,7 @@ struct Report<'a> {
 pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
     let session = ctx.session()?;
     let config = ctx.config()?;
-    let records = read_journal(ctx)?;
+    let records = ctx.read_journal()?;
     let concurrency = usize::from(args.concurrency);
     let opts = Options {
         host: &args.host,
@@ -131,7 +131,7 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
         }
     );
     ctx.confirm(&question)?;
-    let journal = open_journal(ctx)?;
+    let journal = ctx.open_journal()?;
     let isolation = if isolate_first {
         Some(isolate::isolate(
             &session.nova(),

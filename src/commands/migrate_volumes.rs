@@ -11,7 +11,6 @@ use crate::commands::Context;
 use crate::core::volumes::{BackupMove, Outcome as Where, Plan, Proof, Request, VolumeMove};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
-use crate::journal::{self, Journal};
 use crate::output;
 use crate::steps::volumes::{self as step, CinderManage, CommandResult, Outcome};
 
@@ -101,7 +100,7 @@ pub fn run(ctx: &Context, args: &MigrateVolumesArgs) -> anyhow::Result<ExitCode>
         "Run these {} cinder-manage command(s)?",
         plan.commands.len()
     ))?;
-    let journal = Journal::open(&journal::path_from(&config.journal.path))?;
+    let journal = ctx.open_journal()?;
     let outcome = step::execute_and_prove(session, &manage, &journal, &plan)?;
     let code = outcome.exit_code();
     let message = outcome.message(&plan);

@@ -13,6 +13,7 @@ pub mod watch;
 
 use std::cell::OnceCell;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 
@@ -20,6 +21,7 @@ use crate::cli::{Cli, Command, Format, GlobalArgs};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
+use crate::journal::{self, Journal, Record};
 use crate::openstack;
 
 /// What every command gets: the global options, and the configuration and OpenStack session,
@@ -76,6 +78,40 @@ impl Context {
         let cloud = openstack::CloudConfig::resolve(&selection)?;
         let session = openstack::Session::new(cloud).context("cannot open an OpenStack session")?;
         Ok(self.session.get_or_init(|| session))
+    }
+
+    /// The journal file, for every command: `--journal`, else `EVACCTL_JOURNAL` (clap reads
+    /// it into the same option), else the config's `[journal] path`.
+    pub fn journal_path(&self) -> anyhow::Result<PathBuf> {
+        match &self.global.journal {
+            Some(p) => Ok(p.clone()),
+            None => Ok(self.config()?.journal.path.clone()),
+        }
+    }
+
+    /// Every record of the journal (none when it does not exist yet).
+    pub fn read_journal(&self) -> anyhow::Result<Vec<Record>> {
+        let path = self.journal_path()?;
+        let (records, bad) = journal::read(&path)?;
+        if bad > 0 {
+            tracing::warn!(
+                "journal {}: {bad} line(s) could not be read and were skipped",
+                path.display()
+            );
+        }
+        Ok(records)
+    }
+
+    /// The journal, open for appending.
+    pub fn open_journal(&self) -> anyhow::Result<Journal> {
+        let path = self.journal_path()?;
+        Journal::open(&path).map_err(|e| {
+            CliError::new(
+                ExitCode::Failure,
+                format!("{e}: nothing was done (set --journal FILE or [journal] path)"),
+            )
+            .into()
+        })
     }
 
     /// Ask before an action. `--yes` skips the question; without a terminal to ask on, refuse

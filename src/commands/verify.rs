@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use crate::cli::{Format, VerifyArgs};
 use crate::commands::Context;
-use crate::commands::evacuate::read_journal;
 use crate::exit_codes::ExitCode;
 use crate::output;
 use crate::steps::verify::{self, Check, Verification};
@@ -43,7 +42,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     crate::steps::isolate::compute_service(&session.nova(), &args.host)?;
     let started = Instant::now();
     let v = loop {
-        let records = read_journal(ctx)?;
+        let records = ctx.read_journal()?;
         let v = verify::verify(session, &args.host, &records, 10)?;
         let done = v.all_verified() || !v.anything_pending();
         if !args.wait || done || started.elapsed() >= args.timeout {

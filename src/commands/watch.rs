@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::cli::{Format, WatchArgs};
 use crate::commands::Context;
-use crate::commands::evacuate::{journal_path, open_journal};
 use crate::config::Config;
 use crate::consul;
 use crate::core::watch::{self as core, HostState, Transition};
@@ -73,11 +72,11 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     let leader_flag = leader.as_ref().map(LeaderLock::leader_flag);
     let session = ctx.session()?;
     let interval = args.interval.unwrap_or(config.policy.interval);
-    let path = journal_path(ctx)?;
+    let path = ctx.journal_path()?;
     let journal = if args.dry_run {
         None
     } else {
-        Some(open_journal(ctx)?)
+        Some(ctx.open_journal()?)
     };
     let (records, bad) = journal::read(&path)?;
     if bad > 0 {
@@ -410,7 +409,7 @@ fn status_of(records: &[Record], journal: String) -> Status {
 }
 
 fn status(ctx: &Context) -> anyhow::Result<ExitCode> {
-    let path = journal_path(ctx)?;
+    let path = ctx.journal_path()?;
     let (records, _) = journal::read(&path)?;
     let s = status_of(&records, path.display().to_string());
     let code = if s.hosts.iter().any(|h| h.state == HostState::Alert) {
