@@ -12,7 +12,7 @@ use crate::core::evacuable::{self, Clock, Facts, JournalState, Verdict};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
 use crate::journal::{self, Fields};
-use crate::openstack::servers::{EvacuateRequest, MigrationFilter, Server, evacuate_body};
+use crate::openstack::servers::{MigrationFilter, Server};
 use crate::output;
 use crate::steps::evacuate::{Outcome, PlannedRequest, check_targets, send_evacuation};
 
@@ -117,16 +117,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     let version = nova.microversion()?;
-    let request = PlannedRequest {
-        method: "POST".into(),
-        path: format!("/servers/{}/action", server.id),
-        body: evacuate_body(
-            &EvacuateRequest {
-                host: args.target.clone(),
-            },
-            version,
-        ),
-    };
+    let request = PlannedRequest::evacuate(&server.id, args.target.clone(), version);
     if args.dry_run {
         let report = Report {
             server: &server,

@@ -23,6 +23,7 @@ use crate::error::CliError;
 use crate::exit_codes::ExitCode;
 use crate::journal::{self, Journal, Record};
 use crate::openstack;
+use crate::steps::{Refusal, RefusalKind};
 
 /// What every command gets: the global options, and the configuration and OpenStack session,
 /// each loaded on first use (so `completions` needs neither, and `check-services` needs no
@@ -144,17 +145,49 @@ impl Context {
 /// verdict (checks), `Err` a failure that `main` maps to its code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Context::new(cli.global);
-    match cli.command {
-        Command::CheckServices(args) => check_services::run(&ctx, &args),
+    run_command(&ctx, cli.command).map_err(with_exit_code)
+}
+
+/// The exit code of a step's refusal.
+pub fn refusal_code(kind: RefusalKind) -> ExitCode {
+    match kind {
+        RefusalKind::BadInput => ExitCode::Usage,
+        RefusalKind::Unsafe => ExitCode::Refused,
+        RefusalKind::Incomplete => ExitCode::Partial,
+    }
+}
+
+/// A step's refusal as the error the command ends with.
+pub fn refusal_error(r: &Refusal) -> CliError {
+    CliError::new(refusal_code(r.kind), r.reason.clone())
+}
+
+/// Steps choose no exit codes: a refusal in an error's chain (and no code chosen above it)
+/// becomes a [`CliError`] with its code, the message unchanged.
+fn with_exit_code(e: anyhow::Error) -> anyhow::Error {
+    for cause in e.chain() {
+        if cause.downcast_ref::<CliError>().is_some() {
+            return e;
+        }
+        if let Some(r) = cause.downcast_ref::<Refusal>() {
+            return CliError::new(refusal_code(r.kind), format!("{e:#}")).into();
+        }
+    }
+    e
+}
+
+fn run_command(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::CheckServices(args) => check_services::run(ctx, &args),
         Command::Completions(args) => assets::completions(&args),
         Command::GenAssets(args) => assets::gen_assets(&args),
-        Command::CheckConsul(args) => check_consul::run(&ctx, &args),
-        Command::Ipmi(crate::cli::IpmiCommand::Power(action)) => ipmi_power::run(&ctx, &action),
-        Command::MigrateVolumes(args) => migrate_volumes::run(&ctx, &args),
-        Command::Evacuate(args) => evacuate::run(&ctx, &args),
-        Command::HostEvacuate(args) => host_evacuate::run(&ctx, &args),
-        Command::Verify(args) => verify::run(&ctx, &args),
-        Command::Watch(args) => watch::run(&ctx, &args),
-        Command::Restore(args) => restore::run(&ctx, &args),
+        Command::CheckConsul(args) => check_consul::run(ctx, &args),
+        Command::Ipmi(crate::cli::IpmiCommand::Power(action)) => ipmi_power::run(ctx, &action),
+        Command::MigrateVolumes(args) => migrate_volumes::run(ctx, &args),
+        Command::Evacuate(args) => evacuate::run(ctx, &args),
+        Command::HostEvacuate(args) => host_evacuate::run(ctx, &args),
+        Command::Verify(args) => verify::run(ctx, &args),
+        Command::Watch(args) => watch::run(ctx, &args),
+        Command::Restore(args) => restore::run(ctx, &args),
     }
 }

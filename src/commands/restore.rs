@@ -40,7 +40,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<ExitCode> {
         max_heartbeat_age: args.max_heartbeat_age,
     };
     let survey = restore::survey(session, config, &args.host, &opts, &records)?;
-    let refusal = survey.refusal();
+    let refusal = survey.refusal().map(|r| crate::commands::refusal_error(&r));
     let code = refusal.as_ref().map_or(ExitCode::Success, |e| e.code);
     if ctx.format() == Format::Table {
         print_survey(&survey)?;
