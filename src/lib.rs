@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod consul;
 pub mod core;
+pub mod engine;
 pub mod error;
 pub mod exit_codes;
 pub mod ids;

@@ -777,3 +777,36 @@ fn the_volume_api_filters_and_pages_like_cinder() {
         "admins only"
     );
 }
+
+#[test]
+fn the_journal_flag_is_honoured() {
+    let cloud = start();
+    let elsewhere = cloud.sim.dir().join("flag").join("journal.jsonl");
+    let run = cloud.run(&[
+        "--journal",
+        elsewhere.to_str().expect("utf-8"),
+        "migrate-volumes",
+        "compute-3",
+        "--to",
+        "compute-4",
+        "--yes",
+    ]);
+    assert_eq!(
+        run.code, 0,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        !cloud.journal.exists(),
+        "the configured journal is not written when --journal names another"
+    );
+    let text = std::fs::read_to_string(&elsewhere).expect("the --journal file is written");
+    let actions: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("journal line")["action"].to_string())
+        .collect();
+    assert!(
+        actions.iter().any(|a| a.contains("volume-update-host")),
+        "{actions:?}"
+    );
+}

@@ -128,27 +128,21 @@ pub fn run(ctx: &Context, args: &CheckConsulArgs) -> anyhow::Result<ExitCode> {
 
     // Nova's list and Consul's answers are fetched side by side.
     let session = match ctx.session() {
-        Ok(s) => Some(s.clone()),
+        Ok(s) => Some(s),
         Err(e) => {
             tracing::debug!("no OpenStack session ({e:#}): the hosts come from Consul");
             None
         }
     };
-    let (observation, nova) = std::thread::scope(|s| {
-        let nova = session.map(|session| {
-            s.spawn(move || session.nova().list_services(None, Some("nova-compute")))
-        });
-        let observation =
-            observe::observe_consul(&clusters, &observe::ObserveOptions::cluster_state());
-        let nova = nova.map(|h| {
-            h.join().unwrap_or_else(|_| {
-                Err(crate::openstack::Error::InvalidInput(
-                    "the Nova request panicked".into(),
-                ))
-            })
-        });
-        (observation, nova)
-    });
+    let observe::Observation {
+        nova,
+        consul: observation,
+    } = observe::observe(
+        session,
+        Some("nova-compute"),
+        &clusters,
+        &observe::ObserveOptions::cluster_state(),
+    );
     let (hosts_source, nova_hosts, nova_error) = match nova {
         Some(Ok(list)) => {
             let set: BTreeSet<String> = list.into_iter().map(|s| s.host).collect();

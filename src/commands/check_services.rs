@@ -131,14 +131,16 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
         tracing::warn!("no node-local view: {e}");
         Vec::new()
     });
-    let (all_nova, observation) = std::thread::scope(|s| {
-        let consul =
-            s.spawn(|| observe::observe_consul(&clusters, &observe::ObserveOptions::checks()));
-        let nova = openstack::Nova::new(session).list_services(None, None);
-        let observation = consul.join().unwrap_or_default();
-        (nova, observation)
-    });
-    let all_nova = all_nova?;
+    let observe::Observation {
+        nova: all_nova,
+        consul: observation,
+    } = observe::observe(
+        Some(session),
+        None,
+        &clusters,
+        &observe::ObserveOptions::checks(),
+    );
+    let all_nova = all_nova.unwrap_or_else(|| Ok(Vec::new()))?;
     let consul_errors: Vec<String> = observation
         .clusters
         .iter()

@@ -4,8 +4,6 @@
 //! whose evacuation is still running. No confirmation prompt: naming one server is the
 //! operator's decision, as with `nova evacuate`.
 
-use std::path::PathBuf;
-
 use serde::Serialize;
 
 use crate::cli::{EvacuateArgs, Format};
@@ -13,43 +11,10 @@ use crate::commands::Context;
 use crate::core::evacuable::{self, Clock, Facts, JournalState, Verdict};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
-use crate::journal::{self, Fields, Journal, Record};
-use crate::openstack::servers::{EvacuateRequest, MigrationFilter, Server, evacuate_body};
+use crate::journal::{self, Fields};
+use crate::openstack::servers::{MigrationFilter, Server};
 use crate::output;
 use crate::steps::evacuate::{Outcome, PlannedRequest, check_targets, send_evacuation};
-
-/// The journal file: `--journal` / `EVACCTL_JOURNAL`, else the config's `[journal] path`.
-pub fn journal_path(ctx: &Context) -> anyhow::Result<PathBuf> {
-    match &ctx.global.journal {
-        Some(p) => Ok(p.clone()),
-        None => Ok(ctx.config()?.journal.path.clone()),
-    }
-}
-
-/// Every record of the journal (none when it does not exist yet).
-pub fn read_journal(ctx: &Context) -> anyhow::Result<Vec<Record>> {
-    let path = journal_path(ctx)?;
-    let (records, bad) = journal::read(&path)?;
-    if bad > 0 {
-        tracing::warn!(
-            "journal {}: {bad} line(s) could not be read and were skipped",
-            path.display()
-        );
-    }
-    Ok(records)
-}
-
-/// The journal, open for appending.
-pub fn open_journal(ctx: &Context) -> anyhow::Result<Journal> {
-    let path = journal_path(ctx)?;
-    Journal::open(&path).map_err(|e| {
-        CliError::new(
-            ExitCode::Failure,
-            format!("{e}: nothing was done (set --journal FILE or [journal] path)"),
-        )
-        .into()
-    })
-}
 
 /// The result table of evacuations: `nova host-evacuate`'s columns plus Name and Target.
 pub fn print_outcomes(outcomes: &[Outcome]) -> anyhow::Result<()> {
@@ -127,7 +92,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     })?;
     let latest = crate::openstack::servers::latest_per_server(&migrations);
-    let records = read_journal(ctx)?;
+    let records = ctx.read_journal()?;
     let journal_state = journal::evacuations_from(&records, &source)
         .remove(&server.id)
         .unwrap_or(JournalState::None);
@@ -152,16 +117,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     let version = nova.microversion()?;
-    let request = PlannedRequest {
-        method: "POST".into(),
-        path: format!("/servers/{}/action", server.id),
-        body: evacuate_body(
-            &EvacuateRequest {
-                host: args.target.clone(),
-            },
-            version,
-        ),
-    };
+    let request = PlannedRequest::evacuate(&server.id, args.target.clone(), version);
     if args.dry_run {
         let report = Report {
             server: &server,
@@ -194,7 +150,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::Success);
     }
-    let journal = open_journal(ctx)?;
+    let journal = ctx.open_journal()?;
     let outcome = send_evacuation(
         &nova,
         &server.id,

@@ -5,14 +5,16 @@ use serde::Serialize;
 
 use crate::cli::{Format, HostEvacuateArgs};
 use crate::commands::Context;
-use crate::commands::evacuate::{log_outcome, open_journal, print_outcomes, read_journal};
+use crate::commands::evacuate::{log_outcome, print_outcomes};
+use crate::commands::refusal_error;
 use crate::core::capacity::{self, SHOWN};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
+use crate::openstack::nova::ServiceUpdate;
 use crate::output;
-use crate::steps::evacuate::{self, Options, Outcome, PlannedRequest, Survey};
-use crate::steps::fence;
-use crate::steps::isolate::{self, Fencing, Isolated};
+use crate::steps::StepContext;
+use crate::steps::evacuate::{self, Evacuation, Options, Outcome, PlannedRequest, Survey};
+use crate::steps::isolate::{self, Isolated};
 
 #[derive(Serialize)]
 struct Summary {
@@ -42,7 +44,7 @@ struct Report<'a> {
 pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
     let session = ctx.session()?;
     let config = ctx.config()?;
-    let records = read_journal(ctx)?;
+    let cx = StepContext::new(config, Some(session), None, ctx.journal_path()?);
     let concurrency = usize::from(args.concurrency);
     let opts = Options {
         host: &args.host,
@@ -51,23 +53,21 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
         filters: &config.evacuation,
         concurrency,
     };
-    let survey = evacuate::survey(session, &opts, &records)?;
+    let mut survey = evacuate::survey_host(&cx, &opts).into_result()?;
     let isolate_first = args.force_down;
     let version = session.nova().microversion()?;
     let mut requests = Vec::new();
     if isolate_first {
         let id = &survey.source.service_id;
-        requests.push(PlannedRequest {
-            method: "PUT".into(),
-            path: format!("/os-services/{id}"),
-            body: serde_json::json!({"forced_down": true}),
-        });
-        requests.push(PlannedRequest {
-            method: "PUT".into(),
-            path: format!("/os-services/{id}"),
-            body: serde_json::json!({"status": "disabled",
-                "disabled_reason": isolate::disabled_reason(std::time::SystemTime::now())}),
-        });
+        let reason = isolate::disabled_reason(std::time::SystemTime::now());
+        requests.push(PlannedRequest::service(
+            id,
+            &ServiceUpdate::force_down(true),
+        ));
+        requests.push(PlannedRequest::service(
+            id,
+            &ServiceUpdate::disable(Some(&reason)),
+        ));
     }
     requests.extend(
         survey
@@ -86,7 +86,8 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
         s.preflight(args.allow_partial)
     } else {
         survey.preflight(args.allow_partial)
-    };
+    }
+    .map_err(|r| refusal_error(&r));
 
     if args.dry_run {
         let code = match &preflight {
@@ -108,42 +109,23 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
     }
     preflight?;
 
-    let to_send = survey.to_send();
-    if to_send.is_empty() && !isolate_first {
-        return finish(ctx, &survey, None, &[]);
+    let to_send = survey.to_send().len();
+    if to_send == 0 && !isolate_first {
+        return finish(ctx, &survey, None, &Evacuation::of(&survey, Vec::new()));
     }
-    let question = format!(
-        "{}evacuate {} server(s) from {} to {}?",
-        if isolate_first {
-            format!(
-                "Confirm {}'s power is off, force its nova-compute down and disable it, then ",
-                args.host
-            )
-        } else {
-            String::new()
-        },
-        to_send.len(),
-        args.host,
-        if survey.scheduler_chooses {
-            "hosts the scheduler chooses".to_string()
-        } else {
-            survey.candidates.join(", ")
-        }
-    );
-    ctx.confirm(&question)?;
-    let journal = open_journal(ctx)?;
+    ctx.confirm(&question(args, &survey, to_send))?;
+    let journal = ctx.open_journal()?;
+    let cx = cx.with_journal(&journal);
     let isolation = if isolate_first {
-        Some(isolate::isolate(
-            &session.nova(),
-            &args.host,
-            Fencing::ConfirmPowerOff(&|h: &str| fence::power_off_confirmed(config, h)),
-            &journal,
-        )?)
+        let isolated = isolate::isolate_host(&cx, &args.host, true, true).into_result()?;
+        // Forced down now (by this run or before): what the preflight assumed.
+        survey.source.forced_down = Some(true);
+        Some(isolated)
     } else {
         None
     };
 
-    let bar = indicatif::ProgressBar::new(to_send.len() as u64);
+    let bar = indicatif::ProgressBar::new(to_send as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{bar:40} {pos}/{len} evacuations answered ({elapsed}) {msg}",
@@ -158,16 +140,37 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
         }
         bar.inc(1);
     };
-    let outcomes = evacuate::execute(session, &survey, concurrency, &journal, &on_done);
+    let done = evacuate::evacuate_host(&cx, &survey, args.allow_partial, concurrency, &on_done);
     bar.finish_and_clear();
-    finish(ctx, &survey, isolation, &outcomes)
+    finish(ctx, &survey, isolation, &done.into_result()?)
 }
 
-fn exit_code(survey: &Survey, outcomes: &[Outcome]) -> ExitCode {
-    let accepted = outcomes.iter().filter(|o| o.accepted).count();
-    if !outcomes.is_empty() && accepted == 0 {
+fn question(args: &HostEvacuateArgs, survey: &Survey, to_send: usize) -> String {
+    format!(
+        "{}evacuate {} server(s) from {} to {}?",
+        if args.force_down {
+            format!(
+                "Confirm {}'s power is off, force its nova-compute down and disable it, then ",
+                args.host
+            )
+        } else {
+            String::new()
+        },
+        to_send,
+        args.host,
+        if survey.scheduler_chooses {
+            "hosts the scheduler chooses".to_string()
+        } else {
+            survey.candidates.join(", ")
+        }
+    )
+}
+
+fn exit_code(survey: &Survey, ev: &Evacuation) -> ExitCode {
+    let accepted = ev.accepted();
+    if !ev.outcomes.is_empty() && accepted == 0 {
         ExitCode::Failure
-    } else if accepted < outcomes.len() || !survey.plan.fits() || survey.in_doubt() > 0 {
+    } else if accepted < ev.outcomes.len() || !survey.plan.fits() || ev.in_doubt > 0 {
         ExitCode::Partial
     } else {
         ExitCode::Success
@@ -193,9 +196,10 @@ fn finish(
     ctx: &Context,
     survey: &Survey,
     isolation: Option<Isolated>,
-    outcomes: &[Outcome],
+    ev: &Evacuation,
 ) -> anyhow::Result<ExitCode> {
-    let code = exit_code(survey, outcomes);
+    let outcomes = ev.outcomes.as_slice();
+    let code = exit_code(survey, ev);
     let s = summary(survey, outcomes, code);
     match ctx.format() {
         Format::Json => output::print_json(&Report {

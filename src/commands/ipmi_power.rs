@@ -29,7 +29,21 @@ use crate::core::names;
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
 use crate::output;
-use crate::steps::fence::{self, Poll};
+use crate::steps::power::{self as fence, FenceError, Poll};
+use crate::steps::{StepContext, StepOutcome};
+
+/// A fencing failure's exit code: the BMC's error kind; one that never said off is `partial`
+/// ("some actions failed or could not be confirmed").
+impl crate::error::Classify for FenceError {
+    fn exit_code(&self) -> ExitCode {
+        match self.kind {
+            BmcErrorKind::Unreachable => ExitCode::Unreachable,
+            BmcErrorKind::Auth => ExitCode::Auth,
+            BmcErrorKind::Config => ExitCode::Config,
+            BmcErrorKind::Failure => ExitCode::Partial,
+        }
+    }
+}
 
 /// BMCs asked at once. ipmitool is a process per call; BMCs are small computers: a few
 /// dozen in flight is plenty and kind to both.
@@ -138,7 +152,14 @@ pub fn run(ctx: &Context, action: &PowerAction) -> anyhow::Result<ExitCode> {
         ))?;
     }
 
-    let rows = crate::pool::map_bounded(&targets, CONCURRENCY, |t| execute(act, wait, t, config));
+    // Actions are journaled like watch's fencing: an intent before, a result after.
+    let journal = if act == Action::Status {
+        None
+    } else {
+        Some(ctx.open_journal()?)
+    };
+    let cx = StepContext::new(config, None, journal.as_ref(), ctx.journal_path()?);
+    let rows = crate::pool::map_bounded(&targets, CONCURRENCY, |t| execute(act, wait, t, &cx));
     let code = exit_code(&rows);
     let failed = rows.iter().filter(|r| r.failed()).count();
     let report = Report {
@@ -281,14 +302,47 @@ fn capitalized(s: &str) -> String {
     }
 }
 
-fn execute(act: Action, wait: bool, t: &Target<'_>, config: &Config) -> PowerRow {
+/// The journal's name of an action.
+fn journal_action(act: Action, wait: bool) -> &'static str {
+    match (act, wait) {
+        (Action::Off, true) => "fence",
+        (Action::Off, false) => "power-off",
+        (Action::On, _) | (Action::Status, _) => "power-on",
+        (Action::Cycle, _) => "power-cycle",
+    }
+}
+
+/// One host's action, journaled (a status read is not: it changes nothing).
+fn execute(act: Action, wait: bool, t: &Target<'_>, cx: &StepContext<'_>) -> PowerRow {
     let started = Instant::now();
+    let run = || run_action(act, wait, t, cx);
+    // `off --wait` is the fence step, which journals itself.
+    let mut row = if act == Action::Status || (act == Action::Off && wait) || t.driver.is_err() {
+        run()
+    } else {
+        let record = |row: &PowerRow| {
+            let detail = row.error.clone().unwrap_or_else(|| row.result.to_string());
+            (!row.failed(), Some(detail))
+        };
+        match fence::journaled(cx, t.host.name(), journal_action(act, wait), run, record) {
+            StepOutcome::Done(row) => row,
+            StepOutcome::Transient(e) => not_sent(t, format!("{e:#}")),
+            StepOutcome::Refused(r) => not_sent(t, r.reason),
+            StepOutcome::Failed(never) => match never {},
+        }
+    };
+    row.elapsed_ms = started.elapsed().as_millis() as u64;
+    row
+}
+
+/// A row for a host before anything is done.
+fn new_row(t: &Target<'_>) -> PowerRow {
     let (address, driver_name) = t
         .host
         .bmc()
         .map(|b| (bmc::display_address(b), b.driver.as_str()))
         .unwrap_or_default();
-    let mut row = PowerRow {
+    PowerRow {
         host: t.host.name().to_string(),
         bmc_address: address,
         driver: driver_name,
@@ -298,8 +352,21 @@ fn execute(act: Action, wait: bool, t: &Target<'_>, config: &Config) -> PowerRow
         error_kind: None,
         polls: None,
         elapsed_ms: 0,
-    };
-    let policy = &config.policy;
+    }
+}
+
+/// Nothing was sent to the host (its intent could not be journaled).
+fn not_sent(t: &Target<'_>, why: String) -> PowerRow {
+    PowerRow {
+        error_kind: Some(BmcErrorKind::Failure),
+        error: Some(why),
+        ..new_row(t)
+    }
+}
+
+fn run_action(act: Action, wait: bool, t: &Target<'_>, cx: &StepContext<'_>) -> PowerRow {
+    let config = cx.config;
+    let mut row = new_row(t);
     let fail = |row: &mut PowerRow, kind: BmcErrorKind, msg: String| {
         row.result = "failed";
         row.error_kind = Some(kind);
@@ -320,7 +387,7 @@ fn execute(act: Action, wait: bool, t: &Target<'_>, config: &Config) -> PowerRow
             }
             Err(e) => fail(&mut row, e.kind, e.message),
         },
-        (Action::Off, true) => match fence::fence(t.host, d, policy) {
+        (Action::Off, true) => match fenced(cx, t.host, d) {
             Ok(r) => {
                 row.power_state = Some(PowerState::Off);
                 row.result = if r.already_off {
@@ -376,8 +443,30 @@ fn execute(act: Action, wait: bool, t: &Target<'_>, config: &Config) -> PowerRow
             }
         }
     }
-    row.elapsed_ms = started.elapsed().as_millis() as u64;
     row
+}
+
+/// `off --wait`: the fence step, which journals its own intent and result.
+fn fenced(
+    cx: &StepContext<'_>,
+    host: &HostConfig,
+    d: &dyn PowerDriver,
+) -> Result<fence::FenceReport, FenceError> {
+    let not_sent = |reason: String| FenceError {
+        host: host.name().to_string(),
+        kind: BmcErrorKind::Failure,
+        unconfirmed: false,
+        reason,
+        last_state: None,
+        polls: 0,
+        elapsed: Duration::ZERO,
+    };
+    match fence::fence_with(cx, host, d) {
+        StepOutcome::Done(r) => r,
+        StepOutcome::Transient(e) => Err(not_sent(format!("{e:#}"))),
+        StepOutcome::Refused(r) => Err(not_sent(r.reason)),
+        StepOutcome::Failed(never) => match never {},
+    }
 }
 
 /// After `on` or `cycle`: polls until the BMC reports on.

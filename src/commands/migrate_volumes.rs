@@ -11,7 +11,6 @@ use crate::commands::Context;
 use crate::core::volumes::{BackupMove, Outcome as Where, Plan, Proof, Request, VolumeMove};
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
-use crate::journal::{self, Journal};
 use crate::output;
 use crate::steps::volumes::{self as step, CinderManage, CommandResult, Outcome};
 
@@ -101,9 +100,9 @@ pub fn run(ctx: &Context, args: &MigrateVolumesArgs) -> anyhow::Result<ExitCode>
         "Run these {} cinder-manage command(s)?",
         plan.commands.len()
     ))?;
-    let journal = Journal::open(&journal::path_from(&config.journal.path))?;
+    let journal = ctx.open_journal()?;
     let outcome = step::execute_and_prove(session, &manage, &journal, &plan)?;
-    let code = outcome.exit_code();
+    let code = exit_code(&outcome);
     let message = outcome.message(&plan);
     if !code.is_success() {
         tracing::error!("migrate-volumes {}: {message}", req.failed_host);
@@ -121,6 +120,16 @@ pub fn run(ctx: &Context, args: &MigrateVolumesArgs) -> anyhow::Result<ExitCode>
         print_outcome(&plan, &outcome, code, &message)?;
     }
     Ok(code)
+}
+
+/// 0 when everything ran and is proven; `partial` when something moved but not all (or all
+/// moved but a command said it failed); `failure` when nothing moved.
+fn exit_code(outcome: &Outcome) -> ExitCode {
+    match (outcome.proof.ok, outcome.all_ran(), outcome.any_moved()) {
+        (true, true, _) => ExitCode::Success,
+        (true, false, _) | (false, _, true) => ExitCode::Partial,
+        (false, _, false) => ExitCode::Failure,
+    }
 }
 
 fn nothing_to_move(plan: &Plan) -> String {

@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use crate::cli::{Format, RestoreArgs};
 use crate::commands::Context;
-use crate::commands::evacuate::{open_journal, read_journal};
 use crate::commands::host_evacuate::{print_dry_run, service_line};
 use crate::core::restore::{Change, CheckStatus};
 use crate::exit_codes::ExitCode;
@@ -36,12 +35,12 @@ struct Report<'a> {
 pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<ExitCode> {
     let session = ctx.session()?;
     let config = ctx.config()?;
-    let records = read_journal(ctx)?;
+    let records = ctx.read_journal()?;
     let opts = Options {
         max_heartbeat_age: args.max_heartbeat_age,
     };
     let survey = restore::survey(session, config, &args.host, &opts, &records)?;
-    let refusal = survey.refusal();
+    let refusal = survey.refusal().map(|r| crate::commands::refusal_error(&r));
     let code = refusal.as_ref().map_or(ExitCode::Success, |e| e.code);
     if ctx.format() == Format::Table {
         print_survey(&survey)?;
@@ -70,7 +69,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<ExitCode> {
     if !survey.changes.is_empty() {
         ctx.confirm(&question(&survey))?;
     }
-    let journal = open_journal(ctx)?;
+    let journal = ctx.open_journal()?;
     let applied = restore::restore(&session.nova(), &survey, &journal)?;
     finish(ctx, &survey, &applied)
 }

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::cli::{Format, VerifyArgs};
 use crate::commands::Context;
-use crate::commands::evacuate::read_journal;
 use crate::exit_codes::ExitCode;
 use crate::output;
+use crate::steps::StepContext;
 use crate::steps::verify::{self, Check, Verification};
 
 /// Between two polls of `--wait`.
@@ -41,10 +41,10 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let session = ctx.session()?;
     // An unknown host is a typo until proven otherwise.
     crate::steps::isolate::compute_service(&session.nova(), &args.host)?;
+    let cx = StepContext::new(ctx.config()?, Some(session), None, ctx.journal_path()?);
     let started = Instant::now();
     let v = loop {
-        let records = read_journal(ctx)?;
-        let v = verify::verify(session, &args.host, &records, 10)?;
+        let v = verify::verify_host(&cx, &args.host, 10).into_result()?;
         let done = v.all_verified() || !v.anything_pending();
         if !args.wait || done || started.elapsed() >= args.timeout {
             break v;

@@ -1,4 +1,4 @@
-//! `evacctl watch`: the whole runbook unattended (`steps::watch`), in a loop until SIGTERM /
+//! `evacctl watch`: the whole runbook unattended (`crate::engine`), in a loop until SIGTERM /
 //! SIGINT, or one cycle with `--once` (cron); `--status` prints each host's state and the
 //! evacuation history from the journal.
 
@@ -10,16 +10,16 @@ use serde::Serialize;
 
 use crate::cli::{Format, WatchArgs};
 use crate::commands::Context;
-use crate::commands::evacuate::{journal_path, open_journal};
 use crate::config::Config;
 use crate::consul;
 use crate::core::watch::{self as core, HostState, Transition};
+use crate::engine::{self, CycleReport, Engine, Setup};
 use crate::exit_codes::ExitCode;
 use crate::journal::{self, Kind, Record};
 use crate::lock::{LeaderFlag, LeaderLock, LocalLock};
 use crate::notify::{self, Event, EventKind, Notifier};
 use crate::output;
-use crate::steps::watch::{self as engine, CycleReport, Engine, Setup};
+use crate::steps::StepContext;
 
 /// Which signal asked to stop: 0 none, 15 SIGTERM, 2 SIGINT.
 static SIGNAL: AtomicU8 = AtomicU8::new(0);
@@ -73,11 +73,11 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     let leader_flag = leader.as_ref().map(LeaderLock::leader_flag);
     let session = ctx.session()?;
     let interval = args.interval.unwrap_or(config.policy.interval);
-    let path = journal_path(ctx)?;
+    let path = ctx.journal_path()?;
     let journal = if args.dry_run {
         None
     } else {
-        Some(open_journal(ctx)?)
+        Some(ctx.open_journal()?)
     };
     let (records, bad) = journal::read(&path)?;
     if bad > 0 {
@@ -140,8 +140,7 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     let setup = Setup {
         session,
         config,
-        journal_path: path.clone(),
-        journal: journal.as_ref(),
+        cx: StepContext::new(config, Some(session), journal.as_ref(), path.clone()),
         stop: &stop,
         is_leader: &is_leader,
         on_transition: &on_transition,
@@ -194,7 +193,7 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             flush();
             print_report(format, &report, args.once)?;
             if args.once && !stop.load(Ordering::SeqCst) {
-                return Ok(report.exit_code());
+                return Ok(cycle_exit_code(&report));
             }
             return Ok(match SIGNAL.load(Ordering::SeqCst) {
                 2 => ExitCode::Interrupted,
@@ -218,6 +217,21 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             });
         }
     }
+}
+
+/// `watch --once`'s exit code: the observer cut off (7); the cloud not observed (its error's
+/// code); a host in alert or a mass failure held (4, a person is needed); else 0.
+fn cycle_exit_code(report: &CycleReport) -> ExitCode {
+    if report.gate == "observer-isolated" {
+        return ExitCode::ObserverIsolated;
+    }
+    if let Some(e) = &report.error_cause {
+        return crate::error::exit_code_of(e);
+    }
+    if report.gate == "mass-failure" || !report.alerts.is_empty() {
+        return ExitCode::Unhealthy;
+    }
+    ExitCode::Success
 }
 
 /// The Consul leader lock of `[lock] consul_cluster`, if one is configured (not for a dry run).
@@ -410,7 +424,7 @@ fn status_of(records: &[Record], journal: String) -> Status {
 }
 
 fn status(ctx: &Context) -> anyhow::Result<ExitCode> {
-    let path = journal_path(ctx)?;
+    let path = ctx.journal_path()?;
     let (records, _) = journal::read(&path)?;
     let s = status_of(&records, path.display().to_string());
     let code = if s.hosts.iter().any(|h| h.state == HostState::Alert) {

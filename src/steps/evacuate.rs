@@ -14,16 +14,15 @@ use serde::Serialize;
 use crate::config::EvacuationConfig;
 use crate::core::capacity::{self, Demand, Plan, Resources, Target};
 use crate::core::evacuable::{self, Clock, Facts, JournalState, Verdict, VerdictView};
-use crate::error::CliError;
-use crate::exit_codes::ExitCode;
 use crate::journal::{self, Fields, Journal, Kind, Record};
 use crate::openstack::microversion::Microversion;
-use crate::openstack::nova::{ComputeService, Nova};
+use crate::openstack::nova::{ComputeService, Nova, ServiceUpdate};
 use crate::openstack::servers::{
     EvacuateRequest, Hypervisor, Migration, MigrationFilter, Server, evacuate_body,
     latest_per_server,
 };
 use crate::openstack::{Placement, Session};
+use crate::steps::{Refusal, StepContext, StepOutcome};
 
 /// What the operator asked for.
 #[derive(Clone, Debug)]
@@ -125,40 +124,34 @@ impl Survey {
             .collect()
     }
 
-    /// Refuses (exit `refused`) unless the source is down, and unless everything fits or
+    /// Refuses (unsafe) unless the source is down, and unless everything fits or
     /// `allow_partial`.
-    pub fn preflight(&self, allow_partial: bool) -> Result<(), CliError> {
+    pub fn preflight(&self, allow_partial: bool) -> Result<(), Refusal> {
         let h = &self.host;
         if !self.source.is_down() {
-            return Err(CliError::new(
-                ExitCode::Refused,
-                format!(
-                    "{h}'s nova-compute is up (state {}, not forced down): Nova would refuse \
+            return Err(Refusal::unsafe_(format!(
+                "{h}'s nova-compute is up (state {}, not forced down): Nova would refuse \
                      with \"Compute service of {h} is still in use\", and evacuating a live \
                      host corrupts shared disks. Fence it (`evacctl ipmi power off {h} --wait`), \
                      then re-run with --force-down; nothing was done",
-                    self.source.state
-                ),
-            ));
+                self.source.state
+            )));
         }
         if !self.plan.fits() && !allow_partial {
-            return Err(CliError::new(
-                ExitCode::Refused,
-                format!(
-                    "not enough room: {} of {} evacuable servers do not fit ({}; short by {}). {} \
+            return Err(Refusal::unsafe_(format!(
+                "not enough room: {} of {} evacuable servers do not fit ({}; short by {}). {} \
                      Nothing was done",
-                    self.plan.unplaced.len(),
-                    self.evacuable().count(),
-                    capacity::describe(&self.plan.unplaced_total),
-                    if self.plan.shortfall.is_empty() {
-                        "nothing in total: the split across targets, max_unit or step_size fails"
-                            .to_string()
-                    } else {
-                        capacity::describe(&self.plan.shortfall)
-                    },
-                    self.suggestions.join(" ")
-                ),
-            ));
+                self.plan.unplaced.len(),
+                self.evacuable().count(),
+                capacity::describe(&self.plan.unplaced_total),
+                if self.plan.shortfall.is_empty() {
+                    "nothing in total: the split across targets, max_unit or step_size fails"
+                        .to_string()
+                } else {
+                    capacity::describe(&self.plan.shortfall)
+                },
+                self.suggestions.join(" ")
+            )));
         }
         Ok(())
     }
@@ -169,12 +162,7 @@ impl Survey {
         entry: &ServerEntry,
         version: Option<Microversion>,
     ) -> PlannedRequest {
-        let target = self.target_to_send(&entry.id);
-        PlannedRequest {
-            method: "POST".into(),
-            path: format!("/servers/{}/action", entry.id),
-            body: evacuate_body(&EvacuateRequest { host: target }, version),
-        }
+        PlannedRequest::evacuate(&entry.id, self.target_to_send(&entry.id), version)
     }
 
     /// The `host` sent for a server: the planned target when the operator named targets, else
@@ -195,6 +183,26 @@ pub struct PlannedRequest {
     /// Relative to the compute endpoint.
     pub path: String,
     pub body: serde_json::Value,
+}
+
+impl PlannedRequest {
+    /// `POST /servers/{id}/action` with the evacuate body Nova's version takes.
+    pub fn evacuate(id: &str, target: Option<String>, version: Option<Microversion>) -> Self {
+        PlannedRequest {
+            method: "POST".into(),
+            path: format!("/servers/{id}/action"),
+            body: evacuate_body(&EvacuateRequest { host: target }, version),
+        }
+    }
+
+    /// `PUT /os-services/{id}` with `update` as its body.
+    pub fn service(id: &str, update: &ServiceUpdate) -> Self {
+        PlannedRequest {
+            method: "PUT".into(),
+            path: format!("/os-services/{id}"),
+            body: serde_json::to_value(update).unwrap_or_default(),
+        }
+    }
 }
 
 /// The answer to one evacuation.
@@ -220,14 +228,14 @@ pub fn check_targets(
     host: &str,
     targets: &[String],
     services: &[ComputeService],
-) -> Result<(), CliError> {
+) -> Result<(), Refusal> {
     let known: Vec<&str> = services.iter().map(|s| s.host.as_str()).collect();
     for t in targets {
         let Some(s) = services.iter().find(|s| &s.host == t) else {
             return Err(super::unknown_host(t, &known));
         };
         if t == host {
-            return Err(CliError::usage(format!(
+            return Err(Refusal::bad_input(format!(
                 "target `{t}` is the failed host itself: Nova would refuse (\"The target host \
                  can't be the same one.\")"
             )));
@@ -246,13 +254,10 @@ pub fn check_targets(
                         .unwrap_or_default()
                 )
             };
-            return Err(CliError::new(
-                ExitCode::Refused,
-                format!(
-                    "target `{t}` cannot take servers: its nova-compute is {why}; the scheduler \
-                     would answer NoValidHost. Choose an enabled, up host; nothing was done"
-                ),
-            ));
+            return Err(Refusal::unsafe_(format!(
+                "target `{t}` cannot take servers: its nova-compute is {why}; the scheduler \
+                 would answer NoValidHost. Choose an enabled, up host; nothing was done"
+            )));
         }
     }
     Ok(())
@@ -764,6 +769,112 @@ pub fn send_evacuation(
     out
 }
 
+/// What evacuating a host did: the counts every caller reports.
+#[derive(Clone, Debug)]
+pub struct Evacuation {
+    /// One per request sent.
+    pub outcomes: Vec<Outcome>,
+    /// Requests of a stopped run that may still be in Nova's hands: neither sent nor done.
+    pub in_doubt: usize,
+    /// Not sent because an evacuation is already under way (ours or anyone's).
+    pub under_way: usize,
+    pub not_evacuable: usize,
+}
+
+impl Evacuation {
+    /// The counts of a survey and the answers to what was sent.
+    pub fn of(survey: &Survey, outcomes: Vec<Outcome>) -> Evacuation {
+        Evacuation {
+            outcomes,
+            in_doubt: survey.in_doubt(),
+            under_way: survey
+                .servers
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e.verdict.reason_code,
+                        Some("evacuation-in-progress" | "already-accepted" | "task-in-progress")
+                    )
+                })
+                .count(),
+            not_evacuable: survey.servers.len() - survey.evacuable().count(),
+        }
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.accepted).count()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.outcomes.len() - self.accepted()
+    }
+
+    /// `3 evacuation(s) accepted, 0 failed, 1 not evacuable (1 already under way)`.
+    pub fn detail(&self) -> String {
+        format!(
+            "{} evacuation(s) accepted, {} failed, {} not evacuable{}",
+            self.accepted(),
+            self.failed(),
+            self.not_evacuable,
+            if self.under_way > 0 {
+                format!(" ({} already under way)", self.under_way)
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+impl Survey {
+    /// What does not fit on the targets, in a sentence; `None` when everything fits.
+    pub fn does_not_fit(&self) -> Option<String> {
+        (!self.plan.fits()).then(|| {
+            let names: Vec<&str> = self
+                .plan
+                .unplaced
+                .iter()
+                .map(|u| u.server_name.as_str())
+                .collect();
+            format!(
+                "{} server(s) do not fit on the targets ({})",
+                names.len(),
+                names.join(", ")
+            )
+        })
+    }
+}
+
+/// The evacuate step, first half: the survey (Nova, Placement, and the journal for requests
+/// in doubt). Changes nothing.
+pub fn survey_host(cx: &StepContext<'_>, opts: &Options<'_>) -> StepOutcome<Survey> {
+    let records = match cx.records() {
+        Ok(r) => r,
+        Err(e) => return StepOutcome::Transient(e),
+    };
+    StepOutcome::from_result(cx.session().and_then(|s| survey(s, opts, &records)))
+}
+
+/// The evacuate step, second half: refuses unless the survey passes its preflight (the source
+/// down; everything fits, or `allow_partial`), then sends every evacuation of
+/// [`Survey::to_send`], journaled ([`execute`]); `on_done` sees each answer.
+pub fn evacuate_host(
+    cx: &StepContext<'_>,
+    survey: &Survey,
+    allow_partial: bool,
+    concurrency: usize,
+    on_done: &(dyn Fn(&Outcome) + Sync),
+) -> StepOutcome<Evacuation> {
+    if let Err(r) = survey.preflight(allow_partial) {
+        return StepOutcome::Refused(r);
+    }
+    let (session, journal) = match cx.session().and_then(|s| Ok((s, cx.writable_journal()?))) {
+        Ok(x) => x,
+        Err(e) => return StepOutcome::Transient(e),
+    };
+    let outcomes = execute(session, survey, concurrency, journal, on_done);
+    StepOutcome::Done(Evacuation::of(survey, outcomes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -782,6 +893,8 @@ mod tests {
         }
     }
 
+    use crate::steps::RefusalKind;
+
     #[test]
     fn targets_are_checked() {
         let services = [
@@ -792,20 +905,20 @@ mod tests {
         ];
         let t = |names: &[&str]| {
             let v: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-            check_targets("compute-1", &v, &services).map_err(|e| (e.code, e.message))
+            check_targets("compute-1", &v, &services).map_err(|e| (e.kind, e.reason))
         };
         assert!(t(&["compute-2"]).is_ok());
         let (code, msg) = t(&["compute-9"]).unwrap_err();
-        assert_eq!(code, ExitCode::Usage);
+        assert_eq!(code, RefusalKind::BadInput);
         assert!(
             msg.contains("compute-1") && msg.contains("did you mean"),
             "{msg}"
         );
         let (code, msg) = t(&["compute-1"]).unwrap_err();
-        assert_eq!(code, ExitCode::Usage);
+        assert_eq!(code, RefusalKind::BadInput);
         assert!(msg.contains("same one"), "{msg}");
         let (code, msg) = t(&["compute-3"]).unwrap_err();
-        assert_eq!(code, ExitCode::Refused);
+        assert_eq!(code, RefusalKind::Unsafe);
         assert!(msg.contains("disabled (maintenance)"), "{msg}");
         let (_, msg) = t(&["compute-4"]).unwrap_err();
         assert!(msg.contains("is down"), "{msg}");

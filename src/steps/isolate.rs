@@ -5,10 +5,9 @@
 
 use std::time::SystemTime;
 
-use crate::error::CliError;
-use crate::exit_codes::ExitCode;
 use crate::journal::{Fields, Journal, Kind};
 use crate::openstack::nova::{ComputeService, Nova, ServiceUpdate};
+use crate::steps::{Refusal, StepContext, StepOutcome, power};
 
 /// "Is this host's power confirmed off?", answered by the fencing driver (the BMC): `Ok(true)`
 /// only when the BMC says off.
@@ -53,7 +52,7 @@ pub fn compute_service(nova: &Nova, host: &str) -> anyhow::Result<ComputeService
 }
 
 /// Fences (per `fencing`), then forces the service down, then disables it. Every change is
-/// journaled before and after. Refuses (exit `refused`) when the power is not confirmed off.
+/// journaled before and after. Refuses (unsafe) when the power is not confirmed off.
 pub fn isolate(
     nova: &Nova,
     host: &str,
@@ -61,6 +60,27 @@ pub fn isolate(
     journal: &Journal,
 ) -> anyhow::Result<Isolated> {
     isolate_with(nova, host, fencing, true, journal)
+}
+
+/// The isolate step: the power confirmed off by the BMC when `confirm_power` (levels 2 and
+/// 3), forced down when `force_down` (not level 3), then disabled; journaled.
+pub fn isolate_host(
+    cx: &StepContext<'_>,
+    host: &str,
+    force_down: bool,
+    confirm_power: bool,
+) -> StepOutcome<Isolated> {
+    let run = || {
+        let journal = cx.writable_journal()?;
+        let confirm = |h: &str| power::power_off_confirmed(cx.config, h);
+        let fencing = if confirm_power {
+            Fencing::ConfirmPowerOff(&confirm)
+        } else {
+            Fencing::WithoutPowerOff
+        };
+        isolate_with(&cx.session()?.nova(), host, fencing, force_down, journal)
+    };
+    StepOutcome::from_result(run())
 }
 
 /// [`isolate`], with the force-down optional: quick_evacuate_level 3 disables only, once Nova
@@ -77,23 +97,17 @@ pub fn isolate_with(
     let service = compute_service(nova, host)?;
     if let Fencing::ConfirmPowerOff(confirm) = fencing {
         let off = confirm(host).map_err(|e| {
-            CliError::new(
-                ExitCode::Refused,
-                format!(
-                    "cannot confirm that {host} is powered off ({e:#}): nothing was changed; \
-                     fence it with `evacctl ipmi power off {host} --wait`"
-                ),
-            )
+            Refusal::unsafe_(format!(
+                "cannot confirm that {host} is powered off ({e:#}): nothing was changed; \
+                 fence it with `evacctl ipmi power off {host} --wait`"
+            ))
         })?;
         if !off {
-            return Err(CliError::new(
-                ExitCode::Refused,
-                format!(
-                    "{host} is not powered off: refusing to force its nova-compute down (its \
-                     disks could be written from two places); fence it first with \
-                     `evacctl ipmi power off {host} --wait`"
-                ),
-            )
+            return Err(Refusal::unsafe_(format!(
+                "{host} is not powered off: refusing to force its nova-compute down (its \
+                 disks could be written from two places); fence it first with \
+                 `evacctl ipmi power off {host} --wait`"
+            ))
             .into());
         }
         tracing::info!("{host} power is confirmed off");
@@ -109,13 +123,10 @@ pub fn isolate_with(
         ..Default::default()
     };
     if !force_down && service.is_up() {
-        return Err(CliError::new(
-            ExitCode::Refused,
-            format!(
-                "{host}'s nova-compute is still up in Nova: disabling it now would make nova-api \
-                 call the dead host; nothing was changed"
-            ),
-        )
+        return Err(Refusal::unsafe_(format!(
+            "{host}'s nova-compute is still up in Nova: disabling it now would make nova-api \
+             call the dead host; nothing was changed"
+        ))
         .into());
     }
     if force_down && !service.is_forced_down() {
@@ -187,6 +198,7 @@ pub fn change(
 mod tests {
     use super::*;
     use crate::openstack::{CloudConfig, CloudSelection, SearchPaths, Session};
+    use crate::steps::RefusalKind;
     use evacctl_sim::{Scenario, spawn};
 
     /// The embedded default scenario in-process, and an admin session to it.
@@ -233,7 +245,7 @@ mod tests {
         let nova = session.nova();
         let on = |_: &str| Ok(false);
         let e = isolate(&nova, "compute-1", Fencing::ConfirmPowerOff(&on), &journal).unwrap_err();
-        assert_eq!(crate::error::exit_code_of(&e), ExitCode::Refused);
+        assert_eq!(Refusal::of(&e).map(|r| r.kind), Some(RefusalKind::Unsafe));
         assert!(format!("{e:#}").contains("evacctl ipmi power off compute-1 --wait"));
         let broken = |_: &str| anyhow::bail!("BMC timed out");
         let e = isolate(
@@ -243,11 +255,11 @@ mod tests {
             &journal,
         )
         .unwrap_err();
-        assert_eq!(crate::error::exit_code_of(&e), ExitCode::Refused);
+        assert_eq!(Refusal::of(&e).map(|r| r.kind), Some(RefusalKind::Unsafe));
         assert!(format!("{e:#}").contains("BMC timed out"));
         assert!(service_writes(&sim).is_empty(), "nothing was changed");
         let e = isolate(&nova, "compute-9", Fencing::WithoutPowerOff, &journal).unwrap_err();
-        assert_eq!(crate::error::exit_code_of(&e), ExitCode::Usage);
+        assert_eq!(Refusal::of(&e).map(|r| r.kind), Some(RefusalKind::BadInput));
     }
 
     #[test]

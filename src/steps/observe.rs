@@ -6,15 +6,22 @@
 //! [`crate::core::network`]; the helpers here only turn answers into its plain inputs.
 //! `check-consul`, `check-services` and `watch` all observe through this one function.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
-use crate::config::{ConsulCluster, ConsulRole};
+use crate::config::{Config, ConsulCluster, ConsulRole};
 use crate::consul::{self, AutopilotHealth, Client, ClientOptions, HealthCheck, Member};
 use crate::core::Finding;
 use crate::core::network::{
     self, AutopilotFacts, ClusterFacts, NetState, NetworkView, NodeCheck, NodeLocal, ObserverFacts,
+    ObserverVerdict,
 };
 use crate::core::nodes;
+use crate::core::watch::{HostFacts, NovaFacts};
+use crate::openstack::Session;
+use crate::openstack::nova::ComputeService;
+use crate::steps::StepContext;
 
 /// What to ask.
 #[derive(Debug, Clone)]
@@ -371,5 +378,118 @@ pub fn consul_finding(e: &consul::Error) -> Finding {
         },
         consul::Error::InvalidResponse { .. } => Finding::Failure,
         consul::Error::Config { .. } => Finding::Config,
+    }
+}
+
+/// Nova's services and every Consul cluster, asked side by side: the one observation
+/// `check-services`, `check-consul` and `watch` make (each presents it its own way).
+#[derive(Debug)]
+pub struct Observation {
+    /// Nova's services (`None`: no session to ask with).
+    pub nova: Option<Result<Vec<ComputeService>, crate::openstack::Error>>,
+    pub consul: ConsulObservation,
+}
+
+/// Asks Nova (its services of `binary`, all when `None`) and every cluster at once.
+pub fn observe(
+    session: Option<&Session>,
+    binary: Option<&str>,
+    clusters: &[ConsulCluster],
+    options: &ObserveOptions,
+) -> Observation {
+    std::thread::scope(|s| {
+        let consul = s.spawn(|| observe_consul(clusters, options));
+        let nova = session.map(|session| session.nova().list_services(None, binary));
+        Observation {
+            nova,
+            consul: consul.join().unwrap_or_default(),
+        }
+    })
+}
+
+/// One compute host as observed, with what its observation means to the state machine.
+#[derive(Debug)]
+pub struct ObservedHost {
+    pub service: ComputeService,
+    pub facts: HostFacts,
+}
+
+/// Every compute host's facts, and the observer verdict's reasons when this controller looks
+/// cut off (empty otherwise).
+#[derive(Debug)]
+pub struct HostsObservation {
+    pub hosts: BTreeMap<String, ObservedHost>,
+    pub observer_isolated: Vec<String>,
+}
+
+/// The observe step (`watch`): Nova's nova-compute services and everything every Consul
+/// cluster says, at once; then each host's facts and the observer verdict.
+pub fn observe_hosts(cx: &StepContext<'_>) -> anyhow::Result<HostsObservation> {
+    let clusters = consul::clusters(cx.config).unwrap_or_else(|e| {
+        tracing::warn!("no Consul view: {e}");
+        Vec::new()
+    });
+    let o = observe(
+        Some(cx.session()?),
+        Some("nova-compute"),
+        &clusters,
+        &ObserveOptions::all(),
+    );
+    let services = o.nova.unwrap_or_else(|| Ok(Vec::new()))?;
+    let consul = o.consul;
+    let facts: Vec<ObserverFacts> = consul
+        .clusters
+        .iter()
+        .filter_map(ClusterObservation::observer_facts)
+        .collect();
+    let (verdict, reasons) = network::observer_verdict(&facts);
+    let observer_isolated = if verdict == ObserverVerdict::Isolated {
+        reasons
+    } else {
+        Vec::new()
+    };
+    let mut hosts = BTreeMap::new();
+    for svc in services {
+        let facts = host_facts(cx.config, &consul, &svc);
+        hosts.insert(
+            svc.host.clone(),
+            ObservedHost {
+                service: svc,
+                facts,
+            },
+        );
+    }
+    Ok(HostsObservation {
+        hosts,
+        observer_isolated,
+    })
+}
+
+/// A host's facts: Nova's record, its verdict over every network, its node-local checks.
+fn host_facts(config: &Config, consul: &ConsulObservation, svc: &ComputeService) -> HostFacts {
+    let explicit = config
+        .host(&svc.host)
+        .and_then(|h| h.consul_node.as_deref());
+    let network = if consul.clusters.is_empty() {
+        None
+    } else {
+        let views: Vec<NetworkView> = consul
+            .host_networks(&svc.host, explicit)
+            .into_iter()
+            .map(|n| n.view)
+            .collect();
+        let a = network::host_verdict(&views);
+        Some((a.verdict, a.reason))
+    };
+    let nl = consul.host_node_local(&svc.host, explicit);
+    HostFacts {
+        nova: NovaFacts {
+            enabled: svc.is_enabled(),
+            up: svc.is_up(),
+            forced_down: svc.is_forced_down(),
+            disabled_reason: svc.disabled_reason.clone(),
+        },
+        network,
+        node_local: (nl.state, nl.reason),
     }
 }

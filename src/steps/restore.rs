@@ -19,14 +19,12 @@ use crate::config::Config;
 use crate::consul;
 use crate::core::network::{self, NetState, ObserverVerdict};
 use crate::core::restore::{self as decide, Change, Check, HeartbeatFacts, PowerFact};
-use crate::error::CliError;
-use crate::exit_codes::ExitCode;
 use crate::journal::{Fields, Journal, Kind, Record};
 use crate::openstack::Session;
 use crate::openstack::nova::{ComputeService, Nova, ServiceUpdate};
 use crate::openstack::servers::{Migration, MigrationFilter};
 use crate::steps::evacuate::PlannedRequest;
-use crate::steps::{fence, isolate, observe};
+use crate::steps::{Refusal, StepContext, StepOutcome, isolate, observe, power};
 
 /// The journal action of per-host state records, and the state `restore` records (the host
 /// is back, its history closed): `watch`'s own.
@@ -111,8 +109,8 @@ impl Survey {
         self.service.forced_down == Some(true)
     }
 
-    /// Why the host must not be restored now (exit `refused`), if it must not.
-    pub fn refusal(&self) -> Option<CliError> {
+    /// Why the host must not be restored now (unsafe), if it must not.
+    pub fn refusal(&self) -> Option<Refusal> {
         let mut why = Vec::new();
         let failed: Vec<String> = self
             .checks
@@ -141,25 +139,18 @@ impl Survey {
         if why.is_empty() {
             return None;
         }
-        Some(CliError::new(
-            ExitCode::Refused,
-            format!(
-                "refusing to restore {}: {}; nothing was changed",
-                self.host,
-                why.join("; ")
-            ),
-        ))
+        Some(Refusal::unsafe_(format!(
+            "refusing to restore {}: {}; nothing was changed",
+            self.host,
+            why.join("; ")
+        )))
     }
 
     /// The requests a run sends, in order (for `--dry-run`).
     pub fn requests(&self) -> Vec<PlannedRequest> {
         self.changes
             .iter()
-            .map(|c| PlannedRequest {
-                method: "PUT".into(),
-                path: format!("/os-services/{}", self.service.id),
-                body: serde_json::to_value(update_for(*c)).unwrap_or_default(),
-            })
+            .map(|c| PlannedRequest::service(&self.service.id, &update_for(*c)))
             .collect()
     }
 }
@@ -211,7 +202,7 @@ fn power_fact(config: &Config, host: &str) -> PowerFact {
     let Some(h) = config.host(host).filter(|h| h.bmc().is_some()) else {
         return PowerFact::NotConfigured;
     };
-    let read = bmc::driver_for(h).and_then(|d| fence::read_power(h, d.as_ref()));
+    let read = bmc::driver_for(h).and_then(|d| power::read_power(h, d.as_ref()));
     match read {
         Ok(PowerState::On) => PowerFact::On,
         Ok(PowerState::Off) => PowerFact::Off,
@@ -430,6 +421,47 @@ pub fn restore(nova: &Nova, survey: &Survey, journal: &Journal) -> anyhow::Resul
     Ok(made)
 }
 
+/// The repair step (recovery): the configured repair command (argv, the host appended; the
+/// failure kind in `EVACCTL_FAILURE_KIND`), with a timeout of `recovery_timeout`, through the
+/// same runner as cinder-manage; journaled. `Failed`: why it failed.
+pub fn repair(cx: &StepContext<'_>, host: &str, kind: &str) -> StepOutcome<(), String> {
+    let policy = &cx.config.policy;
+    if policy.repair_command.is_empty() {
+        return StepOutcome::Transient(anyhow::anyhow!("no repair command"));
+    }
+    let Some(journal) = cx.journal else {
+        return StepOutcome::Transient(anyhow::anyhow!("dry run"));
+    };
+    let fields = || Fields {
+        host: Some(host),
+        ..Default::default()
+    };
+    let _ = journal.append(Kind::Intent, "repair", "running", fields());
+    let mut argv = policy.repair_command.clone();
+    argv.push(host.to_string());
+    let run = crate::process::run_with_env(
+        &argv,
+        &[("EVACCTL_FAILURE_KIND", kind)],
+        None,
+        policy.recovery_timeout,
+    );
+    if run.ok() {
+        let _ = journal.append(Kind::Result, "repair", "ok", fields());
+        return StepOutcome::Done(());
+    }
+    let why = run.summary();
+    let _ = journal.append(
+        Kind::Result,
+        "repair",
+        "failed",
+        Fields {
+            detail: Some(&why),
+            ..fields()
+        },
+    );
+    StepOutcome::Failed(why)
+}
+
 pub fn past_tense(c: Change) -> &'static str {
     match c {
         Change::ForceUp => "forced_down unset",
@@ -437,8 +469,8 @@ pub fn past_tense(c: Change) -> &'static str {
     }
 }
 
-/// Nova's refusal to force up with `done` evacuations becomes the explanation (exit
-/// `refused`); a failure after a change was made is `partial`.
+/// Nova's refusal to force up with `done` evacuations becomes the explanation (unsafe); a
+/// failure after a change was made is incomplete.
 fn explain_failure(host: &str, change: Change, made: &[Change], e: anyhow::Error) -> anyhow::Error {
     let api = e
         .downcast_ref::<crate::openstack::Error>()
@@ -450,24 +482,20 @@ fn explain_failure(host: &str, change: Change, made: &[Change], e: anyhow::Error
     {
         // Nova counts them itself; the count we had may be stale, so none is given.
         let text = decide::done_evacuations_message(host, None);
-        return CliError::new(
-            ExitCode::Refused,
-            format!("Nova refused to unset forced_down on {host} ({message}): {text}"),
-        )
+        return Refusal::unsafe_(format!(
+            "Nova refused to unset forced_down on {host} ({message}): {text}"
+        ))
         .into();
     }
     if made.is_empty() {
         return e;
     }
     let done: Vec<&str> = made.iter().map(|c| past_tense(*c)).collect();
-    CliError::new(
-        ExitCode::Partial,
-        format!(
-            "{host}: {} done, then {} failed: {e:#}; re-run `evacctl restore {host}`",
-            done.join(", "),
-            change.action()
-        ),
-    )
+    Refusal::incomplete(format!(
+        "{host}: {} done, then {} failed: {e:#}; re-run `evacctl restore {host}`",
+        done.join(", "),
+        change.action()
+    ))
     .into()
 }
 
@@ -588,18 +616,18 @@ mod tests {
             0,
         );
         let e = down.refusal().unwrap();
-        assert_eq!(e.code, ExitCode::Refused);
-        assert!(e.message.contains("power: power detail"), "{}", e.message);
-        assert!(!e.message.contains("consul"), "{}", e.message);
-        assert!(e.message.ends_with("nothing was changed"));
+        assert_eq!(e.kind, crate::steps::RefusalKind::Unsafe);
+        assert!(e.reason.contains("power: power detail"), "{}", e.reason);
+        assert!(!e.reason.contains("consul"), "{}", e.reason);
+        assert!(e.reason.ends_with("nothing was changed"));
 
         let done = survey(true, vec![check("heartbeat", CheckStatus::Ok)], 2);
         let e = done.refusal().unwrap();
         assert!(
-            e.message
+            e.reason
                 .contains("2 evacuation(s) from c1 are still `done`"),
             "{}",
-            e.message
+            e.reason
         );
         // Not forced down: Nova has nothing to refuse.
         assert!(

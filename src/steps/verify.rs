@@ -15,6 +15,7 @@ use crate::journal::{self, Record};
 use crate::openstack::Session;
 use crate::openstack::cinder::Volume;
 use crate::openstack::servers::{Migration, MigrationFilter, Server, latest_per_server};
+use crate::steps::{StepContext, StepOutcome};
 
 /// One server's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -203,6 +204,16 @@ pub fn this_episode(migrations: Vec<Migration>, since: Option<&str>) -> Vec<Migr
                 .is_none_or(|at| at >= since)
         })
         .collect()
+}
+
+/// The verify step: the journal's and Nova's evacuations from `host`, checked now.
+pub fn verify_host(
+    cx: &StepContext<'_>,
+    host: &str,
+    concurrency: usize,
+) -> StepOutcome<Verification> {
+    let run = || verify(cx.session()?, host, &cx.records()?, concurrency);
+    StepOutcome::from_result(run())
 }
 
 /// Reads Nova (and Cinder) now and checks every server evacuated from `host` in its current

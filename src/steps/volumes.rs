@@ -19,10 +19,10 @@ use serde::Serialize;
 use crate::config::VolumesConfig;
 use crate::core::volumes::{self, CommandKind, Facts, ManagedBackup, Plan, Proof, Request};
 use crate::error::CliError;
-use crate::exit_codes::ExitCode;
 use crate::journal::{Fields, Journal, Kind};
 use crate::openstack::cinder::{HostVolumes, Volume, VolumeService};
 use crate::openstack::{Cinder, Session};
+use crate::steps::{StepContext, StepOutcome};
 
 pub use crate::process::{Run, redact, shell_words};
 
@@ -325,21 +325,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// 0 when everything ran and is proven; `partial` when something moved but not all (or
-    /// all moved but a command said it failed); `failure` when nothing moved.
-    pub fn exit_code(&self) -> ExitCode {
-        let all_ran = self.commands.iter().all(CommandResult::ok);
-        let any_moved = self
-            .proof
+    /// Every command ran and everything is proven moved.
+    pub fn all_ran(&self) -> bool {
+        self.commands.iter().all(CommandResult::ok)
+    }
+
+    /// Something was proven moved.
+    pub fn any_moved(&self) -> bool {
+        self.proof
             .volumes
             .values()
             .chain(self.proof.backups.values())
-            .any(|o| *o == volumes::Outcome::Moved);
-        match (self.proof.ok, all_ran, any_moved) {
-            (true, true, _) => ExitCode::Success,
-            (true, false, _) | (false, _, true) => ExitCode::Partial,
-            (false, _, false) => ExitCode::Failure,
-        }
+            .any(|o| *o == volumes::Outcome::Moved)
     }
 
     /// One sentence for the operator.
@@ -449,6 +446,118 @@ pub fn migrate(
     }
     let outcome = execute_and_prove(session, &manage, journal, &plan)?;
     Ok(Some((plan, outcome)))
+}
+
+/// How moving a failed host's volumes went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Moved {
+    /// Moved (or nothing to move): what was done.
+    Done(String),
+    /// Cinder still sees the host's cinder-volume up: nothing done yet.
+    Waiting(String),
+}
+
+/// The volumes step (`watch`): the volumes the failed host's cinder-volume managed, per
+/// backend, to the first healthy cinder-volume of the same backend. Waits while Cinder still
+/// sees the source up, for at most `recovery_timeout` after `waited` seconds. `Failed`: a
+/// person must look (nowhere to move them, not proved moved).
+pub fn move_off_host(cx: &StepContext<'_>, host: &str, waited: f64) -> StepOutcome<Moved, String> {
+    let session = match cx.session() {
+        Ok(s) => s,
+        Err(e) => return StepOutcome::Transient(e),
+    };
+    let Some(journal) = cx.journal else {
+        return StepOutcome::Transient(anyhow::anyhow!("dry run"));
+    };
+    let services = match Cinder::new(session).list_services(None, Some("cinder-volume")) {
+        Ok(x) => x,
+        Err(e) => {
+            return StepOutcome::Transient(anyhow::anyhow!("cannot list Cinder's services: {e}"));
+        }
+    };
+    let on_host: Vec<_> = services.iter().filter(|x| x.node() == host).collect();
+    if on_host.is_empty() {
+        return StepOutcome::Done(Moved::Done(format!(
+            "{host} runs no cinder-volume: no volume to move"
+        )));
+    }
+    if let Some(up) = on_host.iter().find(|x| x.is_up()) {
+        if waited > cx.config.policy.recovery_timeout.as_secs_f64() {
+            return StepOutcome::Failed(format!(
+                "Cinder still shows cinder-volume {} up {:.0}s after isolation: volumes not \
+                 moved, servers not evacuated",
+                up.host, waited
+            ));
+        }
+        return StepOutcome::Done(Moved::Waiting(format!(
+            "waiting for Cinder to see cinder-volume {} down (its service_down_time)",
+            up.host
+        )));
+    }
+    let mut moved = Vec::new();
+    for svc in on_host {
+        let Some(backend) = svc.backend() else {
+            continue;
+        };
+        match move_backend(cx, session, journal, host, backend, &services) {
+            StepOutcome::Done(m) => moved.push(m),
+            StepOutcome::Failed(e) => return StepOutcome::Failed(e),
+            StepOutcome::Transient(e) => return StepOutcome::Transient(e),
+            StepOutcome::Refused(r) => return StepOutcome::Refused(r),
+        }
+    }
+    StepOutcome::Done(Moved::Done(moved.join("; ")))
+}
+
+/// One backend's volumes of the failed host to the first healthy cinder-volume of it.
+fn move_backend(
+    cx: &StepContext<'_>,
+    session: &Session,
+    journal: &Journal,
+    host: &str,
+    backend: &str,
+    services: &[VolumeService],
+) -> StepOutcome<String, String> {
+    let mut candidates: Vec<&str> = services
+        .iter()
+        .filter(|x| x.node() != host && x.backend() == Some(backend) && x.is_up() && x.is_enabled())
+        .map(|x| x.node())
+        .collect();
+    candidates.sort_unstable();
+    let Some(to) = candidates.first() else {
+        return StepOutcome::Failed(format!(
+            "no healthy cinder-volume of backend {backend} to take {host}'s volumes over"
+        ));
+    };
+    let req = match Request::new(host, to, Some(backend)) {
+        Ok(r) => r,
+        Err(e) => return StepOutcome::Failed(e.message),
+    };
+    match migrate(session, &cx.config.volumes, journal, &req) {
+        Ok(None) => StepOutcome::Done(format!("{backend}: nothing to move")),
+        Ok(Some((plan, outcome))) => {
+            if !outcome.proof.ok {
+                return StepOutcome::Failed(format!(
+                    "volumes of {host}@{backend} not proved moved: {}",
+                    outcome.message(&plan)
+                ));
+            }
+            tracing::info!(
+                "{host}: {} volume(s), {} backup(s) of {backend} moved to {to}",
+                plan.volumes.len(),
+                plan.backups.len()
+            );
+            StepOutcome::Done(format!(
+                "{backend}: {} volume(s), {} backup(s) moved to {to}",
+                plan.volumes.len(),
+                plan.backups.len()
+            ))
+        }
+        Err(e) => match e.downcast_ref::<CliError>() {
+            Some(c) => StepOutcome::Failed(format!("volumes not moved: {}", c.message)),
+            None => StepOutcome::Transient(anyhow::anyhow!("volumes not moved: {e:#}")),
+        },
+    }
 }
 
 #[cfg(test)]

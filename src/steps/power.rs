@@ -1,6 +1,7 @@
-//! Runbook step 2: fence a host (power off, confirmed by the BMC), and the power reads and
-//! power-on confirmation around it. Used by `ipmi power` now, by `host-evacuate
-//! --force-down` and `watch` later: one implementation.
+//! Runbook step 2: a host's power. [`status`] reads it, [`fence`] powers off and confirms
+//! (journaled), [`power_on`] powers on once (journaled); [`journaled`] wraps the manual
+//! `ipmi power` actions in the same intent and result records. `ipmi power`, `host-evacuate
+//! --force-down` and the `watch` engine use these: one implementation.
 //!
 //! Fencing (seed 004's `ipmi_check_max_count` x `ipmi_check_interval`):
 //! 1. read the power; already off: fenced (the BMC said so), nothing sent;
@@ -18,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::bmc::{BmcError, BmcErrorKind, PowerDriver, PowerState};
+use crate::bmc::{self, BmcError, BmcErrorKind, PowerDriver, PowerState};
 use crate::config::{Config, HostConfig, PolicyConfig};
-use crate::error::Classify;
-use crate::exit_codes::ExitCode;
+use crate::journal::{Fields, Kind};
+use crate::steps::{Refusal, StepContext, StepOutcome};
 
 /// A host confirmed off.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -52,18 +53,6 @@ pub struct FenceError {
     pub elapsed: Duration,
 }
 
-impl Classify for FenceError {
-    fn exit_code(&self) -> ExitCode {
-        match self.kind {
-            BmcErrorKind::Unreachable => ExitCode::Unreachable,
-            BmcErrorKind::Auth => ExitCode::Auth,
-            BmcErrorKind::Config => ExitCode::Config,
-            // "some actions failed or could not be confirmed"
-            BmcErrorKind::Failure => ExitCode::Partial,
-        }
-    }
-}
-
 /// The BMC address as the seed's log lines show it.
 fn bmc_address(host: &HostConfig) -> String {
     host.bmc()
@@ -87,21 +76,143 @@ pub fn read_power(host: &HostConfig, driver: &dyn PowerDriver) -> Result<PowerSt
 /// `host-evacuate --force-down` and `watch`'s isolation ask this just before forcing down.
 pub fn power_off_confirmed(config: &Config, host: &str) -> anyhow::Result<bool> {
     let Some(host_config) = config.host(host) else {
-        return Err(crate::error::CliError::new(
-            ExitCode::Refused,
-            format!(
-                "`{host}` has no [hosts.\"{host}\".bmc] in the configuration, so its power \
-                 cannot be confirmed off; nothing was changed"
-            ),
-        )
+        return Err(Refusal::unsafe_(format!(
+            "`{host}` has no [hosts.\"{host}\".bmc] in the configuration, so its power \
+             cannot be confirmed off; nothing was changed"
+        ))
         .into());
     };
     let driver = crate::bmc::driver_for(host_config)?;
     Ok(read_power(host_config, driver.as_ref())? == PowerState::Off)
 }
 
+/// The power step's `status`: reads the host's power once (nothing changes, nothing is
+/// journaled). Refused when the host has no BMC in the configuration.
+pub fn status(cx: &StepContext<'_>, host: &str) -> StepOutcome<PowerState, BmcError> {
+    let Some(hc) = cx.config.host(host) else {
+        return StepOutcome::Refused(no_bmc(host));
+    };
+    match bmc::driver_for(hc).and_then(|d| read_power(hc, d.as_ref())) {
+        Ok(p) => StepOutcome::Done(p),
+        Err(e) => StepOutcome::Failed(e),
+    }
+}
+
+fn no_bmc(host: &str) -> Refusal {
+    Refusal::unsafe_(format!(
+        "{host} has no [hosts.\"{host}\".bmc] in the configuration"
+    ))
+}
+
+/// Runs `act` between an intent record (synced: nothing is sent unrecorded) and a result
+/// record whose status and detail `result` gives (`(ok, detail)`). Without a journal (a dry
+/// run, a status read), `act` just runs.
+pub fn journaled<T>(
+    cx: &StepContext<'_>,
+    host: &str,
+    action: &str,
+    act: impl FnOnce() -> T,
+    result: impl FnOnce(&T) -> (bool, Option<String>),
+) -> StepOutcome<T, std::convert::Infallible> {
+    let Some(journal) = cx.journal else {
+        return StepOutcome::Done(act());
+    };
+    let fields = || Fields {
+        host: Some(host),
+        ..Default::default()
+    };
+    if let Err(e) = journal.append(Kind::Intent, action, "sending", fields()) {
+        return StepOutcome::Transient(anyhow::Error::new(e).context(format!(
+            "{host}: {action} not sent: the journal cannot be written"
+        )));
+    }
+    let out = act();
+    let (ok, detail) = result(&out);
+    let written = journal.append(
+        Kind::Result,
+        action,
+        if ok { "ok" } else { "failed" },
+        Fields {
+            detail: detail.as_deref(),
+            ..fields()
+        },
+    );
+    if let Err(e) = written {
+        tracing::error!("{host}: {action} done, but {e}");
+    }
+    StepOutcome::Done(out)
+}
+
+/// The fence step: power off, confirmed by the BMC ([`fence_with`]), journaled. Refused when
+/// the host has no BMC in the configuration (it cannot be fenced).
+pub fn fence(cx: &StepContext<'_>, host: &str) -> StepOutcome<FenceReport, String> {
+    let Some(hc) = cx.config.host(host) else {
+        return StepOutcome::Refused(Refusal::unsafe_(format!(
+            "{host} has no [hosts.\"{host}\".bmc] in the configuration: it cannot be \
+             fenced, so it is not evacuated (quick_evacuate_level 1 evacuates without \
+             fencing, at the operator's risk)"
+        )));
+    };
+    let policy = &cx.config.policy;
+    let run = || {
+        bmc::driver_for(hc)
+            .map_err(|e| e.to_string())
+            .and_then(|d| fence_off(hc, d.as_ref(), policy).map_err(|e| e.to_string()))
+    };
+    match journaled(cx, host, "fence", run, fence_record) {
+        StepOutcome::Done(Ok(r)) => StepOutcome::Done(r),
+        StepOutcome::Done(Err(e)) => StepOutcome::Failed(e),
+        StepOutcome::Transient(e) => StepOutcome::Transient(e),
+        StepOutcome::Refused(r) => StepOutcome::Refused(r),
+    }
+}
+
+/// [`fence`] with the host's driver given (`ipmi power off --wait` builds every driver before
+/// asking for confirmation).
+pub fn fence_with(
+    cx: &StepContext<'_>,
+    host: &HostConfig,
+    driver: &dyn PowerDriver,
+) -> StepOutcome<Result<FenceReport, FenceError>, std::convert::Infallible> {
+    let policy = &cx.config.policy;
+    journaled(
+        cx,
+        host.name(),
+        "fence",
+        || fence_off(host, driver, policy),
+        fence_record,
+    )
+}
+
+/// The fence result record: how it ended.
+fn fence_record<E: std::fmt::Display>(r: &Result<FenceReport, E>) -> (bool, Option<String>) {
+    match r {
+        Ok(r) if r.already_off => (true, Some("already off".into())),
+        Ok(r) => (true, Some(format!("off after {} polls", r.polls))),
+        Err(e) => (false, Some(e.to_string())),
+    }
+}
+
+/// The power-on step (recovery): one power on, journaled, not waited for.
+pub fn power_on(cx: &StepContext<'_>, host: &str) -> StepOutcome<(), BmcError> {
+    let Some(hc) = cx.config.host(host) else {
+        return StepOutcome::Refused(no_bmc(host));
+    };
+    let run = || bmc::driver_for(hc).and_then(|d| d.power_on());
+    let record = |r: &Result<(), BmcError>| match r {
+        Ok(()) => (true, None),
+        Err(e) => (false, Some(e.to_string())),
+    };
+    match journaled(cx, host, "power-on", run, record) {
+        StepOutcome::Done(Ok(())) => StepOutcome::Done(()),
+        StepOutcome::Done(Err(e)) => StepOutcome::Failed(e),
+        StepOutcome::Transient(e) => StepOutcome::Transient(e),
+        StepOutcome::Refused(r) => StepOutcome::Refused(r),
+    }
+}
+
 /// Powers a host off and polls until the BMC confirms off (see the module documentation).
-pub fn fence(
+pub fn fence_off(
     host: &HostConfig,
     driver: &dyn PowerDriver,
     policy: &PolicyConfig,
@@ -286,6 +397,9 @@ fn window(policy: &PolicyConfig) -> String {
 mod tests {
     use super::*;
     use crate::config::Config;
+    // The exit codes of a fencing failure are the commands' (`commands::ipmi_power`).
+    use crate::error::Classify;
+    use crate::exit_codes::ExitCode;
     use std::sync::Mutex;
 
     /// A BMC whose answers are scripted: one entry per status read (the last repeats), and

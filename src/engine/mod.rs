@@ -1,0 +1,544 @@
+//! The `watch` engine: one cycle observes every compute host (the observe step: Nova's
+//! services, every Consul cluster's members and checks, a constant number of requests
+//! whatever the number of hosts), applies the safety gates, advances each host's state machine
+//! (`core::watch`) and calls the step entries it names (`run`). It decides only which step
+//! comes next; the steps journal their own actions. Every state change is a fsynced journal
+//! record carrying the host's memory, so a killed run resumes where it was.
+
+mod run;
+mod takeover;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::config::{Config, QuickEvacuateLevel};
+use crate::core::watch::{
+    self as core, CycleFacts, Gate, HostState, Memory, Next, Step, Transition,
+};
+use crate::journal::{Fields, Kind, Record};
+use crate::lock::Identity;
+use crate::openstack::Session;
+use crate::steps::StepContext;
+use crate::steps::observe::{self, HostsObservation, ObservedHost};
+
+/// The journal action of failed (and recovered) observations.
+pub const OBSERVE_ACTION: &str = "observe";
+
+fn journal_observe(s: &Setup<'_>, status: &str, detail: &str) {
+    if let Some(j) = s.cx.journal {
+        let _ = j.append(
+            Kind::Event,
+            OBSERVE_ACTION,
+            status,
+            Fields {
+                detail: Some(detail),
+                ..Default::default()
+            },
+        );
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// What the engine runs with.
+pub struct Setup<'a> {
+    pub session: &'a Session,
+    pub config: &'a Config,
+    /// What the steps run with; its journal is `None` in a dry run (nothing changes, nothing
+    /// is written).
+    pub cx: StepContext<'a>,
+    /// Set by SIGTERM / SIGINT: finish the current step, then stop.
+    pub stop: &'a AtomicBool,
+    /// Still the leader? Asked before every irreversible step.
+    pub is_leader: &'a (dyn Fn() -> bool + Sync),
+    /// Told of every state change as it happens (log line, notification).
+    pub on_transition: &'a (dyn Fn(&Transition, &serde_json::Value) + Sync),
+    /// Told of a cycle-wide alert (a gate), once per new reason.
+    pub on_alert: &'a (dyn Fn(&str) + Sync),
+    /// Told of a cluster-wide warning (`state`, why): a take-over of the leader lock.
+    pub on_warning: &'a (dyn Fn(&str, &str) + Sync),
+}
+
+/// A host as the last cycle left it.
+#[derive(Clone, Debug, Serialize)]
+pub struct HostLine {
+    pub host: String,
+    pub state: HostState,
+    pub since: String,
+    pub reason: String,
+    /// What it waits for, or what the dry run would do.
+    pub next: String,
+}
+
+/// A state change as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransitionLine {
+    pub host: String,
+    pub from: HostState,
+    pub to: HostState,
+    pub reason: String,
+}
+
+impl From<&Transition> for TransitionLine {
+    fn from(t: &Transition) -> Self {
+        TransitionLine {
+            host: t.host.clone(),
+            from: t.from,
+            to: t.to,
+            reason: t.reason.clone(),
+        }
+    }
+}
+
+/// What one cycle did.
+#[derive(Debug, Serialize)]
+pub struct CycleReport {
+    pub gate: String,
+    pub gate_reason: String,
+    pub hosts: Vec<HostLine>,
+    /// The state changes of this cycle, in order.
+    pub transitions: Vec<TransitionLine>,
+    /// The cloud could not be observed (its error).
+    pub error: Option<String>,
+    /// That error, for the command to choose its exit code.
+    #[serde(skip)]
+    pub error_cause: Option<anyhow::Error>,
+    /// Hosts in alert.
+    pub alerts: Vec<String>,
+    /// A stop was asked in the middle: the cycle ended early.
+    pub interrupted: bool,
+}
+
+/// The engine's memory across cycles.
+pub struct Engine {
+    pub memories: BTreeMap<String, Memory>,
+    /// Cycles in a row the cloud could not be observed.
+    observe_errors: u32,
+    last_alert: Option<String>,
+    persisted: Written,
+    /// A holder that died holding the leader lock, taken over from: journaled with the next
+    /// observation (the hosts it may have been evacuating).
+    took_over: Option<Identity>,
+}
+
+impl Engine {
+    /// Resumes from the journal's records.
+    pub fn resume(records: &[Record]) -> Engine {
+        // Failed observations in a row survive a restart (cron runs one cycle a process).
+        let observe_errors = records
+            .iter()
+            .filter(|r| r.action == OBSERVE_ACTION)
+            .rev()
+            .take_while(|r| r.status == "failed")
+            .count() as u32;
+        Engine {
+            memories: crate::core::records::memories_from(records),
+            observe_errors,
+            last_alert: None,
+            persisted: Written::default(),
+            took_over: None,
+        }
+    }
+
+    /// This controller took the leader lock from `dead`, which stopped holding it.
+    pub fn took_over(&mut self, dead: Identity) {
+        self.took_over = Some(dead);
+    }
+
+    /// One cycle.
+    pub fn cycle(&mut self, s: &Setup<'_>) -> CycleReport {
+        let mut report = CycleReport {
+            gate: "open".into(),
+            gate_reason: String::new(),
+            hosts: Vec::new(),
+            transitions: Vec::new(),
+            error: None,
+            error_cause: None,
+            alerts: Vec::new(),
+            interrupted: false,
+        };
+        let Some(observed) = self.observe(s, &mut report) else {
+            report.hosts = self.lines(&BTreeMap::new());
+            return report;
+        };
+        self.feed(s, &observed.hosts, &mut report);
+        let gate = self.gate(s, &observed, &mut report);
+
+        // Advance each host as far as it goes this cycle.
+        let mut nexts: BTreeMap<String, String> = BTreeMap::new();
+        let mut started = 0u32;
+        let hosts: Vec<String> = self.memories.keys().cloned().collect();
+        // A stop request is honoured before each step (in `advance`), not here: every host
+        // still gets its line in the report.
+        for host in hosts {
+            let Some(o) = observed.hosts.get(&host) else {
+                continue;
+            };
+            let why = self.advance(s, &host, o, gate.is_open(), &mut started, &mut report);
+            nexts.insert(host, why);
+        }
+        report.alerts = self
+            .memories
+            .iter()
+            .filter(|(_, m)| m.state() == HostState::Alert)
+            .map(|(h, _)| h.clone())
+            .collect();
+        let mut lines = self.lines(&nexts);
+        lines.retain(|l| observed.hosts.contains_key(&l.host));
+        report.hosts = lines;
+        report
+    }
+
+    /// The observe step, and the take-over record that waits for it; `None` when the cycle
+    /// acts on nothing (the cloud not observed, the take-over not journaled).
+    fn observe(&mut self, s: &Setup<'_>, report: &mut CycleReport) -> Option<HostsObservation> {
+        match observe::observe_hosts(&s.cx) {
+            Ok(x) => {
+                let marked = x
+                    .hosts
+                    .iter()
+                    .filter(|(_, o)| o.facts.nova.is_ours())
+                    .map(|(h, _)| h.clone())
+                    .collect();
+                if !self.record_takeover(s, Some(marked)) {
+                    let text = "cannot journal the take-over of the leader lock";
+                    report.error = Some(text.into());
+                    report.error_cause = Some(anyhow::anyhow!(text));
+                    return None;
+                }
+                if self.observe_errors > 0 {
+                    journal_observe(s, "ok", "the cloud answers again");
+                }
+                self.observe_errors = 0;
+                Some(x)
+            }
+            Err(e) => {
+                // Whether it could be written or not, nothing acts this cycle.
+                let _ = self.record_takeover(s, None);
+                self.observe_errors += 1;
+                let text = format!("{e:#}");
+                tracing::error!("cannot observe the cloud: {text}");
+                journal_observe(s, "failed", &text);
+                if self.observe_errors >= core::MAX_STEP_ERRORS {
+                    self.alert(
+                        s,
+                        &format!(
+                            "the cloud could not be observed {} cycles in a row: {text}",
+                            self.observe_errors
+                        ),
+                    );
+                }
+                report.error_cause = Some(e);
+                report.error = Some(text);
+                None
+            }
+        }
+    }
+
+    /// Feeds the observation to every host's memory; forgets hosts that no longer run
+    /// nova-compute.
+    fn feed(
+        &mut self,
+        s: &Setup<'_>,
+        observed: &BTreeMap<String, ObservedHost>,
+        report: &mut CycleReport,
+    ) {
+        let now = unix_now();
+        let policy = &s.config.policy;
+        let flap_window = policy.flap_window.as_secs_f64();
+        let mut flapping = Vec::new();
+        for (host, o) in observed {
+            let mem = self.memories.entry(host.clone()).or_default();
+            if let Some(t) = core::observe(mem, host, &o.facts, policy, flap_window, now) {
+                report.transitions.push((&t).into());
+                record(s, &self.persisted, &t, mem);
+            } else if mem.state() == HostState::Suspect {
+                // The count of consecutive observations must survive a restart (cron).
+                persist(s, &self.persisted, host, mem);
+            }
+            if core::is_flapping(mem, policy, flap_window, now) && !mem.flap_alerted {
+                mem.flap_alerted = true;
+                flapping.push(format!("{host}: {}", mem.reason));
+                persist(s, &self.persisted, host, mem);
+            }
+        }
+        for why in flapping {
+            self.alert_host(s, &why);
+        }
+        self.memories.retain(|h, _| observed.contains_key(h));
+    }
+
+    /// The cycle's safety gate (leader, observer cut off, mass failure), reported and alerted.
+    fn gate(
+        &mut self,
+        s: &Setup<'_>,
+        observed: &HostsObservation,
+        report: &mut CycleReport,
+    ) -> Gate {
+        let failing: Vec<String> = self
+            .memories
+            .iter()
+            .filter(|(_, m)| m.state().is_failing())
+            .map(|(h, _)| h.clone())
+            .collect();
+        let gate = core::gates(
+            &CycleFacts {
+                compute_hosts: observed.hosts.len(),
+                failing,
+                observer_isolated: observed.observer_isolated.clone(),
+                leader: (s.is_leader)(),
+            },
+            &s.config.policy,
+        );
+        report.gate = match &gate {
+            Gate::Open => "open",
+            Gate::Standby(_) => "standby",
+            Gate::ObserverIsolated(_) => "observer-isolated",
+            Gate::MassFailure(_) => "mass-failure",
+        }
+        .into();
+        report.gate_reason = gate.reason().to_string();
+        if gate.is_alert() {
+            self.alert(s, gate.reason());
+        } else {
+            if let Gate::Standby(r) = &gate {
+                // The leader lock logs who holds it when that changes.
+                tracing::debug!("{r}");
+            }
+            self.last_alert = None;
+        }
+        gate
+    }
+
+    /// A cycle-wide alert (a gate, the cloud not observed), once per new reason.
+    fn alert(&mut self, s: &Setup<'_>, why: &str) {
+        if self.last_alert.as_deref() == Some(why) {
+            return;
+        }
+        self.last_alert = Some(why.to_string());
+        self.alert_host(s, why);
+    }
+
+    /// Logs, tells and journals an alert.
+    fn alert_host(&self, s: &Setup<'_>, why: &str) {
+        let dry = if s.cx.journal.is_none() {
+            "dry run: "
+        } else {
+            ""
+        };
+        tracing::error!("{dry}ALERT: {why}");
+        (s.on_alert)(why);
+        if let Some(j) = s.cx.journal {
+            let _ = j.append(
+                Kind::Event,
+                "alert",
+                "alert",
+                Fields {
+                    detail: Some(why),
+                    ..Default::default()
+                },
+            );
+        }
+    }
+
+    fn lines(&self, nexts: &BTreeMap<String, String>) -> Vec<HostLine> {
+        self.memories
+            .iter()
+            .map(|(h, m)| HostLine {
+                host: h.clone(),
+                state: m.state(),
+                since: if m.since > 0.0 {
+                    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs_f64(m.since))
+                        .to_string()
+                } else {
+                    String::new()
+                },
+                reason: m.reason.clone(),
+                next: nexts.get(h).cloned().unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Runs a host's steps until the state machine says to wait.
+    fn advance(
+        &mut self,
+        s: &Setup<'_>,
+        host: &str,
+        o: &ObservedHost,
+        open: bool,
+        started: &mut u32,
+        report: &mut CycleReport,
+    ) -> String {
+        let policy = &s.config.policy;
+        let has_bmc = s.config.host(host).is_some_and(|h| h.bmc().is_some());
+        let mut verified = false;
+        let mut counted_start = false;
+        // A bound against a state machine bug: a host never takes more steps than this in a
+        // cycle.
+        for _ in 0..16 {
+            let Some(mem) = self.memories.get_mut(host) else {
+                return String::new();
+            };
+            let c = core::Context {
+                policy,
+                now: unix_now(),
+                may_act: open,
+                may_start: counted_start || *started < policy.max_hosts_per_cycle,
+                has_bmc,
+                move_volumes: policy.move_volumes,
+                nova_down: !o.service.is_up(),
+                verified_this_cycle: verified,
+            };
+            let step = match core::next(mem, &c) {
+                Next::Wait(why) => return why,
+                Next::Go(to, _) if s.cx.journal.is_none() && to.is_committed() => {
+                    return format!("would begin {to}");
+                }
+                Next::Go(to, why) => {
+                    let t = core::go(mem, host, to, why, unix_now());
+                    report.transitions.push((&t).into());
+                    record(s, &self.persisted, &t, mem);
+                    continue;
+                }
+                Next::Run(step) => step,
+            };
+            if matches!(
+                mem.state(),
+                HostState::Failed | HostState::Recovering | HostState::Fencing
+            ) && !counted_start
+            {
+                counted_start = true;
+                *started += 1;
+            }
+            if let Some(why) = may_not_run(s, host, step, report) {
+                return why;
+            }
+            verified |= step == Step::Verify;
+            if let Some(wait) = self.run_step(s, host, step, report) {
+                return wait;
+            }
+        }
+        tracing::error!("{host}: too many steps in one cycle (a bug in evacctl): waiting");
+        "too many steps".into()
+    }
+
+    /// Runs one step and applies its outcome; `Some(why)` when the host waits for the next
+    /// cycle.
+    fn run_step(
+        &mut self,
+        s: &Setup<'_>,
+        host: &str,
+        step: Step,
+        report: &mut CycleReport,
+    ) -> Option<String> {
+        let mem = self.memories.get_mut(host)?;
+        tracing::debug!("{host}: {} ({})", step.as_str(), mem.state());
+        let outcome = run::run_step(s, host, mem, step);
+        let now = unix_now();
+        let mem = self.memories.get_mut(host)?;
+        match core::after(mem, host, step, outcome, &s.config.policy, now) {
+            Some(t) => {
+                report.transitions.push((&t).into());
+                record(s, &self.persisted, &t, mem);
+                None
+            }
+            None => {
+                persist(s, &self.persisted, host, mem);
+                // Reading the power, or a recovery that could not be tried, leads on to the
+                // next step; anything else that changed nothing waits for the next cycle.
+                (!matches!(step, Step::ReadPower | Step::PowerOn | Step::Repair))
+                    .then(|| mem.reason.clone())
+            }
+        }
+    }
+}
+
+/// Why a step must not run now (a dry run, a stop asked, the leader lock lost), if it must not.
+fn may_not_run(s: &Setup<'_>, host: &str, step: Step, report: &mut CycleReport) -> Option<String> {
+    if s.cx.journal.is_none() {
+        return Some(format!("would {}", step.as_str()));
+    }
+    if s.stop.load(Ordering::SeqCst) {
+        report.interrupted = true;
+        return Some("stopping".into());
+    }
+    if step != Step::ReadPower && step != Step::Verify && !(s.is_leader)() {
+        tracing::error!(
+            "{host}: lost the leader lock: {} not started",
+            step.as_str()
+        );
+        return Some("lost the leader lock".into());
+    }
+    None
+}
+
+/// Journals a state change with the host's memory, logs it, tells the callback.
+fn record(s: &Setup<'_>, written: &Written, t: &Transition, mem: &Memory) {
+    let level_warn = matches!(
+        t.to,
+        HostState::Alert | HostState::Failed | HostState::Suspect | HostState::Degraded
+    );
+    // A dry run's changes are what would happen: its log must not read like a real run's.
+    let dry = if s.cx.journal.is_none() {
+        "dry run: "
+    } else {
+        ""
+    };
+    if level_warn {
+        tracing::warn!("{dry}{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
+    } else {
+        tracing::info!("{dry}{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
+    }
+    persist(s, written, &t.host, mem);
+    let details = serde_json::json!({"previous_state": t.from.as_str()});
+    (s.on_transition)(t, &details);
+}
+
+/// The memory last written per host.
+type Written = std::cell::RefCell<BTreeMap<String, serde_json::Value>>;
+
+/// Writes the host's memory to the journal (fsynced), unless it is what was written last.
+fn persist(s: &Setup<'_>, written: &Written, host: &str, mem: &Memory) {
+    let Some(j) = s.cx.journal else { return };
+    let data = serde_json::to_value(mem).unwrap_or(serde_json::Value::Null);
+    if written.borrow().get(host) == Some(&data) {
+        return;
+    }
+    written.borrow_mut().insert(host.to_string(), data.clone());
+    if let Err(e) = j.append(
+        Kind::Event,
+        core::STATE_ACTION,
+        mem.state().as_str(),
+        Fields {
+            host: Some(host),
+            detail: Some(&mem.reason),
+            data: Some(&data),
+            ..Default::default()
+        },
+    ) {
+        tracing::error!("{host}: {e}");
+    }
+}
+
+/// Whether quick_evacuate_level asks for fencing (for the startup line).
+pub fn fencing_text(level: QuickEvacuateLevel) -> &'static str {
+    match level {
+        QuickEvacuateLevel::ForceDownWithoutPowerOff => {
+            "level 1: force-down WITHOUT power off (the operator's explicit choice)"
+        }
+        QuickEvacuateLevel::PowerOffThenForceDown => {
+            "level 2: power off (confirmed), then force-down"
+        }
+        QuickEvacuateLevel::Neither => {
+            "level 3: power off (confirmed), then wait for Nova's heartbeat timeout"
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The leader lock's take-over: what the previous holder may have left in doubt is journaled,
+//! and what this run leaves in doubt is handed over with the lock.
+
+use std::time::SystemTime;
+
+use super::{Engine, Setup};
+use crate::journal::{self, Fields, Kind};
+
+impl Engine {
+    /// Journals the take-over, unless this journal holds the previous holder's run (then its
+    /// requests are known here: a watch restarted on the same machine). A holder that died:
+    /// held for the API timeout from now, on `hosts` (those carrying evacctl's marker now, the
+    /// only ones it may have been evacuating; `None`: the cloud could not be observed, so
+    /// all). A holder that released with requests in doubt: its own hold. `false` when the
+    /// record could not be written: the caller acts on nothing until it can.
+    pub(super) fn record_takeover(&mut self, s: &Setup<'_>, hosts: Option<Vec<String>>) -> bool {
+        let (Some(previous), Some(j)) = (self.took_over.clone(), s.cx.journal) else {
+            self.took_over = None;
+            return true;
+        };
+        let known = previous.run.as_ref().is_some_and(|run| {
+            journal::read(&s.cx.journal_path)
+                .is_ok_and(|(records, _)| records.iter().any(|r| &r.run_id == run))
+        });
+        if known {
+            tracing::info!(
+                "took over from {previous}, whose run is in this journal: its requests are known"
+            );
+            self.took_over = None;
+            return true;
+        }
+        let holder = previous.to_string();
+        let (until, hosts, why) = match &previous.hold {
+            Some(hold) if previous.released => (
+                hold.until.clone(),
+                hold.hosts.clone(),
+                "which handed it over with evacuation requests still in doubt",
+            ),
+            _ => (
+                humantime::format_rfc3339_seconds(
+                    SystemTime::now() + s.session.config().api_timeout,
+                )
+                .to_string(),
+                hosts,
+                "which stopped without releasing it",
+            ),
+        };
+        let which = match &hosts {
+            Some(h) if h.is_empty() => "no host carries evacctl's marker: nothing to hold".into(),
+            Some(h) => format!(
+                "a server of {} that Nova shows no evacuation of is not evacuated before \
+                 {until} (its request may still reach Nova)",
+                h.join(", ")
+            ),
+            None => format!(
+                "a server Nova shows no evacuation of is not evacuated before {until} (its \
+                 request may still reach Nova)"
+            ),
+        };
+        let detail = format!("took over the leader lock from {holder}, {why}: {which}");
+        let data = serde_json::json!({ "hosts": hosts, "until": until });
+        if let Err(e) = j.append(
+            Kind::Event,
+            journal::TAKEOVER_ACTION,
+            "in-doubt",
+            Fields {
+                target: Some(&holder),
+                detail: Some(&detail),
+                data: Some(&data),
+                ..Default::default()
+            },
+        ) {
+            tracing::error!("cannot journal the take-over ({e}): acting on nothing until it is");
+            return false;
+        }
+        self.took_over = None;
+        if previous.released {
+            tracing::info!("{detail}");
+        } else {
+            tracing::warn!("{detail}");
+            // People should know: the controller that was acting has died (or hung).
+            (s.on_warning)("takeover", &detail);
+        }
+        true
+    }
+
+    /// What to leave on the leader key when this run releases it (see
+    /// [`journal::hand_over_hold`]).
+    pub fn hand_over_hold(&self, s: &Setup<'_>) -> Option<crate::lock::Hold> {
+        let j = s.cx.journal?;
+        let timeout = s.session.config().api_timeout;
+        match journal::read(&s.cx.journal_path) {
+            Ok((records, _)) => {
+                journal::hand_over_hold(&records, j.run_id(), timeout, SystemTime::now())
+            }
+            // Not knowing what is in doubt: hold everything.
+            Err(_) => Some(crate::lock::Hold {
+                until: humantime::format_rfc3339_seconds(SystemTime::now() + timeout).to_string(),
+                hosts: None,
+            }),
+        }
+    }
+}
