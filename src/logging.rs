@@ -1,6 +1,6 @@
 //! Log lines go to stderr (and to `--log-file`), levels chosen by `-v`/`-q`.
 //!
-//! Default: evacctl's own info lines (the runbook's progress, in the seeds' wording) and
+//! Default: evacctl's own info lines (the runbook's progress, in the wording of the runbook's origin documents) and
 //! warnings from libraries. `-v` debug, `-vv` trace (every HTTP request), `-vvv` trace of the
 //! libraries too. `EVACCTL_LOG` (an env-filter directive) overrides all of it.
 //! Secrets never reach a log line: they are `Secret`s and sensitive header values.

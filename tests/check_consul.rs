@@ -439,7 +439,7 @@ fn unknown_cluster_or_host_is_refused_with_the_closest_name() {
     assert_eq!(run.json()["clusters"].as_array().map(Vec::len), Some(1));
 }
 
-/// The seed's cloud: Nova names hosts by FQDN, Consul by short name (its `[consul]` table
+/// Origin A's cloud: Nova names hosts by FQDN, Consul by short name (its `[consul]` table
 /// comes last, so the token joins it); an ACL token guards Consul.
 const EAYUN: &str = concat!(
     include_str!("../scenarios/eayun.toml"),

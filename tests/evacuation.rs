@@ -128,7 +128,7 @@ fn mixed_states_are_classified_evacuated_journaled_and_verified() {
             .all(|r| r["accepted"] == true && r["target"].is_null())
     );
     assert!(report["plan"]["targets"][0]["free_before"]["VCPU"].is_u64());
-    // The seed's log line, one per accepted server.
+    // The runbook's log line, one per accepted server.
     assert_eq!(
         run.stderr.matches("instance has evacuate").count(),
         4,
@@ -205,7 +205,7 @@ fn an_evacuation_in_flight_is_never_sent_again() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     // Nova would list both still on compute-1, ACTIVE/SHUTOFF-looking but rebuilding: clear
-    // the task so only the migration record tells (the worst case of REPORT.md pitfall 14).
+    // the task so only the migration record tells (the worst case of docs/design.md 3.6).
     for id in [&web1, &db1] {
         cloud.ctl(
             "POST",
@@ -616,7 +616,7 @@ fn the_journal_alone_prevents_a_second_request() {
 }
 
 /// Fence, then isolate and evacuate, through the simulated Redfish BMC: `--force-down` acts
-/// only on the BMC's word that the power is off (DESIGN.md 2.1), then forces the service down
+/// only on the BMC's word that the power is off (docs/design.md 2.1), then forces the service down
 /// and disables it, in that order, before any evacuation.
 #[test]
 fn force_down_needs_the_bmcs_word_that_the_power_is_off() {

@@ -88,6 +88,8 @@ fn evacctl_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_evacctl"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        // Power actions are journaled: beside the test's config, never the system's journal.
+        .env("EVACCTL_JOURNAL", config.with_file_name("journal.jsonl"))
         .envs(env.iter().copied())
         .arg("--config")
         .arg(config)
@@ -543,6 +545,7 @@ fn the_password_is_in_no_command_line_and_no_output() {
     let child = Command::new(env!("CARGO_BIN_EXE_evacctl"))
         .env_clear()
         .env("PATH", &path)
+        .env("EVACCTL_JOURNAL", dir.path().join("journal.jsonl"))
         .arg("--config")
         .arg(&cfg)
         .args(["-vvv", "--log-file"])

@@ -668,7 +668,7 @@ fn nothing_to_move_is_a_success_that_says_so() {
     assert!(cloud.manage_runs().is_empty());
 }
 
-/// The runbook's own check (seed 001), with python-cinderclient: compute-3's volumes listed
+/// The runbook's own check (origin B), with python-cinderclient: compute-3's volumes listed
 /// with the 3.33 host filter before, none after.
 #[test]
 fn cinderclient_lists_the_hosts_volumes_before_and_none_after() {

@@ -14,6 +14,7 @@ fn evacctl(cloud: &SimCloud, args: &[&str]) -> (i32, Value, String) {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", cloud.dir())
+        .env("EVACCTL_JOURNAL", cloud.dir().join("journal.jsonl"))
         .env("OS_CLIENT_CONFIG_FILE", cloud.clouds_yaml())
         .env("OS_CLOUD", "sim")
         .arg("--config")

@@ -1,4 +1,4 @@
-//! `evacctl watch` end to end, one test per failure case of seeds 002 and 003: the real binary,
+//! `evacctl watch` end to end, one test per failure case of origin documents C and D (docs/origins.md): the real binary,
 //! cycle by cycle (`watch --once`, as cron runs it: every cycle resumes from the journal),
 //! against the simulated cloud (`scenarios/demo.toml` with a fast heartbeat: compute-3 holds
 //! five evacuable servers, one that never ran, and two Cinder volumes).

@@ -1,6 +1,6 @@
 //! `evacctl check-consul`: step 0 of the runbook. Each Consul cluster (leader, raft peers
 //! and voters, autopilot health, members by status), then one row per compute host and one
-//! column per cluster with the host's verdict (seed 003), and the observer verdict.
+//! column per cluster with the host's verdict (origin D), and the observer verdict.
 //!
 //! Choices an operator should know:
 //! - The compute hosts are Nova's nova-compute hosts when OpenStack credentials are

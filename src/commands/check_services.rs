@@ -2,7 +2,7 @@
 //! Cinder services, a verdict per service, and an exit code that says whether every
 //! nova-compute is enabled and up.
 //!
-//! Beside Nova's view, the node-local view (seed 003): the Consul health checks of
+//! Beside Nova's view, the node-local view (origin D): the Consul health checks of
 //! nova-compute (and libvirt) registered on each compute node, and a combined verdict per
 //! host ([`network::combined_verdict`]): `api-only` (Nova lost the heartbeat, the node says
 //! nova-compute runs: wait and warn, exit 5) and `node-failure` (the node-local checks are

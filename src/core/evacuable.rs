@@ -1,6 +1,6 @@
-//! Which servers of a failed host may be evacuated, and why not: Nova's own rules (seed 000:
+//! Which servers of a failed host may be evacuated, and why not: Nova's own rules (origin A:
 //! ACTIVE and SHUTOFF yes, ERROR only if it once ran, nothing with a task in progress), the
-//! double-evacuation guard (REPORT.md pitfall 14), evacctl's journal, and the operator's
+//! double-evacuation guard (docs/design.md 3.6), evacctl's journal, and the operator's
 //! filters from `[evacuation]`. Pure: the caller brings the facts.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! The Consul decisions of the runbook, as pure functions (seed 003, masakari-monitors' consul
+//! The Consul decisions of the runbook, as pure functions (origin D, masakari-monitors' consul
 //! driver): a verdict per Consul cluster (leader, quorum), a verdict per compute host from its
 //! membership in each network's cluster, the observer verdict (is the problem on our side?),
 //! and `check-services`' combined verdict of Nova's view and the node-local view.
@@ -105,7 +105,7 @@ pub struct NetworkView {
 }
 
 // =====================================================================================
-// The host verdict (seed 003's network rules)
+// The host verdict (origin D's network rules)
 // =====================================================================================
 
 /// What a host's network states mean.
@@ -170,7 +170,7 @@ const ROLES: [ConsulRole; 3] = [
     ConsulRole::Tenant,
 ];
 
-/// The verdict for one host from its state in every configured network (seed 003):
+/// The verdict for one host from its state in every configured network (origin D):
 ///
 /// 1. storage down: **failed** (fence and evacuate);
 /// 2. every configured network down: **failed** (with a single cluster configured, its loss
@@ -567,7 +567,7 @@ pub fn node_local_state(checks: &[NodeCheck<'_>]) -> (NodeLocal, String) {
     (worst, reason)
 }
 
-/// A compute host's verdict from both views (seed 003, service monitoring).
+/// A compute host's verdict from both views (origin D, service monitoring).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CombinedVerdict {

@@ -259,7 +259,7 @@ impl Change {
     }
 }
 
-/// Unset forced-down first, then enable: the reverse of isolation (DESIGN.md 2.2), so a
+/// Unset forced-down first, then enable: the reverse of isolation (docs/design.md 2.2), so a
 /// service is never enabled while Nova would still refuse to bring it up.
 pub fn changes(forced_down: bool, enabled: bool) -> Vec<Change> {
     let mut out = Vec::new();

@@ -1,4 +1,4 @@
-//! Moving a dead host's Cinder volumes and backups (runbook step 3, seed 001): which volumes and
+//! Moving a dead host's Cinder volumes and backups (runbook step 3, origin B): which volumes and
 //! backups move, the `cinder-manage` commands that move them, what refuses the move, and the
 //! proof afterwards. Pure: the caller brings the facts (volumes, services, backups).
 //!

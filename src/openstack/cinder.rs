@@ -1,5 +1,5 @@
 //! Cinder (block-storage v3): the typed calls evacctl needs (shapes in
-//! `shared/reference/openstack-zed/samples/cinder-volumes-detail*.json`).
+//! `tests/fixtures/zed/cinder-volumes-detail*.json`).
 
 use std::time::SystemTime;
 

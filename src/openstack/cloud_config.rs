@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::auth::{AuthType, Scope};
 use super::catalog::{Interface, ServiceType};
+pub use super::credentials::AuthConfig;
+use super::credentials::{AuthType, Scope};
 use super::{Error, Result};
 use crate::secret::Secret;
 
@@ -87,29 +88,6 @@ impl SearchPaths {
     }
 }
 
-/// Credentials and scope (the `auth:` block). Secrets are [`Secret`]s.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AuthConfig {
-    /// As configured; the session appends `/v3` when it is missing.
-    pub auth_url: String,
-    pub username: Option<String>,
-    pub user_id: Option<String>,
-    pub password: Option<Secret>,
-    pub project_name: Option<String>,
-    pub project_id: Option<String>,
-    pub user_domain_name: Option<String>,
-    pub user_domain_id: Option<String>,
-    pub project_domain_name: Option<String>,
-    pub project_domain_id: Option<String>,
-    pub domain_name: Option<String>,
-    pub domain_id: Option<String>,
-    pub system_scope: Option<String>,
-    pub application_credential_id: Option<String>,
-    pub application_credential_name: Option<String>,
-    pub application_credential_secret: Option<Secret>,
-    pub token: Option<Secret>,
-}
-
 /// A resolved, validated cloud. `Debug` shows no secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloudConfig {
@@ -139,6 +117,9 @@ pub struct CloudConfig {
 }
 
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Retries of idempotent reads when the cloud does not say (`api_retries`).
+pub const DEFAULT_RETRIES: u32 = 3;
 
 /// `OS_*` variable → key in the cloud entry (`auth.` for the auth block). Earlier entries win
 /// over later ones for the same key (OS_PROJECT_NAME over OS_TENANT_NAME).
@@ -788,7 +769,7 @@ fn build(origin: &str, mut entry: Map<String, Value>) -> Result<CloudConfig> {
         cacert,
         insecure,
         api_timeout,
-        retries: super::session::RetryPolicy::default().max_retries,
+        retries: DEFAULT_RETRIES,
         endpoint_overrides,
         clouds_file: None,
         secure_file: None,

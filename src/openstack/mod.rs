@@ -15,6 +15,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cinder;
 pub mod cloud_config;
+pub mod credentials;
 mod error_body;
 pub mod microversion;
 pub mod nova;
@@ -26,10 +27,10 @@ pub mod session;
 #[cfg(test)]
 pub(crate) mod testserver;
 
-pub use auth::{AuthType, Scope};
 pub use catalog::{Catalog, Interface, ServiceType};
 pub use cinder::{Cinder, VolumeService};
 pub use cloud_config::{AuthConfig, CloudConfig, CloudSelection, SearchPaths};
+pub use credentials::{AuthType, Scope};
 pub use evacctl_text::time::parse_timestamp;
 pub use microversion::{Microversion, VersionRange};
 pub use nova::{ComputeService, Nova, ServiceStatus, ServiceUpdate};

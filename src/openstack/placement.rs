@@ -1,5 +1,5 @@
 //! Placement: resource providers, inventories, usages and allocations (shapes in
-//! `shared/reference/openstack-zed/samples/placement-*.json`). The session negotiates
+//! `tests/fixtures/zed/placement-*.json`). The session negotiates
 //! `OpenStack-API-Version: placement 1.X` (up to 1.39).
 
 use std::collections::BTreeMap;

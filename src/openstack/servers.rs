@@ -1,5 +1,5 @@
 //! Nova servers, the evacuate action, migrations and hypervisors: the typed calls evacuation
-//! needs (shapes in `shared/reference/openstack-zed/samples/servers-detail-*.json`,
+//! needs (shapes in `tests/fixtures/zed/servers-detail-*.json`,
 //! `os-migrations-*.json`, `os-hypervisors-*.json`).
 
 use std::collections::BTreeMap;
@@ -68,7 +68,7 @@ pub struct Server {
     /// `null` when no task runs; `rebuilding` during an evacuation.
     #[serde(rename = "OS-EXT-STS:task_state", default)]
     pub task_state: Option<String>,
-    /// Set once the server ran (seed 000: an ERROR server that never ran is not evacuated).
+    /// Set once the server ran (origin A: an ERROR server that never ran is not evacuated).
     #[serde(rename = "OS-SRV-USG:launched_at", default)]
     pub launched_at: Option<String>,
     #[serde(default, deserialize_with = "string_map")]
@@ -129,7 +129,7 @@ pub struct Migration {
 }
 
 impl Migration {
-    /// Still moving: a second evacuation now would break the server (REPORT.md pitfall 14).
+    /// Still moving: a second evacuation now would break the server (docs/design.md 3.6).
     pub fn is_in_progress(&self) -> bool {
         matches!(
             self.status.as_str(),

@@ -38,7 +38,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_retries: 3,
+            max_retries: super::cloud_config::DEFAULT_RETRIES,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
         }

@@ -525,7 +525,7 @@ pub fn classify_and_plan(
     }
 }
 
-/// What would work when not everything fits (seed 001: evacuate part elsewhere first).
+/// What would work when not everything fits (origin B: evacuate part elsewhere first).
 fn suggestions(survey: &Survey, opts: &Options<'_>, extra: Vec<Target>) -> Vec<String> {
     let mut out = Vec::new();
     let h = opts.host;
@@ -632,50 +632,15 @@ pub fn execute(
     let indices: Vec<usize> = (0..todo.len()).collect();
     let outcomes = crate::pool::map_bounded(&indices, concurrency, |&i| {
         let entry = todo[i];
-        let target = planned[i].0.clone();
-        let answer = nova.evacuate(
+        let outcome = send_and_record(
+            &nova,
             &entry.id,
-            &EvacuateRequest {
-                host: target.clone(),
-            },
+            &entry.name,
+            planned[i].0.clone(),
+            journal,
+            fields(i),
+            false,
         );
-        let mut outcome = Outcome {
-            server_id: entry.id.clone(),
-            name: entry.name.clone(),
-            target,
-            accepted: answer.is_ok(),
-            error: None,
-            request_id: None,
-        };
-        let mut answer_status = None;
-        match answer {
-            Ok(a) => outcome.request_id = a.request_id,
-            Err(e) => {
-                outcome.request_id = e.api().and_then(|a| a.request_id.clone());
-                outcome.error = Some(e.to_string());
-                answer_status = Some(failure_status(&e));
-            }
-        }
-        let status = match &answer_status {
-            None => "accepted",
-            Some(s) => *s,
-        };
-        let written = journal.append_unsynced(
-            Kind::Result,
-            "evacuate",
-            status,
-            Fields {
-                request_id: outcome.request_id.as_deref(),
-                detail: outcome.error.as_deref(),
-                ..fields(i)
-            },
-        );
-        if let Err(e) = written {
-            outcome.error = Some(match outcome.error.take() {
-                Some(prev) => format!("{prev}; and {e}"),
-                None => format!("accepted by Nova, but {e}"),
-            });
-        }
         on_done(&outcome);
         outcome
     });
@@ -697,7 +662,7 @@ fn failure_status(e: &crate::openstack::Error) -> &'static str {
     }
 }
 
-/// The seed's log line for an accepted evacuation (`<uuid> instance has evacuate`), or why it
+/// The runbook's log line for an accepted evacuation (`<uuid> instance has evacuate`), or why it
 /// failed.
 pub fn log_outcome(o: &Outcome) {
     if o.accepted {
@@ -721,52 +686,73 @@ pub fn send_evacuation(
     journal: &Journal,
     fields: Fields<'_>,
 ) -> Outcome {
-    let mut out = Outcome {
+    if let Err(e) = journal.append(Kind::Intent, "evacuate", "sending", fields.clone()) {
+        return Outcome {
+            server_id: id.to_string(),
+            name: name.to_string(),
+            target,
+            accepted: false,
+            error: Some(format!("not sent: {e}")),
+            request_id: None,
+        };
+    }
+    send_and_record(nova, id, name, target, journal, fields, true)
+}
+
+/// The POST of one evacuation whose intent is journaled already, and its result record
+/// (synced now, or with the others by the caller). Both send paths go through here, so a
+/// request and its record are always written the same way.
+fn send_and_record(
+    nova: &Nova,
+    id: &str,
+    name: &str,
+    target: Option<String>,
+    journal: &Journal,
+    fields: Fields<'_>,
+    sync: bool,
+) -> Outcome {
+    let answer = nova.evacuate(
+        id,
+        &EvacuateRequest {
+            host: target.clone(),
+        },
+    );
+    let mut outcome = Outcome {
         server_id: id.to_string(),
         name: name.to_string(),
-        target: target.clone(),
-        accepted: false,
+        target,
+        accepted: answer.is_ok(),
         error: None,
         request_id: None,
     };
-    if let Err(e) = journal.append(Kind::Intent, "evacuate", "sending", fields.clone()) {
-        out.error = Some(format!("not sent: {e}"));
-        return out;
-    }
-    match nova.evacuate(id, &EvacuateRequest { host: target }) {
+    let status = match answer {
         Ok(a) => {
-            out.accepted = true;
-            out.request_id = a.request_id.clone();
-            let r = journal.append(
-                Kind::Result,
-                "evacuate",
-                "accepted",
-                Fields {
-                    request_id: a.request_id.as_deref(),
-                    ..fields
-                },
-            );
-            if let Err(e) = r {
-                out.error = Some(format!("accepted by Nova, but {e}"));
-            }
+            outcome.request_id = a.request_id;
+            "accepted"
         }
         Err(e) => {
-            let text = e.to_string();
-            out.request_id = e.api().and_then(|a| a.request_id.clone());
-            let _ = journal.append(
-                Kind::Result,
-                "evacuate",
-                failure_status(&e),
-                Fields {
-                    request_id: out.request_id.as_deref(),
-                    detail: Some(&text),
-                    ..fields
-                },
-            );
-            out.error = Some(text);
+            outcome.request_id = e.api().and_then(|a| a.request_id.clone());
+            outcome.error = Some(e.to_string());
+            failure_status(&e)
         }
+    };
+    let result = Fields {
+        request_id: outcome.request_id.as_deref(),
+        detail: outcome.error.as_deref(),
+        ..fields
+    };
+    let written = if sync {
+        journal.append(Kind::Result, "evacuate", status, result)
+    } else {
+        journal.append_unsynced(Kind::Result, "evacuate", status, result)
+    };
+    if let Err(e) = written {
+        outcome.error = Some(match outcome.error.take() {
+            Some(prev) => format!("{prev}; and {e}"),
+            None => format!("accepted by Nova, but {e}"),
+        });
     }
-    out
+    outcome
 }
 
 /// What evacuating a host did: the counts every caller reports.
@@ -873,6 +859,114 @@ pub fn evacuate_host(
     };
     let outcomes = execute(session, survey, concurrency, journal, on_done);
     StepOutcome::Done(Evacuation::of(survey, outcomes))
+}
+
+/// What the single-server evacuate step found, and did (`outcome`: `None` in a dry run).
+#[derive(Debug)]
+pub struct ServerEvacuation {
+    pub server: Server,
+    /// The host Nova has it on.
+    pub source: String,
+    pub request: PlannedRequest,
+    pub outcome: Option<Outcome>,
+}
+
+/// The evacuate step for one server (`evacctl evacuate`): refuses what Nova would refuse or
+/// what must not be done (an unknown server or target, a source still up, a state that cannot
+/// be evacuated, an evacuation already running or in doubt, by Nova's records, the journal or
+/// a take-over hold), then sends it journaled. The operator named the server: the
+/// `[evacuation]` filters do not apply.
+pub fn evacuate_server(
+    cx: &StepContext<'_>,
+    name_or_id: &str,
+    target: Option<&str>,
+) -> StepOutcome<ServerEvacuation> {
+    StepOutcome::from_result(server_evacuation(cx, name_or_id, target))
+}
+
+fn server_evacuation(
+    cx: &StepContext<'_>,
+    name_or_id: &str,
+    target: Option<&str>,
+) -> anyhow::Result<ServerEvacuation> {
+    let session = cx.session()?;
+    let nova = session.nova();
+    let Some(server) = nova.find_server(name_or_id)? else {
+        return Err(Refusal::bad_input(format!(
+            "no server named or with id `{name_or_id}` (as an admin, all projects were searched); \
+             nothing was done"
+        ))
+        .into());
+    };
+    let source = server.host().to_string();
+    let services = nova.list_services(None, Some("nova-compute"))?;
+    if let Some(t) = target {
+        check_targets(&source, &[t.to_string()], &services)?;
+    }
+    if let Some(s) = services.iter().find(|s| s.host == source)
+        && !SourceState::of(s).is_down()
+    {
+        return Err(Refusal::unsafe_(format!(
+            "server {} ({}) is on {source}, whose nova-compute is up: Nova would refuse \
+             (\"Compute service of {source} is still in use\"), and evacuating from a live \
+             host corrupts shared disks. Fence {source} (`evacctl ipmi power off {source} \
+             --wait`), then force its nova-compute down (`evacctl host-evacuate {source} \
+             --force-down`, or `openstack compute service set --down {source} nova-compute`); \
+             nothing was done",
+            server.id, server.name
+        ))
+        .into());
+    }
+    // Guards Nova does not have: an evacuation already running (ours or anyone's), the journal.
+    let migrations = nova.list_migrations(&MigrationFilter {
+        instance_uuid: Some(&server.id),
+        migration_type: Some("evacuation"),
+        ..Default::default()
+    })?;
+    let latest = latest_per_server(&migrations);
+    let records = cx.records()?;
+    let facts = Facts {
+        server: &server,
+        host: &source,
+        latest_evacuation: super::facts::migration_view(latest.get(&server.id).copied()),
+        journal: journal::evacuations_from(&records, &source)
+            .remove(&server.id)
+            .unwrap_or(JournalState::None),
+        takeover: journal::takeover(&records, &source),
+        clock: Clock::now(session.config().api_timeout),
+    };
+    if let Verdict::Skip(reason) = evacuable::classify(&facts, &EvacuationConfig::default()) {
+        return Err(Refusal::unsafe_(format!(
+            "server {} ({}, {}) cannot be evacuated: {reason}; nothing was done",
+            server.id, server.name, server.status
+        ))
+        .into());
+    }
+    let request =
+        PlannedRequest::evacuate(&server.id, target.map(str::to_string), nova.microversion()?);
+    let outcome = match cx.journal {
+        None => None,
+        Some(journal) => Some(send_evacuation(
+            &nova,
+            &server.id,
+            &server.name,
+            target.map(str::to_string),
+            journal,
+            Fields {
+                host: Some(&source),
+                target,
+                server: Some(&server.id),
+                server_status: Some(&server.status),
+                ..Default::default()
+            },
+        )),
+    };
+    Ok(ServerEvacuation {
+        server,
+        source,
+        request,
+        outcome,
+    })
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Isolating a failed host before its servers are evacuated (DESIGN.md 2.1 and 2.2): the power
+//! Isolating a failed host before its servers are evacuated (docs/design.md 2.1 and 2.2): the power
 //! is confirmed off (unless the operator chose quick-evacuate level 1), then its nova-compute
 //! is forced down, then disabled with a reason that marks it as evacctl's, in that order.
 //! Disabling a service Nova still believes up makes nova-api call the dead host and hang.

@@ -3,7 +3,7 @@
 //! `ipmi power` actions in the same intent and result records. `ipmi power`, `host-evacuate
 //! --force-down` and the `watch` engine use these: one implementation.
 //!
-//! Fencing (seed 004's `ipmi_check_max_count` x `ipmi_check_interval`):
+//! Fencing (origin E's `ipmi_check_max_count` x `ipmi_check_interval`):
 //! 1. read the power; already off: fenced (the BMC said so), nothing sent;
 //! 2. power off;
 //! 3. read the power right away, then every `check_interval`, at most `check_max_count`
@@ -12,7 +12,7 @@
 //! The power is read again after every action, so a BMC that acknowledges off and stays on
 //! (a lying BMC), one that errs or one that does not answer makes fencing fail with that
 //! reason, never succeed quietly. A refused login or privilege stops at once: polling cannot
-//! fix it. Logs the seed's lines at info: `<bmc-address> power status is: OFF`, then
+//! fix it. Logs the runbook's lines at info: `<bmc-address> power status is: OFF`, then
 //! `<host> fence successed`.
 
 use std::time::{Duration, Instant};
@@ -53,7 +53,7 @@ pub struct FenceError {
     pub elapsed: Duration,
 }
 
-/// The BMC address as the seed's log lines show it.
+/// The BMC address as the runbook's log lines show it.
 fn bmc_address(host: &HostConfig) -> String {
     host.bmc()
         .map(|b| b.address.clone())

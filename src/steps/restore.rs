@@ -1,5 +1,5 @@
 //! Returning a repaired host to service (`evacctl restore HOST`, the operator's step after
-//! repair; DESIGN.md 6: a host never comes back by itself).
+//! repair; docs/design.md 6: a host never comes back by itself).
 //!
 //! [`survey`] validates the host against Nova's nova-compute services, then asks at once its BMC
 //! (power on?), every Consul cluster (alive in every network? its node-local checks?) and Nova's

@@ -17,12 +17,12 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::config::VolumesConfig;
+use crate::core::Finding;
 use crate::core::volumes::{self, CommandKind, Facts, ManagedBackup, Plan, Proof, Request};
-use crate::error::CliError;
 use crate::journal::{Fields, Journal, Kind};
 use crate::openstack::cinder::{HostVolumes, Volume, VolumeService};
 use crate::openstack::{Cinder, Session};
-use crate::steps::{StepContext, StepOutcome};
+use crate::steps::{Refusal, StepContext, StepOutcome};
 
 pub use crate::process::{Run, redact, shell_words};
 
@@ -149,7 +149,7 @@ pub fn observe(
         &super::facts::cinder_services(&services),
         &super::facts::cinder_volumes(&volumes.volumes),
     )
-    .map_err(|r| CliError::new(r.code.into(), r.message))?;
+    .map_err(refusal)?;
     let backups = manage.backup_list()?;
     Ok(Observed {
         services,
@@ -159,8 +159,18 @@ pub fn observe(
     })
 }
 
-/// Validates and plans; a refusal is a [`CliError`] with its exit code.
-pub fn plan(observed: &Observed, req: &Request) -> Result<Plan, CliError> {
+/// The core's refusal of a volume move, as a step's: a name that matches nothing is bad
+/// input, anything else is unsafe to do.
+fn refusal(r: volumes::Refusal) -> Refusal {
+    if r.code == Finding::Usage {
+        Refusal::bad_input(r.message)
+    } else {
+        Refusal::unsafe_(r.message)
+    }
+}
+
+/// Validates and plans; nothing is changed.
+pub fn plan(observed: &Observed, req: &Request) -> Result<Plan, Refusal> {
     volumes::plan(
         req,
         &Facts {
@@ -170,7 +180,7 @@ pub fn plan(observed: &Observed, req: &Request) -> Result<Plan, CliError> {
             pools: observed.pools.as_deref(),
         },
     )
-    .map_err(|r| CliError::new(r.code.into(), r.message))
+    .map_err(refusal)
 }
 
 /// What happened to one command of the plan.
@@ -553,8 +563,8 @@ fn move_backend(
                 plan.backups.len()
             ))
         }
-        Err(e) => match e.downcast_ref::<CliError>() {
-            Some(c) => StepOutcome::Failed(format!("volumes not moved: {}", c.message)),
+        Err(e) => match Refusal::of(&e) {
+            Some(r) => StepOutcome::Failed(format!("volumes not moved: {}", r.reason)),
             None => StepOutcome::Transient(anyhow::anyhow!("volumes not moved: {e:#}")),
         },
     }

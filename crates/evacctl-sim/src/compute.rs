@@ -1,15 +1,15 @@
 //! Nova's servers, flavors, hypervisors, migrations and the evacuate action, with a scheduler
 //! that places evacuated servers through Placement ([`super::placement`]), as Zed answers
-//! (`shared/reference/openstack-zed/samples/`).
+//! (`tests/fixtures/zed/`).
 //!
 //! An evacuation moves on the clock: `accepted` (the API answered 200; the server's task is
 //! `rebuilding`), after `evacuate_accept_delay` the scheduler picks a host with room
 //! (`pre-migrating`, allocations on the target) or finds none (`error`, server ERROR:
 //! NoValidHost), after `evacuate_rebuild_delay` more the server runs on the target (`done`). A
 //! `done` migration becomes `completed`, and the source's allocations go, only once the
-//! source's nova-compute runs again (REPORT.md, Placement after evacuation). Like real Nova,
+//! source's nova-compute runs again (docs/design.md 3.7). Like real Nova,
 //! the API accepts a second evacuation of a server whose evacuation is still running; here the
-//! second migration fails and the server ends in ERROR (REPORT.md pitfall 14).
+//! second migration fails and the server ends in ERROR (docs/design.md 3.6).
 //!
 //! Scenario tables (all optional):
 //!
@@ -785,7 +785,7 @@ fn migration_view(m: &SimMigration, v: Version) -> Value {
         if v.at_least(2, 23) {
             o.insert("migration_type".into(), json!("evacuation"));
         } else {
-            // Nova shows it without a microversion too (REPORT.md, os-migrations at v2.1).
+            // Nova shows it without a microversion too (docs/design.md 3.4).
             o.insert("migration_type".into(), json!("evacuation"));
         }
         if v.at_least(2, 59) {
@@ -1115,7 +1115,7 @@ fn evacuate(
         return openstack_fault(400, "The target host can't be the same one.");
     }
     // check_instance_state(vm_state=[ACTIVE, STOPPED, ERROR], task_state=None): the task
-    // state is not checked (REPORT.md pitfall 14).
+    // state is not checked (docs/design.md 3.6).
     if !matches!(server.vm_state.as_str(), "active" | "stopped" | "error") {
         return openstack_fault(
             409,

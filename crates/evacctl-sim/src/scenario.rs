@@ -41,7 +41,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// The scenario embedded in the binary, used when `serve` gets no `--scenario`.
 pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
-/// A scenario shaped like the seed cloud (eayun hosts), for tests that want its names.
+/// A scenario shaped like the cloud of origin A (eayun hosts), for tests that want its names.
 pub const EAYUN_SCENARIO: &str = include_str!("../../../scenarios/eayun.toml");
 
 /// Binaries a host may run (besides cinder-volume, which comes from `cinder_backends`).

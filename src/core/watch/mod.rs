@@ -1,4 +1,4 @@
-//! The `watch` pipeline's decisions, as pure code (DESIGN.md section 6): what a host's
+//! The `watch` pipeline's decisions, as pure code (docs/design.md, section 6): what a host's
 //! observations mean ([`assess`]), the safety gates over all hosts ([`gates`]), and the host
 //! state machine ([`observe`], [`next`], [`after`]).
 //!
@@ -42,9 +42,9 @@ pub struct PolicyConfig {
     pub max_failed_percent: u8,
     /// Hosts acted on per watch cycle (1..=1000).
     pub max_hosts_per_cycle: u32,
-    /// Power-off confirmation polls (seed: ipmi_check_max_count; 1..=1000).
+    /// Power-off confirmation polls (origin E: ipmi_check_max_count; 1..=1000).
     pub check_max_count: u32,
-    /// Between power-off confirmation polls (seed: ipmi_check_interval).
+    /// Between power-off confirmation polls (origin E: ipmi_check_interval).
     pub check_interval: Duration,
     /// A host found powered off is powered on once.
     pub power_on_recovery: bool,
@@ -90,7 +90,7 @@ impl Default for PolicyConfig {
     }
 }
 
-/// What to do before evacuating a failed host quickly (seed: masakari's levels).
+/// What to do before evacuating a failed host quickly (origin E, after masakari's levels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(try_from = "i64")]
 pub enum QuickEvacuateLevel {
@@ -230,7 +230,7 @@ impl fmt::Display for HostState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailureKind {
-    /// Storage network down, or every network down (seed 003).
+    /// Storage network down, or every network down (origin D).
     Network,
     /// nova-compute (or libvirt) not running on a live node: the node-local checks.
     Service,
@@ -303,7 +303,7 @@ pub struct HostFacts {
     pub node_local: (NodeLocal, String),
 }
 
-/// What a host's observation means (seed 003's rules, DESIGN.md section 4):
+/// What a host's observation means (origin D's rules, docs/design.md, section 4):
 ///
 /// 1. storage network down, or every network down: failed (network);
 /// 2. the node-local checks critical (nova-compute or libvirt dead on the node): failed
@@ -324,7 +324,7 @@ pub fn assess(f: &HostFacts) -> Evidence {
     }
     let (node, node_why) = &f.node_local;
     // A management or tenant network down makes the node's checks in that cluster stale
-    // (critical because its agent is not heard): notify only, as seed 003 says.
+    // (critical because its agent is not heard): notify only, as origin D says.
     if let Some((HostVerdict::Degraded, why)) = &f.network {
         return Evidence::Warn(why.clone());
     }
@@ -408,7 +408,7 @@ impl Gate {
     }
 }
 
-/// The safety gates (DESIGN.md 2.4, 2.5): the observer cut off, then too many failing hosts
+/// The safety gates (docs/design.md 2.4, 2.5): the observer cut off, then too many failing hosts
 /// (more than `max_failed_hosts`, or more than `max_failed_percent` of the compute hosts,
 /// rounded down), then leadership.
 pub fn gates(c: &CycleFacts, policy: &PolicyConfig) -> Gate {
@@ -724,7 +724,7 @@ pub fn is_flapping(mem: &Memory, policy: &PolicyConfig, flap_window: f64, now: f
 pub enum Step {
     /// Read the power (BMC), for the recovery decision.
     ReadPower,
-    /// Recovery: power the host on once (seed 003).
+    /// Recovery: power the host on once (origin D).
     PowerOn,
     /// Recovery: the configured repair command.
     Repair,

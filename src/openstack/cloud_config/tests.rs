@@ -4,7 +4,7 @@ use std::path::Path;
 use super::*;
 use crate::error::Classify;
 use crate::exit_codes::ExitCode;
-use crate::openstack::auth::DomainRef;
+use crate::openstack::credentials::DomainRef;
 
 const CLOUDS: &str = r#"
 clouds:
