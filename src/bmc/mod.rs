@@ -7,7 +7,7 @@
 //! - [`redfish`]: Redfish over HTTP(S), natively (`ComputerSystem.Reset`).
 //!
 //! Drivers know their protocol and nothing of the runbook: polling until the power is
-//! confirmed off is [`crate::steps::fence`]'s job.
+//! confirmed off is [`crate::steps::power`]'s job.
 
 pub mod ipmitool;
 pub mod redfish;

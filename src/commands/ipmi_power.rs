@@ -8,7 +8,7 @@
 //! nothing done, while `status` shows them as that host's error and reads the others.
 //!
 //! What the actions do after sending (the power is read again after every action):
-//! - `off --wait`: [`steps::fence::fence`]: polls until off; `fenced` or a failure;
+//! - `off --wait`: [`steps::power::fence`]: polls until off; `fenced` or a failure;
 //! - `off`: one read right after; `requested` (power off is asynchronous: use --wait to know);
 //! - `on`, `cycle`: polls until on, as `off --wait` does for off; `on` or `unconfirmed`.
 //!

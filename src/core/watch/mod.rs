@@ -14,7 +14,7 @@
 //!           nova-compute runs: warn, never act. maintenance: disabled by someone else: hands off.
 //! ```
 //!
-//! The engine (`steps::watch`) feeds one observation per cycle to [`observe`], then asks
+//! The engine (`engine`) feeds one observation per cycle to [`observe`], then asks
 //! [`next`] what to do, runs the step it names with the same step functions the manual
 //! subcommands use, and gives the result to [`after`], until [`next`] says to wait. The memory
 //! of each host ([`Memory`]) is written to the journal with every change, so a run killed at
@@ -728,7 +728,7 @@ pub enum Step {
     PowerOn,
     /// Recovery: the configured repair command.
     Repair,
-    /// Power off, confirmed (`steps::fence`).
+    /// Power off, confirmed (`steps::power`).
     Fence,
     /// Force down (unless level 3) and disable (`steps::isolate`); `confirm_power`: ask the
     /// BMC again first (levels 2 and 3).
