@@ -499,32 +499,33 @@ pub fn check_names(
             &volume_nodes,
         ));
     }
-    if !known(&req.new_host) {
-        return Err(unknown_host(
-            "--to host",
-            &req.new_host,
-            "cinder-volume",
-            &volume_nodes,
-        ));
-    }
+    let to_error = (!known(&req.new_host))
+        .then(|| unknown_host("--to host", &req.new_host, "cinder-volume", &volume_nodes));
     let failed_backends: BTreeSet<String> = services
         .iter()
         .filter(|s| s.binary == "cinder-volume" && s.node() == req.failed_host)
         .filter_map(|s| s.backend().map(str::to_string))
         .chain(on_failed.into_iter().filter_map(|h| h.backend))
         .collect();
-    if let Some(b) = &req.backend
-        && !failed_backends.contains(b)
-    {
-        let hint = names::did_you_mean(b, failed_backends.iter().map(String::as_str));
-        let list: Vec<&str> = failed_backends.iter().map(String::as_str).collect();
-        return Err(Refusal::usage(format!(
-            "unknown backend `{b}` for {}{hint} (its backends: {})",
-            req.failed_host,
-            list_or_none(&list)
-        )));
+    let backend_error = req
+        .backend
+        .as_ref()
+        .filter(|b| !failed_backends.contains(*b))
+        .map(|b| {
+            let hint = names::did_you_mean(b, failed_backends.iter().map(String::as_str));
+            let list: Vec<&str> = failed_backends.iter().map(String::as_str).collect();
+            Refusal::usage(format!(
+                "unknown backend `{b}` for {}{hint} (its backends: {})",
+                req.failed_host,
+                list_or_none(&list)
+            ))
+        });
+    // Both typos at once are both named: fixing one should not reveal the other.
+    match (to_error, backend_error) {
+        (Some(t), Some(b)) => Err(Refusal::usage(format!("{}; and {}", b.message, t.message))),
+        (Some(e), None) | (None, Some(e)) => Err(e),
+        (None, None) => Ok(()),
     }
-    Ok(())
 }
 
 /// Validates the request against the facts and plans the move. `Ok` with an empty plan when
@@ -1277,6 +1278,13 @@ mod tests {
         let e = plan(&req("compute-3", "compute-4", Some("cepf")), &f).unwrap_err();
         assert_eq!(e.code, Finding::Usage);
         assert!(e.message.contains("did you mean `ceph`?"), "{e}");
+        // Both mistyped: both named, each with its closest name.
+        let e = plan(&req("compute-3", "compte-4", Some("cepf")), &f).unwrap_err();
+        assert_eq!(e.code, Finding::Usage);
+        assert!(e.message.contains("unknown backend `cepf`"), "{e}");
+        assert!(e.message.contains("did you mean `ceph`?"), "{e}");
+        assert!(e.message.contains("unknown --to host `compte-4`"), "{e}");
+        assert!(e.message.contains("did you mean `compute-4`?"), "{e}");
     }
 
     #[test]

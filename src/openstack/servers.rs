@@ -338,13 +338,20 @@ impl Nova {
     }
 
     /// `GET /os-hypervisors/detail` (2.53+: UUID ids, the Placement provider UUIDs), every
-    /// page.
+    /// page, at 2.87 at most: from 2.88 on the detail carries each hypervisor's uptime, which
+    /// nova-api asks every compute it believes up for over RPC. Right after a power loss Nova
+    /// still believes the dead host up: the call then waits for nova-api's RPC timeout (60 s
+    /// seen on Zed) for a field evacctl never reads.
     pub fn list_hypervisors(&self) -> Result<Vec<Hypervisor>> {
         let req = Request::get(ServiceType::Compute, "/os-hypervisors/detail")
-            .min_version(super::nova::SERVICE_UPDATE_MIN);
+            .min_version(super::nova::SERVICE_UPDATE_MIN)
+            .max_version(HYPERVISORS_MAX);
         self.session().list_all(&req, "hypervisors")
     }
 }
+
+/// The last compute microversion whose hypervisor detail needs no RPC to the computes.
+pub const HYPERVISORS_MAX: Microversion = Microversion::new(2, 87);
 
 fn or_dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
