@@ -348,7 +348,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__evacuate)
-            opts="-f -y -v -q -h -V --target --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --target --no-fence-check --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -692,7 +692,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__host__subcmd__evacuate)
-            opts="-f -y -v -q -h -V --target --concurrency --allow-partial --force-down --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --target --concurrency --allow-partial --force-down --no-fence-check --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -132,6 +132,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s f -l format
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l no-fence-check -d 'Evacuate even when the BMC, Consul or the node-local checks say the host may be alive (it is then not fenced: its servers\' disks may be written from two places). Recorded in the journal'
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l dry-run -d 'Print the request; change nothing'
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
@@ -149,6 +150,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l log-fi
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l allow-partial -d 'Evacuate what fits when not everything does'
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l force-down -d 'Confirm power off through the BMC, then force the service down and disable it'
+complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l no-fence-check -d 'Evacuate even when the BMC, Consul or the node-local checks say the host may be alive (it is then not fenced: its servers\' disks may be written from two places). Recorded in the journal'
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l dry-run -d 'Print the plan and every request; change nothing'
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'

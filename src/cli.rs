@@ -322,6 +322,12 @@ pub struct EvacuateArgs {
     #[arg(long, value_name = "HOST")]
     pub target: Option<String>,
 
+    /// Evacuate even when the BMC, Consul or the node-local checks say the host may be alive
+    /// (it is then not fenced: its servers' disks may be written from two places). Recorded
+    /// in the journal
+    #[arg(long)]
+    pub no_fence_check: bool,
+
     /// Print the request; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -348,6 +354,12 @@ pub struct HostEvacuateArgs {
     /// Confirm power off through the BMC, then force the service down and disable it
     #[arg(long)]
     pub force_down: bool,
+
+    /// Evacuate even when the BMC, Consul or the node-local checks say the host may be alive
+    /// (it is then not fenced: its servers' disks may be written from two places). Recorded
+    /// in the journal
+    #[arg(long)]
+    pub no_fence_check: bool,
 
     /// Print the plan and every request; change nothing
     #[arg(long)]

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::cli::{EvacuateArgs, Format};
 use crate::commands::Context;
+use crate::core::evacuable::FenceCheck;
 use crate::exit_codes::ExitCode;
 use crate::openstack::servers::Server;
 use crate::output;
@@ -38,6 +39,16 @@ pub fn print_outcomes(outcomes: &[Outcome]) -> anyhow::Result<()> {
 
 pub use crate::steps::evacuate::log_outcome;
 
+/// The fence check in one line: its verdict and what each source said.
+pub fn fence_text(check: &FenceCheck) -> String {
+    let (verdict, why) = match check {
+        FenceCheck::Fenced(w) => ("fenced", w),
+        FenceCheck::Unconfirmed(w) => ("unconfirmed", w),
+        FenceCheck::MayBeAlive(w) => ("may be alive", w),
+    };
+    format!("{verdict}: {}", why.join("; "))
+}
+
 #[derive(Serialize)]
 struct Report<'a> {
     server: &'a Server,
@@ -45,6 +56,7 @@ struct Report<'a> {
     target: Option<&'a str>,
     dry_run: bool,
     request: PlannedRequest,
+    fence_check: &'a FenceCheck,
     result: Option<&'a Outcome>,
     exit_code: u8,
 }
@@ -58,7 +70,13 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
         Some(ctx.open_journal()?)
     };
     let cx = StepContext::new(config, Some(session), journal.as_ref(), ctx.journal_path()?);
-    let done = evacuate_server(&cx, &args.server, args.target.as_deref()).into_result()?;
+    let done = evacuate_server(
+        &cx,
+        &args.server,
+        args.target.as_deref(),
+        args.no_fence_check,
+    )
+    .into_result()?;
     let (server, source) = (&done.server, done.source.as_str());
     let Some(outcome) = &done.outcome else {
         match ctx.format() {
@@ -68,6 +86,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
                 target: args.target.as_deref(),
                 dry_run: true,
                 request: done.request.clone(),
+                fence_check: &done.fence,
                 result: None,
                 exit_code: 0,
             })?,
@@ -87,6 +106,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
                     done.request.path,
                     done.request.body
                 );
+                crate::outln!("fence check: {}", fence_text(&done.fence));
             }
         }
         return Ok(ExitCode::Success);
@@ -104,6 +124,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
             target: args.target.as_deref(),
             dry_run: false,
             request: done.request.clone(),
+            fence_check: &done.fence,
             result: Some(outcome),
             exit_code: code.code(),
         })?,

@@ -5,9 +5,12 @@ use serde::Serialize;
 
 use crate::cli::{Format, HostEvacuateArgs};
 use crate::commands::Context;
-use crate::commands::evacuate::{log_outcome, print_outcomes};
+use std::time::Duration;
+
+use crate::commands::evacuate::{fence_text, log_outcome, print_outcomes};
 use crate::commands::refusal_error;
 use crate::core::capacity::{self, SHOWN};
+use crate::core::evacuable::FenceCheck;
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
 use crate::openstack::nova::ServiceUpdate;
@@ -37,6 +40,8 @@ struct Report<'a> {
     /// With --dry-run: every request that would be sent, in order.
     requests: Vec<PlannedRequest>,
     isolation: Option<Isolated>,
+    /// What said the host is fenced, or may be alive (`null`: not asked, e.g. refused before).
+    fence_check: Option<FenceCheck>,
     results: &'a [Outcome],
     summary: Summary,
 }
@@ -88,6 +93,29 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
         survey.preflight(args.allow_partial)
     }
     .map_err(|r| refusal_error(&r));
+    // The fence gate before anything is asked or sent. With --force-down the host is fenced
+    // first: then the gate runs after the fence (below), and here it only informs.
+    let fence = if preflight.is_err() {
+        None
+    } else if isolate_first {
+        // Fenced first, gated after (below): a dry run shows what the sources say now.
+        args.dry_run.then(|| {
+            let e = evacuate::alive_evidence(&cx, &args.host, &survey.source);
+            crate::core::evacuable::fence_check(&args.host, &e)
+        })
+    } else {
+        let gate = evacuate::fence_gate(
+            &cx,
+            &args.host,
+            &survey.source,
+            args.no_fence_check,
+            Duration::ZERO,
+        );
+        match gate {
+            Ok((_, check)) => Some(check),
+            Err(r) => return refused_by_fence(ctx, &survey, args, &r),
+        }
+    };
 
     if args.dry_run {
         let code = match &preflight {
@@ -101,9 +129,15 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
                 summary: summary(&survey, &[], code),
                 requests,
                 isolation: None,
+                fence_check: fence,
                 results: &[],
             })?,
-            Format::Table => print_dry_run(&requests, preflight.as_ref().err(), code),
+            Format::Table => {
+                if let Some(f) = &fence {
+                    crate::outln!("\nFence check: {}", fence_text(f));
+                }
+                print_dry_run(&requests, preflight.as_ref().err(), code)
+            }
         }
         return Ok(code);
     }
@@ -111,7 +145,13 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
 
     let to_send = survey.to_send().len();
     if to_send == 0 && !isolate_first {
-        return finish(ctx, &survey, None, &Evacuation::of(&survey, Vec::new()));
+        return finish(
+            ctx,
+            &survey,
+            None,
+            fence,
+            &Evacuation::of(&survey, Vec::new()),
+        );
     }
     ctx.confirm(&question(args, &survey, to_send))?;
     let journal = ctx.open_journal()?;
@@ -124,6 +164,18 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    // Again, just before sending (the prompt may have taken minutes; a fence this run made
+    // takes a few seconds to show in Consul), and the override is journaled.
+    let settle = if isolate_first {
+        evacuate::FENCE_SETTLE
+    } else {
+        Duration::ZERO
+    };
+    let fence = Some(
+        evacuate::fence_gate(&cx, &args.host, &survey.source, args.no_fence_check, settle)
+            .map_err(|r| refusal_error(&r))?
+            .1,
+    );
 
     let bar = indicatif::ProgressBar::new(to_send as u64);
     bar.set_style(
@@ -142,7 +194,34 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
     };
     let done = evacuate::evacuate_host(&cx, &survey, args.allow_partial, concurrency, &on_done);
     bar.finish_and_clear();
-    finish(ctx, &survey, isolation, &done.into_result()?)
+    finish(ctx, &survey, isolation, fence, &done.into_result()?)
+}
+
+/// The fence gate refused: nothing was sent. The JSON report says what it saw too.
+fn refused_by_fence(
+    ctx: &Context,
+    survey: &Survey,
+    args: &HostEvacuateArgs,
+    refusal: &crate::steps::Refusal,
+) -> anyhow::Result<ExitCode> {
+    let err = refusal_error(refusal);
+    if args.dry_run {
+        let code = err.code;
+        match ctx.format() {
+            Format::Json => output::print_json(&Report {
+                survey,
+                dry_run: true,
+                summary: summary(survey, &[], code),
+                requests: Vec::new(),
+                isolation: None,
+                fence_check: None,
+                results: &[],
+            })?,
+            Format::Table => print_dry_run(&[], Some(&err), code),
+        }
+        return Ok(code);
+    }
+    Err(err.into())
 }
 
 fn question(args: &HostEvacuateArgs, survey: &Survey, to_send: usize) -> String {
@@ -196,6 +275,7 @@ fn finish(
     ctx: &Context,
     survey: &Survey,
     isolation: Option<Isolated>,
+    fence_check: Option<FenceCheck>,
     ev: &Evacuation,
 ) -> anyhow::Result<ExitCode> {
     let outcomes = ev.outcomes.as_slice();
@@ -207,10 +287,14 @@ fn finish(
             dry_run: false,
             requests: Vec::new(),
             isolation,
+            fence_check,
             results: outcomes,
             summary: s,
         })?,
         Format::Table => {
+            if let Some(f) = &fence_check {
+                crate::outln!("\nFence check: {}", fence_text(f));
+            }
             if let Some(i) = &isolation {
                 crate::outln!(
                     "\n{}: nova-compute {}forced down, {}disabled ({})",

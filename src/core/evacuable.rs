@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::core::capacity::FlavorView;
+use crate::core::network::{HostVerdict, NodeLocal};
 use crate::core::time::parse_timestamp;
 
 /// Which servers of a failed host are evacuated (`[evacuation]` of the configuration, read
@@ -397,6 +398,94 @@ pub fn classify(f: &Facts<'_>, cfg: &EvacuationConfig) -> Verdict {
     nova_rule(f.server)
 }
 
+/// What says whether a failed host may still be alive, as a manual evacuation gathers it
+/// before sending anything (`watch` has its state machine for this). `None`: that source is
+/// not configured for the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AliveEvidence {
+    /// The BMC's power reading: `on`, `off`, or why it could not be read.
+    pub power: Option<PowerEvidence>,
+    /// The host's verdict over the Consul networks, and why.
+    pub network: Option<(HostVerdict, String)>,
+    /// The node-local nova-compute and libvirt checks, and why.
+    pub node_local: Option<(NodeLocal, String)>,
+    /// Nova's view of its nova-compute: down, or forced down.
+    pub nova_down: bool,
+    pub forced_down: bool,
+}
+
+/// The BMC's word on the host's power.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "power", content = "error")]
+pub enum PowerEvidence {
+    On,
+    Off,
+    Unreadable(String),
+}
+
+/// What the evidence allows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "verdict", content = "reasons")]
+pub enum FenceCheck {
+    /// Every configured source says the host is down; what each said.
+    Fenced(Vec<String>),
+    /// Nothing can confirm it (no BMC and no Consul for the host): Nova's word only.
+    Unconfirmed(Vec<String>),
+    /// Some source says the host may be alive: evacuating would write its servers' disks
+    /// from two places. What said so.
+    MayBeAlive(Vec<String>),
+}
+
+/// Whether a host may be evacuated by hand: refused when any configured source says it may be
+/// alive (power on or unreadable, alive in the storage network, node-local checks passing),
+/// whatever the others say: a BMC can lie about the power, a network view can be stale, and
+/// only their agreement is evidence of a fence.
+pub fn fence_check(host: &str, e: &AliveEvidence) -> FenceCheck {
+    // What says alive, what confirms down, and what says nothing either way.
+    let (mut alive, mut down, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+    match &e.power {
+        Some(PowerEvidence::On) => alive.push(format!("{host}'s BMC says its power is on")),
+        Some(PowerEvidence::Unreadable(why)) => {
+            alive.push(format!("{host}'s BMC could not be read ({why})"))
+        }
+        Some(PowerEvidence::Off) => down.push(format!("{host}'s BMC says its power is off")),
+        None => notes.push(format!("{host} has no BMC in the configuration")),
+    }
+    match &e.network {
+        Some((HostVerdict::Healthy | HostVerdict::Degraded, why)) => alive.push(format!(
+            "Consul sees {host} alive in the storage network ({why})"
+        )),
+        Some((HostVerdict::Failed, why)) => down.push(format!("Consul: {why}")),
+        Some((HostVerdict::Unknown, why)) => notes.push(format!("Consul: no verdict ({why})")),
+        None => notes.push("no Consul in the configuration".to_string()),
+    }
+    match &e.node_local {
+        Some((NodeLocal::Passing | NodeLocal::Warning, why)) => alive.push(format!(
+            "{host}'s node-local nova-compute/libvirt checks answer ({why})"
+        )),
+        Some((NodeLocal::Critical, why)) => down.push(format!("node-local checks: {why}")),
+        Some((NodeLocal::NoData, why)) => notes.push(format!("node-local checks: {why}")),
+        None => {}
+    }
+    notes.push(format!(
+        "Nova: nova-compute {}{}",
+        if e.nova_down { "down" } else { "up" },
+        if e.forced_down { ", forced down" } else { "" }
+    ));
+    if !alive.is_empty() {
+        FenceCheck::MayBeAlive(alive)
+    } else if down.is_empty() {
+        notes.insert(
+            0,
+            format!("fencing cannot be confirmed: nothing configured says {host} is down"),
+        );
+        FenceCheck::Unconfirmed(notes)
+    } else {
+        down.extend(notes);
+        FenceCheck::Fenced(down)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -684,5 +773,79 @@ mod tests {
         );
         let v = VerdictView::from(&Verdict::Evacuable);
         assert!(v.evacuable && v.reason.is_none());
+    }
+
+    fn evidence() -> AliveEvidence {
+        AliveEvidence {
+            power: Some(PowerEvidence::Off),
+            network: Some((HostVerdict::Failed, "storage failed".into())),
+            node_local: Some((NodeLocal::Critical, "nova-compute critical".into())),
+            nova_down: true,
+            forced_down: false,
+        }
+    }
+
+    #[test]
+    fn a_host_is_fenced_only_when_no_source_says_alive() {
+        let check = |e: &AliveEvidence| fence_check("compute-1", e);
+        assert!(matches!(check(&evidence()), FenceCheck::Fenced(r) if r.len() == 4));
+        // Each source alone is enough to refuse, whatever the others say.
+        let on = AliveEvidence {
+            power: Some(PowerEvidence::On),
+            ..evidence()
+        };
+        assert!(matches!(check(&on), FenceCheck::MayBeAlive(r) if r[0].contains("power is on")));
+        let unreadable = AliveEvidence {
+            power: Some(PowerEvidence::Unreadable("timeout".into())),
+            ..evidence()
+        };
+        assert!(
+            matches!(check(&unreadable), FenceCheck::MayBeAlive(r) if r[0].contains("could not be read (timeout)"))
+        );
+        // A BMC that says off while the host still talks on the storage network: a liar.
+        let storage = AliveEvidence {
+            network: Some((HostVerdict::Degraded, "management failed".into())),
+            ..evidence()
+        };
+        assert!(
+            matches!(check(&storage), FenceCheck::MayBeAlive(r) if r[0].contains("storage network"))
+        );
+        let api_only = AliveEvidence {
+            node_local: Some((NodeLocal::Passing, "nova-compute passing".into())),
+            ..evidence()
+        };
+        assert!(
+            matches!(check(&api_only), FenceCheck::MayBeAlive(r) if r[0].contains("node-local"))
+        );
+        let all = AliveEvidence {
+            power: Some(PowerEvidence::On),
+            network: Some((HostVerdict::Healthy, "all alive".into())),
+            node_local: Some((NodeLocal::Passing, "passing".into())),
+            ..evidence()
+        };
+        assert!(matches!(check(&all), FenceCheck::MayBeAlive(r) if r.len() == 3));
+        // Consul configured but without a verdict, no BMC: nothing confirms the fence.
+        let vague = AliveEvidence {
+            power: None,
+            network: Some((HostVerdict::Unknown, "no answer".into())),
+            node_local: Some((NodeLocal::NoData, "no check".into())),
+            ..evidence()
+        };
+        assert!(matches!(check(&vague), FenceCheck::Unconfirmed(_)));
+        // Nothing configured: Nova's word only, said so.
+        let none = AliveEvidence {
+            power: None,
+            network: None,
+            node_local: None,
+            nova_down: true,
+            forced_down: true,
+        };
+        match check(&none) {
+            FenceCheck::Unconfirmed(r) => {
+                assert!(r[0].contains("cannot be confirmed"), "{r:?}");
+                assert!(r.last().unwrap().contains("down, forced down"), "{r:?}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -8,12 +8,17 @@
 //! the POSTs, so the listing does not grow with the number of servers beyond pagination.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::bmc::PowerState;
 use crate::config::EvacuationConfig;
 use crate::core::capacity::{self, Demand, Plan, Resources, Target};
-use crate::core::evacuable::{self, Clock, Facts, JournalState, Verdict, VerdictView};
+use crate::core::evacuable::{
+    self, AliveEvidence, Clock, Facts, FenceCheck, JournalState, PowerEvidence, Verdict,
+    VerdictView,
+};
 use crate::journal::{self, Fields, Journal, Kind, Record};
 use crate::openstack::microversion::Microversion;
 use crate::openstack::nova::{ComputeService, Nova, ServiceUpdate};
@@ -861,6 +866,133 @@ pub fn evacuate_host(
     StepOutcome::Done(Evacuation::of(survey, outcomes))
 }
 
+/// Everything configured that can say whether `host` may still be alive, read side by side
+/// (its BMC's power, every Consul cluster): the evidence a manual evacuation must see before
+/// it sends anything. `source`: Nova's record of its nova-compute.
+pub fn alive_evidence(cx: &StepContext<'_>, host: &str, source: &SourceState) -> AliveEvidence {
+    let has_bmc = cx.config.host(host).is_some_and(|h| h.bmc().is_some());
+    let clusters = crate::consul::clusters(cx.config).unwrap_or_else(|e| {
+        tracing::warn!("no Consul view of {host}: {e}");
+        Vec::new()
+    });
+    let (power, consul) = std::thread::scope(|s| {
+        let power = s.spawn(|| {
+            has_bmc.then(|| match super::power::status(cx, host) {
+                StepOutcome::Done(PowerState::On) => PowerEvidence::On,
+                StepOutcome::Done(PowerState::Off) => PowerEvidence::Off,
+                StepOutcome::Failed(e) => PowerEvidence::Unreadable(e.to_string()),
+                StepOutcome::Refused(r) => PowerEvidence::Unreadable(r.reason),
+                StepOutcome::Transient(e) => PowerEvidence::Unreadable(format!("{e:#}")),
+            })
+        });
+        let consul = (!clusters.is_empty()).then(|| {
+            let o =
+                super::observe::observe_consul(&clusters, &super::observe::ObserveOptions::all());
+            super::observe::consul_view(cx.config, &o, host)
+        });
+        let power = power
+            .join()
+            .unwrap_or_else(|_| Some(PowerEvidence::Unreadable("the BMC read panicked".into())));
+        (power, consul)
+    });
+    let (network, node_local) = match consul {
+        Some((network, node_local)) => (network, Some(node_local)),
+        None => (None, None),
+    };
+    AliveEvidence {
+        power,
+        network,
+        node_local,
+        nova_down: !source.state.eq_ignore_ascii_case("up"),
+        forced_down: source.forced_down == Some(true),
+    }
+}
+
+/// How long a fence this run just made may take to show in Consul: gossip notices a node
+/// gone within seconds; a BMC that says off while the node still answers after this long is
+/// lying, or is not this host's.
+pub const FENCE_SETTLE: Duration = Duration::from_secs(15);
+
+/// The fence gate of a manual evacuation: the evidence ([`alive_evidence`]) and what it
+/// allows ([`evacuable::fence_check`]). Refused (unsafe) when the host may be alive, unless
+/// the operator chose to go on (`overridden`, recorded in the journal with the evidence:
+/// evacuating without a confirmed fence is origin E's level 1, the operator's call). With
+/// `settle`, a host whose BMC says off but that Consul still sees is asked again for that
+/// long (a fence this run just made).
+pub fn fence_gate(
+    cx: &StepContext<'_>,
+    host: &str,
+    source: &SourceState,
+    overridden: bool,
+    settle: Duration,
+) -> Result<(AliveEvidence, FenceCheck), Refusal> {
+    let until = std::time::Instant::now() + settle;
+    let (evidence, check) = loop {
+        let evidence = alive_evidence(cx, host, source);
+        let check = evacuable::fence_check(host, &evidence);
+        let settling = matches!(check, FenceCheck::MayBeAlive(_))
+            && evidence.power == Some(PowerEvidence::Off)
+            && std::time::Instant::now() < until;
+        if !settling {
+            break (evidence, check);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    match &check {
+        FenceCheck::Fenced(why) => tracing::info!("{host}: fenced: {}", why.join("; ")),
+        FenceCheck::Unconfirmed(why) => tracing::warn!("{host}: {}", why.join("; ")),
+        FenceCheck::MayBeAlive(why) if overridden => {
+            tracing::warn!(
+                "{host} may be alive ({}): evacuating anyway, as --no-fence-check asks",
+                why.join("; ")
+            );
+            if let Some(journal) = cx.journal {
+                let detail = why.join("; ");
+                journal
+                    .append(
+                        Kind::Event,
+                        "fence-check",
+                        "overridden",
+                        Fields {
+                            host: Some(host),
+                            detail: Some(&detail),
+                            ..Default::default()
+                        },
+                    )
+                    .map_err(|e| {
+                        Refusal::unsafe_(format!(
+                            "{e}: the override cannot be recorded, so nothing was done"
+                        ))
+                    })?;
+            }
+        }
+        FenceCheck::MayBeAlive(why) if evidence.power == Some(PowerEvidence::Off) => {
+            return Err(Refusal::unsafe_(format!(
+                "{host} may still be alive: {}, although its BMC says its power is off{}: the \
+                 BMC lies, or the configuration names another host's BMC. Check \
+                 [hosts.\"{host}\".bmc] and the host itself before evacuating anything; \
+                 nothing was done",
+                why.join("; "),
+                if settle.is_zero() {
+                    String::new()
+                } else {
+                    format!(" ({} s after the fence)", settle.as_secs())
+                }
+            )));
+        }
+        FenceCheck::MayBeAlive(why) => {
+            return Err(Refusal::unsafe_(format!(
+                "{host} may still be alive: {}. Evacuating a live host writes its servers' \
+                 disks from two places. Fence it first (`evacctl ipmi power off {host} --wait`, \
+                 or `evacctl host-evacuate {host} --force-down`), or, if you know it is dead, \
+                 re-run with --no-fence-check (recorded in the journal); nothing was done",
+                why.join("; ")
+            )));
+        }
+    }
+    Ok((evidence, check))
+}
+
 /// What the single-server evacuate step found, and did (`outcome`: `None` in a dry run).
 #[derive(Debug)]
 pub struct ServerEvacuation {
@@ -868,6 +1000,8 @@ pub struct ServerEvacuation {
     /// The host Nova has it on.
     pub source: String,
     pub request: PlannedRequest,
+    /// What the fence gate found (and whether it was overridden).
+    pub fence: FenceCheck,
     pub outcome: Option<Outcome>,
 }
 
@@ -880,14 +1014,16 @@ pub fn evacuate_server(
     cx: &StepContext<'_>,
     name_or_id: &str,
     target: Option<&str>,
+    no_fence_check: bool,
 ) -> StepOutcome<ServerEvacuation> {
-    StepOutcome::from_result(server_evacuation(cx, name_or_id, target))
+    StepOutcome::from_result(server_evacuation(cx, name_or_id, target, no_fence_check))
 }
 
 fn server_evacuation(
     cx: &StepContext<'_>,
     name_or_id: &str,
     target: Option<&str>,
+    no_fence_check: bool,
 ) -> anyhow::Result<ServerEvacuation> {
     let session = cx.session()?;
     let nova = session.nova();
@@ -903,8 +1039,12 @@ fn server_evacuation(
     if let Some(t) = target {
         check_targets(&source, &[t.to_string()], &services)?;
     }
-    if let Some(s) = services.iter().find(|s| s.host == source)
-        && !SourceState::of(s).is_down()
+    let source_state = services
+        .iter()
+        .find(|s| s.host == source)
+        .map(SourceState::of);
+    if let Some(s) = &source_state
+        && !s.is_down()
     {
         return Err(Refusal::unsafe_(format!(
             "server {} ({}) is on {source}, whose nova-compute is up: Nova would refuse \
@@ -942,6 +1082,11 @@ fn server_evacuation(
         ))
         .into());
     }
+    let fence = match &source_state {
+        Some(s) => fence_gate(cx, &source, s, no_fence_check, Duration::ZERO)?.1,
+        // Nova knows no nova-compute there: nothing to ask the evidence about.
+        None => FenceCheck::Unconfirmed(vec![format!("Nova shows no nova-compute on {source}")]),
+    };
     let request =
         PlannedRequest::evacuate(&server.id, target.map(str::to_string), nova.microversion()?);
     let outcome = match cx.journal {
@@ -965,6 +1110,7 @@ fn server_evacuation(
         server,
         source,
         request,
+        fence,
         outcome,
     })
 }

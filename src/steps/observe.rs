@@ -14,8 +14,8 @@ use crate::config::{Config, ConsulCluster, ConsulRole};
 use crate::consul::{self, AutopilotHealth, Client, ClientOptions, HealthCheck, Member};
 use crate::core::Finding;
 use crate::core::network::{
-    self, AutopilotFacts, ClusterFacts, NetState, NetworkView, NodeCheck, NodeLocal, ObserverFacts,
-    ObserverVerdict,
+    self, AutopilotFacts, ClusterFacts, HostVerdict, NetState, NetworkView, NodeCheck, NodeLocal,
+    ObserverFacts, ObserverVerdict,
 };
 use crate::core::nodes;
 use crate::core::watch::{HostFacts, NovaFacts};
@@ -465,23 +465,32 @@ pub fn observe_hosts(cx: &StepContext<'_>) -> anyhow::Result<HostsObservation> {
     })
 }
 
-/// A host's facts: Nova's record, its verdict over every network, its node-local checks.
-fn host_facts(config: &Config, consul: &ConsulObservation, svc: &ComputeService) -> HostFacts {
-    let explicit = config
-        .host(&svc.host)
-        .and_then(|h| h.consul_node.as_deref());
+/// What Consul says of one host: its verdict over every network (`None` without clusters)
+/// and its node-local checks.
+pub fn consul_view(
+    config: &Config,
+    consul: &ConsulObservation,
+    host: &str,
+) -> (Option<(HostVerdict, String)>, (NodeLocal, String)) {
+    let explicit = config.host(host).and_then(|h| h.consul_node.as_deref());
     let network = if consul.clusters.is_empty() {
         None
     } else {
         let views: Vec<NetworkView> = consul
-            .host_networks(&svc.host, explicit)
+            .host_networks(host, explicit)
             .into_iter()
             .map(|n| n.view)
             .collect();
         let a = network::host_verdict(&views);
         Some((a.verdict, a.reason))
     };
-    let nl = consul.host_node_local(&svc.host, explicit);
+    let nl = consul.host_node_local(host, explicit);
+    (network, (nl.state, nl.reason))
+}
+
+/// A host's facts: Nova's record, its verdict over every network, its node-local checks.
+fn host_facts(config: &Config, consul: &ConsulObservation, svc: &ComputeService) -> HostFacts {
+    let (network, node_local) = consul_view(config, consul, &svc.host);
     HostFacts {
         nova: NovaFacts {
             enabled: svc.is_enabled(),
@@ -490,6 +499,6 @@ fn host_facts(config: &Config, consul: &ConsulObservation, svc: &ComputeService)
             disabled_reason: svc.disabled_reason.clone(),
         },
         network,
-        node_local: (nl.state, nl.reason),
+        node_local,
     }
 }
