@@ -30,8 +30,9 @@ use super::microversion::{CINDER, Version};
 use super::world::{Service, ServiceApi, World};
 
 pub mod state;
-// The state keeps its old paths (`cinder::CinderState`).
+// The state and the scenario's tables keep their old paths (`cinder::CinderState`).
 pub use self::state::*;
+pub use super::scenario::cinder::{BackupSpec, CinderSpec, VolumeSpec};
 
 const NOT_FOUND: &str = "The resource could not be found.";
 

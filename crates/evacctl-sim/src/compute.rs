@@ -55,8 +55,9 @@ use super::scenario::compute::VM_STATES;
 use super::world::{ServiceApi, World};
 
 pub mod state;
-// The state keeps its old paths (`compute::SimServer`).
+// The state and the scenario's tables keep their old paths (`compute::SimServer`).
 pub use self::state::*;
+pub use super::scenario::compute::{ComputeSpec, FlavorSpec, InventorySpec, ServerSpec};
 
 /// The image every simulated server (not booted from a volume) was built from.
 pub const IMAGE_ID: &str = "0c972353-2bd4-4155-a7d1-e50fcf1b8c86";
