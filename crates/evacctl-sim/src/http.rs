@@ -232,7 +232,7 @@ impl ApiKind {
                 status,
                 json!({"error": {"code": status, "message": message}}),
             ),
-            ApiKind::Redfish => super::redfish::error(status, message),
+            ApiKind::Redfish => redfish_error(status, message),
             // Consul's errors are plain text.
             ApiKind::Consul => Reply::raw(status, "text/plain; charset=utf-8", message.to_string()),
         }
@@ -280,6 +280,25 @@ pub fn unauthorized(base_url: &str) -> Reply {
 
 pub fn title(status: u16) -> &'static str {
     status_code(status).canonical_reason().unwrap_or("Error")
+}
+
+/// A Redfish error body (`Base` message registry).
+pub fn redfish_error(status: u16, message: &str) -> Reply {
+    let id = match status {
+        400 => "Base.1.8.ActionParameterValueNotInList",
+        401 | 403 => "Base.1.8.InsufficientPrivilege",
+        404 => "Base.1.8.ResourceMissingAtURI",
+        405 => "Base.1.8.OperationNotAllowed",
+        _ => "Base.1.8.GeneralError",
+    };
+    Reply::json(
+        status,
+        json!({"error": {
+            "code": id,
+            "message": message,
+            "@Message.ExtendedInfo": [{"MessageId": id, "Message": message, "Severity": "Critical"}]
+        }}),
+    )
 }
 
 #[cfg(test)]

@@ -2,10 +2,25 @@
 //! speaks enough Keystone v3, Nova, Cinder and Placement for evacctl (and for the official
 //! `openstack` client), plus a control API (`/_sim`) that changes the world during a test.
 //!
-//! Layout: [`scenario`] (the TOML file) builds a [`world::World`] (hosts, services, each API's
-//! state) that [`server`] shares behind a mutex; one module per API ([`keystone`], [`nova`],
-//! [`cinder`], [`placement`], [`control`]) turns a [`http::SimRequest`] into a [`http::Reply`].
-//! New APIs (Consul, Redfish BMCs) add a module, a field in `World` and a line in
+//! Layout, in layers: each module uses only those below it (`scripts/check-layers` checks that
+//! no two files use each other).
+//!
+//! 1. [`clock`], [`microversion`], [`http`] (a [`http::SimRequest`], the [`http::Reply`], each
+//!    service's error body), and [`scenario`] (the TOML file; each API's tables in
+//!    `scenario::{cinder, compute, consul}`).
+//! 2. Each API's plain state, built from the scenario: `keystone::state`, `compute::state`,
+//!    `placement::state`, `cinder::state`, `consul::state`, `redfish::state`,
+//!    `control::state` (injected faults, the request log).
+//! 3. [`world::World`]: every API's state, the hosts and services, and what changes them all
+//!    (power, crashes); [`server`] shares it behind a mutex.
+//! 4. One module per API ([`keystone`], [`compute`] and [`nova`], [`placement`], [`cinder`],
+//!    [`consul`], [`redfish`], [`control`]) turns a request into a reply; `control::view` (a
+//!    host as the control API shows it) sits below `consul` and `control`, which both show it.
+//! 5. [`server`]: the listeners and [`server::dispatch`].
+//!
+//! Each API module re-exports its state (`cinder::CinderState` is `cinder::state::CinderState`);
+//! modules of layers 1 to 3 name the `state` module itself, never the API module above it.
+//! A new API adds its state module, a field in `World`, its request module and a line in
 //! [`server::dispatch`].
 //!
 //! ```no_run

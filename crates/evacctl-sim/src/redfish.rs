@@ -15,74 +15,15 @@
 //! `lying` (acknowledges `ForceOff`, stays on), `failing` (every request answers 500), and
 //! `latency_ms` (a slow BMC).
 
-use std::collections::BTreeMap;
-
 use axum::http::Method;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::http::{Reply, SimRequest};
-use super::scenario::Scenario;
+use super::http::{Reply, SimRequest, redfish_error as error};
 use super::world::World;
 
-/// A BMC fault injected through the control API.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BmcFault {
-    #[default]
-    None,
-    /// Acknowledges ForceOff and leaves the power on.
-    Lying,
-    /// Answers every request with 500.
-    Failing,
-}
-
-/// One host's BMC state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BmcState {
-    pub fault: BmcFault,
-    /// Delay before every answer.
-    pub latency_ms: u64,
-}
-
-/// Every BMC: shared credentials, per-host faults.
-#[derive(Debug, Clone)]
-pub struct Bmcs {
-    pub user: String,
-    pub password: String,
-    pub hosts: BTreeMap<String, BmcState>,
-}
-
-impl Bmcs {
-    pub fn new(scenario: &Scenario) -> Bmcs {
-        Bmcs {
-            user: scenario.bmc.user.clone(),
-            password: scenario.bmc.password.clone(),
-            hosts: scenario
-                .hosts
-                .iter()
-                .map(|h| (h.name.clone(), BmcState::default()))
-                .collect(),
-        }
-    }
-
-    /// The state of a host's BMC; `None` for an unknown host.
-    pub fn get(&self, host: &str) -> Option<&BmcState> {
-        self.hosts.get(host)
-    }
-
-    /// Sets a host's BMC fault and latency; false for an unknown host.
-    pub fn set(&mut self, host: &str, state: BmcState) -> bool {
-        match self.hosts.get_mut(host) {
-            Some(s) => {
-                *s = state;
-                true
-            }
-            None => false,
-        }
-    }
-}
+pub mod state;
+// The state keeps its old paths (`redfish::Bmcs`).
+pub use self::state::*;
 
 /// The latency to apply before answering a Redfish request (a slow BMC).
 pub fn latency_ms(world: &World, segments: &[String]) -> u64 {
@@ -92,25 +33,6 @@ pub fn latency_ms(world: &World, segments: &[String]) -> u64 {
         }
         _ => 0,
     }
-}
-
-/// A Redfish error body (`Base` message registry).
-pub fn error(status: u16, message: &str) -> Reply {
-    let id = match status {
-        400 => "Base.1.8.ActionParameterValueNotInList",
-        401 | 403 => "Base.1.8.InsufficientPrivilege",
-        404 => "Base.1.8.ResourceMissingAtURI",
-        405 => "Base.1.8.OperationNotAllowed",
-        _ => "Base.1.8.GeneralError",
-    };
-    Reply::json(
-        status,
-        json!({"error": {
-            "code": id,
-            "message": message,
-            "@Message.ExtendedInfo": [{"MessageId": id, "Message": message, "Severity": "Critical"}]
-        }}),
-    )
 }
 
 /// Routes `/redfish/...`.
@@ -299,6 +221,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::clock;
+    use crate::scenario::Scenario;
 
     fn world() -> World {
         World::new(&Scenario::builtin_default().unwrap(), clock::now())

@@ -39,6 +39,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub mod cinder;
+pub mod compute;
+pub mod consul;
+
 /// The scenario embedded in the binary, used when `serve` gets no `--scenario`.
 pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
 /// A scenario shaped like the cloud of origin A (eayun hosts), for tests that want its names.
@@ -66,23 +70,23 @@ pub struct Scenario {
     /// `[bmc]`: the credentials of every host's Redfish BMC (optional).
     #[serde(default)]
     pub bmc: BmcSpec,
-    /// The simulated Consul clusters (see [`super::consul`]).
+    /// The simulated Consul clusters (see [`crate::consul`]).
     #[serde(default)]
-    pub consul: super::consul::ConsulSpec,
-    /// `[cinder]`, `[[volumes]]`, `[[backups]]` (see [`super::cinder`]).
+    pub consul: consul::ConsulSpec,
+    /// `[cinder]`, `[[volumes]]`, `[[backups]]` (see [`crate::cinder`]).
     #[serde(default)]
-    pub cinder: super::cinder::CinderSpec,
+    pub cinder: cinder::CinderSpec,
     #[serde(default)]
-    pub volumes: Vec<super::cinder::VolumeSpec>,
+    pub volumes: Vec<cinder::VolumeSpec>,
     #[serde(default)]
-    pub backups: Vec<super::cinder::BackupSpec>,
-    /// `[compute]`: evacuation timing, page size (see [`super::compute`]).
+    pub backups: Vec<cinder::BackupSpec>,
+    /// `[compute]`: evacuation timing, page size (see [`crate::compute`]).
     #[serde(default)]
-    pub compute: super::compute::ComputeSpec,
+    pub compute: compute::ComputeSpec,
     #[serde(default)]
-    pub flavors: Vec<super::compute::FlavorSpec>,
+    pub flavors: Vec<compute::FlavorSpec>,
     #[serde(default)]
-    pub servers: Vec<super::compute::ServerSpec>,
+    pub servers: Vec<compute::ServerSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,9 +182,9 @@ pub struct HostSpec {
     pub services: Option<Vec<String>>,
     #[serde(default = "default_true")]
     pub powered_on: bool,
-    /// A compute's Placement inventory (defaults: [`super::compute::InventorySpec`]).
+    /// A compute's Placement inventory (defaults: [`compute::InventorySpec`]).
     #[serde(default)]
-    pub placement: Option<super::compute::InventorySpec>,
+    pub placement: Option<compute::InventorySpec>,
 }
 
 impl HostSpec {
@@ -455,8 +459,8 @@ impl Scenario {
                 path.push(Key(field.into()));
                 (path, message)
             })?;
-        super::cinder::validate(self)?;
-        super::compute::validate(self)
+        cinder::validate(self)?;
+        compute::validate(self)
     }
 }
 

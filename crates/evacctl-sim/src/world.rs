@@ -1,9 +1,10 @@
 //! The world: hosts, the services running on them, and each API's state.
 //!
 //! One `World` sits behind a mutex ([`SharedWorld`]); every request locks it, reads or changes
-//! it, and unlocks it before answering. Each API keeps its own state in a field (`identity`
-//! now; servers, volumes, placement, Consul and BMCs join the same way) so that a change made
-//! through one API (a power-off) is seen by all of them.
+//! it, and unlocks it before answering. Each API keeps its own state in a field (identity,
+//! servers, volumes, placement, Consul, BMCs) so that a change made through one API (a
+//! power-off) is seen by all of them. The world uses each API's `state` module only, never its
+//! request handlers, which sit above it.
 //!
 //! Methods take `now` (seconds since the epoch) rather than reading the clock, so the liveness
 //! arithmetic is testable.
@@ -12,11 +13,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
-use super::cinder::CinderState;
-use super::compute::Compute;
-use super::control::{Faults, RequestLog};
-use super::keystone::Identity;
-use super::placement::PlacementState;
+use super::cinder::state::CinderState;
+use super::compute::state::Compute;
+use super::consul::state::ConsulWorld;
+use super::control::state::{Faults, RequestLog};
+use super::keystone::state::Identity;
+use super::placement::state::PlacementState;
+use super::redfish::state::Bmcs;
 use super::scenario::{Role, Scenario};
 
 /// The world as the server shares it between requests.
@@ -56,8 +59,8 @@ pub struct World {
     pub faults: Faults,
     pub requests: RequestLog,
     /// The hosts' Redfish BMCs (credentials, injected faults).
-    pub bmcs: super::redfish::Bmcs,
-    pub consul: super::consul::ConsulWorld,
+    pub bmcs: Bmcs,
+    pub consul: ConsulWorld,
     /// Volumes and backups.
     pub cinder: CinderState,
     /// Servers, flavors, migrations, hypervisors.
@@ -302,7 +305,17 @@ impl World {
             })
             .collect();
         let compute = Compute::new(scenario, &projects, now);
-        let placement = PlacementState::new(scenario, &compute);
+        let mut placement = PlacementState::new(scenario, &compute.hypervisors);
+        // Each server's allocation on its host.
+        for s in &compute.servers {
+            if let Some(rp) = compute.hypervisors.get(&s.host) {
+                let need = s.flavor.resources(s.boot_from_volume);
+                placement.allocate(&s.id, rp, &need);
+                placement
+                    .consumers
+                    .insert(s.id.clone(), (s.project_id.clone(), s.user_id.clone()));
+            }
+        }
         World {
             cinder: CinderState::new(scenario, &identity, now),
             identity,
@@ -314,8 +327,8 @@ impl World {
             services,
             faults: Faults::default(),
             requests: RequestLog::default(),
-            bmcs: super::redfish::Bmcs::new(scenario),
-            consul: super::consul::ConsulWorld::new(&scenario.consul),
+            bmcs: Bmcs::new(scenario),
+            consul: ConsulWorld::new(&scenario.consul),
         }
     }
 
