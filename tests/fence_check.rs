@@ -232,3 +232,47 @@ fn a_bmc_that_says_off_while_consul_sees_the_host_is_not_believed() {
     );
     assert_eq!(evacuate_posts(&cloud), 0, "{}", run.stderr);
 }
+
+#[test]
+fn force_down_right_after_a_power_loss_does_not_wait_on_nova_s_uptime_rpc() {
+    // Nova believes compute-1 up for 30 s after its power loss. At 2.88+ the hypervisor
+    // detail would make nova-api wait its RPC timeout for compute-1's uptime (60 s on Zed;
+    // the simulator models it): host-evacuate asks at 2.87, where the detail has no uptime.
+    let cloud = SimCloud::with_scenario(
+        &SCENARIO.replace("service_down_time = 2", "service_down_time = 30"),
+    );
+    cloud.power_off("compute-1");
+    let run = evacctl(
+        &cloud,
+        &[
+            "host-evacuate",
+            "compute-1",
+            "--force-down",
+            "--yes",
+            "-f",
+            "json",
+        ],
+    );
+    assert!(
+        run.code == 0 || run.code == 12,
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(evacuate_posts(&cloud) > 0, "{}", run.stderr);
+    let requests = cloud.ctl("GET", "requests", None)["requests"].clone();
+    let hypervisors: Vec<&Value> = requests
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("/os-hypervisors"))
+        })
+        .collect();
+    assert!(!hypervisors.is_empty(), "{requests}");
+    for r in hypervisors {
+        assert_eq!(r["microversion"], "compute 2.87", "{r}");
+    }
+}

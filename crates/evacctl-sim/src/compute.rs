@@ -59,6 +59,38 @@ pub mod state;
 pub use self::state::*;
 pub use super::scenario::compute::{ComputeSpec, FlavorSpec, InventorySpec, ServerSpec};
 
+/// How long nova-api takes before it can answer `req`, beyond its own work: from 2.88 the
+/// hypervisor detail (and show) carries each hypervisor's uptime, which nova-api asks every
+/// compute it believes up for over RPC. A compute that is gone but still believed up (its
+/// heartbeat stopped less than `service_down_time` ago) never answers: nova-api waits its
+/// `rpc_response_timeout` (seen on real Zed: 60 s right after a power loss).
+pub fn rpc_wait(world: &World, req: &SimRequest, now: f64) -> f64 {
+    let segs = req.segs();
+    let asks_uptime = req.method == Method::GET
+        && matches!(
+            segs.iter().rposition(|s| *s == "os-hypervisors"),
+            Some(i) if segs.len() == i + 2 && !matches!(segs[i + 1], "servers" | "search")
+        );
+    let at_least_2_88 = super::microversion::NOVA
+        .negotiate(&req.headers)
+        .is_ok_and(|v| v.at_least(2, 88));
+    if !(asks_uptime && at_least_2_88) {
+        return 0.0;
+    }
+    let gone_but_up = world.services.iter().any(|s| {
+        s.binary == "nova-compute"
+            && s.is_up(now, &world.settings)
+            && (s.crashed
+                || !s.heartbeat.is_running()
+                || !world.host(&s.node).is_ok_and(|h| h.is_running()))
+    });
+    if gone_but_up {
+        world.settings.rpc_response_timeout
+    } else {
+        0.0
+    }
+}
+
 /// The image every simulated server (not booted from a volume) was built from.
 pub const IMAGE_ID: &str = "0c972353-2bd4-4155-a7d1-e50fcf1b8c86";
 
@@ -1219,6 +1251,41 @@ launched = false
         } else {
             nova::handle(w, &req)
         }
+    }
+
+    /// From 2.88 the hypervisor detail waits for a compute that is gone but still believed up.
+    #[test]
+    fn the_uptime_rpc_waits_for_a_dead_compute_nova_believes_up() {
+        let (mut w, _, now) = setup();
+        let at = |v: &'static str, path: &str| {
+            let mut req = SimRequest::new(Method::GET, path);
+            req.headers
+                .insert("openstack-api-version", HeaderValue::from_static(v));
+            req
+        };
+        let detail = "/compute/v2.1/os-hypervisors/detail";
+        assert_eq!(
+            rpc_wait(&w, &at("compute 2.93", detail), now),
+            0.0,
+            "all alive"
+        );
+        w.power_off("c1", now).unwrap();
+        // Believed up for service_down_time (2 s here) after its last heartbeat.
+        assert_eq!(rpc_wait(&w, &at("compute 2.93", detail), now), 60.0);
+        assert_eq!(rpc_wait(&w, &at("compute 2.88", detail), now), 60.0);
+        assert_eq!(
+            rpc_wait(&w, &at("compute 2.87", detail), now),
+            0.0,
+            "no uptime"
+        );
+        let list = "/compute/v2.1/os-hypervisors";
+        assert_eq!(
+            rpc_wait(&w, &at("compute 2.93", list), now),
+            0.0,
+            "no uptime"
+        );
+        // Once Nova sees it down it no longer asks it.
+        assert_eq!(rpc_wait(&w, &at("compute 2.93", detail), now + 10.0), 0.0);
     }
 
     fn evacuate(w: &mut World, t: &str, id: &str, body: &str, at: f64) -> Reply {

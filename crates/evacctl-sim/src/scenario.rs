@@ -5,6 +5,7 @@
 //! region = "RegionOne"       # default RegionOne
 //! service_down_time = 60     # seconds: a number (fractions allowed) or a string ("1.5s", "500ms")
 //! report_interval = 10       # seconds between heartbeats of a live service
+//! rpc_response_timeout = 60  # seconds nova-api waits for a compute's RPC answer
 //! token_lifetime = 3600      # seconds
 //! storage_zone = "nova"      # Cinder's storage_availability_zone (default nova)
 //!
@@ -125,6 +126,10 @@ pub struct CloudSpec {
     pub report_interval: Seconds,
     #[serde(default = "default_token_lifetime")]
     pub token_lifetime: Seconds,
+    /// How long nova-api waits for a compute's RPC answer (oslo.messaging's
+    /// `rpc_response_timeout`): a dead compute Nova still believes up costs that long.
+    #[serde(default = "default_rpc_timeout")]
+    pub rpc_response_timeout: Seconds,
     #[serde(default = "default_storage_zone")]
     pub storage_zone: String,
 }
@@ -264,6 +269,9 @@ fn default_down_time() -> Seconds {
 }
 fn default_report_interval() -> Seconds {
     Seconds(10.0)
+}
+fn default_rpc_timeout() -> Seconds {
+    Seconds(60.0)
 }
 fn default_token_lifetime() -> Seconds {
     Seconds(3600.0)

@@ -19,7 +19,7 @@ use super::control::{self, LoggedRequest};
 use super::http::{ApiKind, Reply, ReplyBody, SimRequest, parse_query, split_path};
 use super::scenario::Scenario;
 use super::world::{SharedWorld, World};
-use super::{cinder, consul, keystone, nova, placement, redfish};
+use super::{cinder, compute, consul, keystone, nova, placement, redfish};
 
 /// Largest request body read; more is refused with 413.
 pub const MAX_BODY: usize = 1 << 20;
@@ -341,6 +341,14 @@ async fn handle(State(app): State<App>, request: Request) -> Response<Body> {
     {
         tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
         req.now = clock::now();
+    }
+    // nova-api waiting on a compute that will never answer (see `compute::rpc_wait`).
+    if api == ApiKind::Compute {
+        let wait = compute::rpc_wait(&app.world.lock(), &req, req.now);
+        if wait > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            req.now = clock::now();
+        }
     }
     // A slow BMC (set through the control API) answers late.
     if api == ApiKind::Redfish {

@@ -47,6 +47,7 @@ pub struct Settings {
     pub report_interval: f64,
     pub token_lifetime: f64,
     pub storage_zone: String,
+    pub rpc_response_timeout: f64,
 }
 
 #[derive(Debug)]
@@ -226,6 +227,7 @@ impl World {
             report_interval: c.report_interval.as_f64(),
             token_lifetime: c.token_lifetime.as_f64(),
             storage_zone: c.storage_zone.clone(),
+            rpc_response_timeout: c.rpc_response_timeout.as_f64(),
         };
         // A host that starts powered off died long enough ago to be down already.
         let long_ago = (now - settings.service_down_time - settings.report_interval).floor();
