@@ -235,3 +235,29 @@ fn without_consul_or_when_it_is_down_the_view_says_so_and_nova_decides() {
         "{report}"
     );
 }
+
+/// Origin D's network rule in check-services as in watch: a management cut alone is notify
+/// only. The node's agent is no longer heard in the management cluster (where its service
+/// checks live), but the storage cluster still hears it: those checks are stale, not a node
+/// failure (before, check-services said `node-failure (... a fencing case)` while watch said
+/// `degraded: notify only`).
+#[test]
+fn a_management_cut_alone_is_never_a_node_failure() {
+    let cloud = SimCloud::with_scenario(SCENARIO);
+    cloud.ctl("POST", "hosts/compute-1/networks/management/cut", None);
+    let run = check(&cloud);
+    let report = run.json();
+    let (_, node, combined) = views(&report, "compute-1");
+    assert_ne!(combined, "node-failure", "{report}");
+    assert_eq!(node, "no-data", "{report}");
+    assert!(
+        compute(&report, "compute-1")["node_local"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("stale and not counted")),
+        "{report}"
+    );
+    // Every network cut: the node is heard nowhere, a node failure as before.
+    cloud.ctl("POST", "hosts/compute-1/networks/all/cut", None);
+    let report = check(&cloud).json();
+    assert_eq!(views(&report, "compute-1").2, "node-failure", "{report}");
+}

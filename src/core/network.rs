@@ -567,6 +567,46 @@ pub fn node_local_state(checks: &[NodeCheck<'_>]) -> (NodeLocal, String) {
     (worst, reason)
 }
 
+/// The node-local state of a host over every cluster that has checks of it: the worst of each
+/// cluster's [`node_local_state`], except that a cluster where the node's agent is not heard
+/// while another cluster hears it does not count: only that cluster's network is cut from the
+/// node (a management or tenant cut is notify-only, origin D), so its checks there are stale,
+/// not a failure of the node. A node heard nowhere keeps the stale checks' verdict (critical).
+/// `(cluster name, its checks of the node)`; the reasons, one per cluster that counted or not.
+pub fn node_local_over_clusters(
+    per_cluster: &[(&str, Vec<NodeCheck<'_>>)],
+) -> (NodeLocal, Vec<String>) {
+    let unheard = |checks: &[NodeCheck<'_>]| {
+        checks
+            .iter()
+            .any(|c| c.check_id == SERF_HEALTH && c.status != "passing")
+    };
+    let heard = |checks: &[NodeCheck<'_>]| {
+        checks
+            .iter()
+            .any(|c| c.check_id == SERF_HEALTH && c.status == "passing")
+    };
+    let heard_somewhere = per_cluster.iter().any(|(_, c)| heard(c));
+    let mut state = NodeLocal::NoData;
+    let mut reasons = Vec::new();
+    for (name, checks) in per_cluster {
+        let (s, why) = node_local_state(checks);
+        if s == NodeLocal::NoData {
+            continue;
+        }
+        if heard_somewhere && unheard(checks) {
+            reasons.push(format!(
+                "{name}: the node's agent is not heard there (that network is cut from it), \
+                 its checks there are stale and not counted"
+            ));
+            continue;
+        }
+        state = state.worst(s);
+        reasons.push(format!("{name}: {why}"));
+    }
+    (state, reasons)
+}
+
 /// A compute host's verdict from both views (origin D, service monitoring).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -962,6 +1002,22 @@ mod tests {
         );
         let (s, _) = node_local_state(&[serf_ok, c("x", "libvirtd", "warning")]);
         assert_eq!(s, NodeLocal::Warning);
+        // Over clusters: one where the agent is not heard while another hears it counts for
+        // nothing (a management cut); not heard anywhere: critical (a dead node).
+        let mgmt = vec![
+            c("serfHealth", "", "critical"),
+            c("service:nova-compute", "nova-compute", "passing"),
+        ];
+        let storage = vec![serf_ok, c("x", "web", "passing")];
+        let (s, why) =
+            node_local_over_clusters(&[("management", mgmt.clone()), ("storage", storage)]);
+        assert_eq!(s, NodeLocal::NoData, "{why:?}");
+        assert!(why[0].contains("stale and not counted"), "{why:?}");
+        let (s, _) = node_local_over_clusters(&[("management", mgmt.clone())]);
+        assert_eq!(s, NodeLocal::Critical);
+        let dead_storage = vec![c("serfHealth", "", "critical")];
+        let (s, _) = node_local_over_clusters(&[("management", mgmt), ("storage", dead_storage)]);
+        assert_eq!(s, NodeLocal::Critical, "heard nowhere");
         // A node whose agent is not heard: its passing checks are stale.
         let (s, why) = node_local_state(&[
             c("serfHealth", "", "critical"),

@@ -306,8 +306,7 @@ impl ConsulObservation {
     /// A host's node-local view: the worst over the clusters that have its nova-compute or
     /// libvirt checks.
     pub fn host_node_local(&self, host: &str, explicit: Option<&str>) -> HostNodeLocal {
-        let mut state = NodeLocal::NoData;
-        let mut reasons = Vec::new();
+        let mut per_cluster: Vec<(&ClusterObservation, Vec<&HealthCheck>)> = Vec::new();
         let mut checks = Vec::new();
         for c in &self.clusters {
             let Some(all) = c.checks() else { continue };
@@ -321,24 +320,32 @@ impl ConsulObservation {
                 .iter()
                 .filter(|k| k.node.eq_ignore_ascii_case(node))
                 .collect();
-            let plain: Vec<NodeCheck<'_>> = mine
-                .iter()
-                .map(|k| NodeCheck {
-                    check_id: &k.check_id,
-                    service: &k.service_name,
-                    status: &k.status,
-                })
-                .collect();
-            let (s, why) = network::node_local_state(&plain);
-            if s == NodeLocal::NoData {
+            per_cluster.push((c, mine));
+        }
+        let plain: Vec<(&str, Vec<NodeCheck<'_>>)> = per_cluster
+            .iter()
+            .map(|(c, mine)| {
+                let checks = mine
+                    .iter()
+                    .map(|k| NodeCheck {
+                        check_id: &k.check_id,
+                        service: &k.service_name,
+                        status: &k.status,
+                    })
+                    .collect();
+                (c.name.as_str(), checks)
+            })
+            .collect();
+        let (state, reasons) = network::node_local_over_clusters(&plain);
+        // The checks shown: those of the clusters that have the node's nova-compute or libvirt.
+        for ((c, mine), (_, p)) in per_cluster.iter().zip(&plain) {
+            if network::node_local_state(p).0 == NodeLocal::NoData {
                 continue;
             }
-            state = state.worst(s);
-            reasons.push(format!("{}: {why}", c.name));
             checks.extend(
-                mine.into_iter()
+                mine.iter()
                     .filter(|k| k.is_serf_health() || network::is_node_service(&k.service_name))
-                    .map(|k| (c.name.clone(), k.clone())),
+                    .map(|k| (c.name.clone(), (*k).clone())),
             );
         }
         let reason = if reasons.is_empty() {
