@@ -164,9 +164,16 @@ impl HostLocks {
             holder,
             waited: started.elapsed(),
         };
+        // A holder that has just taken the file may not have written its text yet: asked
+        // again a few times, so that the answer names it.
+        let mut unnamed = 0;
         let file = loop {
             match lock_file(&path, &text) {
                 Ok(f) => break f,
+                Err(LockError::Held { holder: None, .. }) if unnamed < 10 => {
+                    unnamed += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 Err(LockError::Held { holder, .. }) => {
                     if started.elapsed() >= wait || !crate::interrupt::sleep(POLL) {
                         return Err(held(describe(holder)));
