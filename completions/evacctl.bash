@@ -164,7 +164,7 @@ _evacctl() {
 
     case "${cmd}" in
         evacctl)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -198,6 +198,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -206,7 +210,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__check__subcmd__consul)
-            opts="-f -y -v -q -h -V --cluster --host --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --cluster --host --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -248,6 +252,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -256,7 +264,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__check__subcmd__services)
-            opts="-f -y -v -q -h -V --host --binary --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --host --binary --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -298,6 +306,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -306,7 +318,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__completions)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version bash elvish fish powershell zsh"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -337,6 +349,10 @@ _evacctl() {
                     return 0
                     ;;
                 --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -348,13 +364,17 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__evacuate)
-            opts="-f -y -v -q -h -V --target --no-fence-check --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --target --no-fence-check --dry-run --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait-lock)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -386,6 +406,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -394,7 +418,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__gen__subcmd__assets)
-            opts="-f -y -v -q -h -V --out --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --out --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -429,6 +453,10 @@ _evacctl() {
                     return 0
                     ;;
                 --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -692,7 +720,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__host__subcmd__evacuate)
-            opts="-f -y -v -q -h -V --target --concurrency --allow-partial --force-down --no-fence-check --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --target --concurrency --allow-partial --force-down --no-fence-check --dry-run --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -706,6 +734,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --wait-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --os-cloud)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -734,6 +766,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -742,7 +778,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version power help"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version power help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -773,6 +809,10 @@ _evacctl() {
                     return 0
                     ;;
                 --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -882,7 +922,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version status on off cycle help"
+            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version status on off cycle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -916,6 +956,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -924,12 +968,16 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__cycle)
-            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --wait-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --os-cloud)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -955,6 +1003,10 @@ _evacctl() {
                     return 0
                     ;;
                 --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1050,12 +1102,16 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__off)
-            opts="-f -y -v -q -h -V --all --wait --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --all --wait-lock --wait --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --wait-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --os-cloud)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1081,6 +1137,10 @@ _evacctl() {
                     return 0
                     ;;
                 --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1092,12 +1152,16 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__on)
-            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --wait-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --os-cloud)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1123,6 +1187,10 @@ _evacctl() {
                     return 0
                     ;;
                 --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1134,12 +1202,16 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__status)
-            opts="-f -y -v -q -h -V --all --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --wait-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --os-cloud)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1168,6 +1240,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1176,7 +1252,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__migrate__subcmd__volumes)
-            opts="-f -y -v -q -h -V --to --backend --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --to --backend --dry-run --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1190,6 +1266,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --wait-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --os-cloud)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1215,6 +1295,10 @@ _evacctl() {
                     return 0
                     ;;
                 --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1226,13 +1310,17 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__restore)
-            opts="-f -y -v -q -h -V --max-heartbeat-age --dry-run --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --max-heartbeat-age --dry-run --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --max-heartbeat-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait-lock)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1264,6 +1352,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1272,7 +1364,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__verify)
-            opts="-f -y -v -q -h -V --wait --timeout --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --wait --timeout --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1310,6 +1402,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1318,7 +1414,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__watch)
-            opts="-f -y -v -q -h -V --once --interval --dry-run --status --test-notify --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --help --version"
+            opts="-f -y -v -q -h -V --once --interval --dry-run --status --test-notify --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1353,6 +1449,10 @@ _evacctl() {
                     return 0
                     ;;
                 --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_evacctl_global_optspecs
-    string join \n os-cloud= os-region-name= config= f/format= y/yes v/verbose q/quiet log-file= journal= h/help V/version
+    string join \n os-cloud= os-region-name= config= f/format= y/yes v/verbose q/quiet log-file= journal= lock-dir= h/help V/version
 end
 
 function __fish_evacctl_needs_command
@@ -31,6 +31,7 @@ complete -c evacctl -n "__fish_evacctl_needs_command" -s f -l format -d 'Output 
 json\t''"
 complete -c evacctl -n "__fish_evacctl_needs_command" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_needs_command" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_needs_command" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_needs_command" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_needs_command" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_needs_command" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -57,6 +58,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s f -l fo
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -71,6 +73,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s f -l 
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -83,6 +86,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_see
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -97,6 +101,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_su
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -111,6 +116,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_su
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l to -d 'The healthy host that takes them over' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l backend -d 'Only this backend (default: every backend of FAILED_HOST)' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l wait-lock -d 'When another run acts on the host, wait this long for it (e.g. 60s) before giving up with exit 14 (default: do not wait)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
@@ -118,6 +124,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s f -l
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l dry-run -d 'Print the plan and the commands; change nothing'
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
@@ -125,6 +132,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s q -l
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s V -l version -d 'Print version'
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l target -d 'Target host (default: the scheduler chooses)' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l wait-lock -d 'When another run acts on the host, wait this long for it (e.g. 60s) before giving up with exit 14 (default: do not wait)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
@@ -132,6 +140,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s f -l format
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l no-fence-check -d 'Evacuate even when the BMC, Consul or the node-local checks say the host may be alive (it is then not fenced: its servers\' disks may be written from two places). Recorded in the journal'
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l dry-run -d 'Print the request; change nothing'
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
@@ -141,6 +150,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s h -l help -
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s V -l version -d 'Print version'
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l target -d 'Target host (repeatable; default: every other enabled, up host, the scheduler chooses)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l concurrency -d 'Evacuations in flight at once' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l wait-lock -d 'When another run acts on the host, wait this long for it (e.g. 60s) before giving up with exit 14 (default: do not wait)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
@@ -148,6 +158,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -s f -l f
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l allow-partial -d 'Evacuate what fits when not everything does'
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l force-down -d 'Confirm power off through the BMC, then force the service down and disable it'
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l no-fence-check -d 'Evacuate even when the BMC, Consul or the node-local checks say the host may be alive (it is then not fenced: its servers\' disks may be written from two places). Recorded in the journal'
@@ -165,6 +176,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -s f -l format -
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l wait -d 'Poll until everything is verified or the timeout'
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
@@ -179,6 +191,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s f -l format -d
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l once -d 'Run one cycle and exit (for cron)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l dry-run -d 'Observe and decide, change nothing'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l status -d 'Print each host\'s state and the evacuation history from the journal, then exit'
@@ -189,6 +202,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s q -l quiet -d 
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s V -l version -d 'Print version'
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l max-heartbeat-age -d 'A forced-down service counts as running when its updated_at is at most this old (Nova\'s service_down_time is 60s by default)' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l wait-lock -d 'When another run acts on the host, wait this long for it (e.g. 60s) before giving up with exit 14 (default: do not wait)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
@@ -196,6 +210,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s f -l format 
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l dry-run -d 'Print the checks and every request; change nothing'
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
@@ -209,6 +224,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s f -l for
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -222,6 +238,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s f -l form
 json\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s q -l quiet -d 'Less log output: warnings and errors only'

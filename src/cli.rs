@@ -114,6 +114,26 @@ pub struct GlobalArgs {
         hide_env_values = true
     )]
     pub journal: Option<PathBuf>,
+
+    /// Directory of the per-host lock files that keep two runs from acting on one host at
+    /// once [default: the directory of the config's lock.file, /run/evacctl]
+    #[arg(
+        long,
+        env = "EVACCTL_LOCK_DIR",
+        global = true,
+        value_name = "DIR",
+        hide_env_values = true
+    )]
+    pub lock_dir: Option<PathBuf>,
+}
+
+/// How long a run waits for a host another run is acting on.
+#[derive(Debug, Clone, Args)]
+pub struct LockArgs {
+    /// When another run acts on the host, wait this long for it (e.g. 60s) before giving up
+    /// with exit 14 (default: do not wait)
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub wait_lock: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -281,6 +301,10 @@ pub struct PowerTargets {
     /// Every host with a BMC in the config
     #[arg(long, conflicts_with = "hosts")]
     pub all: bool,
+
+    // Actions (not status) hold each host.
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -310,6 +334,8 @@ pub struct MigrateVolumesArgs {
     /// Print the plan and the commands; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -331,6 +357,8 @@ pub struct EvacuateArgs {
     /// Print the request; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -364,6 +392,8 @@ pub struct HostEvacuateArgs {
     /// Print the plan and every request; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -418,6 +448,8 @@ pub struct RestoreArgs {
     /// Print the checks and every request; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]

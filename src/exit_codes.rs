@@ -24,6 +24,7 @@ pub enum ExitCode {
     Locked,
     NotImplemented,
     Interrupted,
+    Terminated,
 }
 
 impl From<Finding> for ExitCode {
@@ -146,7 +147,13 @@ pub const TABLE: &[(ExitCode, u8, &str, &str)] = &[
         ExitCode::Interrupted,
         130,
         "interrupted",
-        "stopped by SIGINT/SIGTERM after finishing the current step",
+        "stopped by SIGINT: the requests in flight answered and journaled, nothing new sent, what was never sent journaled as not sent",
+    ),
+    (
+        ExitCode::Terminated,
+        143,
+        "terminated",
+        "a manual command stopped by SIGTERM, as 130 for SIGINT (watch exits 0 on SIGTERM)",
     ),
 ];
 

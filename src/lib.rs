@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod exit_codes;
 pub mod ids;
+pub mod interrupt;
 pub mod journal;
 pub mod lock;
 pub mod logging;

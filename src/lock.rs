@@ -77,52 +77,13 @@ impl LocalLock {
     /// Held by another process (or by another handle in this one):
     /// [`LockError::Held`] with the holder's text.
     pub fn acquire(path: &Path) -> Result<LocalLock, LockError> {
-        let fail = |action: &'static str| {
-            move |error: io::Error| LockError::Io {
-                path: path.to_path_buf(),
-                action,
-                error,
-            }
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && !dir.exists()
-        {
-            crate::journal::create_private_dir(dir).map_err(fail("create its directory"))?;
-        }
-        let mut opts = OpenOptions::new();
-        // No truncate here: the holder's text must survive until the lock is ours.
-        opts.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o644);
-        }
-        let mut file = opts.open(path).map_err(fail("open it"))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                // At most a line: the file is ours, but its content is not trusted.
-                let _ = (&file).take(512).read_to_string(&mut text);
-                let holder = Some(text.trim().to_string()).filter(|t| !t.is_empty());
-                return Err(LockError::Held {
-                    path: path.to_path_buf(),
-                    holder,
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(fail("lock it")(e)),
-        }
-        check_not_redirected(path, &file).map_err(fail("use it"))?;
         let text = format!(
             "pid {} started {} host {}\n",
             std::process::id(),
             humantime::format_rfc3339_seconds(SystemTime::now()),
             hostname()
         );
-        file.set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| file.write_all(text.as_bytes()))
-            .map_err(fail("write it"))?;
+        let file = lock_file(path, &text)?;
         Ok(LocalLock {
             path: path.to_path_buf(),
             _file: file,
@@ -132,6 +93,52 @@ impl LocalLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Creates `path` (and its directory, 0700) if needed, takes an exclusive non-blocking
+/// `flock` on it and writes `text` into it (the holder, for whoever finds it held).
+fn lock_file(path: &Path, text: &str) -> Result<File, LockError> {
+    let fail = |action: &'static str| {
+        move |error: io::Error| LockError::Io {
+            path: path.to_path_buf(),
+            action,
+            error,
+        }
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        crate::journal::create_private_dir(dir).map_err(fail("create its directory"))?;
+    }
+    let mut opts = OpenOptions::new();
+    // No truncate here: the holder's text must survive until the lock is ours.
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o644);
+    }
+    let mut file = opts.open(path).map_err(fail("open it"))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            // At most a line: the file is ours, but its content is not trusted.
+            let _ = (&file).take(512).read_to_string(&mut text);
+            let holder = Some(text.trim().to_string()).filter(|t| !t.is_empty());
+            return Err(LockError::Held {
+                path: path.to_path_buf(),
+                holder,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(fail("lock it")(e)),
+    }
+    check_not_redirected(path, &file).map_err(fail("use it"))?;
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(text.as_bytes()))
+        .map_err(fail("write it"))?;
+    Ok(file)
 }
 
 /// Refuses a lock file that is a symlink or not a regular file: evacctl runs as root, and a
@@ -256,15 +263,26 @@ pub struct Identity {
     pub released: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<Hold>,
+    /// The command line of a manual run holding a host (`evacctl host-evacuate compute-1`);
+    /// `None` for the leader lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 impl std::fmt::Display for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} (pid {}, since {})",
-            self.controller, self.pid, self.since
-        )
+        match &self.command {
+            Some(c) => write!(
+                f,
+                "pid {} ({c}, started {}) on {}",
+                self.pid, self.since, self.controller
+            ),
+            None => write!(
+                f,
+                "{} (pid {}, since {})",
+                self.controller, self.pid, self.since
+            ),
+        }
     }
 }
 
@@ -456,6 +474,8 @@ pub struct LeaderLock {
     took_over: Option<Identity>,
     /// This run's journal run id, put in the key's value.
     run: Option<String>,
+    /// A host key's holder: the command acting on the host (see [`Identity::command`]).
+    command: Option<String>,
 }
 
 impl LeaderLock {
@@ -494,7 +514,25 @@ impl LeaderLock {
             last_standby: None,
             took_over: None,
             run: None,
+            command: None,
         }
+    }
+
+    /// A per-host key (`<consul_key>/hosts/<host>`) rather than the leader lock: its holder is
+    /// `command`, and its log lines name it as the host's key.
+    pub fn for_host(mut self, host: &str, command: &str) -> LeaderLock {
+        self.flag.0 = Arc::new(FlagInner {
+            state: Mutex::new(FlagState::default()),
+            clock: self.flag.0.clock.clone(),
+            lost_after: self.flag.0.lost_after,
+            what: format!(
+                "the key `{}` of host {host} on Consul cluster `{}`",
+                self.key,
+                self.client.cluster()
+            ),
+        });
+        self.command = Some(command.to_string());
+        self
     }
 
     /// Names this run's journal in the key's value (see [`Identity::run`]).
@@ -534,6 +572,7 @@ impl LeaderLock {
             run: self.run.clone(),
             released: false,
             hold: None,
+            command: self.command.clone(),
         };
         let value = serde_json::to_vec(&identity).unwrap_or_default();
         // Who held it last: a graceful release empties the value, so an identity left on a
@@ -658,6 +697,7 @@ impl LeaderLock {
                 run: self.run.clone(),
                 released: true,
                 hold: Some(hold),
+                command: self.command.clone(),
             })
             .unwrap_or_default(),
             None => Vec::new(),
@@ -686,7 +726,11 @@ impl LeaderLock {
 
     fn create_session(&self) -> Result<String, consul::Error> {
         self.client.session_create(&SessionRequest {
-            name: Some(format!("evacctl watch on {}", self.controller)),
+            name: Some(format!(
+                "{} on {}",
+                self.command.as_deref().unwrap_or("evacctl watch"),
+                self.controller
+            )),
             node: None,
             ttl: Some(format!("{}s", self.timing.ttl.as_secs())),
             lock_delay: Some(format!("{}ms", self.timing.lock_delay.as_millis())),
@@ -781,6 +825,9 @@ enum Renewed {
     Gone(&'static str),
     Failed(Box<consul::Error>),
 }
+
+mod hosts;
+pub use hosts::{HostLock, HostLockError, HostLocks, host_lock_path};
 
 #[cfg(test)]
 mod tests;

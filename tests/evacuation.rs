@@ -67,15 +67,7 @@ fn server<'a>(list: &'a [Value], name: &str) -> &'a Value {
 
 /// The evacuate POSTs the sim received, as (server id, body-less path).
 fn evacuate_posts(cloud: &SimCloud) -> Vec<String> {
-    cloud.ctl("GET", "requests", None)["requests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| {
-            r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with("/action"))
-        })
-        .filter_map(|r| r["path"].as_str().map(str::to_string))
-        .collect()
+    cloud.evacuate_posts()
 }
 
 fn set_timing(cloud: &SimCloud, accept: f64, rebuild: f64) {

@@ -13,6 +13,7 @@ fn evacctl(cloud: &SimCloud, journal: &std::path::Path, args: &[&str]) -> (i32, 
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", cloud.dir())
+        .env("EVACCTL_LOCK_DIR", cloud.dir())
         .arg("--config")
         .arg(cloud.evacctl_config())
         .arg("--journal")

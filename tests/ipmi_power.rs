@@ -90,6 +90,8 @@ fn evacctl_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         // Power actions are journaled: beside the test's config, never the system's journal.
         .env("EVACCTL_JOURNAL", config.with_file_name("journal.jsonl"))
+        // Host locks beside the test's config: tests running at once share host names.
+        .env("EVACCTL_LOCK_DIR", config.with_file_name("locks"))
         .envs(env.iter().copied())
         .arg("--config")
         .arg(config)
@@ -546,6 +548,7 @@ fn the_password_is_in_no_command_line_and_no_output() {
         .env_clear()
         .env("PATH", &path)
         .env("EVACCTL_JOURNAL", dir.path().join("journal.jsonl"))
+        .env("EVACCTL_LOCK_DIR", dir.path().join("locks"))
         .arg("--config")
         .arg(&cfg)
         .args(["-vvv", "--log-file"])

@@ -22,6 +22,7 @@ fn run_vvv(cloud: &SimCloud, env: &[(&str, &str)], args: &[&str]) -> Captured {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", cloud.dir())
+        .env("EVACCTL_LOCK_DIR", cloud.dir())
         .envs(env.iter().copied())
         .args(["-vvv", "--log-file", log.to_str().expect("utf-8")])
         .args(args)

@@ -15,6 +15,7 @@ fn evacctl(cloud: &SimCloud, args: &[&str]) -> (i32, Value, String) {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", cloud.dir())
         .env("EVACCTL_JOURNAL", cloud.dir().join("journal.jsonl"))
+        .env("EVACCTL_LOCK_DIR", cloud.dir())
         .env("OS_CLIENT_CONFIG_FILE", cloud.clouds_yaml())
         .env("OS_CLOUD", "sim")
         .arg("--config")

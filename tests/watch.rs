@@ -668,6 +668,7 @@ impl Watch {
             .env("OS_CLOUD", "sim")
             .env("EVACCTL_CONFIG", config)
             .env("EVACCTL_JOURNAL", journal)
+            .env("EVACCTL_LOCK_DIR", self.cloud.dir())
             .args(args);
         cmd
     }

@@ -69,11 +69,23 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(ctx.open_journal()?)
     };
+    // One actor per host (docs/design.md 2.5): the server's host is found first and held; the step
+    // then reads everything again under the lock. An unknown server is the step's to refuse.
+    let held = match &journal {
+        None => None,
+        Some(_) => match session.nova().find_server(&args.server)? {
+            Some(s) if !s.host().is_empty() => Some(ctx.lock_host(s.host(), args.lock.wait_lock)?),
+            _ => None,
+        },
+    };
+    // A signal from here lets the request in flight finish and be journaled.
+    let _busy = crate::interrupt::busy();
     let cx = StepContext::new(config, Some(session), journal.as_ref(), ctx.journal_path()?);
     let done = evacuate_server(
         &cx,
         &args.server,
         args.target.as_deref(),
+        held.as_ref().map(|h| h.host()),
         args.no_fence_check,
     )
     .into_result()?;
@@ -112,7 +124,15 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::Success);
     };
     log_outcome(outcome);
-    let code = if outcome.accepted {
+    let code = if let Some(s) = crate::interrupt::requested() {
+        if outcome.not_sent {
+            eprintln!(
+                "evacctl: stopped by {} before sending: nothing was sent (run it again to send it)",
+                s.name()
+            );
+        }
+        crate::commands::signal_code(s)
+    } else if outcome.accepted {
         ExitCode::Success
     } else {
         ExitCode::Failure
@@ -130,7 +150,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
         })?,
         Format::Table => print_outcomes(std::slice::from_ref(outcome))?,
     }
-    if let (false, Some(e)) = (outcome.accepted, &outcome.error) {
+    if let (false, false, Some(e)) = (outcome.accepted, outcome.not_sent, &outcome.error) {
         // Nova's own message and request id, as `nova evacuate` prints them.
         eprintln!("evacctl: error: Nova refused the evacuation: {e}");
     }

@@ -26,6 +26,10 @@ struct Summary {
     sent: usize,
     accepted: usize,
     failed: usize,
+    /// Kept back by SIGINT/SIGTERM (journaled `not-sent`: a re-run sends them).
+    not_sent: usize,
+    /// Dropped just before sending: another run's evacuation showed up meanwhile.
+    dropped: usize,
     not_fitting: usize,
     skipped: usize,
     result: &'static str,
@@ -49,6 +53,13 @@ struct Report<'a> {
 pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
     let session = ctx.session()?;
     let config = ctx.config()?;
+    // One actor per host (docs/design.md 2.5): held before the survey, so that what it plans is
+    // what no other run changes meanwhile. A dry run changes nothing and takes no lock.
+    let _held = if args.dry_run {
+        None
+    } else {
+        Some(ctx.lock_host(&args.host, args.lock.wait_lock)?)
+    };
     let cx = StepContext::new(config, Some(session), None, ctx.journal_path()?);
     let concurrency = usize::from(args.concurrency);
     let opts = Options {
@@ -126,7 +137,7 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
             Format::Json => output::print_json(&Report {
                 survey: &survey,
                 dry_run: true,
-                summary: summary(&survey, &[], code),
+                summary: summary(&survey, &Evacuation::of(&survey, Vec::new()), code),
                 requests,
                 isolation: None,
                 fence_check: fence,
@@ -154,6 +165,8 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
         );
     }
     ctx.confirm(&question(args, &survey, to_send))?;
+    // From here a signal lets what is in flight finish and sends nothing new.
+    let _busy = crate::interrupt::busy();
     let journal = ctx.open_journal()?;
     let cx = cx.with_journal(&journal);
     let isolation = if isolate_first {
@@ -211,7 +224,7 @@ fn refused_by_fence(
             Format::Json => output::print_json(&Report {
                 survey,
                 dry_run: true,
-                summary: summary(survey, &[], code),
+                summary: summary(survey, &Evacuation::of(survey, Vec::new()), code),
                 requests: Vec::new(),
                 isolation: None,
                 fence_check: None,
@@ -246,6 +259,9 @@ fn question(args: &HostEvacuateArgs, survey: &Survey, to_send: usize) -> String 
 }
 
 fn exit_code(survey: &Survey, ev: &Evacuation) -> ExitCode {
+    if let Some(s) = crate::interrupt::requested() {
+        return crate::commands::signal_code(s);
+    }
     let accepted = ev.accepted();
     if !ev.outcomes.is_empty() && accepted == 0 {
         ExitCode::Failure
@@ -256,14 +272,16 @@ fn exit_code(survey: &Survey, ev: &Evacuation) -> ExitCode {
     }
 }
 
-fn summary(survey: &Survey, outcomes: &[Outcome], code: ExitCode) -> Summary {
+fn summary(survey: &Survey, ev: &Evacuation, code: ExitCode) -> Summary {
     let evacuable = survey.evacuable().count();
     Summary {
         servers: survey.servers.len(),
         evacuable,
-        sent: outcomes.len(),
-        accepted: outcomes.iter().filter(|o| o.accepted).count(),
-        failed: outcomes.iter().filter(|o| !o.accepted).count(),
+        sent: ev.outcomes.len() - ev.not_sent(),
+        accepted: ev.accepted(),
+        failed: ev.failed(),
+        not_sent: ev.not_sent(),
+        dropped: ev.dropped.len(),
         not_fitting: survey.plan.unplaced.len(),
         skipped: survey.servers.len() - evacuable,
         result: code.name(),
@@ -280,7 +298,7 @@ fn finish(
 ) -> anyhow::Result<ExitCode> {
     let outcomes = ev.outcomes.as_slice();
     let code = exit_code(survey, ev);
-    let s = summary(survey, outcomes, code);
+    let s = summary(survey, ev, code);
     match ctx.format() {
         Format::Json => output::print_json(&Report {
             survey,
@@ -304,16 +322,31 @@ fn finish(
                     i.disabled_reason.as_deref().unwrap_or("-")
                 );
             }
+            for (id, why) in &ev.dropped {
+                crate::outln!("\n{id} not sent: since the survey, {why}");
+            }
             if outcomes.is_empty() {
                 crate::outln!("\nNothing to evacuate from {}.", survey.host);
             } else {
                 crate::outln!();
                 print_outcomes(outcomes)?;
             }
+            if let Some(signal) = crate::interrupt::requested() {
+                crate::outln!(
+                    "\nStopped by {}: {} request(s) were sent and answered; {} were never sent \
+                     (journaled as not sent: running host-evacuate {} again sends them).",
+                    signal.name(),
+                    s.sent,
+                    s.not_sent,
+                    survey.host
+                );
+            }
             crate::outln!(
-                "\n{} accepted, {} failed, {} not evacuable, {} do not fit; result: {} (exit {})",
+                "\n{} accepted, {} failed, {} not sent, {} not evacuable, {} do not fit; result: {} \
+                 (exit {})",
                 s.accepted,
                 s.failed,
+                s.not_sent,
                 s.skipped,
                 s.not_fitting,
                 s.result,

@@ -88,7 +88,7 @@ pub struct PowerRow {
     pub power_state: Option<PowerState>,
     /// `ok` (status read), `fenced`, `already-off`, `requested` (off without --wait), `on`
     /// (on or cycle confirmed), `unconfirmed` (the BMC never reported the state asked for),
-    /// `failed`.
+    /// `failed`, `not-sent` (a signal stopped the run first).
     pub result: &'static str,
     /// Why it failed (or a note); never holds a password.
     pub error: Option<String>,
@@ -131,26 +131,49 @@ struct Target<'a> {
 }
 
 pub fn run(ctx: &Context, action: &PowerAction) -> anyhow::Result<ExitCode> {
-    let (act, targets, wait) = match action {
+    let (act, targets_args, wait) = match action {
         PowerAction::Status(t) => (Action::Status, t, false),
         PowerAction::On(t) => (Action::On, t, false),
         PowerAction::Off(a) => (Action::Off, &a.targets, a.wait),
         PowerAction::Cycle(t) => (Action::Cycle, t, false),
     };
     let config = ctx.config()?;
-    let hosts = select_hosts(config, targets)?;
+    let hosts = select_hosts(config, targets_args)?;
     // An action needs every target ready; a status shows what it can.
     let targets = drivers(&hosts, act != Action::Status)?;
+
+    // One actor per host (docs/design.md 2.5): every target held before anything is asked, in
+    // name order so that two runs waiting for each other's hosts cannot deadlock.
+    let mut held = Vec::new();
+    if act != Action::Status {
+        let mut names: Vec<&str> = targets.iter().map(|t| t.host.name()).collect();
+        names.sort_unstable();
+        let locks = ctx.host_locks()?;
+        for name in names {
+            held.push(
+                locks
+                    .acquire(name, targets_args.lock.wait_lock)
+                    .map_err(|e| crate::commands::lock_error(&e))?,
+            );
+        }
+    }
 
     if act != Action::Status {
         print_plan(act, wait, &targets, config);
         let names: Vec<&str> = targets.iter().map(|t| t.host.name()).collect();
+        let live = if matches!(act, Action::Off | Action::Cycle) && ctx.will_ask() {
+            live_hosts(ctx, &names)
+        } else {
+            String::new()
+        };
         ctx.confirm(&format!(
-            "{} {}?",
+            "{live}{} {}?",
             capitalized(act.verb()),
             names.join(", ")
         ))?;
     }
+    // From here a signal lets the actions in flight finish and starts no new one.
+    let _busy = crate::interrupt::busy();
 
     // Actions are journaled like watch's fencing: an intent before, a result after.
     let journal = if act == Action::Status {
@@ -160,7 +183,11 @@ pub fn run(ctx: &Context, action: &PowerAction) -> anyhow::Result<ExitCode> {
     };
     let cx = StepContext::new(config, None, journal.as_ref(), ctx.journal_path()?);
     let rows = crate::pool::map_bounded(&targets, CONCURRENCY, |t| execute(act, wait, t, &cx));
-    let code = exit_code(&rows);
+    let code = match crate::interrupt::requested() {
+        Some(s) if act != Action::Status => crate::commands::signal_code(s),
+        _ => exit_code(&rows),
+    };
+    drop(held);
     let failed = rows.iter().filter(|r| r.failed()).count();
     let report = Report {
         action: act,
@@ -179,6 +206,36 @@ pub fn run(ctx: &Context, action: &PowerAction) -> anyhow::Result<ExitCode> {
         Format::Table => print_table(&report)?,
     }
     Ok(code)
+}
+
+/// For the question before a power off or cycle: the targets Nova sees up, with how many
+/// servers run on each ("Nova sees compute-1 UP with 12 server(s) running on it. "). Empty
+/// when none is, or when Nova cannot be asked (`ipmi power` needs no cloud).
+fn live_hosts(ctx: &Context, names: &[&str]) -> String {
+    let Ok(session) = ctx.session() else {
+        return String::new();
+    };
+    let nova = session.nova();
+    let Ok(services) = nova.list_services(None, Some("nova-compute")) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for name in names {
+        let up = services
+            .iter()
+            .any(|s| s.host == *name && s.is_up() && !s.is_forced_down());
+        if !up {
+            continue;
+        }
+        let servers = nova.list_servers_on_host(name).map_or_else(
+            |_| "an unknown number of".to_string(),
+            |l| l.len().to_string(),
+        );
+        out.push_str(&format!(
+            "Nova sees {name} UP, with {servers} server(s) on it: they stop with it. "
+        ));
+    }
+    out
 }
 
 /// The hosts named (in the order given, each once), or every host with a BMC for `--all`.
@@ -315,6 +372,15 @@ fn journal_action(act: Action, wait: bool) -> &'static str {
 /// One host's action, journaled (a status read is not: it changes nothing).
 fn execute(act: Action, wait: bool, t: &Target<'_>, cx: &StepContext<'_>) -> PowerRow {
     let started = Instant::now();
+    if act != Action::Status
+        && let Some(signal) = crate::interrupt::stopping()
+    {
+        return PowerRow {
+            result: "not-sent",
+            error: Some(crate::interrupt::not_sent_text(signal)),
+            ..new_row(t)
+        };
+    }
     let run = || run_action(act, wait, t, cx);
     // `off --wait` is the fence step, which journals itself.
     let mut row = if act == Action::Status || (act == Action::Off && wait) || t.driver.is_err() {
@@ -478,7 +544,10 @@ fn confirm_on(
     act: Action,
 ) {
     let policy = &config.policy;
-    match fence::poll_until(host, d, policy, PowerState::On, &std::thread::sleep) {
+    let sleep = |d| {
+        crate::interrupt::sleep(d);
+    };
+    match fence::poll_until(host, d, policy, PowerState::On, &sleep) {
         Poll::Reached(polls) => {
             tracing::info!("{}: power {} confirmed: on", host.name(), act.as_str());
             row.power_state = Some(PowerState::On);
@@ -491,6 +560,20 @@ fn confirm_on(
             row.error_kind = Some(e.kind);
             row.error = Some(format!(
                 "cannot read the power after power {}: {e}",
+                act.as_str()
+            ));
+        }
+        Poll::Stopped {
+            polls,
+            last_state,
+            signal,
+        } => {
+            row.polls = Some(polls);
+            row.power_state = last_state;
+            row.result = "unconfirmed";
+            row.error_kind = Some(BmcErrorKind::Failure);
+            row.error = Some(format!(
+                "power {} was acknowledged; {signal} stopped the run before the BMC confirmed on",
                 act.as_str()
             ));
         }

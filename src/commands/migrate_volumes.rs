@@ -54,6 +54,12 @@ pub fn run(ctx: &Context, args: &MigrateVolumesArgs) -> anyhow::Result<ExitCode>
         .map_err(|r| CliError::new(r.code.into(), r.message))?;
     let config = ctx.config()?;
     let session = ctx.session()?;
+    // One actor per host (docs/design.md 2.5), held before the listing; not for a dry run.
+    let _held = if args.dry_run {
+        None
+    } else {
+        Some(ctx.lock_host(&req.failed_host, args.lock.wait_lock)?)
+    };
     let manage = CinderManage::new(&config.volumes);
     let observed = step::observe(session, &manage, &req)?;
     let plan = step::plan(&observed, &req)?;
@@ -100,9 +106,14 @@ pub fn run(ctx: &Context, args: &MigrateVolumesArgs) -> anyhow::Result<ExitCode>
         "Run these {} cinder-manage command(s)?",
         plan.commands.len()
     ))?;
+    // From here a signal lets the command in flight finish and runs nothing new.
+    let _busy = crate::interrupt::busy();
     let journal = ctx.open_journal()?;
     let outcome = step::execute_and_prove(session, &manage, &journal, &plan)?;
-    let code = exit_code(&outcome);
+    let code = match crate::interrupt::requested() {
+        Some(s) => crate::commands::signal_code(s),
+        None => exit_code(&outcome),
+    };
     let message = outcome.message(&plan);
     if !code.is_success() {
         tracing::error!("migrate-volumes {}: {message}", req.failed_host);

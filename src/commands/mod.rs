@@ -12,8 +12,9 @@ pub mod verify;
 pub mod watch;
 
 use std::cell::OnceCell;
-use std::io::IsTerminal;
+use std::io::{BufRead as _, IsTerminal, Write as _};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -21,7 +22,9 @@ use crate::cli::{Cli, Command, Format, GlobalArgs};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::exit_codes::ExitCode;
+use crate::interrupt::{self, Signal};
 use crate::journal::{self, Journal, Record};
+use crate::lock::{HostLock, HostLockError, HostLocks};
 use crate::openstack;
 use crate::steps::{Refusal, RefusalKind};
 
@@ -115,6 +118,30 @@ impl Context {
         })
     }
 
+    /// Where this run takes host locks (`--lock-dir`, else beside `[lock] file`), naming
+    /// itself by its command line.
+    pub fn host_locks(&self) -> anyhow::Result<HostLocks> {
+        HostLocks::new(
+            self.config()?,
+            self.global.lock_dir.as_deref(),
+            &command_line(),
+        )
+        .map_err(|e| CliError::new(ExitCode::Config, e).into())
+    }
+
+    /// Holds `host` for this run (docs/design.md 2.5), waiting at most `wait` for another run to
+    /// let go of it: exit 14 (`locked`) naming the holder otherwise.
+    pub fn lock_host(&self, host: &str, wait: Duration) -> anyhow::Result<HostLock> {
+        self.host_locks()?
+            .acquire(host, wait)
+            .map_err(|e| lock_error(&e).into())
+    }
+
+    /// Whether [`Context::confirm`] will ask (no `--yes`, and a terminal to ask on).
+    pub fn will_ask(&self) -> bool {
+        !self.global.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    }
+
     /// Ask before an action. `--yes` skips the question; without a terminal to ask on, refuse
     /// (exit code `confirmation-required`) rather than hang or proceed.
     pub fn confirm(&self, question: &str) -> anyhow::Result<()> {
@@ -128,11 +155,7 @@ impl Context {
             )
             .into());
         }
-        let yes = dialoguer::Confirm::new()
-            .with_prompt(question)
-            .default(false)
-            .interact()
-            .context("cannot read the answer")?;
+        let yes = ask(question).context("cannot read the answer")?;
         if yes {
             Ok(())
         } else {
@@ -141,9 +164,68 @@ impl Context {
     }
 }
 
+/// A whole line, ended by Enter, and only `y` or `yes` (any case) is yes: a key pressed by
+/// mistake, or Enter alone, declines.
+pub fn is_yes(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// The question on stderr, the answer from a line of stdin (read in the terminal's own line
+/// mode: nothing is taken before Enter, and Ctrl-C stays a signal).
+fn ask(question: &str) -> std::io::Result<bool> {
+    let mut err = std::io::stderr().lock();
+    write!(err, "{question} Type yes and Enter to proceed [no]: ")?;
+    err.flush()?;
+    drop(err);
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line)? == 0 {
+        return Ok(false);
+    }
+    Ok(is_yes(&line))
+}
+
+/// This run as its holder text names it: `evacctl host-evacuate compute-1 --yes`.
+fn command_line() -> String {
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let mut text = format!("evacctl {}", words.join(" "));
+    if text.len() > 200 {
+        let cut = (0..=200)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
+}
+
+/// A host lock not taken, as the command's error: held 14, Consul not answering 8, the lock
+/// file unusable 1.
+pub fn lock_error(e: &HostLockError) -> CliError {
+    let code = match e {
+        HostLockError::Held { .. } => ExitCode::Locked,
+        HostLockError::Consul { .. } => ExitCode::Unreachable,
+        HostLockError::Local(_) => ExitCode::Failure,
+    };
+    CliError::new(code, e.to_string())
+}
+
+/// The exit code of a run a signal stopped: 130 (SIGINT) or 143 (SIGTERM).
+pub fn signal_code(s: Signal) -> ExitCode {
+    match s {
+        Signal::Int => ExitCode::Interrupted,
+        Signal::Term => ExitCode::Terminated,
+    }
+}
+
 /// Run the chosen subcommand; `Ok` carries the exit code for commands whose result is a
 /// verdict (checks), `Err` a failure that `main` maps to its code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Watch(_) => interrupt::install(interrupt::Mode::Record),
+        Command::Completions(_) | Command::GenAssets(_) => {}
+        _ => interrupt::install(interrupt::Mode::ExitWhenIdle),
+    }
     let ctx = Context::new(cli.global);
     run_command(&ctx, cli.command).map_err(with_exit_code)
 }
@@ -189,5 +271,29 @@ fn run_command(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(ctx, &args),
         Command::Watch(args) => watch::run(ctx, &args),
         Command::Restore(args) => restore::run(ctx, &args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_typed_yes_confirms() {
+        for yes in ["y\n", "yes\n", "YES\n", " Yes \r\n", "y"] {
+            assert!(is_yes(yes), "{yes:?}");
+        }
+        for no in [
+            "\n",
+            "",
+            "n\n",
+            "no\n",
+            "yy\n",
+            "yes please\n",
+            "ja\n",
+            "\u{3}",
+        ] {
+            assert!(!is_yes(no), "{no:?}");
+        }
     }
 }

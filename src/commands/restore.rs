@@ -35,6 +35,12 @@ struct Report<'a> {
 pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<ExitCode> {
     let session = ctx.session()?;
     let config = ctx.config()?;
+    // One actor per host (docs/design.md 2.5), held before the survey; not for a dry run.
+    let _held = if args.dry_run {
+        None
+    } else {
+        Some(ctx.lock_host(&args.host, args.lock.wait_lock)?)
+    };
     let records = ctx.read_journal()?;
     let opts = Options {
         max_heartbeat_age: args.max_heartbeat_age,
@@ -69,8 +75,18 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<ExitCode> {
     if !survey.changes.is_empty() {
         ctx.confirm(&question(&survey))?;
     }
+    // From here a signal lets the change in flight finish and sends nothing new.
+    let _busy = crate::interrupt::busy();
     let journal = ctx.open_journal()?;
-    let applied = restore::restore(&session.nova(), &survey, &journal)?;
+    let applied = restore::restore(&session.nova(), &survey, &journal).map_err(|e| {
+        match crate::interrupt::requested() {
+            Some(s) => {
+                crate::error::CliError::new(crate::commands::signal_code(s), format!("{e:#}"))
+                    .into()
+            }
+            None => e,
+        }
+    })?;
     finish(ctx, &survey, &applied)
 }
 

@@ -2,8 +2,6 @@
 //! SIGINT, or one cycle with `--once` (cron); `--status` prints each host's state and the
 //! evacuation history from the journal.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -15,41 +13,25 @@ use crate::consul;
 use crate::core::watch::{self as core, HostState, Transition};
 use crate::engine::{self, CycleReport, Engine, Setup};
 use crate::exit_codes::ExitCode;
+use crate::interrupt::{self, Signal};
 use crate::journal::{self, Kind, Record};
 use crate::lock::{LeaderFlag, LeaderLock, LocalLock};
 use crate::notify::{self, Event, EventKind, Notifier};
 use crate::output;
 use crate::steps::StepContext;
 
-/// Which signal asked to stop: 0 none, 15 SIGTERM, 2 SIGINT.
-static SIGNAL: AtomicU8 = AtomicU8::new(0);
+/// SIGTERM or SIGINT came (`interrupt`, installed by `commands::dispatch` in its recording
+/// mode): the current step finishes, the journal is written, then the loop ends.
+fn stopping() -> bool {
+    interrupt::requested().is_some()
+}
 
-/// SIGTERM and SIGINT set `stop` (the current step finishes, the journal is written, then the
-/// loop ends). A second SIGINT is not special: the step in flight is always finished.
-fn install_signal_handlers(stop: Arc<AtomicBool>) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("no signal handling: cannot register SIGTERM/SIGINT: {e}");
-            return;
-        }
-    };
-    let spawned = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for signal in signals.forever() {
-                let which: u8 = if signal == SIGTERM { 15 } else { 2 };
-                SIGNAL.store(which, Ordering::SeqCst);
-                stop.store(true, Ordering::SeqCst);
-                tracing::warn!(
-                    "{}: finishing the current step, then stopping",
-                    if which == 15 { "SIGTERM" } else { "SIGINT" }
-                );
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::warn!("no signal handling: {e}");
+/// watch's exit code once stopped by a signal: 130 for SIGINT, 0 for SIGTERM (a service
+/// manager's ordinary stop).
+fn stopped_code() -> ExitCode {
+    match interrupt::requested() {
+        Some(Signal::Int) => ExitCode::Interrupted,
+        _ => ExitCode::Success,
     }
 }
 
@@ -90,8 +72,12 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     if let (Some(l), Some(j)) = (leader.as_mut(), journal.as_ref()) {
         l.set_run(j.run_id());
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    install_signal_handlers(stop.clone());
+    // Each host is held while its steps run (docs/design.md 2.5); a dry run acts on nothing.
+    let host_locks = if args.dry_run {
+        None
+    } else {
+        Some(ctx.host_locks()?)
+    };
 
     let format = ctx.format();
     // In a loop, JSON output is a stream of events (one object per line); with --once, one
@@ -141,7 +127,8 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         session,
         config,
         cx: StepContext::new(config, Some(session), journal.as_ref(), path.clone()),
-        stop: &stop,
+        stop: &stopping,
+        host_locks: host_locks.as_ref(),
         is_leader: &is_leader,
         on_transition: &on_transition,
         on_alert: &on_alert,
@@ -186,35 +173,29 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let report = engine.cycle(&setup);
-        if args.once || stop.load(Ordering::SeqCst) {
+        if args.once || stopping() {
             if let Some(l) = leader.as_mut() {
                 l.release_with(engine.hand_over_hold(&setup));
             }
             flush();
             print_report(format, &report, args.once)?;
-            if args.once && !stop.load(Ordering::SeqCst) {
+            if args.once && !stopping() {
                 return Ok(cycle_exit_code(&report));
             }
-            return Ok(match SIGNAL.load(Ordering::SeqCst) {
-                2 => ExitCode::Interrupted,
-                _ => ExitCode::Success,
-            });
+            return Ok(stopped_code());
         }
         let deadline = started + interval;
-        while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
+        while Instant::now() < deadline && !stopping() {
             std::thread::sleep(Duration::from_millis(50).min(interval));
         }
-        if stop.load(Ordering::SeqCst) {
+        if stopping() {
             // Stopped between cycles: the last whole cycle is the report.
             if let Some(l) = leader.as_mut() {
                 l.release_with(engine.hand_over_hold(&setup));
             }
             flush();
             print_report(format, &report, false)?;
-            return Ok(match SIGNAL.load(Ordering::SeqCst) {
-                2 => ExitCode::Interrupted,
-                _ => ExitCode::Success,
-            });
+            return Ok(stopped_code());
         }
     }
 }

@@ -100,7 +100,8 @@ pub enum Reason {
     EvacuationInProgress { migration: String, status: String },
     /// evacctl's journal says an evacuation was accepted already.
     AlreadyAccepted { run_id: String, at: String },
-    /// A request of a killed run got no recorded answer and Nova may still be handling it.
+    /// A request has no recorded answer (its run is still waiting, or was killed) and Nova may
+    /// still be handling it.
     RequestInDoubt { run_id: String, until: String },
     /// Nothing recorded, but the previous leader died holding the lock: its request may
     /// still be in Nova's hands.
@@ -176,10 +177,11 @@ impl fmt::Display for Reason {
             }
             Reason::RequestInDoubt { run_id, until } => write!(
                 f,
-                "evacctl run {run_id} was stopped while its evacuation request was out, and Nova \
-                 may still be handling it (Nova accepts a second evacuation while the first \
-                 runs, and the server ends in ERROR): not sent again before {until}, unless \
-                 Nova shows it first"
+                "evacctl run {run_id} sent an evacuation request whose answer it has not \
+                 recorded (it may still be waiting for it, or it was stopped), and Nova may \
+                 still be handling it (Nova accepts a second evacuation while the first runs, \
+                 and the server ends in ERROR): not sent again before {until}, unless Nova \
+                 shows it first"
             ),
             Reason::PreviousLeaderInDoubt { holder, until } => write!(
                 f,

@@ -227,6 +227,11 @@ pub fn evacuations_from(records: &[Record], host: &str) -> BTreeMap<String, Jour
                     },
                 );
             }
+            // Never sent (a signal stopped the run first): nothing for Nova to act on, so
+            // nothing in doubt; a re-run sends it at once.
+            (Kind::Result, NOT_SENT) => {
+                out.remove(server);
+            }
             (Kind::Result, _) => {
                 out.remove(server);
             }
@@ -235,6 +240,10 @@ pub fn evacuations_from(records: &[Record], host: &str) -> BTreeMap<String, Jour
     }
     out
 }
+
+/// The result status of a journaled request that was never sent: a signal stopped the run
+/// between its intent and its turn.
+pub const NOT_SENT: &str = "not-sent";
 
 /// The result status of an evacuation request that got no clear answer (a timeout, a reset, a
 /// gateway's 502/504): in doubt, like a request of a killed run.

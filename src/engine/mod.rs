@@ -9,7 +9,6 @@ mod run;
 mod takeover;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -19,7 +18,7 @@ use crate::core::watch::{
     self as core, CycleFacts, Gate, HostState, Memory, Next, Step, Transition,
 };
 use crate::journal::{Fields, Kind, Record};
-use crate::lock::Identity;
+use crate::lock::{HostLock, HostLockError, HostLocks, Identity};
 use crate::openstack::Session;
 use crate::steps::StepContext;
 use crate::steps::observe::{self, HostsObservation, ObservedHost};
@@ -55,8 +54,10 @@ pub struct Setup<'a> {
     /// What the steps run with; its journal is `None` in a dry run (nothing changes, nothing
     /// is written).
     pub cx: StepContext<'a>,
-    /// Set by SIGTERM / SIGINT: finish the current step, then stop.
-    pub stop: &'a AtomicBool,
+    /// True once SIGTERM / SIGINT came: finish the current step, then stop.
+    pub stop: &'a (dyn Fn() -> bool + Sync),
+    /// Each host is held while its steps run (docs/design.md 2.5); `None` in a dry run.
+    pub host_locks: Option<&'a HostLocks>,
     /// Still the leader? Asked before every irreversible step.
     pub is_leader: &'a (dyn Fn() -> bool + Sync),
     /// Told of every state change as it happens (log line, notification).
@@ -381,6 +382,9 @@ impl Engine {
         let has_bmc = s.config.host(host).is_some_and(|h| h.bmc().is_some());
         let mut verified = false;
         let mut counted_start = false;
+        // Taken before the host's first step that changes something, held to the end of its
+        // steps this cycle.
+        let mut held: Option<HostLock> = None;
         // A bound against a state machine bug: a host never takes more steps than this in a
         // cycle.
         for _ in 0..16 {
@@ -420,6 +424,15 @@ impl Engine {
             }
             if let Some(why) = may_not_run(s, host, step, report) {
                 return why;
+            }
+            if held.is_none()
+                && !matches!(step, Step::ReadPower | Step::Verify)
+                && let Some(locks) = s.host_locks
+            {
+                match hold_host(locks, host) {
+                    Ok(lock) => held = Some(lock),
+                    Err(why) => return why,
+                }
             }
             verified |= step == Step::Verify;
             if let Some(wait) = self.run_step(s, host, step, report) {
@@ -466,7 +479,7 @@ fn may_not_run(s: &Setup<'_>, host: &str, step: Step, report: &mut CycleReport) 
     if s.cx.journal.is_none() {
         return Some(format!("would {}", step.as_str()));
     }
-    if s.stop.load(Ordering::SeqCst) {
+    if (s.stop)() {
         report.interrupted = true;
         return Some("stopping".into());
     }
@@ -478,6 +491,25 @@ fn may_not_run(s: &Setup<'_>, host: &str, step: Step, report: &mut CycleReport) 
         return Some("lost the leader lock".into());
     }
     None
+}
+
+/// Holds `host` for this cycle's steps. Held by a manual run (or another controller): skipped
+/// this cycle, said in a log line, not an error.
+fn hold_host(locks: &HostLocks, host: &str) -> Result<HostLock, String> {
+    match locks.acquire(host, Duration::ZERO) {
+        Ok(lock) => Ok(lock),
+        Err(e @ HostLockError::Held { .. }) => {
+            tracing::info!("{host}: skipped this cycle: {e}");
+            Err(match e {
+                HostLockError::Held { holder, .. } => format!("held by {holder}"),
+                _ => String::new(),
+            })
+        }
+        Err(e) => {
+            tracing::warn!("{host}: {e}");
+            Err(format!("{e}"))
+        }
+    }
 }
 
 /// Journals a state change with the host's memory, logs it, tells the callback.

@@ -331,6 +331,7 @@ fn a_standby_says_when_the_holder_is_this_machines_dead_process() {
         run: None,
         released: false,
         hold: None,
+        command: None,
     };
     assert!(
         cc.kv_acquire(KEY, &serde_json::to_vec(&id).unwrap(), &session)

@@ -19,6 +19,8 @@ use crate::core::evacuable::{
     self, AliveEvidence, Clock, Facts, FenceCheck, JournalState, PowerEvidence, Verdict,
     VerdictView,
 };
+use crate::core::records::NOT_SENT;
+use crate::interrupt::{self, Signal};
 use crate::journal::{self, Fields, Journal, Kind, Record};
 use crate::openstack::microversion::Microversion;
 use crate::openstack::nova::{ComputeService, Nova, ServiceUpdate};
@@ -220,6 +222,25 @@ pub struct Outcome {
     pub accepted: bool,
     pub error: Option<String>,
     pub request_id: Option<String>,
+    /// Never sent: a signal stopped the run first (journaled `not-sent`, so that a re-run
+    /// sends it at once).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_sent: bool,
+}
+
+impl Outcome {
+    /// A request a signal kept back.
+    fn not_sent(id: &str, name: &str, target: Option<String>, signal: Signal) -> Outcome {
+        Outcome {
+            server_id: id.to_string(),
+            name: name.to_string(),
+            target,
+            accepted: false,
+            error: Some(interrupt::not_sent_text(signal)),
+            request_id: None,
+            not_sent: true,
+        }
+    }
 }
 
 /// A nova-compute host that can take servers: enabled and up.
@@ -618,6 +639,14 @@ pub fn execute(
         server_status: Some(planned[i].1),
         ..Default::default()
     };
+    // From the intents to the last result, a signal waits for this run (docs/design.md 2.9).
+    let _busy = interrupt::busy();
+    if let Some(signal) = interrupt::stopping() {
+        return todo
+            .iter()
+            .map(|e| Outcome::not_sent(&e.id, &e.name, survey.target_to_send(&e.id), signal))
+            .collect();
+    }
     let intents: Vec<_> = (0..todo.len())
         .map(|i| (Kind::Intent, "evacuate", "sending", fields(i)))
         .collect();
@@ -631,12 +660,27 @@ pub fn execute(
                 accepted: false,
                 error: Some(format!("not sent: {e}")),
                 request_id: None,
+                not_sent: false,
             })
             .collect();
     }
     let indices: Vec<usize> = (0..todo.len()).collect();
     let outcomes = crate::pool::map_bounded(&indices, concurrency, |&i| {
         let entry = todo[i];
+        // A signal sends nothing new: the intent is closed as never sent, so that neither
+        // this journal nor a re-run holds it in doubt.
+        if let Some(signal) = interrupt::stopping() {
+            let outcome = Outcome::not_sent(&entry.id, &entry.name, planned[i].0.clone(), signal);
+            let result = Fields {
+                detail: outcome.error.as_deref(),
+                ..fields(i)
+            };
+            if let Err(e) = journal.append_unsynced(Kind::Result, "evacuate", NOT_SENT, result) {
+                tracing::warn!("{}: {e}: its intent stays in doubt", entry.id);
+            }
+            on_done(&outcome);
+            return outcome;
+        }
         let outcome = send_and_record(
             &nova,
             &entry.id,
@@ -691,6 +735,10 @@ pub fn send_evacuation(
     journal: &Journal,
     fields: Fields<'_>,
 ) -> Outcome {
+    let _busy = interrupt::busy();
+    if let Some(signal) = interrupt::stopping() {
+        return Outcome::not_sent(id, name, target, signal);
+    }
     if let Err(e) = journal.append(Kind::Intent, "evacuate", "sending", fields.clone()) {
         return Outcome {
             server_id: id.to_string(),
@@ -699,6 +747,7 @@ pub fn send_evacuation(
             accepted: false,
             error: Some(format!("not sent: {e}")),
             request_id: None,
+            not_sent: false,
         };
     }
     send_and_record(nova, id, name, target, journal, fields, true)
@@ -729,6 +778,7 @@ fn send_and_record(
         accepted: answer.is_ok(),
         error: None,
         request_id: None,
+        not_sent: false,
     };
     let status = match answer {
         Ok(a) => {
@@ -770,6 +820,9 @@ pub struct Evacuation {
     /// Not sent because an evacuation is already under way (ours or anyone's).
     pub under_way: usize,
     pub not_evacuable: usize,
+    /// Dropped just before sending: another run's evacuation showed up meanwhile (server
+    /// id, why).
+    pub dropped: Vec<(String, String)>,
 }
 
 impl Evacuation {
@@ -789,6 +842,7 @@ impl Evacuation {
                 })
                 .count(),
             not_evacuable: survey.servers.len() - survey.evacuable().count(),
+            dropped: Vec::new(),
         }
     }
 
@@ -796,8 +850,14 @@ impl Evacuation {
         self.outcomes.iter().filter(|o| o.accepted).count()
     }
 
+    /// Answered and refused (not counting what a signal kept back).
     pub fn failed(&self) -> usize {
-        self.outcomes.len() - self.accepted()
+        self.outcomes.len() - self.accepted() - self.not_sent()
+    }
+
+    /// Kept back by a signal: journaled `not-sent`.
+    pub fn not_sent(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.not_sent).count()
     }
 
     /// `3 evacuation(s) accepted, 0 failed, 1 not evacuable (1 already under way)`.
@@ -862,8 +922,67 @@ pub fn evacuate_host(
         Ok(x) => x,
         Err(e) => return StepOutcome::Transient(e),
     };
-    let outcomes = execute(session, survey, concurrency, journal, on_done);
-    StepOutcome::Done(Evacuation::of(survey, outcomes))
+    let (survey, dropped) = match cx.records().and_then(|r| recheck(session, survey, &r)) {
+        Ok(x) => x,
+        Err(e) => return StepOutcome::Transient(e),
+    };
+    let outcomes = execute(session, &survey, concurrency, journal, on_done);
+    let mut ev = Evacuation::of(&survey, outcomes);
+    ev.dropped = dropped;
+    StepOutcome::Done(ev)
+}
+
+/// Just before sending (the survey may be minutes old: a confirmation prompt), the journal and
+/// Nova's evacuation migrations of the host (one list) are read again, and every server now
+/// shown as evacuated, being evacuated or in doubt is dropped, with why (logged). The survey
+/// as it will be sent, and what was dropped.
+fn recheck(
+    session: &Session,
+    survey: &Survey,
+    records: &[Record],
+) -> anyhow::Result<(Survey, Vec<(String, String)>)> {
+    let mut survey = survey.clone();
+    let to_send: Vec<String> = survey.to_send().iter().map(|e| e.id.clone()).collect();
+    if to_send.is_empty() {
+        return Ok((survey, Vec::new()));
+    }
+    let migrations = session.nova().list_migrations(&MigrationFilter {
+        source_compute: Some(&survey.host),
+        migration_type: Some("evacuation"),
+        ..Default::default()
+    })?;
+    let latest = latest_per_server(&migrations);
+    let journal = journal::evacuations_from(records, &survey.host);
+    let takeover = journal::takeover(records, &survey.host);
+    let clock = Clock::now(session.config().api_timeout);
+    let mut dropped = Vec::new();
+    for id in to_send {
+        let Some(server) = survey.raw.get(&id) else {
+            continue;
+        };
+        let facts = Facts {
+            server,
+            host: &survey.host,
+            latest_evacuation: super::facts::migration_view(latest.get(&id).copied()),
+            journal: journal.get(&id).cloned().unwrap_or(JournalState::None),
+            takeover: takeover.clone(),
+            clock,
+        };
+        // The operator's filters passed at the survey; only what happened since counts.
+        let verdict = evacuable::classify(&facts, &EvacuationConfig::default());
+        if let Verdict::Skip(reason) = &verdict {
+            tracing::warn!(
+                "{id} ({}) not sent: since the survey, {reason}",
+                server.name
+            );
+            dropped.push((id.clone(), reason.to_string()));
+            if let Some(e) = survey.servers.iter_mut().find(|e| e.id == id) {
+                e.verdict = VerdictView::from(&verdict);
+                e.planned_target = None;
+            }
+        }
+    }
+    Ok((survey, dropped))
 }
 
 /// Everything configured that can say whether `host` may still be alive, read side by side
@@ -1010,19 +1129,30 @@ pub struct ServerEvacuation {
 /// be evacuated, an evacuation already running or in doubt, by Nova's records, the journal or
 /// a take-over hold), then sends it journaled. The operator named the server: the
 /// `[evacuation]` filters do not apply.
+///
+/// `held`: the host this run holds (docs/design.md 2.5); a server found elsewhere now (moved since
+/// it was looked up) is refused rather than sent from a host another run may be acting on.
 pub fn evacuate_server(
     cx: &StepContext<'_>,
     name_or_id: &str,
     target: Option<&str>,
+    held: Option<&str>,
     no_fence_check: bool,
 ) -> StepOutcome<ServerEvacuation> {
-    StepOutcome::from_result(server_evacuation(cx, name_or_id, target, no_fence_check))
+    StepOutcome::from_result(server_evacuation(
+        cx,
+        name_or_id,
+        target,
+        held,
+        no_fence_check,
+    ))
 }
 
 fn server_evacuation(
     cx: &StepContext<'_>,
     name_or_id: &str,
     target: Option<&str>,
+    held: Option<&str>,
     no_fence_check: bool,
 ) -> anyhow::Result<ServerEvacuation> {
     let session = cx.session()?;
@@ -1035,6 +1165,14 @@ fn server_evacuation(
         .into());
     };
     let source = server.host().to_string();
+    if let Some(h) = held.filter(|h| *h != source) {
+        return Err(Refusal::unsafe_(format!(
+            "server {} ({}) was on {h} when looked up and is on {source} now (another run \
+             moved it?): nothing was done; run it again to act from where it is",
+            server.id, server.name
+        ))
+        .into());
+    }
     let services = nova.list_services(None, Some("nova-compute"))?;
     if let Some(t) = target {
         check_targets(&source, &[t.to_string()], &services)?;

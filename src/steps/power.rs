@@ -121,6 +121,14 @@ pub fn journaled<T>(
         host: Some(host),
         ..Default::default()
     };
+    // From the intent to the result, a signal waits for this host (docs/design.md 2.9).
+    let _busy = crate::interrupt::busy();
+    if let Some(signal) = crate::interrupt::stopping() {
+        return StepOutcome::Transient(anyhow::anyhow!(
+            "{host}: {action} not sent: stopped by {}",
+            signal.name()
+        ));
+    }
     if let Err(e) = journal.append(Kind::Intent, action, "sending", fields()) {
         return StepOutcome::Transient(anyhow::Error::new(e).context(format!(
             "{host}: {action} not sent: the journal cannot be written"
@@ -217,7 +225,10 @@ pub fn fence_off(
     driver: &dyn PowerDriver,
     policy: &PolicyConfig,
 ) -> Result<FenceReport, FenceError> {
-    fence_with_sleep(host, driver, policy, &std::thread::sleep)
+    // A signal ends the polling (the power off itself was sent and answered).
+    fence_with_sleep(host, driver, policy, &|d| {
+        crate::interrupt::sleep(d);
+    })
 }
 
 /// [`fence`] with the sleep between polls given (tests pass one that does not sleep).
@@ -302,6 +313,20 @@ pub fn fence_with_sleep(
             None,
             polls,
         )),
+        Poll::Stopped {
+            polls,
+            last_state,
+            signal,
+        } => Err(fail(
+            BmcErrorKind::Failure,
+            true,
+            format!(
+                "power off was acknowledged, but {signal} stopped the run after {polls} \
+                 read(s), before the BMC confirmed off: not confirmed fenced"
+            ),
+            last_state,
+            polls,
+        )),
         Poll::TimedOut {
             polls,
             last_state,
@@ -342,6 +367,12 @@ pub enum Poll {
     Reached(u32),
     /// A read was refused (authentication, privilege): polling stopped.
     Refused(BmcError, u32),
+    /// A signal stopped the polling (a manual command: see `interrupt::stopping`).
+    Stopped {
+        polls: u32,
+        last_state: Option<PowerState>,
+        signal: &'static str,
+    },
     /// Every read was done; the last state read and the last read's error, if it failed.
     TimedOut {
         polls: u32,
@@ -379,6 +410,13 @@ pub fn poll_until(
         }
         if poll < max {
             sleep(policy.check_interval);
+            if let Some(signal) = crate::interrupt::stopping() {
+                return Poll::Stopped {
+                    polls: poll,
+                    last_state,
+                    signal: signal.name(),
+                };
+            }
         }
     }
     Poll::TimedOut {

@@ -381,11 +381,27 @@ pub fn restore(nova: &Nova, survey: &Survey, journal: &Journal) -> anyhow::Resul
     let service = isolate::compute_service(nova, host)?;
     let todo = decide::changes(service.is_forced_down(), service.is_enabled());
     let mut made = Vec::new();
+    // From the first change to the last record, a signal waits for this run (docs/design.md 2.9).
+    let _busy = crate::interrupt::busy();
     for change in todo {
         let fields = Fields {
             host: Some(host),
             ..Default::default()
         };
+        // A signal sends nothing new: what was made is said, the rest is for a re-run.
+        if let Some(signal) = crate::interrupt::stopping() {
+            return Err(anyhow::anyhow!(
+                "stopped by {} before `{}`{}: run `evacctl restore {host}` again to finish",
+                signal.name(),
+                change.action(),
+                if made.is_empty() {
+                    String::new()
+                } else {
+                    let done: Vec<&str> = made.iter().map(|c| past_tense(*c)).collect();
+                    format!(" (already {})", done.join(", "))
+                }
+            ));
+        }
         if let Err(e) = isolate::change(
             nova,
             journal,

@@ -260,6 +260,8 @@ pub fn execute(
         },
     )?;
     let mut results = planned_commands(plan, manage);
+    // From the first command to the last result, a signal waits for this run (docs/design.md 2.9).
+    let _busy = crate::interrupt::busy();
     for (i, c) in plan.commands.iter().enumerate() {
         let action = journal_kind(c.kind);
         let fields = |detail| Fields {
@@ -268,6 +270,14 @@ pub fn execute(
             detail: Some(detail),
             ..Default::default()
         };
+        // A signal runs nothing new: the command in flight finished; the rest are recorded
+        // as not run (no intent was written for them), for a re-run to do.
+        if let Some(signal) = crate::interrupt::stopping() {
+            let why = format!("not run: stopped by {}", signal.name());
+            journal.append(Kind::Event, action, "not-sent", fields(&why))?;
+            results[i].skipped = Some(why);
+            continue;
+        }
         if let Some(&dep) = c.after.iter().find(|&&d| !results[d].ok()) {
             let why = format!(
                 "skipped: `--currenthost {}` also selects the volumes of command {}, which failed \

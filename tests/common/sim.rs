@@ -224,6 +224,8 @@ impl SimCloud {
             .env("HOME", self.dir())
             .env("OS_CLIENT_CONFIG_FILE", self.clouds_yaml())
             .env("OS_CLOUD", "sim")
+            // Host locks per cloud: tests running at once all name their hosts compute-1.
+            .env("EVACCTL_LOCK_DIR", self.dir())
             .envs(env.iter().copied())
             .args(args)
             .output()
@@ -237,6 +239,7 @@ impl SimCloud {
         let out = Command::new(env!("CARGO_BIN_EXE_evacctl"))
             .env_clear()
             .env("HOME", self.dir())
+            .env("EVACCTL_LOCK_DIR", self.dir())
             .current_dir(self.dir())
             .args(args)
             .output()
@@ -288,6 +291,19 @@ impl SimCloud {
         let resp = rb.send().expect("control API");
         let status = resp.status().as_u16();
         (status, resp.json().expect("control API JSON"))
+    }
+
+    /// The paths of the server actions (evacuations) Nova received so far, in order.
+    pub fn evacuate_posts(&self) -> Vec<String> {
+        self.ctl("GET", "requests", None)["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| {
+                r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with("/action"))
+            })
+            .filter_map(|r| r["path"].as_str().map(str::to_string))
+            .collect()
     }
 
     pub fn power_off(&self, host: &str) {
