@@ -99,7 +99,8 @@ pub enum QuickEvacuateLevel {
     /// 2: power the host off (confirmed), then force nova-compute down.
     #[default]
     PowerOffThenForceDown = 2,
-    /// 3: neither: wait for Nova to see the service down.
+    /// 3: no force-down: power off (confirmed), then wait for Nova to see the service down
+    /// itself (its heartbeat timeout).
     Neither = 3,
 }
 
