@@ -113,8 +113,8 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     };
     // Cluster-wide events (host "*"): an alert (a gate), or a warning such as a take-over.
     let on_cluster = |kind: EventKind, state: &str, why: &str| {
-        // That no controller can hold the leader lock is told by every one of them.
-        if tells() || (!args.dry_run && kind == EventKind::Warning) {
+        // While nobody can hold the leader lock, every controller tells what concerns them all.
+        if tells() || (!args.dry_run && leader_problem().is_some()) {
             let mut e = Event::new(kind, "*", state, why);
             e.run_id = run_id.clone();
             notifier.notify(e);
