@@ -87,9 +87,15 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|j| j.run_id().to_string())
         .unwrap_or_default();
-    // A dry run tells nobody: what it shows has not happened.
+    let is_leader = || leader_flag.as_ref().is_none_or(LeaderFlag::is_set);
+    // Why the leader lock could not be asked this cycle (set by the loop below).
+    let leader_error: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let leader_problem = || leader_error.lock().ok().and_then(|e| e.clone());
+    // A dry run tells nobody: what it shows has not happened. Only the holder of the leader
+    // lock tells (origin A): a standby's observations would repeat the leader's.
+    let tells = || !args.dry_run && is_leader();
     let on_transition = |t: &Transition, details: &serde_json::Value| {
-        if let Some(kind) = event_kind(t).filter(|_| !args.dry_run) {
+        for kind in event_kinds(t).into_iter().filter(|_| tells()) {
             let mut e = Event::new(kind, &t.host, t.to.as_str(), &t.reason);
             e.previous_state = Some(t.from.as_str().to_string());
             e.run_id = run_id.clone();
@@ -107,7 +113,8 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     };
     // Cluster-wide events (host "*"): an alert (a gate), or a warning such as a take-over.
     let on_cluster = |kind: EventKind, state: &str, why: &str| {
-        if !args.dry_run {
+        // While nobody can hold the leader lock, every controller tells what concerns them all.
+        if tells() || (!args.dry_run && leader_problem().is_some()) {
             let mut e = Event::new(kind, "*", state, why);
             e.run_id = run_id.clone();
             notifier.notify(e);
@@ -121,8 +128,8 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let on_alert = |why: &str| on_cluster(EventKind::Alert, "alert", why);
+    let on_alert_end = |why: &str| on_cluster(EventKind::AlertEnded, "ok", why);
     let on_warning = |state: &str, why: &str| on_cluster(EventKind::Warning, state, why);
-    let is_leader = || leader_flag.as_ref().is_none_or(LeaderFlag::is_set);
     let setup = Setup {
         session,
         config,
@@ -130,8 +137,10 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         stop: &stopping,
         host_locks: host_locks.as_ref(),
         is_leader: &is_leader,
+        leader_error: &leader_problem,
         on_transition: &on_transition,
         on_alert: &on_alert,
+        on_alert_end: &on_alert_end,
         on_warning: &on_warning,
     };
     let channels = notifier.channels();
@@ -163,10 +172,15 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     loop {
         let started = Instant::now();
         if let Some(l) = leader.as_mut() {
-            if let Err(e) = l.try_acquire() {
+            let problem = l.try_acquire().err().map(|e| e.to_string());
+            if let Some(p) = &problem {
                 tracing::warn!(
-                    "the leader lock cannot be asked ({e}): acting on nothing this cycle"
+                    "the leader lock cannot be asked ({p}): no controller can act; acting on \
+                     nothing this cycle"
                 );
+            }
+            if let Ok(mut slot) = leader_error.lock() {
+                *slot = problem;
             }
             if let Some(dead) = l.take_over_note() {
                 engine.took_over(dead);
@@ -215,9 +229,10 @@ fn cycle_exit_code(report: &CycleReport) -> ExitCode {
     ExitCode::Success
 }
 
-/// The Consul leader lock of `[lock] consul_cluster`, if one is configured (not for a dry run).
+/// The Consul leader lock (`Config::leader_cluster`: on whenever Consul clusters are
+/// configured, unless `[lock] leader = false`), not for a dry run.
 fn leader_lock(config: &Config, dry_run: bool) -> anyhow::Result<Option<LeaderLock>> {
-    let Some(name) = config.lock.consul_cluster.as_deref() else {
+    let Some(name) = config.leader_cluster() else {
         return Ok(None);
     };
     if dry_run {
@@ -245,20 +260,26 @@ fn leader_lock(config: &Config, dry_run: bool) -> anyhow::Result<Option<LeaderLo
     )))
 }
 
-/// The notification for a state change, if it is one people hear about: into failed,
-/// fenced, isolated, evacuated, alert (issue 7), degraded (a warning) and back to healthy
-/// from a failure (recovered).
-fn event_kind(t: &Transition) -> Option<EventKind> {
-    Some(match t.to {
-        HostState::Failed => EventKind::Failed,
-        HostState::Fenced => EventKind::Fenced,
-        HostState::Isolated => EventKind::Isolated,
-        HostState::Evacuated => EventKind::Evacuated,
-        HostState::Alert => EventKind::Alert,
-        HostState::Degraded => EventKind::Warning,
-        HostState::Healthy if t.from != HostState::Suspect => EventKind::Recovered,
-        _ => return None,
-    })
+/// The notifications for a state change, if it is one people hear about: into failed,
+/// fenced, isolated, evacuated, alert (issue 7), degraded (a warning), back to healthy from a
+/// failure (recovered); a recovery that did not bring the host back (origin D: people are
+/// told), before whatever comes next.
+fn event_kinds(t: &Transition) -> Vec<EventKind> {
+    let mut kinds = Vec::new();
+    if t.from == HostState::Recovering && matches!(t.to, HostState::Fencing | HostState::Isolated) {
+        kinds.push(EventKind::RecoveryFailed);
+    }
+    kinds.extend(match t.to {
+        HostState::Failed => Some(EventKind::Failed),
+        HostState::Fenced => Some(EventKind::Fenced),
+        HostState::Isolated => Some(EventKind::Isolated),
+        HostState::Evacuated => Some(EventKind::Evacuated),
+        HostState::Alert => Some(EventKind::Alert),
+        HostState::Degraded => Some(EventKind::Warning),
+        HostState::Healthy if t.from != HostState::Suspect => Some(EventKind::Recovered),
+        _ => None,
+    });
+    kinds
 }
 
 /// `watch --test-notify`: one test event through every channel, waiting for the deliveries.
@@ -393,7 +414,10 @@ fn status_of(records: &[Record], journal: String) -> Status {
         .map(|r| AlertRow {
             at: r.ts.clone(),
             host: r.host.clone(),
-            reason: r.detail.clone().unwrap_or_default(),
+            reason: match (r.status.as_str(), r.detail.clone().unwrap_or_default()) {
+                (crate::core::records::ALERT_ENDED, d) => format!("ended: {d}"),
+                (_, d) => d,
+            },
         })
         .collect();
     Status {

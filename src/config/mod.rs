@@ -384,6 +384,9 @@ pub struct LockConfig {
     /// Consul session TTL (10s..=24h, Consul's limits).
     #[serde(deserialize_with = "de::duration")]
     pub session_ttl: Duration,
+    /// The leader lock is on whenever Consul clusters are configured (origin A: only the
+    /// Consul leader acts); `false` turns it off.
+    pub leader: bool,
 }
 
 impl Default for LockConfig {
@@ -393,6 +396,7 @@ impl Default for LockConfig {
             consul_cluster: None,
             consul_key: "evacctl/leader".to_owned(),
             session_ttl: secs(15),
+            leader: true,
         }
     }
 }
@@ -520,6 +524,21 @@ impl Config {
     /// A Consul cluster, by the `NAME` of `[consul.NAME]`.
     pub fn consul_cluster(&self, name: &str) -> Option<&ConsulCluster> {
         self.consul.get(name)
+    }
+
+    /// The `[consul.NAME]` holding the leader lock: `[lock] consul_cluster`, else the first
+    /// management cluster (or the first cluster); `None` without clusters or with
+    /// `[lock] leader = false`.
+    pub fn leader_cluster(&self) -> Option<&str> {
+        if !self.lock.leader {
+            return None;
+        }
+        self.lock.consul_cluster.as_deref().or_else(|| {
+            self.consul_clusters_with_role(ConsulRole::Management)
+                .chain(self.consul_clusters())
+                .next()
+                .map(|c| c.name.as_str())
+        })
     }
 
     /// All Consul clusters, sorted by name.

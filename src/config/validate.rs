@@ -104,6 +104,8 @@ struct RawPolicy {
     #[serde(deserialize_with = "de::duration")]
     flap_window: Duration,
     move_volumes: bool,
+    #[serde(deserialize_with = "de::opt_duration")]
+    realert_interval: Option<Duration>,
 }
 
 /// `[evacuation]` as written, into the core's [`EvacuationConfig`].

@@ -54,6 +54,39 @@ pub struct Record {
     pub data: Option<serde_json::Value>,
 }
 
+/// The journal action of cluster-wide alerts (host `"*"`: a gate, the cloud not observed).
+pub const ALERT_ACTION: &str = "alert";
+/// The status of the record that says a cluster-wide alert ended.
+pub const ALERT_ENDED: &str = "ended";
+
+/// A cluster-wide alert under way: its reason and when it was last sent (seconds since the
+/// Unix epoch).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterAlert {
+    pub reason: String,
+    pub sent: f64,
+}
+
+/// The cluster-wide alert the journal says is under way, if any: its last `alert` record
+/// without a host, unless an `ended` one came after. Kept in the journal so that cron runs
+/// (one cycle a process) send an alert when it starts, changes or ends, never once a cycle.
+pub fn cluster_alert(records: &[Record]) -> Option<ClusterAlert> {
+    let last = records
+        .iter()
+        .rev()
+        .find(|r| r.action == ALERT_ACTION && r.host.is_none())?;
+    if last.status == ALERT_ENDED {
+        return None;
+    }
+    let sent = parse_timestamp(&last.ts)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs_f64());
+    Some(ClusterAlert {
+        reason: last.detail.clone().unwrap_or_default(),
+        sent,
+    })
+}
+
 /// Evacuation requests of a holder that may still reach Nova until `until` (RFC 3339), on
 /// `hosts` (`None`: any host).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::config::{Config, QuickEvacuateLevel};
+use crate::core::records::{ALERT_ACTION, ALERT_ENDED, ClusterAlert, cluster_alert};
 use crate::core::watch::{
     self as core, CycleFacts, Gate, HostState, Memory, Next, Step, Transition,
 };
@@ -60,10 +61,15 @@ pub struct Setup<'a> {
     pub host_locks: Option<&'a HostLocks>,
     /// Still the leader? Asked before every irreversible step.
     pub is_leader: &'a (dyn Fn() -> bool + Sync),
+    /// Why the leader lock could not be asked this cycle, if it could not.
+    pub leader_error: &'a (dyn Fn() -> Option<String> + Sync),
     /// Told of every state change as it happens (log line, notification).
     pub on_transition: &'a (dyn Fn(&Transition, &serde_json::Value) + Sync),
-    /// Told of a cycle-wide alert (a gate), once per new reason.
+    /// Told of a cycle-wide alert (a gate), when it starts or changes (and every
+    /// `policy.realert_interval` while it lasts, when set).
     pub on_alert: &'a (dyn Fn(&str) + Sync),
+    /// Told that the cycle-wide alert (its reason) is over.
+    pub on_alert_end: &'a (dyn Fn(&str) + Sync),
     /// Told of a cluster-wide warning (`state`, why): a take-over of the leader lock.
     pub on_warning: &'a (dyn Fn(&str, &str) + Sync),
 }
@@ -123,7 +129,9 @@ pub struct Engine {
     pub memories: BTreeMap<String, Memory>,
     /// Cycles in a row the cloud could not be observed.
     observe_errors: u32,
-    last_alert: Option<String>,
+    /// The cluster-wide alert under way, resumed from the journal: cron runs must not send it
+    /// once each.
+    last_alert: Option<ClusterAlert>,
     persisted: Written,
     /// A holder that died holding the leader lock, taken over from: journaled with the next
     /// observation (the hosts it may have been evacuating).
@@ -143,7 +151,7 @@ impl Engine {
         Engine {
             memories: crate::core::records::memories_from(records),
             observe_errors,
-            last_alert: None,
+            last_alert: cluster_alert(records),
             persisted: Written::default(),
             took_over: None,
         }
@@ -235,6 +243,7 @@ impl Engine {
                             "the cloud could not be observed {} cycles in a row: {text}",
                             self.observe_errors
                         ),
+                        false,
                     );
                 }
                 report.error_cause = Some(e);
@@ -255,7 +264,7 @@ impl Engine {
         let now = unix_now();
         let policy = &s.config.policy;
         let flap_window = policy.flap_window.as_secs_f64();
-        let mut flapping = Vec::new();
+        let mut flapping: Vec<(String, String)> = Vec::new();
         for (host, o) in observed {
             let mem = self.memories.entry(host.clone()).or_default();
             if let Some(t) = core::observe(mem, host, &o.facts, policy, flap_window, now) {
@@ -267,12 +276,12 @@ impl Engine {
             }
             if core::is_flapping(mem, policy, flap_window, now) && !mem.flap_alerted {
                 mem.flap_alerted = true;
-                flapping.push(format!("{host}: {}", mem.reason));
+                flapping.push((host.clone(), format!("{host}: {}", mem.reason)));
                 persist(s, &self.persisted, host, mem);
             }
         }
-        for why in flapping {
-            self.alert_host(s, &why);
+        for (host, why) in flapping {
+            self.alert_host(s, Some(&host), &why);
         }
         self.memories.retain(|h, _| observed.contains_key(h));
     }
@@ -296,58 +305,78 @@ impl Engine {
                 failing,
                 observer_isolated: observed.observer_isolated.clone(),
                 leader: (s.is_leader)(),
+                leader_error: (s.leader_error)(),
             },
             &s.config.policy,
         );
         report.gate = match &gate {
             Gate::Open => "open",
             Gate::Standby(_) => "standby",
+            Gate::NoLeader(_) => "no-leader",
             Gate::ObserverIsolated(_) => "observer-isolated",
             Gate::MassFailure(_) => "mass-failure",
         }
         .into();
         report.gate_reason = gate.reason().to_string();
         if gate.is_alert() {
-            self.alert(s, gate.reason());
+            self.alert(s, gate.reason(), false);
+        } else if let Gate::NoLeader(why) = &gate {
+            self.alert(s, why, true);
         } else {
             if let Gate::Standby(r) = &gate {
                 // The leader lock logs who holds it when that changes.
                 tracing::debug!("{r}");
             }
-            self.last_alert = None;
+            if let Some(ended) = self.last_alert.take() {
+                self.alert_ended(s, &ended.reason);
+            }
         }
         gate
     }
 
-    /// A cycle-wide alert (a gate, the cloud not observed), once per new reason.
-    fn alert(&mut self, s: &Setup<'_>, why: &str) {
-        if self.last_alert.as_deref() == Some(why) {
-            return;
+    /// A cycle-wide alert (a gate, the cloud not observed), or a `warning` (no leader): sent
+    /// when it starts or its reason changes, and again every `policy.realert_interval` when
+    /// set; never once a cycle.
+    fn alert(&mut self, s: &Setup<'_>, why: &str, warning: bool) {
+        let now = unix_now();
+        if let Some(a) = &self.last_alert
+            && a.reason == why
+        {
+            let due = s
+                .config
+                .policy
+                .realert_interval
+                .is_some_and(|i| now - a.sent >= i.as_secs_f64());
+            if !due {
+                return;
+            }
         }
-        self.last_alert = Some(why.to_string());
-        self.alert_host(s, why);
+        self.last_alert = Some(ClusterAlert {
+            reason: why.to_string(),
+            sent: now,
+        });
+        if warning {
+            // Logged by the caller every cycle: told here once.
+            (s.on_warning)("no-leader", why);
+            journal_alert(s, None, "warning", why);
+        } else {
+            self.alert_host(s, None, why);
+        }
     }
 
-    /// Logs, tells and journals an alert.
-    fn alert_host(&self, s: &Setup<'_>, why: &str) {
-        let dry = if s.cx.journal.is_none() {
-            "dry run: "
-        } else {
-            ""
-        };
-        tracing::error!("{dry}ALERT: {why}");
+    /// The cycle-wide alert is over: said once, and journaled so that the next run agrees.
+    fn alert_ended(&self, s: &Setup<'_>, why: &str) {
+        tracing::warn!("{}alert ended: {why}", dry_prefix(s));
+        (s.on_alert_end)(why);
+        journal_alert(s, None, ALERT_ENDED, why);
+    }
+
+    /// Logs, tells and journals an alert; `host` for one host's (flapping), `None` for a
+    /// cluster-wide one.
+    fn alert_host(&self, s: &Setup<'_>, host: Option<&str>, why: &str) {
+        tracing::error!("{}ALERT: {why}", dry_prefix(s));
         (s.on_alert)(why);
-        if let Some(j) = s.cx.journal {
-            let _ = j.append(
-                Kind::Event,
-                "alert",
-                "alert",
-                Fields {
-                    detail: Some(why),
-                    ..Default::default()
-                },
-            );
-        }
+        journal_alert(s, host, "alert", why);
     }
 
     fn lines(&self, nexts: &BTreeMap<String, String>) -> Vec<HostLine> {
@@ -474,6 +503,31 @@ impl Engine {
     }
 }
 
+/// A dry run's log lines say so: they tell what would happen, not what did.
+fn dry_prefix(s: &Setup<'_>) -> &'static str {
+    if s.cx.journal.is_none() {
+        "dry run: "
+    } else {
+        ""
+    }
+}
+
+/// An `alert` record (`status` `alert` or `ended`), with no host when it is cluster-wide.
+fn journal_alert(s: &Setup<'_>, host: Option<&str>, status: &str, why: &str) {
+    if let Some(j) = s.cx.journal {
+        let _ = j.append(
+            Kind::Event,
+            ALERT_ACTION,
+            status,
+            Fields {
+                host,
+                detail: Some(why),
+                ..Default::default()
+            },
+        );
+    }
+}
+
 /// Why a step must not run now (a dry run, a stop asked, the leader lock lost), if it must not.
 fn may_not_run(s: &Setup<'_>, host: &str, step: Step, report: &mut CycleReport) -> Option<String> {
     if s.cx.journal.is_none() {
@@ -519,11 +573,7 @@ fn record(s: &Setup<'_>, written: &Written, t: &Transition, mem: &Memory) {
         HostState::Alert | HostState::Failed | HostState::Suspect | HostState::Degraded
     );
     // A dry run's changes are what would happen: its log must not read like a real run's.
-    let dry = if s.cx.journal.is_none() {
-        "dry run: "
-    } else {
-        ""
-    };
+    let dry = dry_prefix(s);
     if level_warn {
         tracing::warn!("{dry}{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
     } else {

@@ -116,7 +116,7 @@ impl HostLocks {
                 .unwrap_or(Path::new("."))
                 .to_path_buf(),
         };
-        let consul = match config.lock.consul_cluster.as_deref() {
+        let consul = match config.leader_cluster() {
             None => None,
             Some(name) => Some(Keys {
                 cluster: config.consul_cluster(name).cloned().ok_or_else(|| {

@@ -57,6 +57,12 @@ pub enum EventKind {
     Evacuated,
     /// Automatic work stopped on this host: a person must act.
     Alert,
+    /// A cluster-wide alert (host `"*"`) is over.
+    #[serde(rename = "alert-ended")]
+    AlertEnded,
+    /// A host found off was powered on (or repaired) and did not come back: it is fenced.
+    #[serde(rename = "recovery-failed")]
+    RecoveryFailed,
     /// Something an operator should know, no action taken (a network degraded, Nova's
     /// heartbeat lost while the node says it runs).
     Warning,
@@ -76,6 +82,8 @@ impl EventKind {
             EventKind::Isolated => "isolated",
             EventKind::Evacuated => "evacuated",
             EventKind::Alert => "alert",
+            EventKind::AlertEnded => "alert-ended",
+            EventKind::RecoveryFailed => "recovery-failed",
             EventKind::Warning => "warning",
             EventKind::Recovered => "recovered",
             EventKind::Restored => "restored",

@@ -443,7 +443,7 @@ pub fn observe_hosts(cx: &StepContext<'_>) -> anyhow::Result<HostsObservation> {
         &ObserveOptions::all(),
     );
     let services = o.nova.unwrap_or_else(|| Ok(Vec::new()))?;
-    let consul = o.consul;
+    let mut consul = o.consul;
     let facts: Vec<ObserverFacts> = consul
         .clusters
         .iter()
@@ -455,6 +455,16 @@ pub fn observe_hosts(cx: &StepContext<'_>) -> anyhow::Result<HostsObservation> {
     } else {
         Vec::new()
     };
+    // A cluster whose agent is cut off sees every host failed: its cells say nothing of the
+    // hosts and feed no verdict (they would warn about every host, or fence them).
+    let cut_off: Vec<String> = facts
+        .iter()
+        .filter(|f| {
+            network::observer_verdict(std::slice::from_ref(*f)).0 == ObserverVerdict::Isolated
+        })
+        .map(|f| f.cluster.clone())
+        .collect();
+    consul.clusters.retain(|c| !cut_off.contains(&c.name));
     let mut hosts = BTreeMap::new();
     for svc in services {
         let facts = host_facts(cx.config, &consul, &svc);

@@ -3,3 +3,4 @@ pub mod bmc;
 pub mod cli;
 pub mod clients;
 pub mod sim;
+pub mod watch;

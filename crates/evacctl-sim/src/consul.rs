@@ -299,6 +299,9 @@ fn route(world: &mut World, c: usize, req: &SimRequest, segs: &[&str]) -> Reply 
             }
             health(world, c, &m, kind, arg, req)
         }
+        // Sessions and KV live in the Raft log: without a leader (as the agent sees it) a
+        // write, or a read that is not `stale`, answers as Consul does.
+        ["v1", "session" | "kv", ..] if seen_leader.is_none() && !(get && stale) => no_leader(),
         ["v1", "session", "create"] if put => session_create(world, c, &m, req),
         ["v1", "session", "renew", id] if put => session_renew(world, c, id, req.now),
         ["v1", "session", "destroy", id] if put => {

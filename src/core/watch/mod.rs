@@ -64,6 +64,9 @@ pub struct PolicyConfig {
     /// Move the volumes the failed host's cinder-volume managed before evacuating (a no-op
     /// when it runs no cinder-volume).
     pub move_volumes: bool,
+    /// A cluster-wide alert still under way is sent again this often; `None`: only when it
+    /// starts, changes and ends.
+    pub realert_interval: Option<Duration>,
 }
 
 impl Default for PolicyConfig {
@@ -86,6 +89,7 @@ impl Default for PolicyConfig {
             partial_evacuation: true,
             flap_window: Duration::from_secs(10 * 60),
             move_volumes: true,
+            realert_interval: None,
         }
     }
 }
@@ -377,6 +381,9 @@ pub struct CycleFacts {
     pub observer_isolated: Vec<String>,
     /// This controller holds the leader lock (or none is configured).
     pub leader: bool,
+    /// Why the leader lock could not even be asked (Consul without a leader, unreachable):
+    /// nobody can act, which people must hear of.
+    pub leader_error: Option<String>,
 }
 
 /// May the cycle act, and if not, why.
@@ -385,6 +392,8 @@ pub enum Gate {
     Open,
     /// Observe only: another controller acts.
     Standby(String),
+    /// Observe only, and warn: the leader lock cannot be asked, so no controller acts.
+    NoLeader(String),
     /// Act on nothing, alert: the problem is probably ours.
     ObserverIsolated(String),
     /// Act on nothing, alert: too many hosts at once.
@@ -404,7 +413,10 @@ impl Gate {
     pub fn reason(&self) -> &str {
         match self {
             Gate::Open => "",
-            Gate::Standby(r) | Gate::ObserverIsolated(r) | Gate::MassFailure(r) => r,
+            Gate::Standby(r)
+            | Gate::NoLeader(r)
+            | Gate::ObserverIsolated(r)
+            | Gate::MassFailure(r) => r,
         }
     }
 }
@@ -436,6 +448,11 @@ pub fn gates(c: &CycleFacts, policy: &PolicyConfig) -> Gate {
             "{n} hosts look failed at once ({}; {which}): the problem is probably the network \
              or this controller, not the hosts; acting on nothing",
             c.failing.join(", ")
+        ));
+    }
+    if let (false, Some(why)) = (c.leader, &c.leader_error) {
+        return Gate::NoLeader(format!(
+            "the leader lock cannot be asked ({why}): no controller acts; acting on nothing"
         ));
     }
     if !c.leader {

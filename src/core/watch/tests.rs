@@ -435,6 +435,7 @@ fn gates_and_the_closed_gate() {
         failing: vec!["c1".into()],
         observer_isolated: vec![],
         leader: true,
+        leader_error: None,
     };
     assert_eq!(gates(&ok, &p), Gate::Open);
     let two = CycleFacts {
@@ -463,6 +464,12 @@ fn gates_and_the_closed_gate() {
         ..ok
     };
     assert!(matches!(gates(&standby, &p), Gate::Standby(_)));
+    // Nobody can hold the lock: a warning, not a quiet standby.
+    let no_leader = CycleFacts {
+        leader_error: Some("No cluster leader".into()),
+        ..standby.clone()
+    };
+    assert!(matches!(gates(&no_leader, &p), Gate::NoLeader(r) if r.contains("No cluster leader")));
     // A closed gate: nothing runs.
     let c = Context {
         may_act: false,

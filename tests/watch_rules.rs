@@ -1,0 +1,247 @@
+//! `evacctl watch` against the rules of the origin documents (docs/origins.md) that issue 18
+//! found broken: who is told what, once; a cut-off observer; a power-on that does not bring
+//! the host back; leadership; every `quick_evacuate_level`. The real binary, cycle by cycle
+//! (`watch --once`, as cron runs it), against the simulated cloud.
+
+mod common;
+
+use common::watch::*;
+use serde_json::Value;
+
+/// The kinds of the events the `[notify] command` hook received, in order.
+fn kinds(events: &[Value]) -> Vec<&str> {
+    events.iter().filter_map(|e| e["event"].as_str()).collect()
+}
+
+/// The demo cloud with power-on recovery on (tests/watch.rs turns it off).
+fn with_recovery(timeout: &str) -> Watch {
+    Watch::start(
+        &scenario(),
+        &[("power_on_recovery", "true"), ("recovery_timeout", timeout)],
+    )
+}
+
+/// The events the `[notify] command` hook received, of one kind.
+fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+/// Item 8 of issue 18: a cluster-wide alert is sent when it starts and when it ends, not once
+/// per cron run; the journal carries it from one run to the next.
+#[test]
+fn a_gate_alert_is_sent_once_across_cron_runs_and_once_when_it_ends() {
+    let w = Watch::start(&scenario(), &[]);
+    let events = w.events_hook();
+    // Two hosts: more than max_failed_hosts, not so many that the observer looks cut off.
+    w.cloud.power_off("compute-1");
+    w.cloud.power_off("compute-2");
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let (run, report) = w.once();
+        codes.push(run.code);
+        assert_eq!(report["gate"], "mass-failure", "{report}\n{}", run.stderr);
+    }
+    assert_eq!(codes, [4, 4, 4, 4]);
+    let got = events_in(&events);
+    let alerts = of_kind(&got, "alert");
+    assert_eq!(alerts.len(), 1, "{got:#?}");
+    assert_eq!(alerts[0]["host"], "*");
+
+    // It ends once, said once.
+    for h in ["compute-1", "compute-2"] {
+        w.cloud.power_on(h);
+    }
+    w.until("compute-1", &["healthy"], 30);
+    let report = w.until("compute-2", &["healthy"], 30);
+    assert_eq!(report["gate"], "open", "{report}");
+    let (_, _) = w.once();
+    let got = events_in(&events);
+    assert_eq!(of_kind(&got, "alert").len(), 1, "{got:#?}");
+    let ended = of_kind(&got, "alert-ended");
+    assert_eq!(ended.len(), 1, "{got:#?}");
+    assert!(
+        ended[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("hosts look failed at once")),
+        "{got:#?}"
+    );
+}
+
+/// With `realert_interval`, an alert still under way is sent again once the interval passed.
+#[test]
+fn a_gate_alert_is_sent_again_after_realert_interval() {
+    let w = Watch::start(&scenario(), &[("realert_interval", "\"1s\"")]);
+    let events = w.events_hook();
+    for h in ["compute-1", "compute-2"] {
+        w.cloud.power_off(h);
+    }
+    let (_, report) = w.once();
+    assert_eq!(report["gate"], "mass-failure", "{report}");
+    let (_, _) = w.once();
+    assert_eq!(of_kind(&events_in(&events), "alert").len(), 1);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let (_, _) = w.once();
+    assert_eq!(of_kind(&events_in(&events), "alert").len(), 2);
+}
+
+/// Item 6 of issue 18: a controller cut off from the management cluster sees every host
+/// failed there; those cells feed no verdict: one cluster-wide alert, no per-host warning.
+#[test]
+fn a_cut_off_observer_warns_about_no_host() {
+    let w = Watch::start(&scenario(), &[]);
+    let events = w.events_hook();
+    w.cloud.ctl("POST", "consul/management/observer/cut", None);
+    for _ in 0..2 {
+        let (run, report) = w.once();
+        assert_eq!(run.code, 7, "{}", run.stderr);
+        assert_eq!(report["gate"], "observer-isolated", "{report}");
+        for h in ["compute-1", "compute-2", "compute-3"] {
+            assert_eq!(host_state(&report, h), "healthy", "{report}");
+        }
+    }
+    let got = events_in(&events);
+    assert_eq!(kinds(&got), ["alert"], "{got:#?}");
+    assert_eq!(got[0]["host"], "*");
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+}
+
+/// Origin D: a host found off is powered on once; when it rejoins, nothing is evacuated.
+#[test]
+fn a_host_found_off_is_powered_on_and_rejoins() {
+    let w = with_recovery("\"20s\"");
+    let events = w.events_hook();
+    w.cloud.power_off("compute-3");
+    w.until("compute-3", &["recovering", "fencing", "alert"], 30);
+    assert!(w.powered_on("compute-3"));
+    let report = w.until("compute-3", &["healthy", "fencing", "alert"], 40);
+    assert_eq!(host_state(&report, "compute-3"), "healthy", "{report}");
+    assert!(w.evacuate_posts().is_empty(), "{:?}", w.evacuate_posts());
+    let got = events_in(&events);
+    assert_eq!(kinds(&got), ["failed", "recovered"], "{got:#?}");
+}
+
+/// Origin D: a host that does not come back after its power-on: people are told
+/// (`recovery-failed`), then it is fenced and evacuated.
+#[test]
+fn a_power_on_that_does_not_bring_the_host_back_is_told_then_fenced() {
+    let w = with_recovery("\"3s\"");
+    let events = w.events_hook();
+    w.cloud.ctl("POST", "hosts/compute-3/hardware-fault", None);
+    let report = w.until("compute-3", &["evacuated", "alert"], 90);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    let got = events_in(&events);
+    assert_eq!(
+        kinds(&got),
+        [
+            "failed",
+            "recovery-failed",
+            "fenced",
+            "isolated",
+            "evacuated"
+        ],
+        "{got:#?}"
+    );
+    let failed = of_kind(&got, "recovery-failed")[0];
+    assert_eq!(failed["host"], "compute-3");
+    assert_eq!(failed["previous_state"], "recovering");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("did not rejoin within 3s")),
+        "{failed}"
+    );
+}
+
+/// Removes a `key = ...` line from the evacctl configuration of the cloud.
+fn drop_key(w: &Watch, key: &str) {
+    let path = w.cloud.evacctl_config();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let prefix = format!("{key} = ");
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with(&prefix))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, text).unwrap();
+}
+
+/// Origin A: the automation runs on the Consul leader. With Consul clusters configured, the
+/// leader lock is on without `[lock] consul_cluster` (the management cluster), off only
+/// with `[lock] leader = false`.
+#[test]
+fn the_leader_lock_is_on_by_default_with_consul() {
+    let w = Watch::start(&scenario(), &[]);
+    drop_key(&w, "consul_cluster");
+    let (run, _) = w.once();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("acquired the leader lock `evacctl/leader` on Consul cluster `management`"),
+        "{}",
+        run.stderr
+    );
+    let path = w.cloud.evacctl_config();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, set_key(&text, "lock", "leader", "false")).unwrap();
+    let (run, _) = w.once();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("leader lock"), "{}", run.stderr);
+}
+
+/// Only the holder of the leader lock tells: a standby that sees a host fail sends nothing
+/// and does nothing.
+#[test]
+fn a_standby_tells_nobody_and_does_nothing() {
+    let w = Watch::start(&scenario(), &[]);
+    let events = w.events_hook();
+    // Another controller holds the key: a session of its own on it.
+    let consul = w.cloud.consul_url("management");
+    let client = common::sim::SimCloud::client();
+    let session: Value = client
+        .put(format!("{consul}/v1/session/create"))
+        .body(r#"{"Name": "ctl-b", "TTL": "60s", "Behavior": "release"}"#)
+        .send()
+        .and_then(|r| r.json())
+        .expect("a session");
+    let id = session["ID"].as_str().expect("a session id");
+    let took = client
+        .put(format!("{consul}/v1/kv/evacctl/leader?acquire={id}"))
+        .body(r#"{"controller": "ctl-b", "pid": 1, "since": "2026-01-01T00:00:00Z"}"#)
+        .send()
+        .and_then(|r| r.text())
+        .expect("acquire");
+    assert_eq!(took.trim(), "true");
+
+    w.cloud.power_off("compute-3");
+    for _ in 0..3 {
+        let (run, report) = w.once();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(report["gate"], "standby", "{report}");
+    }
+    assert!(events_in(&events).is_empty(), "{:?}", events_in(&events));
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+}
+
+/// The Consul cluster of the leader lock lost its leader: nobody can act. A warning, logged and
+/// told once across cron runs; nothing done.
+#[test]
+fn a_lost_consul_leader_is_a_warning_told_once_and_nothing_is_done() {
+    let w = Watch::start(&scenario(), &[]);
+    let events = w.events_hook();
+    w.cloud.ctl("POST", "consul/management/leader/lose", None);
+    w.cloud.power_off("compute-3");
+    for _ in 0..3 {
+        let (run, report) = w.once();
+        assert_eq!(report["gate"], "no-leader", "{report}\n{}", run.stderr);
+        assert!(
+            run.stderr.contains("the leader lock cannot be asked"),
+            "{}",
+            run.stderr
+        );
+    }
+    let got = events_in(&events);
+    assert_eq!(kinds(&got), ["warning"], "{got:#?}");
+    assert_eq!(got[0]["host"], "*");
+    assert_eq!(got[0]["state"], "no-leader");
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+}
