@@ -11,13 +11,17 @@ use crate::exit_codes::ExitCode;
 
 pub fn completions(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
     let mut cmd = cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "evacctl", &mut std::io::stdout());
+    // Generated into memory, then written as all output is: a closed pipe ends it quietly
+    // (clap_complete writing to stdout itself panics on one).
+    let mut buf = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "evacctl", &mut buf);
+    crate::output::emit_raw(&String::from_utf8_lossy(&buf))?;
     Ok(ExitCode::Success)
 }
 
 pub fn gen_assets(args: &GenAssetsArgs) -> anyhow::Result<ExitCode> {
     for path in write_assets(&args.out)? {
-        println!("{}", path.display());
+        crate::outln!("{}", path.display());
     }
     Ok(ExitCode::Success)
 }
