@@ -272,3 +272,33 @@ fn a_closed_pipe_is_a_quiet_end() {
     assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn man_pages_have_exit_status_examples_and_the_config_page() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = std::fs::read_to_string(root.join("man/evacctl-host-evacuate.1")).expect("page");
+    for section in [
+        ".SH \"EXIT STATUS\"",
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+        ".SH \"SEE ALSO\"",
+    ] {
+        assert!(page.contains(section), "no {section}");
+    }
+    for (_, code, _, _) in evacctl::exit_codes::TABLE {
+        assert!(
+            page.contains(&format!("\\fB{code}\\fR")),
+            "no exit code {code}"
+        );
+    }
+    // Examples verbatim: one per line, in a no-fill block.
+    assert!(
+        page.contains(".SH EXAMPLES\n.nf\nevacctl host\\-evacuate compute\\-3 \\-\\-dry\\-run\n"),
+        "{page}"
+    );
+    let config = std::fs::read_to_string(root.join("man/evacctl.toml.5")).expect("config page");
+    assert!(config.starts_with(".TH evacctl.toml 5"), "{config}");
+    for table in ["[cloud]", "[bmc_defaults]"] {
+        assert!(config.contains(table), "no {table}");
+    }
+}
