@@ -29,6 +29,14 @@ pub struct Settings {
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
 
+/// Whether this run printed a JSON document: a failure after its report (a refusal the report
+/// explains) prints no second one, so stdout stays one JSON value.
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn json_printed() -> bool {
+    JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Set the run's output settings (once, before anything prints).
 pub fn configure(settings: Settings) {
     let _ = SETTINGS.set(settings);
@@ -464,6 +472,7 @@ pub fn print_table(title: Option<&str>, t: &Table) -> std::io::Result<()> {
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let mut text = with_schema_version(serde_json::to_string_pretty(value)?);
     text.push('\n');
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     emit_raw(&text)?;
     Ok(())
 }

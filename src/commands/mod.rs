@@ -235,8 +235,12 @@ pub fn no_rows(command: &str) -> CliError {
 }
 
 /// A failure as one JSON object on stdout (`-f json`), beside the line on stderr: the message,
-/// the exit code and its name, and the service's request id when it gave one.
+/// the exit code and its name, and the service's request id when it gave one. Not when the
+/// command already printed its report (which says the outcome).
 pub fn print_json_error(err: &anyhow::Error, code: ExitCode) {
+    if crate::output::json_printed() {
+        return;
+    }
     let request_id = err.chain().find_map(|c| {
         c.downcast_ref::<openstack::Error>()
             .and_then(openstack::Error::api)
