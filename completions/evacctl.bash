@@ -49,6 +49,9 @@ _evacctl() {
             evacctl,verify)
                 cmd="evacctl__subcmd__verify"
                 ;;
+            evacctl,version)
+                cmd="evacctl__subcmd__version"
+                ;;
             evacctl,watch)
                 cmd="evacctl__subcmd__watch"
                 ;;
@@ -84,6 +87,9 @@ _evacctl() {
                 ;;
             evacctl__subcmd__help,verify)
                 cmd="evacctl__subcmd__help__subcmd__verify"
+                ;;
+            evacctl__subcmd__help,version)
+                cmd="evacctl__subcmd__help__subcmd__version"
                 ;;
             evacctl__subcmd__help,watch)
                 cmd="evacctl__subcmd__help__subcmd__watch"
@@ -164,7 +170,7 @@ _evacctl() {
 
     case "${cmd}" in
         evacctl)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help"
+            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -183,11 +189,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -210,7 +228,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__check__subcmd__consul)
-            opts="-f -y -v -q -h -V --cluster --host --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --cluster --host --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,11 +255,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -264,7 +294,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__check__subcmd__services)
-            opts="-f -y -v -q -h -V --host --binary --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --host --binary --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -291,11 +321,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -318,7 +360,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__completions)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version bash elvish fish powershell zsh"
+            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -337,11 +379,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -364,7 +418,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__evacuate)
-            opts="-f -y -v -q -h -V --target --no-fence-check --dry-run --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --target --no-fence-check --dry-run --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -391,11 +445,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -418,7 +484,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__gen__subcmd__assets)
-            opts="-f -y -v -q -h -V --out --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --out --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -441,11 +507,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -468,7 +546,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__help)
-            opts="check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help"
+            opts="check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -705,6 +783,20 @@ _evacctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        evacctl__subcmd__help__subcmd__version)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         evacctl__subcmd__help__subcmd__watch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -720,7 +812,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__host__subcmd__evacuate)
-            opts="-f -y -v -q -h -V --target --concurrency --allow-partial --force-down --no-fence-check --dry-run --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --target --concurrency --allow-partial --force-down --no-fence-check --dry-run --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -751,11 +843,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -778,7 +882,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version power help"
+            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version power help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -797,11 +901,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -922,7 +1038,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power)
-            opts="-f -y -v -q -h -V --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version status on off cycle help"
+            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version status on off cycle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -941,11 +1057,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -968,7 +1096,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__cycle)
-            opts="-f -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -991,11 +1119,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -1102,7 +1242,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__off)
-            opts="-f -y -v -q -h -V --all --wait-lock --wait --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --all --wait-lock --wait --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1125,11 +1265,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -1152,7 +1304,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__on)
-            opts="-f -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1175,11 +1327,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -1202,7 +1366,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__status)
-            opts="-f -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1225,11 +1389,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -1252,7 +1428,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__migrate__subcmd__volumes)
-            opts="-f -y -v -q -h -V --to --backend --dry-run --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --to --backend --dry-run --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1283,11 +1459,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -1310,7 +1498,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__restore)
-            opts="-f -y -v -q -h -V --max-heartbeat-age --dry-run --wait-lock --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --max-heartbeat-age --dry-run --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1337,11 +1525,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -1364,7 +1564,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__verify)
-            opts="-f -y -v -q -h -V --wait --timeout --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --wait --timeout --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1387,11 +1587,81 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        evacctl__subcmd__version)
+            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --os-cloud)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --os-region-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)
@@ -1414,7 +1684,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__watch)
-            opts="-f -y -v -q -h -V --once --interval --dry-run --status --test-notify --os-cloud --os-region-name --config --format --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --once --interval --dry-run --status --test-notify --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1437,11 +1707,23 @@ _evacctl() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
                     return 0
                     ;;
                 -f)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json value csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --column)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-file)

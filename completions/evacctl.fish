@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_evacctl_global_optspecs
-    string join \n os-cloud= os-region-name= config= f/format= y/yes v/verbose q/quiet log-file= journal= lock-dir= h/help V/version
+    string join \n os-cloud= os-region-name= config= f/format= c/column= max-width= y/yes v/verbose q/quiet log-file= journal= lock-dir= h/help V/version
 end
 
 function __fish_evacctl_needs_command
@@ -27,8 +27,12 @@ end
 complete -c evacctl -n "__fish_evacctl_needs_command" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_needs_command" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_needs_command" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_needs_command" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_needs_command" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_needs_command" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_needs_command" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_needs_command" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_needs_command" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_needs_command" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -46,6 +50,7 @@ complete -c evacctl -n "__fish_evacctl_needs_command" -f -a "host-evacuate" -d '
 complete -c evacctl -n "__fish_evacctl_needs_command" -f -a "verify" -d 'Step 5: verify that a host\'s evacuated servers run elsewhere and nothing is left behind'
 complete -c evacctl -n "__fish_evacctl_needs_command" -f -a "watch" -d 'The whole runbook unattended: detect, confirm, fence, isolate, move volumes, evacuate, verify'
 complete -c evacctl -n "__fish_evacctl_needs_command" -f -a "restore" -d 'Return a repaired host to service: unset forced-down, enable, clear its state'
+complete -c evacctl -n "__fish_evacctl_needs_command" -f -a "version" -d 'Print the version, git commit and build date (`-f json` for a script)'
 complete -c evacctl -n "__fish_evacctl_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c evacctl -n "__fish_evacctl_needs_command" -f -a "gen-assets" -d 'Write completions and man pages into a directory (for packaging)'
 complete -c evacctl -n "__fish_evacctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -54,8 +59,12 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l host -d
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -69,8 +78,12 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l binar
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -82,8 +95,12 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s V -l 
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -97,8 +114,12 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_see
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -120,8 +141,12 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l wait
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -136,8 +161,12 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l wait-lock -
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -154,8 +183,12 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l wait-l
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -172,8 +205,12 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l timeout -d 'H
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -187,8 +224,12 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l interval -d 'T
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -206,8 +247,12 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l wait-lock -d
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -217,11 +262,32 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s v -l verbose
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s q -l quiet -d 'Less log output: warnings and errors only'
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s V -l version -d 'Print version'
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s q -l quiet -d 'Less log output: warnings and errors only'
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s h -l help -d 'Print help'
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s V -l version -d 'Print version'
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -234,8 +300,12 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l out -d 'D
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l config -d 'evacctl configuration file [default: /etc/evacctl/config.toml when it exists]' -r -F
-complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s f -l format -d 'Output format: table for people, json for scripts (stable field names)' -r -f -a "table\t''
-json\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s f -l format -d 'Output format: table for people; json for scripts (stable field names); value (the cells of each row, space-separated, for shell loops) or csv, for commands that list rows' -r -f -a "table\t''
+json\t''
+value\t''
+csv\t''"
+complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
+complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l log-file -d 'Also append log lines to FILE' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
@@ -244,16 +314,17 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s v -l verb
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s q -l quiet -d 'Less log output: warnings and errors only'
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s h -l help -d 'Print help'
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s V -l version -d 'Print version'
-complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help" -f -a "check-consul" -d 'Step 0: Consul clusters, leaders and quorum, and a per-host network verdict'
-complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help" -f -a "check-services" -d 'Step 1: Nova and Cinder services; which compute hosts are down and why'
-complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help" -f -a "ipmi" -d 'Step 2: power state of hosts through their BMCs; fence (off) or recover (on)'
-complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help" -f -a "migrate-volumes" -d 'Step 3: move a dead host\'s Cinder volumes and backups to a validated healthy host'
-complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help" -f -a "evacuate" -d 'Step 4: evacuate one server from its failed host'
-complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help" -f -a "host-evacuate" -d 'Step 4: evacuate every evacuable server of a failed host, after a capacity plan'
-complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help" -f -a "verify" -d 'Step 5: verify that a host\'s evacuated servers run elsewhere and nothing is left behind'
-complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help" -f -a "watch" -d 'The whole runbook unattended: detect, confirm, fence, isolate, move volumes, evacuate, verify'
-complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help" -f -a "restore" -d 'Return a repaired host to service: unset forced-down, enable, clear its state'
-complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help" -f -a "gen-assets" -d 'Write completions and man pages into a directory (for packaging)'
-complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore completions gen-assets help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "check-consul" -d 'Step 0: Consul clusters, leaders and quorum, and a per-host network verdict'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "check-services" -d 'Step 1: Nova and Cinder services; which compute hosts are down and why'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "ipmi" -d 'Step 2: power state of hosts through their BMCs; fence (off) or recover (on)'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "migrate-volumes" -d 'Step 3: move a dead host\'s Cinder volumes and backups to a validated healthy host'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "evacuate" -d 'Step 4: evacuate one server from its failed host'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "host-evacuate" -d 'Step 4: evacuate every evacuable server of a failed host, after a capacity plan'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "verify" -d 'Step 5: verify that a host\'s evacuated servers run elsewhere and nothing is left behind'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "watch" -d 'The whole runbook unattended: detect, confirm, fence, isolate, move volumes, evacuate, verify'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "restore" -d 'Return a repaired host to service: unset forced-down, enable, clear its state'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "version" -d 'Print the version, git commit and build date (`-f json` for a script)'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "gen-assets" -d 'Write completions and man pages into a directory (for packaging)'
+complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand help; and __fish_seen_subcommand_from ipmi" -f -a "power" -d 'Chassis power: status, on, off, cycle'

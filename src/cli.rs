@@ -33,10 +33,20 @@ fn after_long_help() -> String {
     )
 }
 
+/// `evacctl --version`: the version, the git commit and the build date (build.rs).
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("EVACCTL_GIT_COMMIT"),
+    ", built ",
+    env!("EVACCTL_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "evacctl",
-    version,
+    version = LONG_VERSION,
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_long_help = after_long_help(),
@@ -84,9 +94,20 @@ pub struct GlobalArgs {
     )]
     pub config: Option<PathBuf>,
 
-    /// Output format: table for people, json for scripts (stable field names)
+    /// Output format: table for people; json for scripts (stable field names); value (the
+    /// cells of each row, space-separated, for shell loops) or csv, for commands that list rows
     #[arg(short = 'f', long, value_enum, default_value_t = Format::Table, global = true)]
     pub format: Format,
+
+    /// A column to show, by its table header (any case; repeatable, in this order): for
+    /// table, value and csv output of commands that list rows
+    #[arg(short = 'c', long = "column", global = true, value_name = "NAME")]
+    pub columns: Vec<String>,
+
+    /// Lines of tables at most N characters [default: COLUMNS, else the terminal's width;
+    /// whole lines when stdout is not a terminal]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
+    pub max_width: Option<u16>,
 
     /// Answer yes to confirmations (required when there is no terminal to ask on)
     #[arg(short = 'y', long, global = true)]
@@ -140,6 +161,8 @@ pub struct LockArgs {
 pub enum Format {
     Table,
     Json,
+    Value,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,6 +254,10 @@ forced_down, enables the service and records the host `restored` in the journal,
         after_help = "Examples:\n  evacctl restore compute-3 --dry-run\n  evacctl restore compute-3\n  evacctl restore compute-3 --yes -f json"
     )]
     Restore(RestoreArgs),
+
+    /// Print the version, git commit and build date (`-f json` for a script)
+    #[command(after_help = "Examples:\n  evacctl version\n  evacctl version -f json")]
+    Version,
 
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(

@@ -1,6 +1,6 @@
 //! The process exit codes, decided once for every subcommand.
 //!
-//! The table below is the single source: `--help` prints it, the README repeats it (a test
+//! The table below is the single source: `--help` prints it, docs/reference.md repeats it (a test
 //! checks they agree), and scripts may rely on it.
 
 use crate::core::Finding;

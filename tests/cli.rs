@@ -106,14 +106,15 @@ fn bad_usage_exits_2() {
 }
 
 #[test]
-fn readme_documents_the_same_exit_codes() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md");
+fn the_reference_documents_the_same_exit_codes() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reference.md"))
+            .expect("docs/reference.md");
     for (_, num, name, _) in TABLE {
         let row = format!("| {num} | `{name}` |");
         assert!(
             readme.contains(&row),
-            "README.md lacks the exit code row starting `{row}`"
+            "docs/reference.md lacks the exit code row starting `{row}`"
         );
     }
 }

@@ -182,7 +182,7 @@ pub fn run(ctx: &Context, args: &CheckConsulArgs) -> anyhow::Result<ExitCode> {
     let (report, code) = build_report(config, &observation, &hosts, hosts_source, nova_error);
     match ctx.format() {
         Format::Json => output::print_json(&report)?,
-        Format::Table => print_tables(&report)?,
+        Format::Table | Format::Value | Format::Csv => print_tables(&report)?,
     }
     Ok(code)
 }
@@ -562,7 +562,7 @@ fn print_tables(report: &Report) -> anyhow::Result<()> {
     if report.hosts.is_empty() {
         crate::outln!("{title} none");
     } else {
-        output::print_table(Some(&title), &t)?;
+        crate::commands::print_listing(Some(&title), &t)?;
     }
 
     crate::outln!();

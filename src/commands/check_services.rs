@@ -281,7 +281,7 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
 
     match ctx.format() {
         Format::Json => output::print_json(&report)?,
-        Format::Table => print_tables(&report)?,
+        Format::Table | Format::Value | Format::Csv => print_tables(&report)?,
     }
     Ok(code)
 }
@@ -415,6 +415,10 @@ fn print_tables(report: &Report) -> anyhow::Result<()> {
             r.verdict.as_str().to_string(),
         ]);
     }
+    if output::rows_only() {
+        return crate::commands::print_listing(None, &t);
+    }
+    let t = output::selected(&t).map_err(crate::error::CliError::usage)?;
     text.push_str(&output::titled("Nova services:", &t));
 
     match (&report.cinder_services, &report.cinder_error) {

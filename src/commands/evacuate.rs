@@ -62,6 +62,9 @@ struct Report<'a> {
 }
 
 pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
+    if output::rows_only() {
+        return Err(crate::commands::no_rows("evacuate").into());
+    }
     let session = ctx.session()?;
     let config = ctx.config()?;
     let journal = if args.dry_run {
@@ -102,7 +105,7 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
                 result: None,
                 exit_code: 0,
             })?,
-            Format::Table => {
+            Format::Table | Format::Value | Format::Csv => {
                 crate::outln!(
                     "dry run: would evacuate {} ({}, {}) from {source} to {}",
                     server.id,
@@ -148,7 +151,9 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
             result: Some(outcome),
             exit_code: code.code(),
         })?,
-        Format::Table => print_outcomes(std::slice::from_ref(outcome))?,
+        Format::Table | Format::Value | Format::Csv => {
+            print_outcomes(std::slice::from_ref(outcome))?
+        }
     }
     if let (false, false, Some(e)) = (outcome.accepted, outcome.not_sent, &outcome.error) {
         // Nova's own message and request id, as `nova evacuate` prints them.

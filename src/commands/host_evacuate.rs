@@ -51,6 +51,9 @@ struct Report<'a> {
 }
 
 pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
+    if output::rows_only() && !args.dry_run {
+        return Err(crate::commands::no_rows("host-evacuate (without --dry-run)").into());
+    }
     let session = ctx.session()?;
     let config = ctx.config()?;
     // One actor per host (docs/design.md 2.5): held before the survey, so that what it plans is
@@ -92,7 +95,7 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
             .map(|e| survey.request_for(e, version)),
     );
 
-    if ctx.format() == Format::Table {
+    if ctx.format() != Format::Json {
         print_survey(&survey)?;
     }
     // The source is checked as it will be: forced down first when --force-down is given.
@@ -143,7 +146,7 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
                 fence_check: fence,
                 results: &[],
             })?,
-            Format::Table => {
+            Format::Table | Format::Value | Format::Csv => {
                 if let Some(f) = &fence {
                     crate::outln!("\nFence check: {}", fence_text(f));
                 }
@@ -230,7 +233,7 @@ fn refused_by_fence(
                 fence_check: None,
                 results: &[],
             })?,
-            Format::Table => print_dry_run(&[], Some(&err), code),
+            Format::Table | Format::Value | Format::Csv => print_dry_run(&[], Some(&err), code),
         }
         return Ok(code);
     }
@@ -309,7 +312,7 @@ fn finish(
             results: outcomes,
             summary: s,
         })?,
-        Format::Table => {
+        Format::Table | Format::Value | Format::Csv => {
             if let Some(f) = &fence_check {
                 crate::outln!("\nFence check: {}", fence_text(f));
             }
@@ -440,7 +443,7 @@ fn print_survey(survey: &Survey) -> anyhow::Result<()> {
         ]);
     }
     crate::outln!();
-    output::print_table(Some(&format!("Servers on {}:", survey.host)), &t)?;
+    crate::commands::print_listing(Some(&format!("Servers on {}:", survey.host)), &t)?;
 
     let mut t = output::table(
         std::iter::once("Target".to_string())

@@ -203,7 +203,7 @@ pub fn run(ctx: &Context, action: &PowerAction) -> anyhow::Result<ExitCode> {
     };
     match ctx.format() {
         Format::Json => output::print_json(&report)?,
-        Format::Table => print_table(&report)?,
+        Format::Table | Format::Value | Format::Csv => print_table(&report)?,
     }
     Ok(code)
 }
@@ -648,7 +648,7 @@ fn print_table(report: &Report) -> anyhow::Result<()> {
         cells.push(output::or_dash(r.error.as_deref()));
         t.add_row(cells);
     }
-    output::emit(&format!("{t}\n"))?;
+    crate::commands::print_listing(None, &t)?;
     let s = &report.summary;
     let what = match (report.action, report.wait) {
         (Action::Status, _) => {

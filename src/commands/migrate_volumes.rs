@@ -50,6 +50,9 @@ struct Report<'a> {
 }
 
 pub fn run(ctx: &Context, args: &MigrateVolumesArgs) -> anyhow::Result<ExitCode> {
+    if output::rows_only() && !args.dry_run {
+        return Err(crate::commands::no_rows("migrate-volumes (without --dry-run)").into());
+    }
     let req = Request::new(&args.failed_host, &args.to, args.backend.as_deref())
         .map_err(|r| CliError::new(r.code.into(), r.message))?;
     let config = ctx.config()?;
@@ -248,7 +251,7 @@ fn print_plan(plan: &Plan, commands: &[CommandResult]) -> anyhow::Result<()> {
             ]);
         }
         let title = format!("Volumes to move from {} to {}:", r.failed_host, r.new_host);
-        output::print_table(Some(&title), &t)?;
+        crate::commands::print_listing(Some(&title), &t)?;
     }
     if !plan.backups.is_empty() {
         let mut t = output::table(["ID", "Name", "Status", "Size", "Current Host", "New Host"]);

@@ -218,12 +218,80 @@ pub fn signal_code(s: Signal) -> ExitCode {
     }
 }
 
+/// A command's main listing: `-c` picks its columns (an unknown name is a usage error naming
+/// the columns there are), `-f value`/`-f csv` print its rows alone.
+pub fn print_listing(title: Option<&str>, t: &crate::output::Table) -> anyhow::Result<()> {
+    let t = crate::output::selected(t).map_err(CliError::usage)?;
+    crate::output::print_rows(title, &t)?;
+    Ok(())
+}
+
+/// `-f value` and `-f csv` are for commands that list rows: elsewhere they are a usage error
+/// rather than a table a script would misread.
+pub fn no_rows(command: &str) -> CliError {
+    CliError::usage(format!(
+        "`evacctl {command}` lists no rows: use -f table or -f json (-f value and -f csv are for check-services, check-consul, ipmi power status, verify, watch --status, host-evacuate --dry-run and migrate-volumes --dry-run)"
+    ))
+}
+
+/// A failure as one JSON object on stdout (`-f json`), beside the line on stderr: the message,
+/// the exit code and its name, and the service's request id when it gave one. Not when the
+/// command already printed its report (which says the outcome).
+pub fn print_json_error(err: &anyhow::Error, code: ExitCode) {
+    if crate::output::json_printed() {
+        return;
+    }
+    let request_id = err.chain().find_map(|c| {
+        c.downcast_ref::<openstack::Error>()
+            .and_then(openstack::Error::api)
+            .or_else(|| c.downcast_ref::<openstack::ApiError>())
+            .and_then(|a| a.request_id.clone())
+    });
+    let doc = serde_json::json!({
+        "error": {
+            "message": format!("{err:#}"),
+            "kind": code.name(),
+            "exit_code": code.code(),
+            "request_id": request_id,
+        }
+    });
+    if let Err(e) = crate::output::print_json(&doc) {
+        tracing::warn!("cannot write the JSON error: {e:#}");
+    }
+}
+
+/// What `--version -f json` and `evacctl version -f json` print.
+#[derive(Debug, serde::Serialize)]
+pub struct VersionInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub commit: &'static str,
+    pub build_date: &'static str,
+}
+
+pub fn version_info() -> VersionInfo {
+    VersionInfo {
+        name: "evacctl",
+        version: env!("CARGO_PKG_VERSION"),
+        commit: env!("EVACCTL_GIT_COMMIT"),
+        build_date: env!("EVACCTL_BUILD_DATE"),
+    }
+}
+
+fn version(ctx: &Context) -> anyhow::Result<ExitCode> {
+    match ctx.format() {
+        Format::Json => crate::output::print_json(&version_info())?,
+        _ => crate::outln!("evacctl {}", crate::cli::LONG_VERSION),
+    }
+    Ok(ExitCode::Success)
+}
+
 /// Run the chosen subcommand; `Ok` carries the exit code for commands whose result is a
 /// verdict (checks), `Err` a failure that `main` maps to its code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Watch(_) => interrupt::install(interrupt::Mode::Record),
-        Command::Completions(_) | Command::GenAssets(_) => {}
+        Command::Completions(_) | Command::GenAssets(_) | Command::Version => {}
         _ => interrupt::install(interrupt::Mode::ExitWhenIdle),
     }
     let ctx = Context::new(cli.global);
@@ -271,6 +339,7 @@ fn run_command(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(ctx, &args),
         Command::Watch(args) => watch::run(ctx, &args),
         Command::Restore(args) => restore::run(ctx, &args),
+        Command::Version => version(ctx),
     }
 }
 

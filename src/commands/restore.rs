@@ -33,6 +33,9 @@ struct Report<'a> {
 }
 
 pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<ExitCode> {
+    if output::rows_only() {
+        return Err(crate::commands::no_rows("restore").into());
+    }
     let session = ctx.session()?;
     let config = ctx.config()?;
     // One actor per host (docs/design.md 2.5), held before the survey; not for a dry run.
@@ -48,7 +51,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<ExitCode> {
     let survey = restore::survey(session, config, &args.host, &opts, &records)?;
     let refusal = survey.refusal().map(|r| crate::commands::refusal_error(&r));
     let code = refusal.as_ref().map_or(ExitCode::Success, |e| e.code);
-    if ctx.format() == Format::Table {
+    if ctx.format() != Format::Json {
         print_survey(&survey)?;
     }
     for w in &survey.warnings {
@@ -59,7 +62,9 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<ExitCode> {
         let requests = survey.requests();
         match ctx.format() {
             Format::Json => output::print_json(&report(&survey, true, requests, &[], code))?,
-            Format::Table => print_dry_run(&requests, refusal.as_ref(), code),
+            Format::Table | Format::Value | Format::Csv => {
+                print_dry_run(&requests, refusal.as_ref(), code)
+            }
         }
         return Ok(code);
     }
@@ -150,7 +155,7 @@ fn finish(ctx: &Context, survey: &Survey, applied: &[Change]) -> anyhow::Result<
             applied,
             ExitCode::Success,
         ))?,
-        Format::Table => {
+        Format::Table | Format::Value | Format::Csv => {
             let done: Vec<&str> = applied.iter().map(|c| restore::past_tense(*c)).collect();
             if done.is_empty() {
                 crate::outln!(

@@ -79,7 +79,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             verification: &v,
             summary,
         })?,
-        Format::Table => print(&v, &summary)?,
+        Format::Table | Format::Value | Format::Csv => print(&v, &summary)?,
     }
     Ok(code)
 }
@@ -113,7 +113,7 @@ fn print(v: &Verification, s: &Summary) -> anyhow::Result<()> {
             v.host
         );
     } else {
-        output::print_table(Some(&format!("Servers evacuated from {}:", v.host)), &t)?;
+        crate::commands::print_listing(Some(&format!("Servers evacuated from {}:", v.host)), &t)?;
     }
     crate::outln!();
     match (&v.volumes.error, v.volumes.left.is_empty()) {

@@ -39,6 +39,9 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     if args.status {
         return status(ctx);
     }
+    if output::rows_only() {
+        return Err(crate::commands::no_rows("watch (without --status)").into());
+    }
     let config = ctx.config()?;
     let notifier = Notifier::from_config(&config.notify)?;
     if args.test_notify {
@@ -312,7 +315,7 @@ fn print_report(format: Format, report: &CycleReport, once: bool) -> anyhow::Res
                 output::print_json(report)?;
             }
         }
-        Format::Table => {
+        Format::Table | Format::Value | Format::Csv => {
             let mut t = output::table(["Host", "State", "Since", "Reason", "Next"]);
             for h in &report.hosts {
                 t.add_row(vec![
@@ -439,7 +442,7 @@ fn status(ctx: &Context) -> anyhow::Result<ExitCode> {
     };
     match ctx.format() {
         Format::Json => output::print_json(&s)?,
-        Format::Table => {
+        Format::Table | Format::Value | Format::Csv => {
             let mut t = output::table(["Host", "State", "Since", "Reason"]);
             for h in &s.hosts {
                 t.add_row(vec![
@@ -452,7 +455,7 @@ fn status(ctx: &Context) -> anyhow::Result<ExitCode> {
             if s.hosts.is_empty() {
                 crate::outln!("No host state in {} yet.", s.journal);
             } else {
-                output::print_table(Some(&format!("Hosts ({}):", s.journal)), &t)?;
+                crate::commands::print_listing(Some(&format!("Hosts ({}):", s.journal)), &t)?;
             }
             let mut t = output::table(["Time", "Host", "Server", "Target", "Result", "Run"]);
             for e in &s.evacuations {
