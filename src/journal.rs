@@ -7,13 +7,18 @@
 //! `migrate-volumes` and `watch` write to the same file.
 //!
 //! The file's directory is created (mode 0700) when it does not exist: at 3 a.m. a missing
-//! `/var/lib/evacctl` must not stop an evacuation. A line that cannot be parsed (a torn last
-//! line after a crash) is skipped with a warning when reading.
+//! `/var/lib/evacctl` must not stop an evacuation. The file itself is created 0600, and only a
+//! regular file is used: a symbolic link, a FIFO or a device (`/dev/full`) is refused.
+//!
+//! A line that cannot be parsed (a torn last line after a crash, a full disk or a power loss)
+//! is skipped with a warning when reading. Opening closes such a line off with a newline
+//! before anything is appended, so the next record is never glued to it (and lost with it).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 pub use crate::core::records::{
@@ -50,6 +55,9 @@ pub struct Journal {
     run_id: String,
     file: File,
     write_lock: Mutex<()>,
+    /// A write failed part-way (a full disk): the file may end mid-line, so the next write
+    /// starts with a newline.
+    torn: AtomicBool,
 }
 
 impl std::fmt::Debug for Journal {
@@ -87,19 +95,14 @@ impl Journal {
             create_private_dir(dir).map_err(|e| context("create its directory", e))?;
             tracing::info!("created the journal directory {}", dir.display());
         }
-        let mut opts = OpenOptions::new();
-        opts.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let file = opts.open(path).map_err(|e| context("open it", e))?;
+        let file = crate::files::open_append(path, 0o600).map_err(|e| context("open it", e))?;
+        close_torn_line(path, &file).map_err(|e| context("repair its last line", e))?;
         Ok(Journal {
             path: path.to_path_buf(),
             run_id: new_run_id(),
             file,
             write_lock: Mutex::new(()),
+            torn: AtomicBool::new(false),
         })
     }
 
@@ -174,8 +177,54 @@ impl Journal {
         // disk's flushes (a sync makes every line written before it durable).
         // A poisoned lock only means another writer panicked; the file is still whole.
         let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-        (&self.file).write_all(&buf).map_err(|e| self.error(e))
+        if self.torn.load(Ordering::Relaxed) {
+            buf.insert(0, b'\n');
+        }
+        match (&self.file).write_all(&buf) {
+            Ok(()) => {
+                self.torn.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.torn.store(true, Ordering::Relaxed);
+                Err(self.error(e))
+            }
+        }
     }
+}
+
+/// Closes off a last line without its newline (a record cut by a crash, a full disk or a
+/// power loss), synced, with a warning naming where it starts: appended to as it is, the
+/// file would glue the next record to it, and a reader would lose both.
+fn close_torn_line(path: &Path, file: &File) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut last = [0u8; 1];
+    if len == 0 || (file.read_exact_at(&mut last, len - 1).is_ok() && last[0] == b'\n') {
+        return Ok(());
+    }
+    // Where the torn line starts: after the last newline before the end.
+    let mut start = 0;
+    let mut end = len;
+    let mut chunk = vec![0u8; 8192];
+    while end > 0 {
+        let from = end.saturating_sub(chunk.len() as u64);
+        let n = usize::try_from(end - from).unwrap_or(chunk.len());
+        file.read_exact_at(&mut chunk[..n], from)?;
+        if let Some(i) = chunk[..n].iter().rposition(|b| *b == b'\n') {
+            start = from + i as u64 + 1;
+            break;
+        }
+        end = from;
+    }
+    (&*file).write_all(b"\n")?;
+    file.sync_data()?;
+    tracing::warn!(
+        "journal {}: its last line (bytes {start}..{len}) was cut off (a crash, a full disk or \
+         a power loss?): closed it with a newline; it is skipped when reading",
+        path.display()
+    );
+    Ok(())
 }
 
 pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
@@ -192,7 +241,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
 /// Every record of a journal file (none if it does not exist). Lines that do not parse are
 /// skipped and counted.
 pub fn read(path: &Path) -> io::Result<(Vec<Record>, usize)> {
-    let file = match File::open(path) {
+    let file = match crate::files::open_regular(path, false) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(e) => {
@@ -380,6 +429,156 @@ mod tests {
         assert_eq!(now.keys().collect::<Vec<_>>(), ["b"]);
         assert!(accepted_from(&records, "compute-1").is_empty());
         assert_eq!(episode_of(&records, "compute-2"), (0, None));
+    }
+
+    /// A record cut at any byte (a crash, a full disk) loses only itself: the records before
+    /// it are read, and every record appended after opening again is read too.
+    #[test]
+    fn a_torn_last_record_is_closed_off_at_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.jsonl");
+        let j = Journal::open(&whole).unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("a"))
+            .unwrap();
+        j.append(Kind::Result, "evacuate", "accepted", fields("a"))
+            .unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("b"))
+            .unwrap();
+        let bytes = std::fs::read(&whole).unwrap();
+        let last_start = bytes[..bytes.len() - 1]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .unwrap()
+            + 1;
+        // Every cut inside the last record, up to its missing newline.
+        for cut in last_start + 1..bytes.len() {
+            let path = dir.path().join(format!("cut-{cut}.jsonl"));
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let j = Journal::open(&path).unwrap();
+            j.append(Kind::Intent, "evacuate", "sending", fields("c"))
+                .unwrap();
+            j.append(Kind::Result, "evacuate", "accepted", fields("c"))
+                .unwrap();
+            let (records, bad) = read(&path).unwrap();
+            let servers: Vec<&str> = records.iter().filter_map(|r| r.server.as_deref()).collect();
+            if cut == bytes.len() - 1 {
+                // Only its newline was lost: the record is whole, and read.
+                assert_eq!(
+                    (servers.as_slice(), bad),
+                    (&["a", "a", "b", "c", "c"][..], 0)
+                );
+                continue;
+            }
+            assert_eq!(servers, ["a", "a", "c", "c"], "cut at byte {cut}");
+            assert_eq!(bad, 1, "cut at byte {cut}: only the torn record is lost");
+            let state = evacuations_from(&records, "compute-1");
+            assert!(
+                matches!(state["c"], JournalState::Accepted { .. }),
+                "cut at byte {cut}"
+            );
+        }
+        // A whole file is left as it is.
+        let j = Journal::open(&whole).unwrap();
+        drop(j);
+        assert_eq!(std::fs::read(&whole).unwrap(), bytes);
+    }
+
+    /// A journal that ends mid-record, then `watch`-style appends (events, an evacuation
+    /// accepted): the accepted evacuations stay visible, so nothing is sent twice.
+    #[test]
+    fn accepted_evacuations_stay_visible_after_a_torn_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let j = Journal::open(&path).unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("a"))
+            .unwrap();
+        j.append(Kind::Result, "evacuate", "accepted", fields("a"))
+            .unwrap();
+        drop(j);
+        // A power loss in the middle of the intent of b.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"{\"ts\":\"2026-11-22T03:12:09.000000Z\",\"run_id\":\"x\",\"kin")
+            .unwrap();
+        drop(f);
+        for _cycle in 0..3 {
+            let j = Journal::open(&path).unwrap();
+            j.append(
+                Kind::Event,
+                crate::core::watch::STATE_ACTION,
+                "evacuating",
+                Fields {
+                    host: Some("compute-1"),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("b"))
+            .unwrap();
+        j.append(Kind::Result, "evacuate", "accepted", fields("b"))
+            .unwrap();
+        let (records, bad) = read(&path).unwrap();
+        assert_eq!((records.len(), bad), (7, 1));
+        let accepted = accepted_from(&records, "compute-1");
+        assert_eq!(accepted.keys().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    /// A write that failed part-way (a full disk) leaves the file mid-line: the next record
+    /// starts on a line of its own.
+    #[test]
+    fn a_failed_write_does_not_glue_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let j = Journal::open(&path).unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("a"))
+            .unwrap();
+        // What a short write leaves behind, as the journal sees it.
+        (&j.file).write_all(b"{\"ts\": \"20").unwrap();
+        j.torn.store(true, Ordering::Relaxed);
+        j.append(Kind::Intent, "evacuate", "sending", fields("b"))
+            .unwrap();
+        let (records, bad) = read(&path).unwrap();
+        assert_eq!((records.len(), bad), (2, 1));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_fifos_and_devices_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.jsonl");
+        Journal::open(&real).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&real).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = Journal::open(&link).unwrap_err().to_string();
+        assert!(
+            e.contains("symbolic link") && e.contains("link.jsonl"),
+            "{e}"
+        );
+        assert!(read(&link).is_err());
+        let e = Journal::open(Path::new("/dev/full"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/dev/full") && e.contains("not a regular file"),
+            "{e}"
+        );
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(Journal::open(&fifo).is_err());
+        let e = read(&fifo).unwrap_err().to_string();
+        assert!(e.contains("FIFO"), "{e}");
+        assert!(Journal::open(dir.path()).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod core;
 pub mod engine;
 pub mod error;
 pub mod exit_codes;
+pub mod files;
 pub mod ids;
 pub mod journal;
 pub mod lock;
