@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod exit_codes;
 pub mod files;
+pub mod http;
 pub mod ids;
 pub mod journal;
 pub mod lock;
