@@ -59,12 +59,13 @@ impl Redfish {
         if bmc.insecure {
             builder = builder.tls_danger_accept_invalid_certs(true);
         } else if let Some(path) = &bmc.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                BmcError::config(format!(
-                    "cannot read the BMC CA bundle {} (ca_file): {e}",
-                    path.display()
-                ))
-            })?;
+            let pem = crate::files::read_limited(path, crate::openstack::session::MAX_CA_BUNDLE)
+                .map_err(|e| {
+                    BmcError::config(format!(
+                        "cannot read the BMC CA bundle {} (ca_file): {e}",
+                        path.display()
+                    ))
+                })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .ok()
                 .filter(|c| !c.is_empty())

@@ -1367,3 +1367,47 @@ fn a_secret_file_that_is_a_fifo_or_a_device_is_refused_at_once() {
         assert!(e.message.contains("hosts.c1.bmc.password_file"), "{e}");
     }
 }
+
+/// Every configured duration lies in a sane range, named in the error: a timeout too large
+/// to add to a time once made evacctl panic with a request in doubt.
+#[test]
+fn durations_out_of_range_are_refused_with_the_range() {
+    for (table, key, value, range) in [
+        (
+            "cloud",
+            "api_timeout",
+            "18446744073709551615s",
+            "from 1s to 1day",
+        ),
+        ("cloud", "api_timeout", "500ms", "from 1s to 1day"),
+        ("policy", "interval", "1ms", "from 100ms to 1day"),
+        ("policy", "interval", "2days", "from 100ms to 1day"),
+        ("policy", "check_interval", "2h", "from 100ms to 1h"),
+        ("policy", "recovery_timeout", "8days", "from 1s to 7days"),
+        ("policy", "verify_timeout", "100years", "from 1s to 7days"),
+        ("policy", "flap_window", "10ms", "from 1s to 7days"),
+        ("notify", "webhook_timeout", "2h", "from 100ms to 1h"),
+        ("bmc_defaults", "timeout", "1ms", "from 100ms to 1h"),
+    ] {
+        let e = err(&format!("[{table}]\n{key} = \"{value}\"\n"));
+        assert_at(
+            &e,
+            ConfigErrorKind::InvalidValue,
+            &format!("{table}.{key}"),
+            2,
+            key.len() + 4,
+        );
+        assert!(
+            e.message.contains("is out of range: allowed") && e.message.contains(range),
+            "{e}"
+        );
+    }
+    let e = err("[hosts.c1.bmc]\naddress = \"x\"\npassword_env = \"P\"\ntimeout = \"3h\"\n");
+    assert_eq!(e.key.as_deref(), Some("hosts.c1.bmc.timeout"), "{e}");
+    assert!(e.message.contains("from 100ms to 1h"), "{e}");
+    // The edges are allowed.
+    let c = ok(
+        "[cloud]\napi_timeout = \"1day\"\n[policy]\ninterval = \"100ms\"\nverify_timeout = \"7days\"\n",
+    );
+    assert_eq!(c.cloud.api_timeout, Duration::from_secs(86400));
+}

@@ -862,6 +862,9 @@ fn lock_opt(m: &Mutex<Option<Arc<Token>>>) -> Option<Arc<Token>> {
     m.try_lock().ok().and_then(|g| g.clone())
 }
 
+/// CA bundles larger than this are refused (a system's whole bundle is about 200 KiB).
+pub const MAX_CA_BUNDLE: u64 = 16 << 20;
+
 /// The certificates of a PEM CA bundle, for `tls_certs_only` (the bundle replaces the system
 /// store, as keystoneauth's `cacert` does). `key` names the setting in messages. Also used by
 /// the Consul client (`ca_file`).
@@ -870,7 +873,7 @@ pub fn ca_bundle(
     key: &str,
 ) -> std::result::Result<Vec<reqwest::Certificate>, String> {
     let shown = path.display();
-    let pem = std::fs::read(path)
+    let pem = crate::files::read_limited(path, MAX_CA_BUNDLE)
         .map_err(|e| format!("cannot read the CA bundle {shown} ({key}): {e}"))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
         .map_err(|e| format!("the CA bundle {shown} ({key}) is not valid PEM: {e}"))?;
