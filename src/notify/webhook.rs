@@ -117,14 +117,18 @@ impl Webhook {
             .post(self.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_vec());
+        let no_answer = || {
+            format!(
+                "no answer within {}",
+                humantime::format_duration(self.timeout)
+            )
+        };
         let resp = match http::exchange(request, self.timeout, MAX_ANSWER) {
             Ok(r) => r,
+            Err(http::Failure::TimedOut(_)) => return Err(Failure::new(true, no_answer())),
             Err(http::Failure::Send(e)) => {
                 let why = if e.is_timeout() {
-                    format!(
-                        "no answer within {}",
-                        humantime::format_duration(self.timeout)
-                    )
+                    no_answer()
                 } else if e.is_connect() {
                     format!("cannot connect: {}", chain(&e.without_url()))
                 } else {
