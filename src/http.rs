@@ -122,7 +122,9 @@ fn run(
                 body.extend_from_slice(&chunk[..n]);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            // reqwest ends the body itself at the request's timeout (the same deadline, give
+            // or take its start): that is a timeout too, not a broken answer.
+            Err(e) if is_timeout(&e) || deadline.is_some_and(|d| Instant::now() >= d) => {
                 return Err(Failure::TimedOut(timeout));
             }
             Err(e) => return Err(Failure::Broken(e.to_string())),
@@ -133,6 +135,26 @@ fn run(
         headers,
         body,
     })
+}
+
+/// A read error that is, somewhere in its chain, a timeout.
+fn is_timeout(e: &std::io::Error) -> bool {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        return true;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<reqwest::Error>()
+            && r.is_timeout()
+        {
+            return true;
+        }
+        if err.to_string().contains("timed out") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// An error and its sources, `: `-joined, without repeats.
