@@ -4,17 +4,27 @@
 //! evacuation history operators read (`jq`, `grep`).
 //!
 //! The record is general (kind, action, host, target, server, status, detail) so that
-//! `migrate-volumes` and `watch` write to the same file.
+//! `migrate-volumes` and `watch` write to the same file. A manual command's records also say
+//! who ran it ([`Operator`]: the user, `SUDO_USER`, the machine, the command line with its
+//! secrets masked); `watch`'s records have none.
 //!
 //! The file's directory is created (mode 0700) when it does not exist: at 3 a.m. a missing
-//! `/var/lib/evacctl` must not stop an evacuation. A line that cannot be parsed (a torn last
-//! line after a crash) is skipped with a warning when reading.
+//! `/var/lib/evacctl` must not stop an evacuation. The file itself is created 0600, and only a
+//! regular file is used: a symbolic link, a FIFO or a device (`/dev/full`) is refused.
+//!
+//! A line that cannot be parsed (a torn last line after a crash, a full disk or a power loss)
+//! is skipped with a warning when reading. Opening closes such a line off with a newline
+//! before anything is appended, so the next record is never glued to it (and lost with it).
 
-use std::fs::{File, OpenOptions};
+use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
 
 pub use crate::core::records::{
     Accepted, Kind, NO_ANSWER, Record, TAKEOVER_ACTION, accepted_from, episode_of,
@@ -50,6 +60,167 @@ pub struct Journal {
     run_id: String,
     file: File,
     write_lock: Mutex<()>,
+    /// A write failed part-way (a full disk): the file may end mid-line, so the next write
+    /// starts with a newline.
+    torn: AtomicBool,
+    /// Who ran the command, written into every record (`None`: `watch`, tests).
+    operator: Option<Operator>,
+}
+
+/// Who ran a manual command: the audit part of its journal records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    /// The account evacctl runs as (its name, else `USER`, else `uid N`).
+    pub user: String,
+    /// Who ran it through sudo (`SUDO_USER`), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sudo_user: Option<String>,
+    /// This machine's host name.
+    pub host: String,
+    /// The command line, secrets masked.
+    pub command: String,
+}
+
+impl Operator {
+    /// The current user on this machine, running `argv` (evacctl's own, program first).
+    pub fn current<I, S>(argv: I) -> Operator
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let argv: Vec<String> = argv
+            .into_iter()
+            .map(|a| a.into().to_string_lossy().into_owned())
+            .collect();
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Operator {
+            user: user_name()
+                .or_else(|| env("USER"))
+                .unwrap_or_else(|| format!("uid {}", current_uid())),
+            sudo_user: env("SUDO_USER"),
+            host: host_name(),
+            command: crate::process::shell_words(&mask_argv(&argv)),
+        }
+    }
+
+    /// [`Operator::current`] for a manual command; `None` for `watch`, whose records stay as
+    /// they are (it runs unattended, and writes a record per state change).
+    pub fn for_command<I, S>(argv: I) -> Option<Operator>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+        let words: Vec<String> = argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        (subcommand(&words) != Some("watch")).then(|| Operator::current(argv))
+    }
+}
+
+/// The subcommand of evacctl's argv: its first word that is neither an option nor the value
+/// of a global option that takes one (these follow `cli::GlobalArgs`).
+fn subcommand(argv: &[String]) -> Option<&str> {
+    const TAKE_A_VALUE: &[&str] = &[
+        "--os-cloud",
+        "--os-region-name",
+        "--config",
+        "--format",
+        "-f",
+        "--log-file",
+        "--journal",
+    ];
+    let mut words = argv.iter().skip(1);
+    while let Some(w) = words.next() {
+        if TAKE_A_VALUE.contains(&w.as_str()) {
+            words.next();
+        } else if !w.starts_with('-') {
+            return Some(w);
+        }
+    }
+    None
+}
+
+/// An argv with the values of secret-looking options masked: the value after `--password`,
+/// `--token`, or any option whose name holds `password`, `token` or `secret` (its next word,
+/// or what follows its `=`), and `NAME=value` words whose name holds one of them.
+pub fn mask_argv(argv: &[String]) -> Vec<String> {
+    let secret_name = |name: &str| {
+        let n = name.to_ascii_lowercase();
+        ["password", "token", "secret", "passwd"]
+            .iter()
+            .any(|w| n.contains(w))
+    };
+    let mut out = Vec::with_capacity(argv.len());
+    let mut mask_next = false;
+    for w in argv {
+        if mask_next {
+            out.push("***".to_string());
+            mask_next = false;
+            continue;
+        }
+        match w.split_once('=') {
+            Some((name, _)) if secret_name(name) => out.push(format!("{name}=***")),
+            None if w.starts_with('-') && secret_name(w) => {
+                out.push(w.clone());
+                mask_next = true;
+            }
+            _ => out.push(w.clone()),
+        }
+    }
+    out
+}
+
+fn current_uid() -> u32 {
+    // SAFETY: getuid(2) cannot fail and touches no memory of ours.
+    unsafe { libc::getuid() }
+}
+
+/// The name of the account evacctl runs as, from the user database.
+fn user_name() -> Option<String> {
+    // SAFETY: `passwd` is plain data (integers and pointers); all zeros is a valid value.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is to memory owned here, `buf` with its true length; the name
+    // read below lies in `buf`, alive until this function returns.
+    unsafe {
+        let rc = libc::getpwuid_r(
+            current_uid(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        );
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr(pwd.pw_name)
+            .to_string_lossy()
+            .into_owned();
+        Some(name).filter(|n| !n.is_empty())
+    }
+}
+
+/// This machine's host name (the kernel's).
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer and its length are ours; gethostname writes at most that much.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
+        .filter(|h| rc == 0 && !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+/// A record as written: the record, then who wrote it.
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(flatten)]
+    record: &'a Record,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operator: Option<&'a Operator>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -87,20 +258,36 @@ impl Journal {
             create_private_dir(dir).map_err(|e| context("create its directory", e))?;
             tracing::info!("created the journal directory {}", dir.display());
         }
-        let mut opts = OpenOptions::new();
-        opts.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let file = opts.open(path).map_err(|e| context("open it", e))?;
+        let file = crate::files::open_append(path, 0o600).map_err(|e| context("open it", e))?;
+        close_torn_line(path, &file).map_err(|e| context("repair its last line", e))?;
         Ok(Journal {
             path: path.to_path_buf(),
             run_id: new_run_id(),
             file,
             write_lock: Mutex::new(()),
+            torn: AtomicBool::new(false),
+            operator: None,
         })
+    }
+
+    /// [`Journal::open`], its records saying who ran `argv` ([`Operator::for_command`]: none
+    /// for `watch`).
+    pub fn open_for_command<I, S>(path: &Path, argv: I) -> io::Result<Journal>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Ok(Journal::open(path)?.with_operator(Operator::for_command(argv)))
+    }
+
+    /// Every record from now on says who ran the command (`None`: nobody, as for `watch`).
+    pub fn with_operator(mut self, operator: impl Into<Option<Operator>>) -> Journal {
+        self.operator = operator.into();
+        self
+    }
+
+    pub fn operator(&self) -> Option<&Operator> {
+        self.operator.as_ref()
     }
 
     pub fn path(&self) -> &Path {
@@ -167,15 +354,65 @@ impl Journal {
                 detail: f.detail.map(str::to_string),
                 data: f.data.cloned(),
             };
-            serde_json::to_writer(&mut buf, &record)?;
+            let line = Line {
+                record: &record,
+                operator: self.operator.as_ref(),
+            };
+            serde_json::to_writer(&mut buf, &line)?;
             buf.push(b'\n');
         }
         // The lock keeps lines whole; syncs run outside it, so concurrent writers share the
         // disk's flushes (a sync makes every line written before it durable).
         // A poisoned lock only means another writer panicked; the file is still whole.
         let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-        (&self.file).write_all(&buf).map_err(|e| self.error(e))
+        if self.torn.load(Ordering::Relaxed) {
+            buf.insert(0, b'\n');
+        }
+        match (&self.file).write_all(&buf) {
+            Ok(()) => {
+                self.torn.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.torn.store(true, Ordering::Relaxed);
+                Err(self.error(e))
+            }
+        }
     }
+}
+
+/// Closes off a last line without its newline (a record cut by a crash, a full disk or a
+/// power loss), synced, with a warning naming where it starts: appended to as it is, the
+/// file would glue the next record to it, and a reader would lose both.
+fn close_torn_line(path: &Path, file: &File) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut last = [0u8; 1];
+    if len == 0 || (file.read_exact_at(&mut last, len - 1).is_ok() && last[0] == b'\n') {
+        return Ok(());
+    }
+    // Where the torn line starts: after the last newline before the end.
+    let mut start = 0;
+    let mut end = len;
+    let mut chunk = vec![0u8; 8192];
+    while end > 0 {
+        let from = end.saturating_sub(chunk.len() as u64);
+        let n = usize::try_from(end - from).unwrap_or(chunk.len());
+        file.read_exact_at(&mut chunk[..n], from)?;
+        if let Some(i) = chunk[..n].iter().rposition(|b| *b == b'\n') {
+            start = from + i as u64 + 1;
+            break;
+        }
+        end = from;
+    }
+    (&*file).write_all(b"\n")?;
+    file.sync_data()?;
+    tracing::warn!(
+        "journal {}: its last line (bytes {start}..{len}) was cut off (a crash, a full disk or \
+         a power loss?): closed it with a newline; it is skipped when reading",
+        path.display()
+    );
+    Ok(())
 }
 
 pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
@@ -192,7 +429,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
 /// Every record of a journal file (none if it does not exist). Lines that do not parse are
 /// skipped and counted.
 pub fn read(path: &Path) -> io::Result<(Vec<Record>, usize)> {
-    let file = match File::open(path) {
+    let file = match crate::files::open_regular(path, false) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(e) => {
@@ -380,6 +617,213 @@ mod tests {
         assert_eq!(now.keys().collect::<Vec<_>>(), ["b"]);
         assert!(accepted_from(&records, "compute-1").is_empty());
         assert_eq!(episode_of(&records, "compute-2"), (0, None));
+    }
+
+    /// A record cut at any byte (a crash, a full disk) loses only itself: the records before
+    /// it are read, and every record appended after opening again is read too.
+    #[test]
+    fn a_torn_last_record_is_closed_off_at_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.jsonl");
+        let j = Journal::open(&whole).unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("a"))
+            .unwrap();
+        j.append(Kind::Result, "evacuate", "accepted", fields("a"))
+            .unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("b"))
+            .unwrap();
+        let bytes = std::fs::read(&whole).unwrap();
+        let last_start = bytes[..bytes.len() - 1]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .unwrap()
+            + 1;
+        // Every cut inside the last record, up to its missing newline.
+        for cut in last_start + 1..bytes.len() {
+            let path = dir.path().join(format!("cut-{cut}.jsonl"));
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let j = Journal::open(&path).unwrap();
+            j.append(Kind::Intent, "evacuate", "sending", fields("c"))
+                .unwrap();
+            j.append(Kind::Result, "evacuate", "accepted", fields("c"))
+                .unwrap();
+            let (records, bad) = read(&path).unwrap();
+            let servers: Vec<&str> = records.iter().filter_map(|r| r.server.as_deref()).collect();
+            if cut == bytes.len() - 1 {
+                // Only its newline was lost: the record is whole, and read.
+                assert_eq!(
+                    (servers.as_slice(), bad),
+                    (&["a", "a", "b", "c", "c"][..], 0)
+                );
+                continue;
+            }
+            assert_eq!(servers, ["a", "a", "c", "c"], "cut at byte {cut}");
+            assert_eq!(bad, 1, "cut at byte {cut}: only the torn record is lost");
+            let state = evacuations_from(&records, "compute-1");
+            assert!(
+                matches!(state["c"], JournalState::Accepted { .. }),
+                "cut at byte {cut}"
+            );
+        }
+        // A whole file is left as it is.
+        let j = Journal::open(&whole).unwrap();
+        drop(j);
+        assert_eq!(std::fs::read(&whole).unwrap(), bytes);
+    }
+
+    /// A journal that ends mid-record, then `watch`-style appends (events, an evacuation
+    /// accepted): the accepted evacuations stay visible, so nothing is sent twice.
+    #[test]
+    fn accepted_evacuations_stay_visible_after_a_torn_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let j = Journal::open(&path).unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("a"))
+            .unwrap();
+        j.append(Kind::Result, "evacuate", "accepted", fields("a"))
+            .unwrap();
+        drop(j);
+        // A power loss in the middle of the intent of b.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"{\"ts\":\"2026-11-22T03:12:09.000000Z\",\"run_id\":\"x\",\"kin")
+            .unwrap();
+        drop(f);
+        for _cycle in 0..3 {
+            let j = Journal::open(&path).unwrap();
+            j.append(
+                Kind::Event,
+                crate::core::watch::STATE_ACTION,
+                "evacuating",
+                Fields {
+                    host: Some("compute-1"),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("b"))
+            .unwrap();
+        j.append(Kind::Result, "evacuate", "accepted", fields("b"))
+            .unwrap();
+        let (records, bad) = read(&path).unwrap();
+        assert_eq!((records.len(), bad), (7, 1));
+        let accepted = accepted_from(&records, "compute-1");
+        assert_eq!(accepted.keys().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    /// A write that failed part-way (a full disk) leaves the file mid-line: the next record
+    /// starts on a line of its own.
+    #[test]
+    fn a_failed_write_does_not_glue_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let j = Journal::open(&path).unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("a"))
+            .unwrap();
+        // What a short write leaves behind, as the journal sees it.
+        (&j.file).write_all(b"{\"ts\": \"20").unwrap();
+        j.torn.store(true, Ordering::Relaxed);
+        j.append(Kind::Intent, "evacuate", "sending", fields("b"))
+            .unwrap();
+        let (records, bad) = read(&path).unwrap();
+        assert_eq!((records.len(), bad), (2, 1));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_fifos_and_devices_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.jsonl");
+        Journal::open(&real).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&real).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = Journal::open(&link).unwrap_err().to_string();
+        assert!(
+            e.contains("symbolic link") && e.contains("link.jsonl"),
+            "{e}"
+        );
+        assert!(read(&link).is_err());
+        let e = Journal::open(Path::new("/dev/full"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/dev/full") && e.contains("not a regular file"),
+            "{e}"
+        );
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(Journal::open(&fifo).is_err());
+        let e = read(&fifo).unwrap_err().to_string();
+        assert!(e.contains("FIFO"), "{e}");
+        assert!(Journal::open(dir.path()).is_err());
+    }
+
+    /// A manual command's records say who ran it, with its secrets masked; records written
+    /// without an operator (watch's) have no such field.
+    #[test]
+    fn records_carry_the_operator_with_secrets_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let argv = [
+            "evacctl",
+            "--config",
+            "watch",
+            "host-evacuate",
+            "compute-1",
+            "--os-password",
+            "hunter2",
+            "--token=tok-secret",
+            "--password",
+            "pw-secret",
+            "db_password=pw2-secret",
+            "--yes",
+        ];
+        let op = Operator::for_command(argv).expect("a manual command");
+        assert!(!op.user.is_empty() && !op.host.is_empty(), "{op:?}");
+        assert_eq!(
+            op.command,
+            "evacctl --config watch host-evacuate compute-1 --os-password '***' \
+             '--token=***' --password '***' 'db_password=***' --yes"
+        );
+        let j = Journal::open(&path).unwrap().with_operator(op.clone());
+        j.append(Kind::Intent, "evacuate", "sending", fields("a"))
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("secret") && !text.contains("hunter2"),
+            "{text}"
+        );
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["operator"]["user"], op.user.as_str());
+        assert_eq!(line["operator"]["host"], op.host.as_str());
+        assert_eq!(line["operator"]["command"], op.command.as_str());
+        assert_eq!(line["server"], "a");
+        // The record still reads as before.
+        let (records, bad) = read(&path).unwrap();
+        assert_eq!((records.len(), bad), (1, 0));
+
+        // `watch` gets no operator, and its records no field.
+        assert_eq!(Operator::for_command(["evacctl", "watch", "--once"]), None);
+        assert_eq!(
+            Operator::for_command(["evacctl", "-f", "json", "--journal", "/j", "watch"]),
+            None
+        );
+        let j = Journal::open(&path).unwrap().with_operator(None);
+        j.append(Kind::Event, "state", "healthy", Fields::default())
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.lines().nth(1).unwrap().contains("operator"), "{text}");
     }
 
     #[test]

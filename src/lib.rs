@@ -11,6 +11,8 @@ pub mod core;
 pub mod engine;
 pub mod error;
 pub mod exit_codes;
+pub mod files;
+pub mod http;
 pub mod ids;
 pub mod interrupt;
 pub mod journal;

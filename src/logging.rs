@@ -4,8 +4,9 @@
 //! warnings from libraries. `-v` debug, `-vv` trace (every HTTP request), `-vvv` trace of the
 //! libraries too. `EVACCTL_LOG` (an env-filter directive) overrides all of it.
 //! Secrets never reach a log line: they are `Secret`s and sensitive header values.
+//! `--log-file` is created 0600 and must be a regular file (no symbolic link, FIFO, device).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -76,10 +77,9 @@ pub fn init(verbose: u8, quiet: bool, log_file: Option<&Path>) -> anyhow::Result
 
     let file_layer = match log_file {
         Some(path) => {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
+            // 0600: a log line may name hosts, servers and users. Only a regular file, never
+            // through a symbolic link (evacctl runs as root).
+            let file = crate::files::open_append(path, 0o600)
                 .with_context(|| format!("cannot open log file {}", path.display()))?;
             Some(
                 tracing_subscriber::fmt::layer()

@@ -1,6 +1,18 @@
 //! Running an external program: an argv (never a shell), stdout and stderr captured (bounded,
 //! secrets masked), optional bytes on stdin, and a time limit after which the child is killed.
-//! Used for `cinder-manage` (volumes) and the notification command hook.
+//! Used for `cinder-manage` (volumes), the repair command, `sendmail` and the notification
+//! command hook.
+//!
+//! # The environment of a child
+//!
+//! A child starts from an empty environment and gets back only [`PASSED_ON`] from evacctl's
+//! own (the search path, the home directory, the locale, the time zone, the user's name), plus
+//! what its caller gives it explicitly (`IPMI_PASSWORD` for ipmitool, `EVACCTL_FAILURE_KIND`
+//! for the repair command). Never `OS_PASSWORD`, `OS_*` credentials, `CONSUL_HTTP_TOKEN`, a
+//! `password_env` variable or a proxy URL with its credentials: a hook or a repair script is
+//! somebody else's code, and what it inherits it may log. A program that needs more is given
+//! it in its argv (`env VAR=value program ...`). Every child of evacctl is started through
+//! [`scrubbed_command`].
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -48,13 +60,34 @@ fn last_line(s: &str) -> Option<&str> {
     s.lines().rev().map(str::trim).find(|l| !l.is_empty())
 }
 
+/// The variables of evacctl's environment a child gets (`LC_*`: every one of them).
+pub const PASSED_ON: &[&str] = &[
+    "PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME",
+];
+
+/// A [`Command`] for `program` whose environment holds only [`PASSED_ON`] (and `LC_*`) of
+/// evacctl's: see the module documentation. Add what the child needs with `.env()`.
+pub fn scrubbed_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    command.env_clear();
+    for (name, value) in std::env::vars_os() {
+        let passed = name
+            .to_str()
+            .is_some_and(|n| PASSED_ON.contains(&n) || n.starts_with("LC_"));
+        if passed {
+            command.env(name, value);
+        }
+    }
+    command
+}
+
 /// Runs `argv` with `stdin` (closed when `None`), killing it after `timeout`. A failure to
 /// start or a timeout is in the [`Run`], never a panic.
 pub fn run(argv: &[String], stdin: Option<Vec<u8>>, timeout: Duration) -> Run {
     run_with_env(argv, &[], stdin, timeout)
 }
 
-/// [`run`] with extra environment variables.
+/// [`run`] with extra environment variables (on top of the scrubbed environment).
 pub fn run_with_env(
     argv: &[String],
     env: &[(&str, &str)],
@@ -74,7 +107,7 @@ pub fn run_with_env(
         run.error = Some("no command to run".into());
         return run;
     };
-    let mut command = Command::new(program);
+    let mut command = scrubbed_command(program);
     // Its own process group: a timeout kills what it started too (a repair script's ssh, a
     // hook's curl), and a Ctrl-C at evacctl's terminal does not cut it off mid-step (evacctl
     // finishes the current step, then stops).

@@ -11,7 +11,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::{BmcError, PowerDriver, PowerState};
@@ -99,7 +99,8 @@ impl IpmiTool {
         let argv = self.argv(command);
         tracing::debug!("running {} {}", self.program.display(), argv.join(" "));
         let started = Instant::now();
-        let mut child = Command::new(&self.program)
+        // Only the password it needs: not evacctl's whole environment (OS_PASSWORD, tokens).
+        let mut child = crate::process::scrubbed_command(&self.program)
             .args(&argv)
             .env(PASSWORD_ENV, self.password.expose())
             .stdin(Stdio::null())

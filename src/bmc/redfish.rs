@@ -7,15 +7,18 @@
 //! `ForceOff`, `On`, and `ForceRestart` for a power cycle (`PowerCycle` where the BMC offers
 //! only that). Reads are retried `retries` times when the BMC does not answer or answers
 //! 502-504; an action is retried only when the connection failed, so it is never sent twice.
+//! Each answer, headers and body, must come whole within `timeout` and be at most
+//! [`MAX_ANSWER`] bytes: a BMC that drips its answer holds nobody up.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{Value, json};
 
 use super::{BmcError, PowerDriver, PowerState};
 use crate::config::{RedfishScheme, ResolvedBmc};
+use crate::http::{self, Answer, Failure, MAX_ANSWER};
 use crate::openstack::session::chain;
 use crate::secret::Secret;
 
@@ -56,12 +59,13 @@ impl Redfish {
         if bmc.insecure {
             builder = builder.tls_danger_accept_invalid_certs(true);
         } else if let Some(path) = &bmc.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                BmcError::config(format!(
-                    "cannot read the BMC CA bundle {} (ca_file): {e}",
-                    path.display()
-                ))
-            })?;
+            let pem = crate::files::read_limited(path, crate::openstack::session::MAX_CA_BUNDLE)
+                .map_err(|e| {
+                    BmcError::config(format!(
+                        "cannot read the BMC CA bundle {} (ca_file): {e}",
+                        path.display()
+                    ))
+                })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .ok()
                 .filter(|c| !c.is_empty())
@@ -107,14 +111,21 @@ impl Redfish {
             .header("OData-Version", "4.0")
     }
 
+    /// One exchange: the whole answer within `timeout`, at most [`MAX_ANSWER`] bytes.
+    fn exchange(&self, rb: RequestBuilder) -> Result<Answer, Failure> {
+        http::exchange(self.authed(rb), self.timeout, MAX_ANSWER)
+    }
+
     /// GET a resource as JSON, retried when the BMC does not answer.
     fn get(&self, path: &str) -> Result<Value, BmcError> {
         let mut attempt = 0;
         loop {
-            let sent = self.authed(self.client.get(self.url(path))).send();
+            let sent = self.exchange(self.client.get(self.url(path)));
             let retry = match &sent {
-                Err(e) => !is_tls_error(e),
-                Ok(r) => matches!(r.status().as_u16(), 502..=504),
+                Err(Failure::Send(e)) => !is_tls_error(e),
+                Err(Failure::TimedOut(_) | Failure::Broken(_)) => true,
+                Err(Failure::TooLarge(_)) => false,
+                Ok(r) => matches!(r.status, 502..=504),
             };
             if retry && attempt < self.retries {
                 attempt += 1;
@@ -125,9 +136,9 @@ impl Redfish {
                 std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
                 continue;
             }
-            let resp = self.check(path, "GET", sent)?;
-            return resp.json::<Value>().map_err(|e| {
-                BmcError::failure(format!("GET {path}: the answer is not JSON: {}", chain(&e)))
+            let answer = self.check(path, "GET", sent)?;
+            return serde_json::from_slice::<Value>(&answer.body).map_err(|e| {
+                BmcError::failure(format!("GET {path}: the answer is not JSON: {e}"))
             });
         }
     }
@@ -136,11 +147,8 @@ impl Redfish {
     fn post(&self, path: &str, body: &Value) -> Result<(), BmcError> {
         let mut attempt = 0;
         loop {
-            let sent = self
-                .authed(self.client.post(self.url(path)))
-                .json(body)
-                .send();
-            if let Err(e) = &sent
+            let sent = self.exchange(self.client.post(self.url(path)).json(body));
+            if let Err(Failure::Send(e)) = &sent
                 && e.is_connect()
                 && !is_tls_error(e)
                 && attempt < self.retries
@@ -159,14 +167,14 @@ impl Redfish {
         &self,
         path: &str,
         method: &str,
-        sent: reqwest::Result<Response>,
-    ) -> Result<Response, BmcError> {
-        let resp = sent.map_err(|e| self.transport_error(method, path, &e))?;
-        let status = resp.status().as_u16();
+        sent: Result<Answer, Failure>,
+    ) -> Result<Answer, BmcError> {
+        let answer = sent.map_err(|f| self.transport_error(method, path, f))?;
+        let status = answer.status;
         if (200..300).contains(&status) {
-            return Ok(resp);
+            return Ok(answer);
         }
-        let text = resp.text().unwrap_or_default();
+        let text = String::from_utf8_lossy(&answer.body);
         let detail = redfish_message(&text)
             .map(|m| format!(": {m}"))
             .unwrap_or_default();
@@ -185,9 +193,18 @@ impl Redfish {
         })
     }
 
-    fn transport_error(&self, method: &str, path: &str, e: &reqwest::Error) -> BmcError {
+    fn transport_error(&self, method: &str, path: &str, f: Failure) -> BmcError {
+        let e = match f {
+            Failure::Send(e) => e,
+            Failure::TooLarge(_) => {
+                return BmcError::failure(format!("{method} {}: {f}", self.url(path)));
+            }
+            Failure::TimedOut(_) | Failure::Broken(_) => {
+                return BmcError::unreachable(format!("{method} {}: {f}", self.url(path)));
+            }
+        };
         let detail = e.without_url_ref();
-        if is_tls_error(e) {
+        if is_tls_error(&e) {
             BmcError::config(format!(
                 "{method} {}: TLS: {detail} (set ca_file to the CA that issued the BMC's \
                  certificate, or insecure = true for a lab BMC)",
@@ -547,6 +564,21 @@ mod tests {
         .unwrap();
         assert_eq!(e.kind, BmcErrorKind::Config);
         assert!(e.message.contains("cannot read the BMC CA bundle"), "{e}");
+    }
+
+    /// A BMC that sends its headers, then drips its body: each try gives up at `timeout`,
+    /// and the error is of the Unreachable kind.
+    #[test]
+    fn a_dripping_bmc_holds_nobody_up() {
+        use crate::http::testing::{BadServer, Misbehaviour, within};
+        let server = BadServer::start(Misbehaviour::Drip {
+            interval: Duration::from_millis(500),
+        });
+        let port = server.url.rsplit(':').next().unwrap().parse().unwrap();
+        let d = Redfish::new(&bmc(port, "scheme = \"http\"\n"), Secret::new("x")).unwrap();
+        let e = within(Duration::from_secs(30), move || d.status()).unwrap_err();
+        assert_eq!(e.kind, BmcErrorKind::Unreachable, "{e}");
+        assert!(e.message.contains("within 2s"), "{e}");
     }
 
     #[test]

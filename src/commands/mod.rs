@@ -109,7 +109,7 @@ impl Context {
     /// The journal, open for appending.
     pub fn open_journal(&self) -> anyhow::Result<Journal> {
         let path = self.journal_path()?;
-        Journal::open(&path).map_err(|e| {
+        Journal::open_for_command(&path, std::env::args_os()).map_err(|e| {
             CliError::new(
                 ExitCode::Failure,
                 format!("{e}: nothing was done (set --journal FILE or [journal] path)"),

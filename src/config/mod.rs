@@ -54,6 +54,9 @@ pub const DEFAULT_PATH: &str = "/etc/evacctl/config.toml";
 /// The environment variable naming the configuration file (the CLI reads it).
 pub const ENV_VAR: &str = "EVACCTL_CONFIG";
 
+/// Configuration files larger than this are refused: a real one is a few KiB.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 // =====================================================================================
 // The configuration
 // =====================================================================================
@@ -471,7 +474,9 @@ impl Config {
         let io_error = |message: String| {
             ConfigError::new(ConfigErrorKind::Io, message).with_path(Some(path.to_path_buf()))
         };
-        let bytes = std::fs::read(path).map_err(|e| {
+        // Only a regular file, and at most MAX_CONFIG_BYTES of it: `--config /dev/zero` would
+        // grow the memory without end, a FIFO would wait for a writer for ever.
+        let bytes = crate::files::read_limited(path, MAX_CONFIG_BYTES).map_err(|e| {
             io_error(match (e.kind(), explicit.is_some()) {
                 (std::io::ErrorKind::NotFound, true) => {
                     format!(
@@ -481,6 +486,10 @@ impl Config {
                 (std::io::ErrorKind::NotFound, false) => {
                     "the configuration file does not exist (a dangling symbolic link?)".to_owned()
                 }
+                (std::io::ErrorKind::InvalidData, _) => format!(
+                    "the configuration file is larger than {} (the limit): is it the right file?",
+                    crate::files::size(MAX_CONFIG_BYTES)
+                ),
                 _ => format!("cannot read the configuration file: {e}"),
             })
         })?;

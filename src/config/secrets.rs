@@ -7,7 +7,6 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, ConfigErrorKind};
@@ -90,30 +89,30 @@ impl SecretRef {
     }
 }
 
-/// Reads a secret file; the error text names the file but never its content.
+/// Reads a secret file; the error text names the file but never its content. Only a regular
+/// file is read (a FIFO would block the read until someone writes to it, a device may never
+/// end), and at most [`MAX_SECRET_FILE_BYTES`] of it.
 fn read_secret_file(path: &Path) -> Result<String, String> {
     let shown = path.display();
-    let mut file = fs::File::open(path).map_err(|e| match e.kind() {
+    let file = crate::files::open_regular(path, true).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!("file {shown} does not exist"),
+        std::io::ErrorKind::InvalidInput => format!("cannot use {shown}: {e}"),
         _ => format!("cannot open file {shown}: {e}"),
     })?;
     let meta = file
         .metadata()
         .map_err(|e| format!("cannot stat file {shown}: {e}"))?;
-    if meta.is_dir() {
-        return Err(format!("{shown} is a directory, not a file"));
-    }
     check_secret_file_permissions(path, &meta)?;
-    let mut bytes = Vec::new();
-    file.by_ref()
-        .take(MAX_SECRET_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read file {shown}: {e}"))?;
-    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
-        return Err(format!(
-            "file {shown} is larger than {MAX_SECRET_FILE_BYTES} bytes: is it the right file?"
-        ));
-    }
+    let bytes = crate::files::read_to_limit(file, MAX_SECRET_FILE_BYTES).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            format!(
+                "file {shown} is larger than {} (the limit for a secret file): is it the right file?",
+                crate::files::size(MAX_SECRET_FILE_BYTES)
+            )
+        } else {
+            format!("cannot read file {shown}: {e}")
+        }
+    })?;
     let mut text =
         String::from_utf8(bytes).map_err(|_| format!("file {shown} is not valid UTF-8"))?;
     let len = text.trim_end_matches(['\n', '\r']).len();

@@ -1302,3 +1302,112 @@ fn type_errors_speak_toml() {
         );
     }
 }
+
+// ----- reads without limit ------------------------------------------------------------
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// Runs `f` on a thread; panics if it has not returned within 20 s (it would hang).
+fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("still reading after 20 s: it hangs")
+}
+
+/// `--config /dev/zero` grew the memory without end, a FIFO waited for a writer for ever:
+/// both are refused at once, and so is a file larger than the limit.
+#[cfg(unix)]
+#[test]
+fn a_config_that_is_no_regular_file_or_too_large_is_refused_at_once() {
+    let e = within(|| Config::load(Some(Path::new("/dev/zero")))).unwrap_err();
+    assert_eq!(e.kind, ConfigErrorKind::Io);
+    assert!(
+        e.message.contains("character device, not a regular file"),
+        "{e}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("config.toml");
+    mkfifo(&fifo);
+    let e = within(move || Config::load(Some(&fifo))).unwrap_err();
+    assert!(e.message.contains("a FIFO, not a regular file"), "{e}");
+
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, "# x\n".repeat((MAX_CONFIG_BYTES / 4 + 1) as usize)).unwrap();
+    let e = Config::load(Some(&big)).unwrap_err();
+    assert!(e.message.contains("larger than 1 MiB"), "{e}");
+}
+
+/// A password_file or token_file that is a FIFO or a device is refused without waiting.
+#[cfg(unix)]
+#[test]
+fn a_secret_file_that_is_a_fifo_or_a_device_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("bmc.pw");
+    mkfifo(&fifo);
+    for path in [fifo, "/dev/zero".into()] {
+        let r = SecretRef {
+            source: SecretSource::File(path),
+            what: "the BMC password of host `c1`".into(),
+            config_path: None,
+            key: "hosts.c1.bmc.password_file".into(),
+            line: None,
+            column: None,
+        };
+        let e = within(move || r.read()).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{e}");
+        assert!(e.message.contains("hosts.c1.bmc.password_file"), "{e}");
+    }
+}
+
+/// Every configured duration lies in a sane range, named in the error: a timeout too large
+/// to add to a time once made evacctl panic with a request in doubt.
+#[test]
+fn durations_out_of_range_are_refused_with_the_range() {
+    for (table, key, value, range) in [
+        (
+            "cloud",
+            "api_timeout",
+            "18446744073709551615s",
+            "from 1s to 1day",
+        ),
+        ("cloud", "api_timeout", "500ms", "from 1s to 1day"),
+        ("policy", "interval", "1ms", "from 100ms to 1day"),
+        ("policy", "interval", "2days", "from 100ms to 1day"),
+        ("policy", "check_interval", "2h", "from 100ms to 1h"),
+        ("policy", "recovery_timeout", "8days", "from 1s to 7days"),
+        ("policy", "verify_timeout", "100years", "from 1s to 7days"),
+        ("policy", "flap_window", "10ms", "from 1s to 7days"),
+        ("notify", "webhook_timeout", "2h", "from 100ms to 1h"),
+        ("bmc_defaults", "timeout", "1ms", "from 100ms to 1h"),
+    ] {
+        let e = err(&format!("[{table}]\n{key} = \"{value}\"\n"));
+        assert_at(
+            &e,
+            ConfigErrorKind::InvalidValue,
+            &format!("{table}.{key}"),
+            2,
+            key.len() + 4,
+        );
+        assert!(
+            e.message.contains("is out of range: allowed") && e.message.contains(range),
+            "{e}"
+        );
+    }
+    let e = err("[hosts.c1.bmc]\naddress = \"x\"\npassword_env = \"P\"\ntimeout = \"3h\"\n");
+    assert_eq!(e.key.as_deref(), Some("hosts.c1.bmc.timeout"), "{e}");
+    assert!(e.message.contains("from 100ms to 1h"), "{e}");
+    // The edges are allowed.
+    let c = ok(
+        "[cloud]\napi_timeout = \"1day\"\n[policy]\ninterval = \"100ms\"\nverify_timeout = \"7days\"\n",
+    );
+    assert_eq!(c.cloud.api_timeout, Duration::from_secs(86400));
+}

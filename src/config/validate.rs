@@ -423,8 +423,10 @@ fn parse_unknown(message: &str, prefix: &str) -> Option<(String, Vec<String>)> {
 fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
     let root = KeyPath::root();
 
-    // [cloud]: everything is checked while parsing.
+    // [cloud]
     let cloud = raw.cloud;
+    let t = root.key("cloud");
+    check_duration(cx, &t.key("api_timeout"), cloud.api_timeout, SECOND, DAY)?;
 
     // [consul.NAME]
     let mut consul = BTreeMap::new();
@@ -442,6 +444,13 @@ fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
     if bmc_defaults.insecure && bmc_defaults.ca_file.is_some() {
         return Err(cx.conflict(&t.key("insecure"), &t.key("ca_file")));
     }
+    check_duration(
+        cx,
+        &t.key("timeout"),
+        bmc_defaults.timeout,
+        BMC_TIMEOUT.0,
+        BMC_TIMEOUT.1,
+    )?;
 
     // [hosts."NAME"]
     let mut hosts = BTreeMap::new();
@@ -477,6 +486,18 @@ fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
     let policy = raw.policy;
     let t = root.key("policy");
     check_argv(cx, &t.key("repair_command"), &policy.repair_command, false)?;
+    // `interval` and `check_interval` are the pauses of loops: never 0 (a busy loop, refused
+    // while parsing), never so long that a failure waits a day. Nothing may be so long that
+    // adding it to a time overflows.
+    for (key, d, min, max) in [
+        ("interval", policy.interval, MILLIS_100, DAY),
+        ("check_interval", policy.check_interval, MILLIS_100, HOUR),
+        ("recovery_timeout", policy.recovery_timeout, SECOND, WEEK),
+        ("verify_timeout", policy.verify_timeout, SECOND, WEEK),
+        ("flap_window", policy.flap_window, SECOND, WEEK),
+    ] {
+        check_duration(cx, &t.key(key), d, min, max)?;
+    }
     check_names(cx, &t.key("target_hosts"), &policy.target_hosts)?;
 
     // [evacuation]
@@ -536,6 +557,8 @@ fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
     // [notify]
     let notify = raw.notify;
     check_notify(cx, &root.key("notify"), &notify)?;
+    let t = root.key("notify").key("webhook_timeout");
+    check_duration(cx, &t, notify.webhook_timeout, MILLIS_100, HOUR)?;
 
     Ok(Config {
         cloud,
@@ -550,6 +573,36 @@ fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
         notify,
         path: None,
     })
+}
+
+const MILLIS_100: Duration = Duration::from_millis(100);
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86400);
+const WEEK: Duration = Duration::from_secs(7 * 86400);
+/// The range of a BMC's `timeout` (per exchange).
+const BMC_TIMEOUT: (Duration, Duration) = (MILLIS_100, HOUR);
+
+/// A configured duration must lie in `min..=max`; the error gives the range.
+fn check_duration(
+    cx: &Cx<'_>,
+    key: &KeyPath,
+    d: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<(), ConfigError> {
+    if d < min || d > max {
+        return Err(cx.invalid(
+            key,
+            format!(
+                "{} is out of range: allowed from {} to {}",
+                humantime::format_duration(d),
+                humantime::format_duration(min),
+                humantime::format_duration(max)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn build_consul(
@@ -618,6 +671,9 @@ fn resolve_bmc(
     b: RawHostBmc,
 ) -> Result<ResolvedBmc, ConfigError> {
     let driver = b.driver.unwrap_or(d.driver);
+    if let Some(t) = b.timeout {
+        check_duration(cx, &table.key("timeout"), t, BMC_TIMEOUT.0, BMC_TIMEOUT.1)?;
+    }
 
     let address = b.address.ok_or_else(|| {
         cx.missing(

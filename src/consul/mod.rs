@@ -22,7 +22,6 @@ pub mod types;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::io::Read as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -30,6 +29,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 
 use crate::config::ConsulCluster;
+use crate::http;
 use crate::secret::Secret;
 
 pub use env::{
@@ -128,7 +128,8 @@ impl Error {
 /// Timeouts of the HTTP calls.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// One whole request.
+    /// One whole answer, headers and body, per address: an agent that drips its answer is
+    /// cut off then.
     pub timeout: Duration,
     /// TCP + TLS connect, per address.
     pub connect_timeout: Duration,
@@ -161,6 +162,8 @@ pub struct Client {
     /// Marked sensitive: the HTTP libraries' own trace (-vvv) never prints it.
     token_header: Option<reqwest::header::HeaderValue>,
     http: reqwest::blocking::Client,
+    /// The whole answer, headers and body, of one address.
+    timeout: Duration,
     /// The address that answered last: asked first.
     current: AtomicUsize,
 }
@@ -219,6 +222,7 @@ impl Client {
             token,
             token_header,
             http,
+            timeout: options.timeout,
             current: AtomicUsize::new(0),
         })
     }
@@ -485,23 +489,26 @@ impl Client {
                 Ok((status, body)) => {
                     tracing::debug!(cluster = %self.cluster, %method, url, status, elapsed_ms = elapsed_ms(), "Consul");
                     self.current.store(i, Ordering::Relaxed);
-                    if body.len() as u64 > MAX_BODY {
-                        return Err(Error::InvalidResponse {
-                            cluster: self.cluster.clone(),
-                            address: address.clone(),
-                            method: method.to_string(),
-                            path: path.to_string(),
-                            detail: format!("the answer is larger than {MAX_BODY} bytes"),
-                        });
-                    }
                     return Ok(Raw {
                         status,
                         body,
                         address: address.clone(),
                     });
                 }
-                Err(Failure::Broken(why)) => (format!("answer cut off: {why}"), true),
-                Err(Failure::Http(e)) => {
+                Err(http::Failure::TooLarge(_)) => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return Err(Error::InvalidResponse {
+                        cluster: self.cluster.clone(),
+                        address: address.clone(),
+                        method: method.to_string(),
+                        path: path.to_string(),
+                        detail: format!("the answer is larger than {MAX_BODY} bytes"),
+                    });
+                }
+                Err(f @ (http::Failure::TimedOut(_) | http::Failure::Broken(_))) => {
+                    (f.to_string(), true)
+                }
+                Err(http::Failure::Send(e)) => {
                     let e = e.without_url();
                     let detail = self.redact(&crate::openstack::session::chain(&e));
                     if e.is_connect() && detail.to_ascii_lowercase().contains("certificate") {
@@ -528,14 +535,15 @@ impl Client {
         })
     }
 
-    /// One request to one address: the status and the body (at most [`MAX_BODY`] + 1 bytes).
+    /// One request to one address: the status and the body (at most [`MAX_BODY`] bytes), the
+    /// whole answer within the client's timeout (a dripping agent is cut off).
     fn send_once(
         &self,
         method: &Method,
         url: &str,
         query: &[(&str, String)],
         body: Option<&[u8]>,
-    ) -> std::result::Result<(u16, Vec<u8>), Failure> {
+    ) -> std::result::Result<(u16, Vec<u8>), http::Failure> {
         let mut rb = self.http.request(method.clone(), url);
         if !query.is_empty() {
             rb = rb.query(query);
@@ -546,13 +554,8 @@ impl Client {
         if let Some(b) = body {
             rb = rb.body(b.to_vec());
         }
-        let resp = rb.send().map_err(Failure::Http)?;
-        let status = resp.status().as_u16();
-        let mut bytes = Vec::new();
-        resp.take(MAX_BODY + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Failure::Broken(e.to_string()))?;
-        Ok((status, bytes))
+        let answer = http::exchange(rb, self.timeout, MAX_BODY)?;
+        Ok((answer.status, answer.body))
     }
 
     /// Defence in depth: the token never survives in a message.
@@ -562,13 +565,6 @@ impl Client {
             _ => text.to_string(),
         }
     }
-}
-
-/// Why one address gave no answer.
-enum Failure {
-    Http(reqwest::Error),
-    /// The answer started but the connection broke.
-    Broken(String),
 }
 
 /// Why an address did not answer, in a few words.

@@ -290,3 +290,35 @@ fn an_expired_session_loses_its_lock_and_the_lock_delay_holds_others_off() {
         "the lock-delay keeps it free for a while"
     );
 }
+
+/// An agent that sends its headers, then its body a byte at a time: the call gives up at the
+/// client's timeout, with an error of the Unreachable kind that names it.
+#[test]
+fn a_dripping_agent_is_cut_off_at_the_timeout() {
+    use crate::http::testing::{BadServer, Misbehaviour, within};
+    let server = BadServer::start(Misbehaviour::Drip {
+        interval: Duration::from_secs(1),
+    });
+    let c = Client::new(
+        &cluster("management", vec![server.url.clone()]),
+        &ClientOptions {
+            timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(1),
+        },
+    )
+    .unwrap();
+    let e = within(Duration::from_secs(30), move || c.leader()).unwrap_err();
+    assert!(matches!(e, Error::Unreachable { .. }), "{e:?}");
+    assert!(e.to_string().contains("within 2s"), "{e}");
+}
+
+#[test]
+fn an_answer_larger_than_the_cap_is_refused() {
+    use crate::http::testing::{BadServer, Misbehaviour, within};
+    let server = BadServer::start(Misbehaviour::Endless { status: 200 });
+    let c = client(&cluster("management", vec![server.url.clone()]));
+    let e = within(Duration::from_secs(60), move || c.members()).unwrap_err();
+    assert!(matches!(e, Error::InvalidResponse { .. }), "{e:?}");
+    assert!(e.to_string().contains(&MAX_BODY.to_string()), "{e}");
+    assert!(e.to_string().len() < 400, "{e}");
+}

@@ -343,9 +343,21 @@ impl Clock {
     /// Until when a request in doubt may still reach Nova (`None`: it can no longer, or the
     /// time cannot be read).
     fn in_doubt_until(&self, last_seen: &str) -> Option<SystemTime> {
-        let until = parse_timestamp(last_seen)? + self.request_timeout;
+        let until = later_by(parse_timestamp(last_seen)?, self.request_timeout);
         (self.now < until).then_some(until)
     }
+}
+
+/// The last second an RFC 3339 timestamp can write (9999-12-31T23:59:59Z): later times
+/// cannot be journaled or shown.
+pub const LATEST: Duration = Duration::from_secs(253_402_300_799);
+
+/// `t + d`, but never past [`LATEST`]: a duration too large to add (a configured timeout of
+/// `18446744073709551615s`) must neither panic nor wrap, and a request in doubt then stays
+/// in doubt rather than being sent again.
+pub fn later_by(t: SystemTime, d: Duration) -> SystemTime {
+    let latest = SystemTime::UNIX_EPOCH + LATEST;
+    t.checked_add(d).map_or(latest, |u| u.min(latest))
 }
 
 /// The whole verdict: the operator's filters, then work already under way or done, then Nova's
@@ -658,6 +670,37 @@ mod tests {
             &cfg,
         );
         assert_eq!(code(&v), Some("task-in-progress"));
+    }
+
+    /// `api_timeout = "18446744073709551615s"` with a request in doubt panicked ("overflow
+    /// when adding duration to instant"): the request stays in doubt, shown at the last
+    /// time a timestamp can write.
+    #[test]
+    fn a_timeout_too_large_to_add_keeps_the_request_in_doubt() {
+        let cfg = EvacuationConfig::default();
+        let s = server("active", None, true);
+        let mut f = facts(
+            &s,
+            None,
+            JournalState::InDoubt {
+                run_id: "r2".into(),
+                last_seen: "2026-11-22T01:39:50.000000Z".into(),
+            },
+        );
+        f.clock.request_timeout = Duration::MAX;
+        let v = classify(&f, &cfg);
+        assert_eq!(code(&v), Some("request-in-doubt"));
+        let Verdict::Skip(r) = &v else { panic!() };
+        assert!(r.to_string().contains("9999-12-31T23:59:59Z"), "{r}");
+        let now = parse_timestamp("2026-11-22T01:40:00Z").unwrap();
+        assert_eq!(
+            later_by(now, Duration::MAX),
+            SystemTime::UNIX_EPOCH + LATEST
+        );
+        assert_eq!(
+            later_by(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
     }
 
     /// A take-over: what Nova shows nothing of waits until the hold ends, whatever this

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::evacuable::{JournalState, Takeover};
+use crate::core::evacuable::{JournalState, Takeover, later_by};
 use crate::core::time::parse_timestamp;
 use crate::core::watch::{HostState, Memory, RESTORED, STATE_ACTION};
 
@@ -182,7 +182,7 @@ pub fn hand_over_hold(
     for ((host, _), r) in &last {
         let doubt = r.kind == Kind::Intent || (r.kind == Kind::Result && r.status == NO_ANSWER);
         if let (true, Some(ts)) = (doubt, parse_timestamp(&r.ts)) {
-            extend(ts + api_timeout, Some(host));
+            extend(later_by(ts, api_timeout), Some(host));
         }
     }
     for r in records

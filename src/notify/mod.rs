@@ -303,10 +303,13 @@ impl Notifier {
     /// left; otherwise warns how many are given up (they may still finish while the process
     /// lives).
     pub fn flush(&self, timeout: Duration) -> bool {
-        let until = Instant::now() + timeout;
+        // A timeout too long to add to now cannot panic: it waits as long as it can.
+        let until = Instant::now().checked_add(timeout);
         let mut count = self.pending.count.lock().unwrap_or_else(|p| p.into_inner());
         while *count > 0 {
-            let left = until.saturating_duration_since(Instant::now());
+            let left = until.map_or(Duration::from_secs(86400), |u| {
+                u.saturating_duration_since(Instant::now())
+            });
             if left.is_zero() {
                 tracing::warn!(
                     "{} notification(s) not delivered after waiting {}",

@@ -825,3 +825,23 @@ fn the_notifier_clock_is_now() {
         .unwrap_or_else(|e| e.duration());
     assert!(skew < Duration::from_secs(3600), "{skew:?}");
 }
+
+/// A receiver that sends its headers, then drips its body: each attempt gives up at the
+/// webhook's timeout.
+#[test]
+fn a_dripping_receiver_is_cut_off_at_the_timeout() {
+    use crate::http::testing::{BadServer, Misbehaviour, within};
+    let server = BadServer::start(Misbehaviour::Drip {
+        interval: Duration::from_millis(300),
+    });
+    let w = webhook(
+        &format!("{}/hook/secret-token", server.url),
+        Duration::from_secs(1),
+    );
+    let e = within(Duration::from_secs(30), move || w.deliver(&event())).unwrap_err();
+    assert!(
+        e.contains("within 1s") && e.contains("after 3 attempts"),
+        "{e}"
+    );
+    assert!(!e.contains("secret-token"), "{e}");
+}

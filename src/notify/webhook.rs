@@ -13,6 +13,7 @@ use reqwest::Url;
 use reqwest::blocking::Client;
 
 use super::{Channel, Event, first_line};
+use crate::http::{self, MAX_ANSWER};
 use crate::openstack::session::chain;
 
 /// Attempts per event (the first one and two retries).
@@ -108,22 +109,26 @@ impl Webhook {
         })
     }
 
-    /// One POST: `Ok(())` on 2xx; why not otherwise.
+    /// One POST: `Ok(())` on 2xx; why not otherwise. The whole answer must come within the
+    /// timeout (a receiver that drips its answer is cut off) and be at most [`MAX_ANSWER`].
     fn post(&self, body: &[u8]) -> Result<(), Failure> {
-        let resp = self
+        let request = self
             .client
             .post(self.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_vec())
-            .send();
-        let resp = match resp {
+            .body(body.to_vec());
+        let no_answer = || {
+            format!(
+                "no answer within {}",
+                humantime::format_duration(self.timeout)
+            )
+        };
+        let resp = match http::exchange(request, self.timeout, MAX_ANSWER) {
             Ok(r) => r,
-            Err(e) => {
+            Err(http::Failure::TimedOut(_)) => return Err(Failure::new(true, no_answer())),
+            Err(http::Failure::Send(e)) => {
                 let why = if e.is_timeout() {
-                    format!(
-                        "no answer within {}",
-                        humantime::format_duration(self.timeout)
-                    )
+                    no_answer()
                 } else if e.is_connect() {
                     format!("cannot connect: {}", chain(&e.without_url()))
                 } else {
@@ -131,14 +136,17 @@ impl Webhook {
                 };
                 return Err(Failure::new(true, why));
             }
+            Err(f @ http::Failure::TooLarge(_)) => return Err(Failure::new(false, f.to_string())),
+            Err(f) => return Err(Failure::new(true, f.to_string())),
         };
-        let status = resp.status();
+        let status = reqwest::StatusCode::from_u16(resp.status)
+            .unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_success() {
             return Ok(());
         }
-        let after = retry_after(resp.headers());
+        let after = retry_after(&resp.headers);
         // The receiver's own words help (`invalid payload`), bounded and on one line.
-        let text = resp.text().unwrap_or_default();
+        let text = String::from_utf8_lossy(&resp.body[..resp.body.len().min(4096)]);
         let said = first_line(&text)
             .map(|l| format!(": {}", l.chars().take(200).collect::<String>()))
             .unwrap_or_default();

@@ -16,12 +16,26 @@ const MAX_EXCERPT: usize = 200;
 /// Otherwise a short, tag-free excerpt of the body. Also returns a request id found in the
 /// body (Placement's `request_id`).
 pub(crate) fn parse(body: &[u8]) -> (Option<String>, Option<String>) {
-    if let Ok(v) = serde_json::from_slice::<Value>(body)
+    // A real error body is a few hundred bytes: a huge one is not parsed whole (memory).
+    if body.len() <= MAX_PARSED
+        && let Ok(v) = serde_json::from_slice::<Value>(body)
         && let Some(found) = from_json(&v)
     {
         return found;
     }
-    (excerpt(body), None)
+    (excerpt(&body[..body.len().min(MAX_EXCERPT_INPUT)]), None)
+}
+
+/// An error body larger than this is not parsed as JSON, only excerpted.
+const MAX_PARSED: usize = 1 << 20;
+/// How much of a body the excerpt looks at.
+const MAX_EXCERPT_INPUT: usize = 16 << 10;
+
+/// A text from a server quoted in an error message (serde's complaint quoting a value, a
+/// link), cut to [`MAX_MESSAGE`] characters: an answer of 50 MB must not become an error line
+/// of 50 MB.
+pub(crate) fn shorten(text: &str) -> String {
+    truncate(text, MAX_MESSAGE)
 }
 
 fn from_json(v: &Value) -> Option<(Option<String>, Option<String>)> {
@@ -200,6 +214,16 @@ mod tests {
         );
         let long = "x".repeat(5000);
         assert_eq!(msg(&long).0.unwrap().chars().count(), MAX_EXCERPT + 1);
+        // Huge bodies: a short message, whatever their shape.
+        let huge_json = format!(r#"{{"message": "{}"}}"#, "y".repeat(3 << 20));
+        assert!(msg(&huge_json).0.unwrap().len() < 1000);
+        let huge_text = "z ".repeat(3 << 20);
+        assert!(msg(&huge_text).0.unwrap().len() < 1000);
+        assert_eq!(
+            shorten(&"w".repeat(1 << 20)).chars().count(),
+            MAX_MESSAGE + 1
+        );
+        assert_eq!(shorten("short"), "short");
         assert_eq!(
             parse(&[0xff, 0xfe, b'o', b'k', 0x1b, b'[']).0.as_deref(),
             Some("��ok[")

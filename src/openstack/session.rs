@@ -23,6 +23,10 @@ use super::cloud_config::CloudConfig;
 use super::error_body;
 use super::microversion::{self, Discovered, Microversion, VersionRange};
 use super::{ApiError, Error, Result};
+use crate::http;
+
+/// The largest answer read from an OpenStack API; a larger one is an error naming this limit.
+pub const MAX_ANSWER: u64 = http::MAX_ANSWER;
 
 /// Retries of idempotent reads (GET, HEAD) on connection errors, timeouts, 429, 502, 503, 504.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -238,7 +242,8 @@ impl Response {
             service: self.service.to_string(),
             method: self.method.to_string(),
             path: self.path.clone(),
-            detail: detail.into(),
+            // serde quotes the value it could not take, which may be most of the answer.
+            detail: error_body::shorten(&detail.into()),
         }
     }
 }
@@ -512,7 +517,7 @@ impl Session {
                 service: st.to_string(),
                 method: "POST".into(),
                 path: url.clone(),
-                detail,
+                detail: error_body::shorten(&detail),
             }
         })?;
         if HeaderValue::from_str(token.value.expose()).is_err() {
@@ -717,25 +722,42 @@ impl Session {
                     }
                     return Ok(raw);
                 }
-                Err(e) => {
-                    // The URL is already in our message; reqwest would repeat it.
-                    let e = e.without_url();
-                    let detail = self.redact(&chain(&e), None);
+                Err(failure) => {
+                    let (detail, may_pass) = match failure {
+                        http::Failure::TooLarge(cap) => {
+                            return Err(Error::InvalidResponse {
+                                service: st.to_string(),
+                                method: method.to_string(),
+                                path: url.to_string(),
+                                detail: http::Failure::TooLarge(cap).to_string(),
+                            });
+                        }
+                        f @ (http::Failure::TimedOut(_) | http::Failure::Broken(_)) => {
+                            (f.to_string(), true)
+                        }
+                        http::Failure::Send(e) => {
+                            // The URL is already in our message; reqwest would repeat it.
+                            let e = e.without_url();
+                            let detail = self.redact(&chain(&e), None);
+                            // A certificate the client does not trust: the fix is in the
+                            // configuration, and retrying cannot help.
+                            if e.is_connect() && detail.to_ascii_lowercase().contains("certificate")
+                            {
+                                return Err(Error::config(format!(
+                                    "{st} {method} {url}: TLS: {detail} (set cacert in \
+                                     clouds.yaml or OS_CACERT to the CA bundle that issued it)"
+                                )));
+                            }
+                            if e.is_builder() {
+                                return Err(Error::config(format!(
+                                    "{st} {method} {url}: cannot build the request: {detail}"
+                                )));
+                            }
+                            (detail, !e.is_redirect())
+                        }
+                    };
                     tracing::debug!(service = %st, %method, url, elapsed_ms, error = %detail, "HTTP failed");
-                    // A certificate the client does not trust: the fix is in the configuration,
-                    // and retrying cannot help.
-                    if e.is_connect() && detail.to_ascii_lowercase().contains("certificate") {
-                        return Err(Error::config(format!(
-                            "{st} {method} {url}: TLS: {detail} (set cacert in clouds.yaml or \
-                             OS_CACERT to the CA bundle that issued it)"
-                        )));
-                    }
-                    if e.is_builder() {
-                        return Err(Error::config(format!(
-                            "{st} {method} {url}: cannot build the request: {detail}"
-                        )));
-                    }
-                    if can_retry && !e.is_redirect() {
+                    if can_retry && may_pass {
                         let delay = policy.backoff(attempt);
                         tracing::warn!(
                             "{st} {method} {url}: {detail}; retrying in {} ({}/{})",
@@ -765,7 +787,7 @@ impl Session {
         query: &[(String, String)],
         headers: &HeaderMap,
         body: Option<&[u8]>,
-    ) -> std::result::Result<Raw, reqwest::Error> {
+    ) -> std::result::Result<Raw, http::Failure> {
         let mut rb = self
             .inner
             .client
@@ -777,10 +799,13 @@ impl Session {
         if let Some(b) = body {
             rb = rb.body(b.to_vec());
         }
-        let resp = rb.send()?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes()?.to_vec();
+        // The whole answer within api_timeout (reqwest's own timeout bounds the headers, then
+        // each read of the body apart) and at most MAX_ANSWER bytes.
+        let http::Answer {
+            status,
+            headers,
+            body,
+        } = http::exchange(rb, self.inner.config.api_timeout, MAX_ANSWER)?;
         let request_id = ["x-openstack-request-id", "x-compute-request-id"]
             .iter()
             .find_map(|h| {
@@ -837,6 +862,9 @@ fn lock_opt(m: &Mutex<Option<Arc<Token>>>) -> Option<Arc<Token>> {
     m.try_lock().ok().and_then(|g| g.clone())
 }
 
+/// CA bundles larger than this are refused (a system's whole bundle is about 200 KiB).
+pub const MAX_CA_BUNDLE: u64 = 16 << 20;
+
 /// The certificates of a PEM CA bundle, for `tls_certs_only` (the bundle replaces the system
 /// store, as keystoneauth's `cacert` does). `key` names the setting in messages. Also used by
 /// the Consul client (`ca_file`).
@@ -845,7 +873,7 @@ pub fn ca_bundle(
     key: &str,
 ) -> std::result::Result<Vec<reqwest::Certificate>, String> {
     let shown = path.display();
-    let pem = std::fs::read(path)
+    let pem = crate::files::read_limited(path, MAX_CA_BUNDLE)
         .map_err(|e| format!("cannot read the CA bundle {shown} ({key}): {e}"))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
         .map_err(|e| format!("the CA bundle {shown} ({key}) is not valid PEM: {e}"))?;
@@ -857,19 +885,7 @@ pub fn ca_bundle(
     Ok(certs)
 }
 
-/// An error and its sources, `: `-joined, without repeats.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
-}
+pub(crate) use crate::http::chain;
 
 /// `Retry-After` as delta-seconds or an HTTP-date.
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {

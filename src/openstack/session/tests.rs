@@ -1244,3 +1244,46 @@ fn tls_with_the_cacert_bundle_or_insecure() {
     let s = Session::with_options(plain, test_options()).unwrap();
     assert_eq!(s.nova().list_services(None, None).unwrap().len(), 2);
 }
+
+/// Keystone sends its headers, then drips its body: the call gives up at `api_timeout`
+/// (reqwest's own timeout would wait for ever, each byte restarting it).
+#[test]
+fn a_dripping_answer_is_cut_off_at_api_timeout() {
+    use crate::http::testing::{BadServer, Misbehaviour, within};
+    let server = BadServer::start(Misbehaviour::Drip {
+        interval: Duration::from_millis(500),
+    });
+    let mut cfg = config_with(&server.url, &[]);
+    cfg.api_timeout = Duration::from_secs(2);
+    let s = Session::with_options(cfg, test_options()).unwrap();
+    let e = within(Duration::from_secs(30), move || s.authenticate()).unwrap_err();
+    assert_eq!(e.exit_code(), ExitCode::Unreachable, "{e}");
+    assert!(e.to_string().contains("within 2s"), "{e}");
+}
+
+/// An answer larger than the cap is refused with an error that names the cap, and a huge
+/// value quoted by serde does not make a huge message.
+#[test]
+fn answers_are_capped_and_errors_short() {
+    use crate::http::testing::{BadServer, Misbehaviour, within};
+    let server = BadServer::start(Misbehaviour::Endless { status: 200 });
+    let cfg = config_with(&server.url, &[]);
+    let s = Session::with_options(cfg, test_options()).unwrap();
+    let e = within(Duration::from_secs(120), move || s.authenticate()).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("larger than 64 MiB"), "{text}");
+    assert!(text.len() < 500, "{text}");
+
+    let huge = format!(
+        r#"{{"services": [{{"binary": "nova-compute", "host": "c1", "id": "x", "zone": "nova", "status": "enabled", "state": "up", "forced_down": "{}"}}]}}"#,
+        "y".repeat(3 << 20)
+    );
+    let server = TestServer::start(move |base| {
+        routes(base, "2.93")
+            .on("GET", OS_SERVICES_PATH, vec![Reply::raw(200, huge.clone())])
+            .handler()
+    });
+    let s = Session::with_options(config_with(&server.url(), &[]), test_options()).unwrap();
+    let e = Nova::new(&s).list_services(None, None).unwrap_err();
+    assert!(e.to_string().len() < 1000, "{} bytes", e.to_string().len());
+}
