@@ -153,7 +153,7 @@ pub struct GlobalArgs {
 pub struct LockArgs {
     /// When another run acts on the host, wait this long for it (e.g. 60s) before giving up
     /// with exit 14 (default: do not wait)
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_wait)]
     pub wait_lock: Duration,
 }
 
@@ -434,7 +434,7 @@ pub struct VerifyArgs {
     pub wait: bool,
 
     /// How long --wait waits, e.g. 90s, 10m
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
     pub timeout: Duration,
 }
 
@@ -445,7 +445,7 @@ pub struct WatchArgs {
     pub once: bool,
 
     /// Time between cycles (default: the config's policy.interval)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
     pub interval: Option<Duration>,
 
     /// Observe and decide, change nothing
@@ -469,7 +469,7 @@ pub struct RestoreArgs {
 
     /// A forced-down service counts as running when its updated_at is at most this old
     /// (Nova's service_down_time is 60s by default)
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_age)]
     pub max_heartbeat_age: Duration,
 
     /// Print the checks and every request; change nothing
@@ -499,6 +499,42 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("invalid duration `{s}`: {e} (examples: 30s, 10m, 1h)"))
 }
 
+/// A duration within `[min, max]`: flags bounded like the configuration's durations, so that
+/// `0s` is no busy loop and a huge value no overflow.
+fn duration_in(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < min || d > max {
+        return Err(format!(
+            "`{s}` is out of range: from {} to {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(d)
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// `watch --interval`: 100ms to a day.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    duration_in(s, Duration::from_millis(100), DAY)
+}
+
+/// `verify --timeout`: a second to a week.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    duration_in(s, Duration::from_secs(1), 7 * DAY)
+}
+
+/// `--wait-lock`: none to a day.
+pub fn parse_wait(s: &str) -> Result<Duration, String> {
+    duration_in(s, Duration::ZERO, DAY)
+}
+
+/// `restore --max-heartbeat-age`: a second to a day.
+pub fn parse_age(s: &str) -> Result<Duration, String> {
+    duration_in(s, Duration::from_secs(1), DAY)
+}
+
 /// The clap command, for generators and tests.
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
@@ -517,5 +553,13 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("90s").ok(), Some(Duration::from_secs(90)));
         assert!(parse_duration("ten minutes").is_err());
+        // Bounded flags: no busy loop, no overflow.
+        assert!(parse_interval("0s").unwrap_err().contains("out of range"));
+        assert!(parse_interval("18446744073709551615s").is_err());
+        assert_eq!(parse_interval("2s").ok(), Some(Duration::from_secs(2)));
+        assert!(parse_timeout("0s").is_err());
+        assert!(parse_timeout("8days").is_err());
+        assert_eq!(parse_wait("0s").ok(), Some(Duration::ZERO));
+        assert!(parse_age("2days").is_err());
     }
 }

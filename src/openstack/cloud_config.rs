@@ -319,8 +319,12 @@ fn load_first(
 }
 
 fn load(path: &Path) -> Result<Loaded> {
-    let text = std::fs::read_to_string(path)
+    // A regular file of at most 1 MiB: a FIFO or a device named as clouds.yaml must not hang
+    // or fill the memory.
+    let bytes = crate::files::read_limited(path, 1 << 20)
         .map_err(|e| Error::config(format!("cannot read {}: {e}", path.display())))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::config(format!("{} is not UTF-8 text", path.display())))?;
     let mut options = serde_saphyr::Options::default();
     // The snippet would quote the file's lines, which may hold a password.
     options.with_snippet = false;

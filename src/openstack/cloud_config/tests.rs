@@ -653,3 +653,16 @@ fn standard_paths_follow_xdg_and_home() {
         std::env::current_dir().unwrap().join("clouds.yaml")
     );
 }
+
+#[test]
+fn a_fifo_or_a_device_as_clouds_yaml_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("clouds.yaml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let e = load(&fifo).unwrap_err().to_string();
+    assert!(e.contains("clouds.yaml"), "{e}");
+    let e = load(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(e.contains("/dev/zero"), "{e}");
+}
