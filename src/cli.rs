@@ -503,21 +503,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// `0s` is no busy loop and a huge value no overflow.
 fn duration_in(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
     let d = parse_duration(s)?;
-    if d < min || d > max {
-        return Err(format!(
-            "`{s}` is out of range: from {} to {}",
-            humantime::format_duration(min),
-            humantime::format_duration(max)
-        ));
+    match crate::core::time::out_of_range(d, min, max) {
+        Some(why) => Err(why),
+        None => Ok(d),
     }
-    Ok(d)
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// `watch --interval`: 100ms to a day.
+/// `watch --interval`: the range of `policy.interval`.
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
-    duration_in(s, Duration::from_millis(100), DAY)
+    let (min, max) = crate::config::INTERVAL;
+    duration_in(s, min, max)
 }
 
 /// `verify --timeout`: a second to a week.

@@ -47,6 +47,7 @@ pub use crate::core::network::ConsulRole;
 pub use crate::core::watch::{PolicyConfig, QuickEvacuateLevel};
 pub use error::{ConfigError, ConfigErrorDetails, ConfigErrorKind};
 pub use secrets::{MAX_SECRET_FILE_BYTES, SecretRef, SecretSource};
+pub use validate::INTERVAL;
 
 /// The configuration file read when neither `--config` nor `EVACCTL_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/evacctl/config.toml";

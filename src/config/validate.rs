@@ -490,7 +490,7 @@ fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
     // while parsing), never so long that a failure waits a day. Nothing may be so long that
     // adding it to a time overflows.
     for (key, d, min, max) in [
-        ("interval", policy.interval, MILLIS_100, DAY),
+        ("interval", policy.interval, INTERVAL.0, INTERVAL.1),
         ("check_interval", policy.check_interval, MILLIS_100, HOUR),
         ("recovery_timeout", policy.recovery_timeout, SECOND, WEEK),
         ("verify_timeout", policy.verify_timeout, SECOND, WEEK),
@@ -580,6 +580,8 @@ const SECOND: Duration = Duration::from_secs(1);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86400);
 const WEEK: Duration = Duration::from_secs(7 * 86400);
+/// The range of `policy.interval`, and of `watch --interval`.
+pub const INTERVAL: (Duration, Duration) = (MILLIS_100, DAY);
 /// The range of a BMC's `timeout` (per exchange).
 const BMC_TIMEOUT: (Duration, Duration) = (MILLIS_100, HOUR);
 
@@ -591,18 +593,10 @@ fn check_duration(
     min: Duration,
     max: Duration,
 ) -> Result<(), ConfigError> {
-    if d < min || d > max {
-        return Err(cx.invalid(
-            key,
-            format!(
-                "{} is out of range: allowed from {} to {}",
-                humantime::format_duration(d),
-                humantime::format_duration(min),
-                humantime::format_duration(max)
-            ),
-        ));
+    match crate::core::time::out_of_range(d, min, max) {
+        Some(why) => Err(cx.invalid(key, why)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn build_consul(

@@ -572,10 +572,11 @@ pub fn node_local_state(checks: &[NodeCheck<'_>]) -> (NodeLocal, String) {
 /// while another cluster hears it does not count: only that cluster's network is cut from the
 /// node (a management or tenant cut is notify-only, origin D), so its checks there are stale,
 /// not a failure of the node. A node heard nowhere keeps the stale checks' verdict (critical).
-/// `(cluster name, its checks of the node)`; the reasons, one per cluster that counted or not.
+/// `(cluster name, its checks of the node)`; the reasons, one per cluster that counted or not,
+/// and for each cluster whether it has checks of the node's nova-compute or libvirt at all.
 pub fn node_local_over_clusters(
     per_cluster: &[(&str, Vec<NodeCheck<'_>>)],
-) -> (NodeLocal, Vec<String>) {
+) -> (NodeLocal, Vec<String>, Vec<bool>) {
     let unheard = |checks: &[NodeCheck<'_>]| {
         checks
             .iter()
@@ -589,8 +590,10 @@ pub fn node_local_over_clusters(
     let heard_somewhere = per_cluster.iter().any(|(_, c)| heard(c));
     let mut state = NodeLocal::NoData;
     let mut reasons = Vec::new();
+    let mut with_checks = Vec::new();
     for (name, checks) in per_cluster {
         let (s, why) = node_local_state(checks);
+        with_checks.push(s != NodeLocal::NoData);
         if s == NodeLocal::NoData {
             continue;
         }
@@ -604,7 +607,7 @@ pub fn node_local_over_clusters(
         state = state.worst(s);
         reasons.push(format!("{name}: {why}"));
     }
-    (state, reasons)
+    (state, reasons, with_checks)
 }
 
 /// A compute host's verdict from both views (origin D, service monitoring).
@@ -1009,14 +1012,16 @@ mod tests {
             c("service:nova-compute", "nova-compute", "passing"),
         ];
         let storage = vec![serf_ok, c("x", "web", "passing")];
-        let (s, why) =
+        let (s, why, with_checks) =
             node_local_over_clusters(&[("management", mgmt.clone()), ("storage", storage)]);
+        assert_eq!(with_checks, [true, false]);
         assert_eq!(s, NodeLocal::NoData, "{why:?}");
         assert!(why[0].contains("stale and not counted"), "{why:?}");
-        let (s, _) = node_local_over_clusters(&[("management", mgmt.clone())]);
+        let (s, _, _) = node_local_over_clusters(&[("management", mgmt.clone())]);
         assert_eq!(s, NodeLocal::Critical);
         let dead_storage = vec![c("serfHealth", "", "critical")];
-        let (s, _) = node_local_over_clusters(&[("management", mgmt), ("storage", dead_storage)]);
+        let (s, _, _) =
+            node_local_over_clusters(&[("management", mgmt), ("storage", dead_storage)]);
         assert_eq!(s, NodeLocal::Critical, "heard nowhere");
         // A node whose agent is not heard: its passing checks are stale.
         let (s, why) = node_local_state(&[

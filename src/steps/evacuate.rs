@@ -232,13 +232,21 @@ impl Outcome {
     /// A request a signal kept back.
     fn not_sent(id: &str, name: &str, target: Option<String>, signal: Signal) -> Outcome {
         Outcome {
+            not_sent: true,
+            ..Outcome::unrecorded(id, name, target, interrupt::not_sent_text(signal))
+        }
+    }
+
+    /// Not sent because its intent could not be journaled (nothing is sent unrecorded).
+    fn unrecorded(id: &str, name: &str, target: Option<String>, why: String) -> Outcome {
+        Outcome {
             server_id: id.to_string(),
             name: name.to_string(),
             target,
             accepted: false,
-            error: Some(interrupt::not_sent_text(signal)),
+            error: Some(why),
             request_id: None,
-            not_sent: true,
+            not_sent: false,
         }
     }
 }
@@ -653,14 +661,9 @@ pub fn execute(
     if let Err(e) = journal.append_all(&intents) {
         return todo
             .iter()
-            .map(|entry| Outcome {
-                server_id: entry.id.clone(),
-                name: entry.name.clone(),
-                target: survey.target_to_send(&entry.id),
-                accepted: false,
-                error: Some(format!("not sent: {e}")),
-                request_id: None,
-                not_sent: false,
+            .map(|entry| {
+                let target = survey.target_to_send(&entry.id);
+                Outcome::unrecorded(&entry.id, &entry.name, target, format!("not sent: {e}"))
             })
             .collect();
     }
@@ -740,15 +743,7 @@ pub fn send_evacuation(
         return Outcome::not_sent(id, name, target, signal);
     }
     if let Err(e) = journal.append(Kind::Intent, "evacuate", "sending", fields.clone()) {
-        return Outcome {
-            server_id: id.to_string(),
-            name: name.to_string(),
-            target,
-            accepted: false,
-            error: Some(format!("not sent: {e}")),
-            request_id: None,
-            not_sent: false,
-        };
+        return Outcome::unrecorded(id, name, target, format!("not sent: {e}"));
     }
     send_and_record(nova, id, name, target, journal, fields, true)
 }

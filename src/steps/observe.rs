@@ -336,12 +336,9 @@ impl ConsulObservation {
                 (c.name.as_str(), checks)
             })
             .collect();
-        let (state, reasons) = network::node_local_over_clusters(&plain);
+        let (state, reasons, with_checks) = network::node_local_over_clusters(&plain);
         // The checks shown: those of the clusters that have the node's nova-compute or libvirt.
-        for ((c, mine), (_, p)) in per_cluster.iter().zip(&plain) {
-            if network::node_local_state(p).0 == NodeLocal::NoData {
-                continue;
-            }
+        for ((c, mine), _) in per_cluster.iter().zip(&with_checks).filter(|(_, w)| **w) {
             checks.extend(
                 mine.iter()
                     .filter(|k| k.is_serf_health() || network::is_node_service(&k.service_name))

@@ -32,6 +32,19 @@ pub fn parse_timestamp(s: &str) -> Option<SystemTime> {
     }
 }
 
+/// Why `d` is not within `min..=max` (the range spelled as operators write durations), or
+/// `None`: the one range check of configured durations and duration flags.
+pub fn out_of_range(d: Duration, min: Duration, max: Duration) -> Option<String> {
+    (d < min || d > max).then(|| {
+        format!(
+            "{} is out of range: allowed from {} to {}",
+            humantime::format_duration(d),
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +79,17 @@ mod tests {
         ] {
             assert!(parse_timestamp(s).is_none(), "{s}");
         }
+    }
+
+    #[test]
+    fn ranges_name_their_bounds() {
+        let s = Duration::from_secs;
+        assert_eq!(out_of_range(s(5), s(1), s(10)), None);
+        assert_eq!(out_of_range(s(1), s(1), s(10)), None);
+        assert_eq!(
+            out_of_range(s(0), s(1), s(60)).as_deref(),
+            Some("0s is out of range: allowed from 1s to 1m")
+        );
+        assert!(out_of_range(s(61), s(1), s(60)).is_some());
     }
 }
