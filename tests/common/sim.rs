@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 /// The `evacctl-sim` binary of this build. It belongs to the workspace member
-/// `crates/evacctl-sim`, which cargo builds beside evacctl's test binaries when the tests run
-/// for the workspace (`cargo test --workspace`, as scripts/test does); cargo sets no
-/// `CARGO_BIN_EXE_` variable for another package's binary, so it is found next to them.
+/// `crates/evacctl-sim`; cargo sets no `CARGO_BIN_EXE_` variable for another package's binary
+/// and `cargo test` does not build it, so scripts/test builds it first
+/// (`cargo build -p evacctl-sim`) and it is found in the profile directory above the tests.
 pub fn sim_exe() -> &'static str {
     static EXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     EXE.get_or_init(|| {
@@ -33,8 +33,8 @@ pub fn sim_exe() -> &'static str {
         let exe = dir.join("evacctl-sim");
         assert!(
             exe.is_file(),
-            "{} is missing: build the simulator first (`cargo build -p evacctl-sim`, or run the \
-             tests with `cargo test --workspace`)",
+            "{} is missing: build the simulator first (`cargo build -p evacctl-sim`, as \
+             scripts/test does)",
             exe.display()
         );
         exe.to_str().expect("a UTF-8 target directory").to_string()
