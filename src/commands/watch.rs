@@ -10,6 +10,7 @@ use crate::cli::{Format, WatchArgs};
 use crate::commands::Context;
 use crate::config::Config;
 use crate::consul;
+use crate::core::records::VERIFIED_ACTION;
 use crate::core::watch::{self as core, HostState, Transition};
 use crate::engine::{self, CycleReport, Engine, Setup};
 use crate::exit_codes::ExitCode;
@@ -350,13 +351,23 @@ struct HostStatus {
     reason: String,
 }
 
+/// One evacuation request of the history (origin F: server id, name, source, destination,
+/// time, result). `host` and `target` are the journal's own fields, kept for scripts.
 #[derive(Serialize)]
 struct EvacuationRow {
     at: String,
     host: String,
     server: String,
+    /// `null` in a journal written before names were recorded, until verified.
+    name: Option<String>,
+    source: String,
+    /// The target asked for; `null`: the scheduler chose.
     target: Option<String>,
+    /// Where the server went: the target, or where verification found it.
+    destination: Option<String>,
     result: String,
+    /// `ok` or `failed` once verified (`null`: not yet, or never by `watch`).
+    verification: Option<String>,
     detail: Option<String>,
     run_id: String,
 }
@@ -397,15 +408,31 @@ fn status_of(records: &[Record], journal: String) -> Status {
         .collect();
     let evacuations = records
         .iter()
-        .filter(|r| r.action == "evacuate" && r.kind == Kind::Result)
-        .map(|r| EvacuationRow {
-            at: r.ts.clone(),
-            host: r.host.clone().unwrap_or_default(),
-            server: r.server.clone().unwrap_or_default(),
-            target: r.target.clone(),
-            result: r.status.clone(),
-            detail: r.detail.clone(),
-            run_id: r.run_id.clone(),
+        .enumerate()
+        .filter(|(_, r)| r.action == "evacuate" && r.kind == Kind::Result)
+        .map(|(i, r)| {
+            // The first verification of this server from this host after the request.
+            let verified = records[i..]
+                .iter()
+                .find(|v| v.action == VERIFIED_ACTION && v.host == r.host && v.server == r.server);
+            EvacuationRow {
+                at: r.ts.clone(),
+                host: r.host.clone().unwrap_or_default(),
+                server: r.server.clone().unwrap_or_default(),
+                name: r
+                    .server_name
+                    .clone()
+                    .or_else(|| verified.and_then(|v| v.server_name.clone())),
+                source: r.host.clone().unwrap_or_default(),
+                target: r.target.clone(),
+                destination: verified
+                    .and_then(|v| v.target.clone())
+                    .or_else(|| r.target.clone().filter(|_| r.status == "accepted")),
+                result: r.status.clone(),
+                verification: verified.map(|v| v.status.clone()),
+                detail: r.detail.clone(),
+                run_id: r.run_id.clone(),
+            }
         })
         .collect();
     let alerts = records
@@ -457,17 +484,32 @@ fn status(ctx: &Context) -> anyhow::Result<ExitCode> {
             } else {
                 crate::commands::print_listing(Some(&format!("Hosts ({}):", s.journal)), &t)?;
             }
-            let mut t = output::table(["Time", "Host", "Server", "Target", "Result", "Run"]);
+            let mut t = output::table([
+                "Time",
+                "Server",
+                "Name",
+                "Source",
+                "Destination",
+                "Result",
+                "Run",
+            ]);
             for e in &s.evacuations {
+                let mut result = match &e.detail {
+                    Some(d) if e.result != "accepted" => format!("{} ({d})", e.result),
+                    _ => e.result.clone(),
+                };
+                match e.verification.as_deref() {
+                    Some("ok") => result.push_str(", verified"),
+                    Some(v) => result.push_str(&format!(", verification {v}")),
+                    None => {}
+                }
                 t.add_row(vec![
                     e.at.clone(),
-                    e.host.clone(),
                     e.server.clone(),
-                    output::or_dash(e.target.as_deref()),
-                    match &e.detail {
-                        Some(d) if e.result != "accepted" => format!("{} ({d})", e.result),
-                        _ => e.result.clone(),
-                    },
+                    output::or_dash(e.name.as_deref()),
+                    e.source.clone(),
+                    output::or_dash(e.destination.as_deref()),
+                    result,
                     e.run_id.clone(),
                 ]);
             }

@@ -40,6 +40,9 @@ pub struct Record {
     pub target: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    /// The server's name, with `server` (the history shows both; older journals lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
     /// intent: `sending`; result: `accepted`, `failed`, `ok`, ...; event: free.
     pub status: String,
     /// The server's status before the action (what `verify` expects back).
@@ -53,6 +56,10 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<serde_json::Value>,
 }
+
+/// The journal action of a verified (or failed) evacuation: `server` on `target`, where
+/// Nova shows it after its evacuation from `host`; status `ok` or `failed` (`detail`: why).
+pub const VERIFIED_ACTION: &str = "evacuate-verified";
 
 /// The journal action of cluster-wide alerts (host `"*"`: a gate, the cloud not observed).
 pub const ALERT_ACTION: &str = "alert";

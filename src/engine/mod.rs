@@ -483,13 +483,13 @@ impl Engine {
     ) -> Option<String> {
         let mem = self.memories.get_mut(host)?;
         tracing::debug!("{host}: {} ({})", step.as_str(), mem.state());
-        let outcome = run::run_step(s, host, mem, step);
+        let ran = run::run_step(s, host, mem, step);
         let now = unix_now();
         let mem = self.memories.get_mut(host)?;
-        match core::after(mem, host, step, outcome, &s.config.policy, now) {
+        match core::after(mem, host, step, ran.outcome, &s.config.policy, now) {
             Some(t) => {
                 report.transitions.push((&t).into());
-                record(s, &self.persisted, &t, mem);
+                record_with(s, &self.persisted, &t, mem, &ran.servers);
                 None
             }
             None => {
@@ -568,6 +568,39 @@ fn hold_host(locks: &HostLocks, host: &str) -> Result<HostLock, String> {
 
 /// Journals a state change with the host's memory, logs it, tells the callback.
 fn record(s: &Setup<'_>, written: &Written, t: &Transition, mem: &Memory) {
+    record_with(s, written, t, mem, &[]);
+}
+
+/// The `details` of a state change's notification: the previous state; the servers the step
+/// concerned (else those the last evacuation round left on the host), each with its result;
+/// the volumes level 1 left behind.
+fn details(t: &Transition, mem: &Memory, servers: &[run::ServerLine]) -> serde_json::Value {
+    let mut d = serde_json::json!({"previous_state": t.from.as_str()});
+    let servers: Vec<run::ServerLine> = if servers.is_empty() {
+        mem.skipped
+            .iter()
+            .map(|k| run::ServerLine::skipped(&t.host, k))
+            .collect()
+    } else {
+        servers.to_vec()
+    };
+    if !servers.is_empty() {
+        d["servers"] = serde_json::to_value(servers).unwrap_or_default();
+    }
+    if let Some(why) = &mem.volumes_left {
+        d["volumes_left"] = why.as_str().into();
+    }
+    d
+}
+
+/// [`record`], with the servers the step concerned.
+fn record_with(
+    s: &Setup<'_>,
+    written: &Written,
+    t: &Transition,
+    mem: &Memory,
+    servers: &[run::ServerLine],
+) {
     let level_warn = matches!(
         t.to,
         HostState::Alert | HostState::Failed | HostState::Suspect | HostState::Degraded
@@ -580,8 +613,7 @@ fn record(s: &Setup<'_>, written: &Written, t: &Transition, mem: &Memory) {
         tracing::info!("{dry}{}: {} -> {}: {}", t.host, t.from, t.to, t.reason);
     }
     persist(s, written, &t.host, mem);
-    let details = serde_json::json!({"previous_state": t.from.as_str()});
-    (s.on_transition)(t, &details);
+    (s.on_transition)(t, &details(t, mem, servers));
 }
 
 /// The memory last written per host.

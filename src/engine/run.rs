@@ -2,31 +2,76 @@
 //! what the state machine reads (`core::watch::Outcome`): a refusal or a failure stops
 //! automatic work on the host (an alert), a transient error is tried again next cycle.
 
+use serde::Serialize;
+
 use crate::bmc::PowerState;
-use crate::core::watch::{Memory, Outcome, Step};
+use crate::core::watch::{HostState, Memory, Outcome, Skipped, Step};
 use crate::steps::evacuate::{self, Options};
 use crate::steps::volumes::Moved;
 use crate::steps::{RefusalKind, StepOutcome, isolate, power, restore, verify, volumes};
 
 use super::{Setup, unix_now};
 
+/// One server in a notification's `details.servers`: what this step did with it.
+#[derive(Clone, Debug, Serialize)]
+pub(super) struct ServerLine {
+    pub id: String,
+    pub name: String,
+    /// The failed host.
+    pub from: String,
+    /// Where it went (or was sent); `null`: not known (the scheduler chooses), or not sent.
+    pub to: Option<String>,
+    /// `accepted`, `failed`, `not-sent`, `under-way`, `skipped`, `does-not-fit` (evacuation);
+    /// `verified`, `pending`, `failed` (verification).
+    pub result: &'static str,
+    pub reason: Option<String>,
+}
+
+impl ServerLine {
+    pub(super) fn skipped(host: &str, s: &Skipped) -> ServerLine {
+        ServerLine {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            from: host.to_string(),
+            to: None,
+            result: "skipped",
+            reason: Some(s.reason.clone()),
+        }
+    }
+}
+
+/// A step's outcome, and the servers it concerned (for the notification).
+pub(super) struct Ran {
+    pub outcome: Outcome,
+    pub servers: Vec<ServerLine>,
+}
+
+impl From<Outcome> for Ran {
+    fn from(outcome: Outcome) -> Ran {
+        Ran {
+            outcome,
+            servers: Vec::new(),
+        }
+    }
+}
+
 /// Runs one step with its entry; its outcome as the state machine's plain data.
-pub(super) fn run_step(s: &Setup<'_>, host: &str, mem: &Memory, step: Step) -> Outcome {
+pub(super) fn run_step(s: &Setup<'_>, host: &str, mem: &Memory, step: Step) -> Ran {
     if s.cx.journal.is_none() {
-        return Outcome::Retry("dry run".into());
+        return Outcome::Retry("dry run".into()).into();
     }
     match step {
-        Step::ReadPower => read_power(s, host),
-        Step::PowerOn => power_on(s, host),
-        Step::Repair => repair(s, host, mem),
-        Step::Fence => fence(s, host),
+        Step::ReadPower => read_power(s, host).into(),
+        Step::PowerOn => power_on(s, host).into(),
+        Step::Repair => repair(s, host, mem).into(),
+        Step::Fence => fence(s, host).into(),
         Step::Isolate {
             force_down,
             confirm_power,
-        } => isolate(s, host, force_down, confirm_power),
-        Step::MoveVolumes => move_volumes(s, host, mem),
+        } => isolate(s, host, force_down, confirm_power).into(),
+        Step::MoveVolumes => move_volumes(s, host, mem).into(),
         Step::Evacuate => evacuate_host(s, host),
-        Step::Verify => verify(s, host),
+        Step::Verify => verify(s, host, mem),
     }
 }
 
@@ -113,19 +158,102 @@ fn isolate(s: &Setup<'_>, host: &str, force_down: bool, confirm_power: bool) -> 
 }
 
 fn move_volumes(s: &Setup<'_>, host: &str, mem: &Memory) -> Outcome {
-    match volumes::move_off_host(&s.cx, host, unix_now() - mem.since) {
-        StepOutcome::Done(Moved::Done(what)) => Outcome::Done(what),
+    // Level 1's later move (the host already evacuated) waits as long as it takes.
+    let later = mem.state() == HostState::Evacuated;
+    let waited = if later { 0.0 } else { unix_now() - mem.since };
+    match volumes::move_off_host(&s.cx, host, waited) {
+        StepOutcome::Done(Moved::Done(what)) => {
+            if later {
+                tracing::info!("{host}: the volumes left behind at evacuation moved: {what}");
+            }
+            Outcome::Done(what)
+        }
         StepOutcome::Done(Moved::Waiting(why)) => Outcome::Wait(why),
+        StepOutcome::Done(Moved::StillUp(why)) => Outcome::VolumesLeft(why),
         StepOutcome::Failed(why) => Outcome::Alert(why),
         StepOutcome::Refused(r) => Outcome::Alert(r.reason),
         StepOutcome::Transient(e) => Outcome::Retry(format!("{e:#}")),
     }
 }
 
+/// Servers under way already (ours or anyone's): not skipped, verified with the others.
+const UNDER_WAY: [&str; 3] = [
+    "evacuation-in-progress",
+    "already-accepted",
+    "request-in-doubt",
+];
+
+/// What the survey left on the host (not evacuable), with why; and every server's line.
+fn survey_lines(
+    survey: &evacuate::Survey,
+    ev: Option<&evacuate::Evacuation>,
+) -> (Vec<Skipped>, Vec<ServerLine>) {
+    let host = survey.host.as_str();
+    let mut skipped = Vec::new();
+    let mut lines: Vec<ServerLine> = Vec::new();
+    for o in ev.map_or(&[][..], |e| &e.outcomes) {
+        lines.push(ServerLine {
+            id: o.server_id.clone(),
+            name: o.name.clone(),
+            from: host.to_string(),
+            to: o.target.clone(),
+            result: if o.accepted {
+                "accepted"
+            } else if o.not_sent {
+                "not-sent"
+            } else {
+                "failed"
+            },
+            reason: o.error.clone(),
+        });
+    }
+    let dropped = ev.map_or(&[][..], |e| &e.dropped);
+    for e in &survey.servers {
+        if lines.iter().any(|l| l.id == e.id) {
+            continue;
+        }
+        let line = |result, reason: Option<String>| ServerLine {
+            id: e.id.clone(),
+            name: e.name.clone(),
+            from: host.to_string(),
+            to: None,
+            result,
+            reason,
+        };
+        if let Some((_, why)) = dropped.iter().find(|(id, _)| *id == e.id) {
+            lines.push(line("under-way", Some(why.clone())));
+        } else if e.verdict.evacuable {
+            lines.push(line(
+                "does-not-fit",
+                Some("does not fit on the targets".into()),
+            ));
+        } else if e
+            .verdict
+            .reason_code
+            .is_some_and(|c| UNDER_WAY.contains(&c))
+        {
+            lines.push(line("under-way", e.verdict.reason.clone()));
+        } else {
+            let s = Skipped {
+                id: e.id.clone(),
+                name: e.name.clone(),
+                reason: e
+                    .verdict
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "not evacuable".into()),
+            };
+            lines.push(ServerLine::skipped(host, &s));
+            skipped.push(s);
+        }
+    }
+    (skipped, lines)
+}
+
 /// Surveys and evacuates (idempotent: the journal and Nova's migrations keep anything from
 /// being sent twice). What does not fit is the state machine's to judge, unless partial
 /// evacuation is allowed.
-fn evacuate_host(s: &Setup<'_>, host: &str) -> Outcome {
+fn evacuate_host(s: &Setup<'_>, host: &str) -> Ran {
     let policy = &s.config.policy;
     let concurrency = policy.evacuate_concurrency as usize;
     let opts = Options {
@@ -137,19 +265,24 @@ fn evacuate_host(s: &Setup<'_>, host: &str) -> Outcome {
     };
     let survey = match evacuate::survey_host(&s.cx, &opts) {
         StepOutcome::Done(x) => x,
-        StepOutcome::Refused(r) => return Outcome::Alert(r.reason),
+        StepOutcome::Refused(r) => return Outcome::Alert(r.reason).into(),
         StepOutcome::Failed(e) | StepOutcome::Transient(e) => {
-            return Outcome::Retry(format!("{e:#}"));
+            return Outcome::Retry(format!("{e:#}")).into();
         }
     };
     let does_not_fit = survey.does_not_fit();
     if does_not_fit.is_some() && !policy.partial_evacuation {
-        return Outcome::Evacuated {
-            accepted: 0,
-            failed: 0,
-            in_flight_or_done: false,
-            does_not_fit,
-            detail: String::new(),
+        let (skipped, servers) = survey_lines(&survey, None);
+        return Ran {
+            outcome: Outcome::Evacuated {
+                accepted: 0,
+                failed: 0,
+                in_flight_or_done: false,
+                does_not_fit,
+                detail: String::new(),
+                skipped,
+            },
+            servers,
         };
     }
     let done = evacuate::evacuate_host(
@@ -161,11 +294,18 @@ fn evacuate_host(s: &Setup<'_>, host: &str) -> Outcome {
     );
     let ev = match done {
         StepOutcome::Done(x) => x,
-        StepOutcome::Refused(r) => return Outcome::Alert(r.reason),
+        StepOutcome::Refused(r) => return Outcome::Alert(r.reason).into(),
         StepOutcome::Failed(e) | StepOutcome::Transient(e) => {
-            return Outcome::Retry(format!("{e:#}"));
+            return Outcome::Retry(format!("{e:#}")).into();
         }
     };
+    let (skipped, servers) = survey_lines(&survey, Some(&ev));
+    if !skipped.is_empty() {
+        tracing::warn!(
+            "{host}: {}",
+            crate::core::watch::skipped_text(host, &skipped)
+        );
+    }
     let (accepted, failed) = (ev.accepted(), ev.failed());
     if ev.in_doubt > 0 && failed == 0 {
         // Not verifying yet: those servers are neither sent nor known to Nova. The next cycle
@@ -180,52 +320,81 @@ fn evacuate_host(s: &Setup<'_>, host: &str) -> Outcome {
             } else {
                 String::new()
             }
-        ));
+        ))
+        .into();
     }
-    Outcome::Evacuated {
-        accepted,
-        failed,
-        in_flight_or_done: ev.under_way > 0,
-        does_not_fit,
-        detail: ev.detail(),
+    Ran {
+        outcome: Outcome::Evacuated {
+            accepted,
+            failed,
+            in_flight_or_done: ev.under_way > 0,
+            does_not_fit,
+            detail: ev.detail(),
+            skipped,
+        },
+        servers,
     }
 }
 
-fn verify(s: &Setup<'_>, host: &str) -> Outcome {
+fn verify(s: &Setup<'_>, host: &str, mem: &Memory) -> Ran {
     let concurrency = s.config.policy.evacuate_concurrency as usize;
     let v = match verify::verify_host(&s.cx, host, concurrency) {
         StepOutcome::Done(v) => v,
-        StepOutcome::Refused(r) => return Outcome::Retry(r.reason),
+        StepOutcome::Refused(r) => return Outcome::Retry(r.reason).into(),
         StepOutcome::Failed(e) | StepOutcome::Transient(e) => {
-            return Outcome::Retry(format!("{e:#}"));
+            return Outcome::Retry(format!("{e:#}")).into();
         }
     };
+    if let Err(e) = verify::record_destinations(&s.cx, &v) {
+        tracing::warn!("{host}: cannot journal where the servers went: {e:#}");
+    }
+    let mut servers: Vec<ServerLine> = v
+        .servers
+        .iter()
+        .map(|c| ServerLine {
+            id: c.server_id.clone(),
+            name: c.name.clone().unwrap_or_default(),
+            from: host.to_string(),
+            to: c.destination.clone(),
+            result: match c.check {
+                verify::Check::Ok => "verified",
+                verify::Check::Pending => "pending",
+                verify::Check::Failed => "failed",
+            },
+            reason: c.problem.clone(),
+        })
+        .collect();
+    servers.extend(mem.skipped.iter().map(|k| ServerLine::skipped(host, k)));
     let failed: Vec<String> = v
         .servers
         .iter()
         .filter(|c| c.check == verify::Check::Failed)
         .map(|c| {
             format!(
-                "{} {}",
+                "{} ({}): {}",
+                c.name.as_deref().unwrap_or("-"),
                 c.server_id,
                 c.problem.as_deref().unwrap_or("failed")
             )
         })
         .collect();
-    if !failed.is_empty() {
+    // Level 1 left a live cinder-volume's volumes on purpose: not a reason to wait.
+    let volumes_clean = v.volumes.is_clean() || (mem.volumes_left.is_some() && v.volumes.checked);
+    let pending = v.count(verify::Check::Pending);
+    let outcome = if !failed.is_empty() {
         Outcome::VerifyFailed(failed.join("; "))
-    } else if v.all_verified() {
+    } else if pending == 0 && volumes_clean {
         Outcome::Verified
     } else {
-        let pending = v.count(verify::Check::Pending);
         Outcome::VerifyPending(format!(
             "{pending} of {} evacuations still running{}",
             v.servers.len(),
-            if v.volumes.is_clean() {
+            if volumes_clean {
                 String::new()
             } else {
                 "; volumes still on the host".to_string()
             }
         ))
-    }
+    };
+    Ran { outcome, servers }
 }

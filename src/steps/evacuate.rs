@@ -644,6 +644,7 @@ pub fn execute(
         host: Some(&survey.host),
         target: planned[i].0.as_deref(),
         server: Some(&todo[i].id),
+        server_name: Some(&todo[i].name),
         server_status: Some(planned[i].1),
         ..Default::default()
     };
@@ -1234,6 +1235,7 @@ fn server_evacuation(
                 host: Some(&source),
                 target,
                 server: Some(&server.id),
+                server_name: Some(&server.name),
                 server_status: Some(&server.status),
                 ..Default::default()
             },

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::journal::{self, Record};
+use crate::core::records::VERIFIED_ACTION;
+use crate::journal::{self, Fields, Kind, Record};
 use crate::openstack::Session;
 use crate::openstack::cinder::Volume;
 use crate::openstack::servers::{Migration, MigrationFilter, Server, latest_per_server};
@@ -44,6 +45,9 @@ pub struct ServerCheck {
     /// What it should be: `ACTIVE`, `SHUTOFF`, `ACTIVE or ERROR`, `ACTIVE or SHUTOFF`.
     pub expected: String,
     pub host: Option<String>,
+    /// Where it went: the host Nova shows it on once verified, else the evacuation
+    /// migration's destination (`null`: not known yet).
+    pub destination: Option<String>,
     pub status: Option<String>,
     pub task_state: Option<String>,
     pub migration_status: Option<String>,
@@ -114,6 +118,7 @@ pub fn check_server(
         name: server.map(|s| s.name.clone()),
         expected: expected_text.to_string(),
         host: server.map(|s| s.host().to_string()),
+        destination: migration.and_then(|m| m.dest_compute.clone()),
         status: server.map(|s| s.status.clone()),
         task_state: server.and_then(|s| s.task().map(str::to_string)),
         migration_status: migration.map(|m| m.status.clone()),
@@ -172,6 +177,7 @@ pub fn check_server(
         // On another host in the right state; Nova hides migrations of some records.
         c.problem = Some("no migration record (Nova shows it on another host)".into());
     }
+    c.destination = Some(s.host().to_string());
     c
 }
 
@@ -214,6 +220,44 @@ pub fn verify_host(
 ) -> StepOutcome<Verification> {
     let run = || verify(cx.session()?, host, &cx.records()?, concurrency);
     StepOutcome::from_result(run())
+}
+
+/// Journals where each verified (or failed) server went ([`VERIFIED_ACTION`]), once per
+/// server and verdict in the host's episode: the history's destination when the scheduler
+/// chose it. Pending servers wait for a later verification.
+pub fn record_destinations(cx: &StepContext<'_>, v: &Verification) -> anyhow::Result<()> {
+    let journal = cx.writable_journal()?;
+    let records = cx.records()?;
+    let (start, _) = journal::episode_of(&records, &v.host);
+    let done: BTreeSet<(&str, &str)> = records[start..]
+        .iter()
+        .filter(|r| r.action == VERIFIED_ACTION && r.host.as_deref() == Some(v.host.as_str()))
+        .filter_map(|r| Some((r.server.as_deref()?, r.status.as_str())))
+        .collect();
+    for c in &v.servers {
+        let status = match c.check {
+            Check::Ok => "ok",
+            Check::Failed => "failed",
+            Check::Pending => continue,
+        };
+        if done.contains(&(c.server_id.as_str(), status)) {
+            continue;
+        }
+        journal.append(
+            Kind::Event,
+            VERIFIED_ACTION,
+            status,
+            Fields {
+                host: Some(&v.host),
+                target: c.destination.as_deref(),
+                server: Some(&c.server_id),
+                server_name: c.name.as_deref(),
+                detail: c.problem.as_deref(),
+                ..Default::default()
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Reads Nova (and Cinder) now and checks every server evacuated from `host` in its current

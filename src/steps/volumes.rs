@@ -475,12 +475,15 @@ pub enum Moved {
     Done(String),
     /// Cinder still sees the host's cinder-volume up: nothing done yet.
     Waiting(String),
+    /// Cinder still sees it up after `recovery_timeout`: nothing done (the caller decides
+    /// whether the servers go without their volumes being moved).
+    StillUp(String),
 }
 
 /// The volumes step (`watch`): the volumes the failed host's cinder-volume managed, per
 /// backend, to the first healthy cinder-volume of the same backend. Waits while Cinder still
-/// sees the source up, for at most `recovery_timeout` after `waited` seconds. `Failed`: a
-/// person must look (nowhere to move them, not proved moved).
+/// sees the source up, for at most `recovery_timeout` after `waited` seconds, then says
+/// [`Moved::StillUp`]. `Failed`: a person must look (nowhere to move them, not proved moved).
 pub fn move_off_host(cx: &StepContext<'_>, host: &str, waited: f64) -> StepOutcome<Moved, String> {
     let session = match cx.session() {
         Ok(s) => s,
@@ -503,11 +506,10 @@ pub fn move_off_host(cx: &StepContext<'_>, host: &str, waited: f64) -> StepOutco
     }
     if let Some(up) = on_host.iter().find(|x| x.is_up()) {
         if waited > cx.config.policy.recovery_timeout.as_secs_f64() {
-            return StepOutcome::Failed(format!(
-                "Cinder still shows cinder-volume {} up {:.0}s after isolation: volumes not \
-                 moved, servers not evacuated",
+            return StepOutcome::Done(Moved::StillUp(format!(
+                "Cinder still shows cinder-volume {} up {:.0}s after isolation",
                 up.host, waited
-            ));
+            )));
         }
         return StepOutcome::Done(Moved::Waiting(format!(
             "waiting for Cinder to see cinder-volume {} down (its service_down_time)",

@@ -497,6 +497,37 @@ pub struct Memory {
     pub errors: u32,
     /// The flapping alert was sent this episode.
     pub flap_alerted: bool,
+    /// Level 1 evacuated without moving the volumes of a cinder-volume still up (why): they
+    /// move in a later cycle once Cinder sees it down, or by hand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volumes_left: Option<String>,
+    /// The servers the last evacuation round left on the host (not evacuable), with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A server an evacuation round did not send, and why (paused, rebooting, never ran...).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub id: String,
+    pub name: String,
+    pub reason: String,
+}
+
+/// `2 server(s) not evacuated, left on compute-3: db-1 (id): paused; ...`; empty when none.
+pub fn skipped_text(host: &str, skipped: &[Skipped]) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = skipped
+        .iter()
+        .map(|s| format!("{} ({}): {}", s.name, s.id, s.reason))
+        .collect();
+    format!(
+        "{} server(s) not evacuated, left on {host}: {}",
+        skipped.len(),
+        each.join("; ")
+    )
 }
 
 impl Memory {
@@ -544,6 +575,8 @@ fn new_episode(mem: &mut Memory) {
     mem.incomplete = None;
     mem.errors = 0;
     mem.flap_alerted = false;
+    mem.volumes_left = None;
+    mem.skipped.clear();
 }
 
 /// Failure episodes that started within the window.
@@ -814,6 +847,10 @@ pub fn next(mem: &Memory, c: &Context<'_>) -> Next {
     }
     let level = c.policy.quick_evacuate_level;
     match state {
+        // Level 1 left a live cinder-volume's volumes where they were: moved once it is down.
+        HostState::Evacuated if mem.volumes_left.is_some() && c.move_volumes => {
+            Next::Run(Step::MoveVolumes)
+        }
         HostState::Healthy
         | HostState::Degraded
         | HostState::Maintenance
@@ -922,6 +959,9 @@ pub enum Outcome {
     Retry(String),
     /// Not an error: waiting for something outside (Cinder to see the service down).
     Wait(String),
+    /// The volume step waited its time and Cinder still shows the host's cinder-volume up
+    /// (why): level 1 evacuates without moving them, levels 2 and 3 stop (alert).
+    VolumesLeft(String),
     /// Stop automatic work on the host.
     Alert(String),
     /// Evacuations: how many accepted, failed; what does not fit (alert text).
@@ -931,6 +971,8 @@ pub enum Outcome {
         in_flight_or_done: bool,
         does_not_fit: Option<String>,
         detail: String,
+        /// Not evacuable, left on the host (with why).
+        skipped: Vec<Skipped>,
     },
     /// Verification: all verified; or pending; or failed (why).
     Verified,
@@ -979,9 +1021,45 @@ pub fn after(
             mem.errors = 0;
             Some(go(mem, host, HostState::Isolated, why, now))
         }
+        // The later move of level 1's volumes: the host stays evacuated.
+        (Step::MoveVolumes, Outcome::Done(why)) if mem.state() == HostState::Evacuated => {
+            mem.errors = 0;
+            mem.volumes_left = None;
+            mem.reason = format!("{}; volumes moved since: {why}", mem.reason);
+            None
+        }
+        (Step::MoveVolumes, Outcome::Wait(_) | Outcome::VolumesLeft(_))
+            if mem.state() == HostState::Evacuated =>
+        {
+            None
+        }
         (Step::MoveVolumes, Outcome::Done(why)) => {
             mem.errors = 0;
             Some(go(mem, host, HostState::VolumesMoved, why, now))
+        }
+        (Step::MoveVolumes, Outcome::VolumesLeft(why)) => {
+            if policy.quick_evacuate_level != QuickEvacuateLevel::ForceDownWithoutPowerOff {
+                return alert(
+                    mem,
+                    format!("{why}: volumes not moved, servers not evacuated"),
+                );
+            }
+            // Level 1 (origin E): the operator chose speed over fencing. A cinder-volume still
+            // up still serves its volumes, so the servers can be rebuilt elsewhere with them
+            // where they are.
+            mem.errors = 0;
+            mem.volumes_left = Some(why.clone());
+            Some(go(
+                mem,
+                host,
+                HostState::VolumesMoved,
+                format!(
+                    "quick_evacuate_level 1: {why}: evacuating the servers without moving its \
+                     volumes (it still serves them); they move once Cinder sees it down, in a \
+                     later cycle, or by hand (evacctl migrate-volumes)"
+                ),
+                now,
+            ))
         }
         (
             Step::Evacuate,
@@ -991,9 +1069,11 @@ pub fn after(
                 in_flight_or_done,
                 does_not_fit,
                 detail,
+                skipped,
             },
         ) => {
             mem.errors = 0;
+            mem.skipped = skipped;
             if let Some(why) = &does_not_fit {
                 if !policy.partial_evacuation {
                     return alert(
@@ -1028,7 +1108,15 @@ pub fn after(
             // Nothing to evacuate at all.
             match mem.incomplete.clone() {
                 Some(why) => alert(mem, format!("nothing could be evacuated: {why}")),
-                None => Some(go(mem, host, HostState::Evacuated, detail, now)),
+                None => {
+                    let left = skipped_text(host, &mem.skipped);
+                    let why = if left.is_empty() {
+                        detail
+                    } else {
+                        format!("nothing evacuated: {left}")
+                    };
+                    Some(go(mem, host, HostState::Evacuated, why, now))
+                }
             }
         }
         (Step::Verify, Outcome::Verified) => match mem.incomplete.clone() {
@@ -1036,13 +1124,16 @@ pub fn after(
                 mem,
                 format!("evacuated servers verified, but some were left behind: {why}"),
             ),
-            None => Some(go(
-                mem,
-                host,
-                HostState::Evacuated,
-                "every evacuated server verified on its new host".into(),
-                now,
-            )),
+            None => {
+                // Servers left behind are named, never hidden behind "every server verified".
+                let left = skipped_text(host, &mem.skipped);
+                let why = if left.is_empty() {
+                    "every evacuated server verified on its new host".to_string()
+                } else {
+                    format!("every evacuated server verified on its new host; {left}")
+                };
+                Some(go(mem, host, HostState::Evacuated, why, now))
+            }
         },
         (Step::Verify, Outcome::VerifyPending(why)) => match mem.deadline {
             Some(d) if now >= d => alert(

@@ -509,6 +509,7 @@ fn evacuation_outcomes() {
         in_flight_or_done: false,
         does_not_fit: fit.map(str::to_string),
         detail: "d".into(),
+        skipped: Vec::new(),
     };
     // Some requests failed: evacuating, retried next cycle, alert after three rounds.
     let t = after(&mut m, "c1", Step::Evacuate, ev(3, 1, None), &p, 0.0).unwrap();
@@ -653,6 +654,7 @@ fn memory_survives_the_journal() {
         host: Some(host.into()),
         target: None,
         server: None,
+        server_name: None,
         status: status.into(),
         server_status: None,
         request_id: None,
