@@ -245,3 +245,193 @@ fn a_lost_consul_leader_is_a_warning_told_once_and_nothing_is_done() {
     assert_eq!(got[0]["state"], "no-leader");
     assert!(w.changes().is_empty(), "{:?}", w.changes());
 }
+
+/// The events of one host and kind.
+fn host_events<'a>(events: &'a [Value], host: &str, kind: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["host"] == host && e["event"] == kind)
+        .collect()
+}
+
+/// `details.servers` of an event, by server name: (result, to, reason).
+fn servers_of(event: &Value) -> std::collections::BTreeMap<String, (String, String, String)> {
+    event["details"]["servers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let text = |k: &str| s[k].as_str().unwrap_or("").to_string();
+            assert_eq!(s["from"], event["host"], "{s}");
+            assert!(s["id"].as_str().is_some_and(|i| !i.is_empty()), "{s}");
+            (text("name"), (text("result"), text("to"), text("reason")))
+        })
+        .collect()
+}
+
+/// The journal's records of one action.
+fn actions<'a>(records: &'a [Value], action: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["action"] == action).collect()
+}
+
+/// Origin E, level 1: force-down without powering off. Cut off from every network, the host's
+/// cinder-volume still shows up in Cinder: it still serves its volumes, so the servers are
+/// evacuated without moving them (said in the log and the events); once Cinder sees it down,
+/// a later cycle moves them.
+#[test]
+fn level_1_evacuates_without_moving_the_volumes_of_a_live_cinder_volume_then_moves_them() {
+    let w = Watch::start(&scenario(), &[("quick_evacuate_level", "1")]);
+    let events = w.events_hook();
+    w.cloud.network("compute-3", "all", "cut");
+    let report = w.until("compute-3", &["evacuated", "alert"], 90);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    // Never powered off, never fenced, and no volume moved.
+    assert!(w.powered_on("compute-3"));
+    let records = w.records();
+    assert!(actions(&records, "fence").is_empty(), "{records:#?}");
+    assert!(actions(&records, "volume-update-host").is_empty());
+    assert!(!w.evacuate_posts().is_empty());
+    let got = events_in(&events);
+    assert_eq!(kinds(&got), ["failed", "isolated", "evacuated"], "{got:#?}");
+    let evacuated = host_events(&got, "compute-3", "evacuated")[0];
+    let left = evacuated["details"]["volumes_left"].as_str().unwrap_or("");
+    assert!(
+        left.contains("cinder-volume compute-3@ceph up"),
+        "{evacuated:#}"
+    );
+    let moved_state = records
+        .iter()
+        .find(|r| r["action"] == "state" && r["status"] == "volumes-moved")
+        .expect("a volumes-moved state record");
+    let why = moved_state["detail"].as_str().unwrap_or("");
+    assert!(
+        why.contains("quick_evacuate_level 1") && why.contains("without moving its volumes"),
+        "{why}"
+    );
+
+    // Its cinder-volume dies: a later cycle moves the volumes; the host stays evacuated.
+    w.cloud
+        .ctl("POST", "hosts/compute-3/services/cinder-volume/crash", None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, report) = w.once();
+        assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+        if !actions(&w.records(), "volume-update-host").is_empty()
+            && host_reason(&report, "compute-3").contains("volumes moved since")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the volumes were never moved: {:#?}",
+            w.records()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let proved = actions(&w.records(), "migrate-volumes")
+        .iter()
+        .any(|r| r["status"] == "proved");
+    assert!(proved, "{:#?}", w.records());
+}
+
+/// Origin E, level 2 (the default): power off, confirmed, then force-down, volumes moved,
+/// evacuated and verified. The `evacuated` event names every server (where it went, or why
+/// it stayed: the one that never ran), and so does its reason; the history (`watch --status`)
+/// gives each server's id, name, source, destination, time and result.
+#[test]
+fn level_2_fences_then_forces_down_evacuates_and_names_every_server() {
+    let w = Watch::start(&scenario(), &[("quick_evacuate_level", "2")]);
+    let events = w.events_hook();
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["evacuated", "alert"], 90);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    let records = w.records();
+    assert!(
+        first(&records, "fence", "result") < first(&records, "force-down", "intent"),
+        "{records:#?}"
+    );
+    assert!(!actions(&records, "volume-update-host").is_empty());
+    let got = events_in(&events);
+    assert_eq!(
+        kinds(&got),
+        ["failed", "fenced", "isolated", "evacuated"],
+        "{got:#?}"
+    );
+    let evacuated = host_events(&got, "compute-3", "evacuated")[0];
+    assert_eq!(evacuated["details"]["previous_state"], "verifying");
+    let servers = servers_of(evacuated);
+    for name in ["web-1", "web-2", "web-3", "db-1", "report-1"] {
+        let (result, to, _) = &servers[name];
+        assert_eq!(result, "verified", "{name}: {evacuated:#}");
+        assert!(
+            to.starts_with("compute-") && to != "compute-3",
+            "{name} to {to}"
+        );
+    }
+    let (result, to, why) = &servers["failed-build"];
+    assert_eq!(
+        (result.as_str(), to.as_str()),
+        ("skipped", ""),
+        "{evacuated:#}"
+    );
+    assert!(why.contains("never"), "{why}");
+    let reason = evacuated["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("1 server(s) not evacuated, left on compute-3: failed-build"),
+        "{reason}"
+    );
+
+    // The history: one row per evacuation, with the name and the destination.
+    let run = w.evacctl(&["watch", "--status", "-f", "json"]);
+    let status: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let rows = status["evacuations"].as_array().expect("evacuations");
+    assert_eq!(rows.len(), 5, "{status:#}");
+    for row in rows {
+        let name = row["name"].as_str().expect("a name");
+        assert_eq!(row["source"], "compute-3");
+        assert_eq!(row["result"], "accepted");
+        assert_eq!(row["verification"], "ok");
+        assert_eq!(
+            row["destination"].as_str(),
+            Some(servers[name].1.as_str()),
+            "{row}"
+        );
+        assert!(
+            row["at"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{row}"
+        );
+    }
+    let run = w.evacctl(&["watch", "--status", "--max-width", "400"]);
+    let table = &run.stdout;
+    for column in ["Server", "Name", "Source", "Destination", "Result"] {
+        assert!(table.contains(column), "{table}");
+    }
+    assert!(
+        table.contains("db-1") && table.contains("accepted, verified"),
+        "{table}"
+    );
+}
+
+/// Origin E, level 3: power off (confirmed), no force-down: Nova's own heartbeat timeout says
+/// the host is down, then it is disabled and evacuated.
+#[test]
+fn level_3_fences_then_waits_for_novas_heartbeat_timeout() {
+    let w = Watch::start(&scenario(), &[("quick_evacuate_level", "3")]);
+    let events = w.events_hook();
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["evacuated", "alert"], 90);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    let records = w.records();
+    assert!(actions(&records, "force-down").is_empty(), "{records:#?}");
+    assert!(
+        first(&records, "fence", "result") < first(&records, "disable", "intent"),
+        "{records:#?}"
+    );
+    assert_eq!(w.service("compute-3")["forced_down"], false);
+    let got = events_in(&events);
+    assert_eq!(
+        kinds(&got),
+        ["failed", "fenced", "isolated", "evacuated"],
+        "{got:#?}"
+    );
+}

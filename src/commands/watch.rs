@@ -234,15 +234,28 @@ fn cycle_exit_code(report: &CycleReport) -> ExitCode {
 }
 
 /// The Consul leader lock (`Config::leader_cluster`: on whenever Consul clusters are
-/// configured, unless `[lock] leader = false`), not for a dry run.
+/// configured, or `CONSUL_HTTP_ADDR` names one, unless `[lock] leader = false`), not for a
+/// dry run.
 fn leader_lock(config: &Config, dry_run: bool) -> anyhow::Result<Option<LeaderLock>> {
-    let Some(name) = config.leader_cluster() else {
-        return Ok(None);
-    };
-    if dry_run {
+    if dry_run || !config.lock.leader {
         return Ok(None);
     }
-    let Some(cluster) = config.consul_cluster(name) else {
+    // No `[consul.NAME]`: the one cluster `CONSUL_HTTP_ADDR` describes holds it, as
+    // configured clusters would (the single-cluster cloud runs on its Consul leader too).
+    let from_env = match config.consul_clusters().next() {
+        None => consul::clusters(config)?,
+        Some(_) => Vec::new(),
+    };
+    let Some(name) = config
+        .leader_cluster()
+        .or_else(|| from_env.first().map(|c| c.name.as_str()))
+    else {
+        return Ok(None);
+    };
+    let Some(cluster) = config
+        .consul_cluster(name)
+        .or_else(|| from_env.iter().find(|c| c.name == name))
+    else {
         return Err(crate::error::CliError::new(
             ExitCode::Config,
             format!("[lock] consul_cluster = \"{name}\" is not a configured [consul.NAME]"),

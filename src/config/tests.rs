@@ -141,6 +141,7 @@ fn example_documents_every_key() {
                 "partial_evacuation",
                 "flap_window",
                 "move_volumes",
+                "realert_interval",
             ],
         ),
         (
@@ -157,7 +158,13 @@ fn example_documents_every_key() {
         ("[journal]", &["path"]),
         (
             "[lock]",
-            &["file", "consul_cluster", "consul_key", "session_ttl"],
+            &[
+                "file",
+                "leader",
+                "consul_cluster",
+                "consul_key",
+                "session_ttl",
+            ],
         ),
         (
             "[notify]",
@@ -751,6 +758,31 @@ fn lock_consul_cluster_must_exist() {
     assert!(e.message.contains("did you mean `management`?"), "{e}");
     let e = err("[lock]\nconsul_cluster = \"management\"\n");
     assert!(e.message.contains("no Consul cluster is configured"), "{e}");
+}
+
+#[test]
+fn the_leader_lock_is_on_with_consul_unless_turned_off() {
+    let two = "[consul.storage]\nrole = \"storage\"\naddresses = [\"http://a:8500\"]\n\
+               [consul.mgmt]\nrole = \"management\"\naddresses = [\"http://b:8500\"]\n";
+    // The first management cluster, without `[lock] consul_cluster`.
+    assert_eq!(ok(two).leader_cluster(), Some("mgmt"));
+    let c = ok(&format!("{two}[lock]\nconsul_cluster = \"storage\"\n"));
+    assert_eq!(c.leader_cluster(), Some("storage"));
+    let c = ok(&format!("{two}[lock]\nleader = false\n"));
+    assert!(!c.lock.leader);
+    assert_eq!(c.leader_cluster(), None);
+    // Without Consul in the file there is nothing to hold here (`CONSUL_HTTP_ADDR` is the
+    // watch command's to add).
+    assert_eq!(ok("").leader_cluster(), None);
+    let e = err("[lock]\nleader = \"no\"\n");
+    assert_eq!(e.key.as_deref(), Some("lock.leader"), "{e}");
+}
+
+#[test]
+fn realert_interval_is_off_unless_set() {
+    assert_eq!(ok("").policy.realert_interval, None);
+    let c = ok("[policy]\nrealert_interval = \"30m\"\n");
+    assert_eq!(c.policy.realert_interval, Some(Duration::from_secs(1800)));
 }
 
 #[test]
@@ -1386,6 +1418,8 @@ fn durations_out_of_range_are_refused_with_the_range() {
         ("policy", "recovery_timeout", "8days", "from 1s to 7days"),
         ("policy", "verify_timeout", "100years", "from 1s to 7days"),
         ("policy", "flap_window", "10ms", "from 1s to 7days"),
+        ("policy", "realert_interval", "500ms", "from 1s to 7days"),
+        ("policy", "realert_interval", "8days", "from 1s to 7days"),
         ("notify", "webhook_timeout", "2h", "from 100ms to 1h"),
         ("bmc_defaults", "timeout", "1ms", "from 100ms to 1h"),
     ] {

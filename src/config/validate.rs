@@ -498,6 +498,10 @@ fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
     ] {
         check_duration(cx, &t.key(key), d, min, max)?;
     }
+    // Off when unset; set, a re-send at most once a second (never once a cycle).
+    if let Some(d) = policy.realert_interval {
+        check_duration(cx, &t.key("realert_interval"), d, SECOND, WEEK)?;
+    }
     check_names(cx, &t.key("target_hosts"), &policy.target_hosts)?;
 
     // [evacuation]
