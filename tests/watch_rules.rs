@@ -340,7 +340,14 @@ fn level_1_evacuates_without_moving_the_volumes_of_a_live_cinder_volume_then_mov
 /// gives each server's id, name, source, destination, time and result.
 #[test]
 fn level_2_fences_then_forces_down_evacuates_and_names_every_server() {
-    let w = Watch::start(&scenario(), &[("quick_evacuate_level", "2")]);
+    // Two more servers that cannot be evacuated: paused, and rebooting.
+    let world = format!(
+        "{}\n[[servers]]\nname = \"paused-1\"\nhost = \"compute-3\"\nflavor = \"m1.small\"\n\
+         vm_state = \"paused\"\n\n[[servers]]\nname = \"rebooting-1\"\nhost = \"compute-3\"\n\
+         flavor = \"m1.small\"\ntask_state = \"rebooting\"\n",
+        scenario()
+    );
+    let w = Watch::start(&world, &[("quick_evacuate_level", "2")]);
     let events = w.events_hook();
     w.cloud.power_off("compute-3");
     let report = w.until("compute-3", &["evacuated", "alert"], 90);
@@ -368,18 +375,26 @@ fn level_2_fences_then_forces_down_evacuates_and_names_every_server() {
             "{name} to {to}"
         );
     }
-    let (result, to, why) = &servers["failed-build"];
-    assert_eq!(
-        (result.as_str(), to.as_str()),
-        ("skipped", ""),
-        "{evacuated:#}"
-    );
-    assert!(why.contains("never"), "{why}");
-    let reason = evacuated["reason"].as_str().unwrap_or("");
-    assert!(
-        reason.contains("1 server(s) not evacuated, left on compute-3: failed-build"),
-        "{reason}"
-    );
+    for (name, why) in [
+        ("failed-build", "never"),
+        ("paused-1", "paused"),
+        ("rebooting-1", "rebooting"),
+    ] {
+        let (result, to, reason) = &servers[name];
+        assert_eq!(
+            (result.as_str(), to.as_str()),
+            ("skipped", ""),
+            "{evacuated:#}"
+        );
+        assert!(reason.to_lowercase().contains(why), "{name}: {reason}");
+        // Named in the reason too: never "every evacuated server verified" alone.
+        let text = evacuated["reason"].as_str().unwrap_or("");
+        assert!(
+            text.contains("3 server(s) not evacuated, left on compute-3")
+                && text.contains(&format!("{name} (")),
+            "{text}"
+        );
+    }
 
     // The history: one row per evacuation, with the name and the destination.
     let run = w.evacctl(&["watch", "--status", "-f", "json"]);
@@ -434,4 +449,101 @@ fn level_3_fences_then_waits_for_novas_heartbeat_timeout() {
         ["failed", "fenced", "isolated", "evacuated"],
         "{got:#?}"
     );
+}
+
+/// Origin D's network matrix, in every command: the management network (or the tenant one)
+/// down alone is never a fencing case. `check-consul` says degraded (exit 5), `check-services`
+/// says no node failure, and `watch` warns once and does nothing.
+#[test]
+fn a_management_only_cut_is_no_fencing_case_in_any_command() {
+    let w = Watch::start(&scenario(), &[]);
+    let events = w.events_hook();
+    w.cloud.network("compute-1", "management", "cut");
+
+    let run = w.evacctl(&["check-consul", "--host", "compute-1", "-f", "json"]);
+    assert_eq!(run.code, 5, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(report["summary"]["failed_hosts"], serde_json::json!([]));
+    assert_eq!(
+        report["summary"]["degraded_hosts"],
+        serde_json::json!(["compute-1"])
+    );
+
+    // Nova stays up (the heartbeat goes over another path in the simulated cloud); the
+    // node's own checks are not heard: never a node failure.
+    let run = w.evacctl(&["check-services", "--host", "compute-1", "-f", "json"]);
+    assert_ne!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("node-failure"), "{}", run.stdout);
+
+    for _ in 0..3 {
+        let (run, report) = w.once();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(host_state(&report, "compute-1"), "degraded", "{report}");
+    }
+    let got = events_in(&events);
+    assert_eq!(kinds(&got), ["warning"], "{got:#?}");
+    assert_eq!(got[0]["host"], "compute-1");
+    assert!(w.changes().is_empty(), "{:?}", w.changes());
+    assert!(w.powered_on("compute-1"));
+}
+
+/// Removes every `[consul.NAME]` table (and `[lock] consul_cluster`) from the configuration.
+fn without_consul_tables(w: &Watch) {
+    let path = w.cloud.evacctl_config();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            skipping = line.starts_with("[consul.");
+        }
+        if !skipping && !line.starts_with("consul_cluster = ") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    std::fs::write(&path, out).unwrap();
+}
+
+/// Origin A with one Consul cluster given only by `CONSUL_HTTP_ADDR` (no `[consul.NAME]`):
+/// the leader lock is on there too, as with configured clusters; `[lock] leader = false`
+/// turns it off.
+#[test]
+fn with_only_consul_http_addr_the_leader_lock_is_on() {
+    let w = Watch::start(&scenario(), &[]);
+    without_consul_tables(&w);
+    let addr = w.cloud.consul_url("management");
+    let config = w.cloud.evacctl_config();
+    let journal = w.journal();
+    let once = || {
+        w.cloud.evacctl(
+            &["watch", "--once", "-f", "json"],
+            &[
+                ("EVACCTL_CONFIG", config.to_str().unwrap()),
+                ("EVACCTL_JOURNAL", journal.to_str().unwrap()),
+                ("CONSUL_HTTP_ADDR", addr.as_str()),
+            ],
+        )
+    };
+    let run = once();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("acquired the leader lock `evacctl/leader` on Consul cluster `consul`"),
+        "{}",
+        run.stderr
+    );
+    // The key was taken in that Consul (and let go at the end of the run).
+    let key: Value = common::sim::SimCloud::client()
+        .get(format!("{addr}/v1/kv/evacctl/leader"))
+        .send()
+        .and_then(|r| r.json())
+        .expect("the leader key");
+    assert!(key[0]["LockIndex"].as_u64() >= Some(1), "{key}");
+
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, set_key(&text, "lock", "leader", "false")).unwrap();
+    let run = once();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("leader lock"), "{}", run.stderr);
 }
