@@ -547,3 +547,53 @@ fn with_only_consul_http_addr_the_leader_lock_is_on() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!run.stderr.contains("leader lock"), "{}", run.stderr);
 }
+
+/// A failed verification names the failed servers, in the alert's reason and in
+/// `details.servers` (with why); the others are listed as verified.
+#[test]
+fn a_failed_verification_names_the_failed_servers() {
+    // Slow scheduling, so that a second evacuation can race the first (as Nova allows).
+    let world = scenario().replace(
+        "evacuate_accept_delay = \"50ms\"",
+        "evacuate_accept_delay = \"2s\"",
+    );
+    let w = Watch::start(&world, &[]);
+    let events = w.events_hook();
+    w.cloud.power_off("compute-3");
+    w.until("compute-3", &["verifying", "evacuated", "alert"], 60);
+    // Someone else evacuates db-1 again while its evacuation runs: that one fails.
+    let db = "5d7c6262-ab95-4bc7-8405-774f982b183a";
+    let answer = common::sim::SimCloud::client()
+        .post(format!(
+            "{}/compute/v2.1/servers/{db}/action",
+            w.cloud.url()
+        ))
+        .header("X-Auth-Token", w.cloud.admin_token())
+        .header("OpenStack-API-Version", "compute 2.53")
+        .json(&serde_json::json!({"evacuate": {}}))
+        .send()
+        .expect("a second evacuation");
+    assert!(answer.status().is_success(), "{answer:?}");
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
+    assert_eq!(host_state(&report, "compute-3"), "alert", "{report}");
+    let got = events_in(&events);
+    let alert = host_events(&got, "compute-3", "alert")[0];
+    let reason = alert["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("verification failed: db-1 (5d7c6262-ab95-4bc7-8405-774f982b183a): "),
+        "{reason}"
+    );
+    let servers = servers_of(alert);
+    let (result, _, why) = &servers["db-1"];
+    assert_eq!(result, "failed", "{alert:#}");
+    assert!(why.contains("evacuation failed"), "{why}");
+    // The others are listed too (verified, or still running when db-1 failed).
+    for name in ["web-1", "web-2", "web-3", "report-1"] {
+        let result = servers[name].0.as_str();
+        assert!(
+            matches!(result, "verified" | "pending"),
+            "{name}: {alert:#}"
+        );
+    }
+    assert_eq!(servers["failed-build"].0, "skipped", "{alert:#}");
+}
