@@ -548,3 +548,48 @@ fn status(ctx: &Context) -> anyhow::Result<ExitCode> {
     }
     Ok(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(lines: &[&str]) -> Vec<Record> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("a record"))
+            .collect()
+    }
+
+    #[test]
+    fn the_history_has_name_and_destination_and_reads_old_journals() {
+        let r = records(&[
+            // Written before names and verification records existed.
+            r#"{"ts":"2026-11-22T03:12:09.000000Z","run_id":"r1","kind":"result","action":"evacuate","host":"c3","server":"s1","status":"accepted"}"#,
+            r#"{"ts":"2026-11-22T03:12:09.000000Z","run_id":"r1","kind":"result","action":"evacuate","host":"c3","target":"c2","server":"s2","status":"accepted"}"#,
+            // Now: the name, the scheduler's choice found at verification.
+            r#"{"ts":"2026-11-23T03:12:09.000000Z","run_id":"r2","kind":"result","action":"evacuate","host":"c3","server":"s3","server_name":"db-1","status":"accepted"}"#,
+            r#"{"ts":"2026-11-23T03:12:09.000000Z","run_id":"r2","kind":"result","action":"evacuate","host":"c3","server":"s4","server_name":"web-1","status":"failed","detail":"HTTP 409"}"#,
+            r#"{"ts":"2026-11-23T03:13:09.000000Z","run_id":"r2","kind":"event","action":"evacuate-verified","host":"c3","target":"c4","server":"s3","server_name":"db-1","status":"ok"}"#,
+        ]);
+        let s = status_of(&r, "j".into());
+        let row = |id: &str| {
+            let e = s.evacuations.iter().find(|e| e.server == id).unwrap();
+            (
+                e.name.as_deref(),
+                e.source.as_str(),
+                e.destination.as_deref(),
+                e.result.as_str(),
+                e.verification.as_deref(),
+            )
+        };
+        assert_eq!(row("s1"), (None, "c3", None, "accepted", None));
+        assert_eq!(row("s2"), (None, "c3", Some("c2"), "accepted", None));
+        assert_eq!(
+            row("s3"),
+            (Some("db-1"), "c3", Some("c4"), "accepted", Some("ok"))
+        );
+        assert_eq!(row("s4"), (Some("web-1"), "c3", None, "failed", None));
+        // Verification records are no rows of their own.
+        assert_eq!(s.evacuations.len(), 4);
+    }
+}

@@ -673,3 +673,110 @@ fn memory_survives_the_journal() {
     assert_eq!(m["c2"].state(), HostState::Evacuated);
     assert!(!m.contains_key("c3"));
 }
+
+#[test]
+fn level_1_evacuates_with_the_volumes_of_a_live_cinder_volume_left_then_moves_them() {
+    let still_up = || Outcome::VolumesLeft("Cinder still shows cinder-volume c1@ceph up".into());
+    // Levels 2 and 3: the servers would lose their volumes' service: stop.
+    for level in [
+        QuickEvacuateLevel::PowerOffThenForceDown,
+        QuickEvacuateLevel::Neither,
+    ] {
+        let p = PolicyConfig {
+            quick_evacuate_level: level,
+            ..policy()
+        };
+        let mut m = at(HostState::Isolated);
+        let t = after(&mut m, "c1", Step::MoveVolumes, still_up(), &p, 1.0).unwrap();
+        assert_eq!(t.to, HostState::Alert);
+        assert!(t.reason.contains("servers not evacuated"), "{}", t.reason);
+        assert_eq!(m.volumes_left, None);
+    }
+    // Level 1: on to the evacuation, saying so, the volumes remembered as left.
+    let p = PolicyConfig {
+        quick_evacuate_level: QuickEvacuateLevel::ForceDownWithoutPowerOff,
+        ..policy()
+    };
+    let mut m = at(HostState::Isolated);
+    let t = after(&mut m, "c1", Step::MoveVolumes, still_up(), &p, 1.0).unwrap();
+    assert_eq!(t.to, HostState::VolumesMoved);
+    assert!(
+        t.reason
+            .starts_with("quick_evacuate_level 1: Cinder still shows")
+            && t.reason.contains("without moving its volumes"),
+        "{}",
+        t.reason
+    );
+    assert!(m.volumes_left.is_some());
+    // Evacuated: the volume step runs again each cycle, waiting without a deadline.
+    m.state = Some(HostState::Evacuated);
+    m.reason = "every evacuated server verified on its new host".into();
+    assert_eq!(next(&m, &ctx(&p)), Next::Run(Step::MoveVolumes));
+    let no_volume_step = Context {
+        move_volumes: false,
+        ..ctx(&p)
+    };
+    assert!(matches!(next(&m, &no_volume_step), Next::Wait(_)));
+    for o in [Outcome::Wait("waiting".into()), still_up()] {
+        assert_eq!(after(&mut m, "c1", Step::MoveVolumes, o, &p, 2.0), None);
+        assert_eq!(m.state(), HostState::Evacuated);
+        assert!(m.volumes_left.is_some());
+    }
+    let done = Outcome::Done("ceph: 2 volume(s) moved to c2@ceph".into());
+    assert_eq!(after(&mut m, "c1", Step::MoveVolumes, done, &p, 3.0), None);
+    assert_eq!(m.state(), HostState::Evacuated);
+    assert_eq!(m.volumes_left, None);
+    assert!(
+        m.reason
+            .ends_with("; volumes moved since: ceph: 2 volume(s) moved to c2@ceph")
+    );
+    assert!(matches!(next(&m, &ctx(&p)), Next::Wait(_)));
+}
+
+#[test]
+fn servers_left_behind_are_named_when_the_host_is_evacuated() {
+    let p = policy();
+    let skipped = vec![Skipped {
+        id: "s9".into(),
+        name: "db-9".into(),
+        reason: "vm_state paused".into(),
+    }];
+    let mut m = at(HostState::VolumesMoved);
+    let ev = Outcome::Evacuated {
+        accepted: 2,
+        failed: 0,
+        in_flight_or_done: false,
+        does_not_fit: None,
+        detail: "2 evacuation(s) accepted".into(),
+        skipped: skipped.clone(),
+    };
+    after(&mut m, "c1", Step::Evacuate, ev, &p, 1.0).unwrap();
+    assert_eq!(m.skipped, skipped);
+    let t = after(&mut m, "c1", Step::Verify, Outcome::Verified, &p, 2.0).unwrap();
+    assert_eq!(t.to, HostState::Evacuated);
+    assert_eq!(
+        t.reason,
+        "every evacuated server verified on its new host; 1 server(s) not evacuated, left on \
+         c1: db-9 (s9): vm_state paused"
+    );
+    // Nothing sent at all, only servers that cannot go: named as well.
+    let mut m = at(HostState::VolumesMoved);
+    let ev = Outcome::Evacuated {
+        accepted: 0,
+        failed: 0,
+        in_flight_or_done: false,
+        does_not_fit: None,
+        detail: "0 evacuation(s) accepted".into(),
+        skipped,
+    };
+    let t = after(&mut m, "c1", Step::Evacuate, ev, &p, 1.0).unwrap();
+    assert_eq!(t.to, HostState::Evacuated);
+    assert!(
+        t.reason.starts_with("nothing evacuated: 1 server(s)"),
+        "{}",
+        t.reason
+    );
+    // A new episode forgets them.
+    let back = serde_json::to_value(&Memory::default()).unwrap();
+    assert!(back.get("skipped").is_none() && back.get("volumes_left").is_none());
+}
