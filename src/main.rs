@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         cli.global.verbose,
         cli.global.quiet,
         cli.global.log_file.as_deref(),
+        cli.global.log_format,
     ) {
         eprintln!("evacctl: error: {e:#}");
         if json {

@@ -286,6 +286,8 @@ fn event_kinds(t: &Transition) -> Vec<EventKind> {
 }
 
 /// `watch --test-notify`: one test event through every channel, waiting for the deliveries.
+/// Exit 0 only when every channel delivered; a channel that failed, or did not finish within
+/// the wait, makes it `partial` (12), naming the channel.
 fn test_notify(notifier: &Notifier) -> anyhow::Result<ExitCode> {
     let channels = notifier.channels();
     if channels.is_empty() {
@@ -297,15 +299,26 @@ fn test_notify(notifier: &Notifier) -> anyhow::Result<ExitCode> {
     }
     notifier.notify(notify::test_event(notify::hostname()));
     let done = notifier.flush(Duration::from_secs(60));
+    let failed = notifier.take_failures();
+    if !failed.is_empty() || !done {
+        let mut why: Vec<String> = failed
+            .iter()
+            .map(|f| format!("{}: {}", f.channel, f.why))
+            .collect();
+        if !done {
+            why.push("a delivery did not finish within 60s".to_string());
+        }
+        return Err(crate::error::CliError::new(
+            ExitCode::Partial,
+            format!("the test notification failed through {}", why.join("; ")),
+        )
+        .into());
+    }
     crate::outln!(
-        "test event sent through {} (see the log lines above for each delivery)",
+        "test event delivered through {} (see the log lines above)",
         channels.join(", ")
     );
-    Ok(if done {
-        ExitCode::Success
-    } else {
-        ExitCode::Partial
-    })
+    Ok(ExitCode::Success)
 }
 
 fn print_report(format: Format, report: &CycleReport, once: bool) -> anyhow::Result<()> {
