@@ -1,0 +1,86 @@
+//! The log's two formats end to end: `--log-format json` (or `EVACCTL_LOG_FORMAT=json`) writes
+//! one JSON object per line with the text line's fields; under systemd (`JOURNAL_STREAM`) the
+//! text lines carry no timestamp of their own.
+
+mod common;
+
+use common::cli::evacctl_env;
+use common::sim::SimCloud;
+use serde_json::Value;
+
+/// Every stderr line but the final `evacctl: error:` one (main's plain message), parsed.
+fn json_lines(stderr: &str) -> Vec<Value> {
+    stderr
+        .lines()
+        .filter(|l| !l.starts_with("evacctl: "))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}")))
+        .collect()
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let cloud = SimCloud::start();
+    for (args, env) in [
+        (
+            &["--log-format", "json", "-v", "check-services"][..],
+            &[][..],
+        ),
+        (
+            &["-v", "check-services"][..],
+            &[("EVACCTL_LOG_FORMAT", "json")][..],
+        ),
+    ] {
+        let run = evacctl_env(&cloud, args, env);
+        assert!(run.code == 0 || run.code == 4, "{}", run.stderr);
+        let lines = json_lines(&run.stderr);
+        // -v: the debug lines of the requests at least.
+        assert!(lines.len() >= 2, "{}", run.stderr);
+        for l in &lines {
+            for field in ["timestamp", "level", "target", "message"] {
+                assert!(l[field].is_string(), "no {field} in {l}");
+            }
+            assert!(
+                humantime::parse_rfc3339(l["timestamp"].as_str().unwrap()).is_ok(),
+                "{l}"
+            );
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["level"] == "DEBUG"
+                    && l["target"].as_str().unwrap().starts_with("evacctl")),
+            "{}",
+            run.stderr
+        );
+    }
+
+    // A bad value is a usage error naming the choices.
+    let run = evacctl_env(&cloud, &["--log-format", "xml", "check-services"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("text") && run.stderr.contains("json"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn under_systemd_text_lines_have_no_timestamp() {
+    let cloud = SimCloud::start();
+    let stamped = |s: &str| {
+        s.lines().any(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| humantime::parse_rfc3339(w).is_ok())
+        })
+    };
+    let run = evacctl_env(&cloud, &["-v", "check-services"], &[]);
+    assert!(stamped(&run.stderr), "{}", run.stderr);
+    let run = evacctl_env(
+        &cloud,
+        &["-v", "check-services"],
+        &[("JOURNAL_STREAM", "8:1234")],
+    );
+    assert!(run.stderr.contains("DEBUG"), "{}", run.stderr);
+    assert!(!stamped(&run.stderr), "{}", run.stderr);
+}
