@@ -8,8 +8,8 @@
 //!
 //! `--log-format json` (or `EVACCTL_LOG_FORMAT=json`): one JSON object per line, with the
 //! fields of the text line (`timestamp`, `level`, `target`, `message`, and the event's own
-//! fields), for a log shipper. Under systemd (`JOURNAL_STREAM` set) the text format leaves the
-//! timestamp to the journal, which stamps every line itself.
+//! fields), for a log shipper. Under systemd (`JOURNAL_STREAM` naming stderr) the text format
+//! leaves the timestamp to the journal, which stamps every line itself.
 
 use std::fs::File;
 use std::io::IsTerminal;
@@ -112,6 +112,28 @@ fn env_filter(verbose: u8, quiet: bool) -> EnvFilter {
     }
 }
 
+/// systemd sets `JOURNAL_STREAM=DEVICE:INODE` for a unit whose stderr goes to the journal.
+/// As its documentation advises, the variable counts only when it names this stderr: a
+/// program started from such a unit with its stderr elsewhere (a terminal, a file) inherits
+/// the variable, not the journal.
+fn stderr_is_journal() -> bool {
+    let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = value.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    // SAFETY: fstat(2) on fd 2 into a zeroed struct of the right type.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(2, &mut st) } != 0 {
+        return false;
+    }
+    st.st_dev as u64 == dev && st.st_ino as u64 == ino
+}
+
 /// Install the global subscriber. Call once, first thing.
 pub fn init(
     verbose: u8,
@@ -119,8 +141,7 @@ pub fn init(
     log_file: Option<&Path>,
     format: LogFormat,
 ) -> anyhow::Result<()> {
-    // systemd sets JOURNAL_STREAM for a unit whose stderr goes to the journal.
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let journald = stderr_is_journal();
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut layers = vec![
         layer(format, std::io::stderr, ansi, journald)

@@ -4,6 +4,9 @@
 
 mod common;
 
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+
 use common::cli::evacctl_env;
 use common::sim::SimCloud;
 use serde_json::Value;
@@ -74,13 +77,32 @@ fn under_systemd_text_lines_have_no_timestamp() {
                 .is_some_and(|w| humantime::parse_rfc3339(w).is_ok())
         })
     };
-    let run = evacctl_env(&cloud, &["-v", "check-services"], &[]);
-    assert!(stamped(&run.stderr), "{}", run.stderr);
-    let run = evacctl_env(
-        &cloud,
-        &["-v", "check-services"],
-        &[("JOURNAL_STREAM", "8:1234")],
-    );
-    assert!(run.stderr.contains("DEBUG"), "{}", run.stderr);
-    assert!(!stamped(&run.stderr), "{}", run.stderr);
+    // stderr into a file, and JOURNAL_STREAM naming that file (as systemd names its socket),
+    // or another one (inherited by a program whose stderr is elsewhere).
+    let run = |journal_stream: &dyn Fn(&std::fs::Metadata) -> String| {
+        let path = cloud.dir().join("stderr.log");
+        let file = std::fs::File::create(&path).unwrap();
+        let meta = file.metadata().unwrap();
+        let status = Command::new(env!("CARGO_BIN_EXE_evacctl"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", cloud.dir())
+            .env("OS_CLIENT_CONFIG_FILE", cloud.clouds_yaml())
+            .env("OS_CLOUD", "sim")
+            .env("JOURNAL_STREAM", journal_stream(&meta))
+            .args(["-v", "check-services"])
+            .stdout(Stdio::null())
+            .stderr(file)
+            .status()
+            .unwrap();
+        assert!(status.code().is_some());
+        std::fs::read_to_string(&path).unwrap()
+    };
+    let journal = run(&|m| format!("{}:{}", m.dev(), m.ino()));
+    assert!(journal.contains("DEBUG"), "{journal}");
+    assert!(!stamped(&journal), "{journal}");
+    let elsewhere = run(&|m| format!("{}:{}", m.dev(), m.ino() + 1));
+    assert!(stamped(&elsewhere), "{elsewhere}");
+    let garbage = run(&|_| "yes".to_string());
+    assert!(stamped(&garbage), "{garbage}");
 }
