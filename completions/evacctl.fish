@@ -256,7 +256,7 @@ complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l lock-dir -d 'D
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l once -d 'Run one cycle and exit (for cron)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l dry-run -d 'Observe and decide, change nothing'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l status -d 'Print each host\'s state and the evacuation history from the journal, then exit'
-complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l test-notify -d 'Send a test event through every configured notification channel, then exit'
+complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l test-notify -d 'Send a test event through every configured notification channel and wait for the deliveries: exit 0 when all delivered, 12 (partial) naming each channel that failed'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s q -l quiet -d 'Less log output: warnings and errors only'

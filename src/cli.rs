@@ -468,7 +468,8 @@ pub struct WatchArgs {
     #[arg(long, conflicts_with_all = ["once", "dry_run"])]
     pub status: bool,
 
-    /// Send a test event through every configured notification channel, then exit
+    /// Send a test event through every configured notification channel and wait for the
+    /// deliveries: exit 0 when all delivered, 12 (partial) naming each channel that failed
     #[arg(long, conflicts_with_all = ["once", "dry_run", "status"])]
     pub test_notify: bool,
 }

@@ -272,6 +272,35 @@ fn a_full_queue_drops_and_warns() {
     assert!((QUEUE_LIMIT..=QUEUE_LIMIT + 1).contains(&sent), "{sent}");
 }
 
+#[test]
+fn failed_deliveries_are_kept_for_the_caller_once() {
+    let cfg = NotifyConfig {
+        command: vec!["sh".into(), "-c".into(), "echo no pager >&2; exit 2".into()],
+        ..config()
+    };
+    let n = Notifier::from_config(&cfg).unwrap();
+    n.notify(event());
+    assert!(n.flush(Duration::from_secs(20)));
+    assert_eq!(
+        n.take_failures(),
+        [Failure {
+            channel: "command",
+            why: "sh exited with 2: no pager".into()
+        }]
+    );
+    // Taken: the next call has none.
+    assert!(n.take_failures().is_empty());
+    // A channel that delivers leaves none.
+    let ok = Notifier::from_config(&NotifyConfig {
+        command: vec!["true".into()],
+        ..config()
+    })
+    .unwrap();
+    ok.notify(event());
+    assert!(ok.flush(Duration::from_secs(20)));
+    assert!(ok.take_failures().is_empty());
+}
+
 // ---------------------------------------------------------------------------------------
 // Webhook
 
