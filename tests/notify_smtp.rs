@@ -29,8 +29,14 @@ impl Drop for Relay {
 }
 
 impl Relay {
-    /// Starts the relay, or `None` (skipped) without aiosmtpd or openssl outside CI.
+    /// Starts the relay (STARTTLS required), or `None` (skipped) without aiosmtpd or openssl
+    /// outside CI.
     fn start() -> Option<Relay> {
+        Relay::start_mode("starttls")
+    }
+
+    /// `mode`: `starttls`, or `tls` (TLS from the first byte).
+    fn start_mode(mode: &str) -> Option<Relay> {
         let python = [
             Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python3"),
             find_program("python3").unwrap_or_default(),
@@ -103,6 +109,7 @@ impl Relay {
             .arg(peers_dir().join("smtp_server.py"))
             .arg(port.to_string())
             .args([&cert, &key, &mail])
+            .arg(mode)
             .env("SMTP_USER", USER)
             .env("SMTP_PASSWORD", PASSWORD)
             .stdin(Stdio::null())
@@ -210,6 +217,24 @@ fn the_test_event_arrives_over_starttls_with_auth() {
         "{body}"
     );
     assert!(body.contains("\"event\": \"test\""), "{body}");
+}
+
+#[test]
+fn the_test_event_arrives_over_implicit_tls() {
+    let Some(relay) = Relay::start_mode("tls") else {
+        return;
+    };
+    let (_dir, config) = relay.config(PASSWORD, "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("smtp_tls = \"starttls\"", "smtp_tls = \"tls\""),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = test_notify(&config);
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(relay.mail().len(), 1);
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A local SMTP relay on aiosmtpd that, like most relays, requires STARTTLS and AUTH.
 
-Usage: smtp_server.py PORT CERT KEY MAIL_DIR
-The user is SMTP_USER; the password is read from the environment variable SMTP_PASSWORD,
+Usage: smtp_server.py PORT CERT KEY MAIL_DIR [starttls|tls]
+starttls (the default): a plain connection that must turn TLS before AUTH and MAIL; tls: TLS
+from the first byte (SMTPS). The user is SMTP_USER; the password is read from the environment variable SMTP_PASSWORD,
 never from the command line. Every message received is written to MAIL_DIR/N.eml. Prints
 "ready" on stdout once it accepts connections.
 """
@@ -42,19 +43,23 @@ class Authenticator:
 
 def main():
     port, cert, key, mail_dir = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    implicit = sys.argv[5:] == ['tls']
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
+    if implicit:
+        # The whole connection is TLS; aiosmtpd's AUTH check knows only STARTTLS.
+        tls = dict(ssl_context=context, auth_require_tls=False)
+    else:
+        tls = dict(tls_context=context, require_starttls=True, auth_require_tls=True)
     controller = Controller(
         Store(mail_dir),
         hostname='127.0.0.1',
         port=port,
         ready_timeout=30,
         server_hostname='127.0.0.1',
-        tls_context=context,
-        require_starttls=True,
         authenticator=Authenticator(os.environ['SMTP_USER'], os.environ['SMTP_PASSWORD']),
         auth_required=True,
-        auth_require_tls=True,
+        **tls,
     )
     controller.start()
     print('ready', flush=True)
