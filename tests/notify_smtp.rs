@@ -1,7 +1,7 @@
 //! E-mail through a real SMTP server: aiosmtpd (tests/peers/smtp_server.py) on loopback,
-//! requiring STARTTLS and AUTH, with a self-signed certificate made here by `openssl req` and
-//! given to evacctl as `smtp_ca_file`. `watch --test-notify` delivers, or names the failure in
-//! its log and exit code; the password appears nowhere.
+//! requiring STARTTLS (or TLS from the first byte) and AUTH, its certificate signed by a test
+//! CA made here with `openssl`, given to evacctl as `smtp_ca_file`. `watch --test-notify`
+//! delivers, or names the failure in its log and exit code; the password appears nowhere.
 
 mod common;
 
