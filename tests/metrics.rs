@@ -238,10 +238,20 @@ fn metrics_are_served_and_sighup_reloads_the_configuration() {
     assert_eq!(hash_in(body), Some(sha256_of(&config)));
     assert!(get(port, "/").starts_with("HTTP/1.1 404 "));
 
-    // A new configuration, then SIGHUP: the log says so and the hash follows.
+    // A new configuration, then SIGHUP: the log says so, the hash follows, and what it asks
+    // for is done (here a textfile, which the running one did not write).
+    let prom = w.cloud.dir().join("reloaded.prom");
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, set_key(&text, "policy", "confirmations", "3")).unwrap();
+    let text = set_key(&text, "policy", "confirmations", "3");
+    let text = set_key(
+        &text,
+        "metrics",
+        "textfile",
+        &format!("{:?}", prom.display().to_string()),
+    );
+    std::fs::write(&config, &text).unwrap();
     let new_hash = sha256_of(&config);
+    assert!(!prom.exists());
     watch.signal(libc::SIGHUP);
     let reloaded = format!("reloaded (sha256 {new_hash})");
     SimCloud::wait_for(Duration::from_secs(30), || watch.log().contains(&reloaded))
@@ -250,6 +260,10 @@ fn metrics_are_served_and_sighup_reloads_the_configuration() {
         hash_in(&get(port, "/metrics")).as_deref() == Some(new_hash.as_str())
     })
     .expect("the new hash served");
+    SimCloud::wait_for(Duration::from_secs(30), || {
+        std::fs::read_to_string(&prom).is_ok_and(|t| hash_in(&t) == Some(new_hash.clone()))
+    })
+    .unwrap_or_else(|| panic!("no textfile after the reload; log:\n{}", watch.log()));
 
     // A broken one: refused with its error, the running one kept, the loop going on.
     std::fs::write(
