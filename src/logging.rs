@@ -14,6 +14,7 @@
 use std::fs::File;
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -25,9 +26,22 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Target of the final error line: written to the log file only, since `main` prints it to
-/// stderr itself in a plainer form.
+/// Target of the final error line: in text, written to the log file only, since
+/// [`final_error`] prints it to stderr itself in a plainer form; in JSON, a log line like the
+/// others (stderr stays one JSON object per line).
 pub const FINAL_ERROR_TARGET: &str = "evacctl::final_error";
+
+/// `--log-format json` is in force.
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// An error that ends (or mars) the command: `evacctl: error: ...` on stderr in text, an
+/// `ERROR` log line in JSON; in the log file either way.
+pub fn final_error(message: &str) {
+    tracing::error!(target: FINAL_ERROR_TARGET, "{message}");
+    if !JSON.load(Ordering::Relaxed) {
+        eprintln!("evacctl: error: {message}");
+    }
+}
 
 pub fn filter_directive(verbose: u8, quiet: bool) -> &'static str {
     match (quiet, verbose) {
@@ -143,10 +157,11 @@ pub fn init(
 ) -> anyhow::Result<()> {
     let journald = stderr_is_journal();
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let json = format == LogFormat::Json;
     let mut layers = vec![
         layer(format, std::io::stderr, ansi, journald)
             .with_filter(env_filter(verbose, quiet))
-            .with_filter(filter_fn(|m| m.target() != FINAL_ERROR_TARGET))
+            .with_filter(filter_fn(move |m| json || m.target() != FINAL_ERROR_TARGET))
             .boxed(),
     ];
 
@@ -167,6 +182,7 @@ pub fn init(
         .with(layers)
         .try_init()
         .context("cannot install the logger")?;
+    JSON.store(json, Ordering::Relaxed);
     Ok(())
 }
 

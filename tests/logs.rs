@@ -11,11 +11,10 @@ use common::cli::evacctl_env;
 use common::sim::SimCloud;
 use serde_json::Value;
 
-/// Every stderr line but the final `evacctl: error:` one (main's plain message), parsed.
+/// Every stderr line, parsed.
 fn json_lines(stderr: &str) -> Vec<Value> {
     stderr
         .lines()
-        .filter(|l| !l.starts_with("evacctl: "))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}")))
         .collect()
 }
@@ -56,6 +55,35 @@ fn json_logs_are_one_object_per_line() {
             run.stderr
         );
     }
+
+    // The error that ends a command is a JSON line too (stderr stays parseable).
+    let run = evacctl_env(
+        &cloud,
+        &[
+            "--log-format",
+            "json",
+            "--config",
+            "/nonexistent.toml",
+            "check-services",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let lines = json_lines(&run.stderr);
+    let last = lines.last().expect("an error line");
+    assert_eq!(last["level"], "ERROR", "{}", run.stderr);
+    assert!(
+        last["message"].as_str().unwrap().contains("does not exist"),
+        "{}",
+        run.stderr
+    );
+    // In text, the plain line as before.
+    let run = evacctl_env(
+        &cloud,
+        &["--config", "/nonexistent.toml", "check-services"],
+        &[],
+    );
+    assert!(run.stderr.starts_with("evacctl: error: "), "{}", run.stderr);
 
     // A bad value is a usage error naming the choices.
     let run = evacctl_env(&cloud, &["--log-format", "xml", "check-services"], &[]);
