@@ -170,7 +170,7 @@ _evacctl() {
 
     case "${cmd}" in
         evacctl)
-            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help"
+            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -212,6 +212,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -228,7 +232,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__check__subcmd__consul)
-            opts="-f -c -y -v -q -h -V --cluster --host --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --cluster --host --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -278,6 +282,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -294,7 +302,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__check__subcmd__services)
-            opts="-f -c -y -v -q -h -V --host --binary --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --host --binary --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -344,6 +352,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -360,7 +372,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__completions)
-            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version bash elvish fish powershell zsh"
+            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -402,6 +414,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -418,7 +434,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__evacuate)
-            opts="-f -c -y -v -q -h -V --target --no-fence-check --dry-run --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --target --no-fence-check --dry-run --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -468,6 +484,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -484,7 +504,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__gen__subcmd__assets)
-            opts="-f -c -y -v -q -h -V --out --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --out --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -528,6 +548,10 @@ _evacctl() {
                     ;;
                 --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --journal)
@@ -812,7 +836,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__host__subcmd__evacuate)
-            opts="-f -c -y -v -q -h -V --target --concurrency --allow-partial --force-down --no-fence-check --dry-run --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --target --concurrency --allow-partial --force-down --no-fence-check --dry-run --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -866,6 +890,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -882,7 +910,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi)
-            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version power help"
+            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version power help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -922,6 +950,10 @@ _evacctl() {
                     ;;
                 --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --journal)
@@ -1038,7 +1070,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power)
-            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version status on off cycle help"
+            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version status on off cycle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1080,6 +1112,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1096,7 +1132,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__cycle)
-            opts="-f -c -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1140,6 +1176,10 @@ _evacctl() {
                     ;;
                 --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --journal)
@@ -1242,7 +1282,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__off)
-            opts="-f -c -y -v -q -h -V --all --wait-lock --wait --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --all --wait-lock --wait --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1286,6 +1326,10 @@ _evacctl() {
                     ;;
                 --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --journal)
@@ -1304,7 +1348,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__on)
-            opts="-f -c -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1348,6 +1392,10 @@ _evacctl() {
                     ;;
                 --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --journal)
@@ -1366,7 +1414,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__ipmi__subcmd__power__subcmd__status)
-            opts="-f -c -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --all --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1412,6 +1460,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1428,7 +1480,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__migrate__subcmd__volumes)
-            opts="-f -c -y -v -q -h -V --to --backend --dry-run --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --to --backend --dry-run --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1482,6 +1534,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1498,7 +1554,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__restore)
-            opts="-f -c -y -v -q -h -V --max-heartbeat-age --dry-run --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --max-heartbeat-age --dry-run --wait-lock --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1548,6 +1604,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1564,7 +1624,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__verify)
-            opts="-f -c -y -v -q -h -V --wait --timeout --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --wait --timeout --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1610,6 +1670,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1626,7 +1690,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__version)
-            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1668,6 +1732,10 @@ _evacctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --journal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1684,7 +1752,7 @@ _evacctl() {
             return 0
             ;;
         evacctl__subcmd__watch)
-            opts="-f -c -y -v -q -h -V --once --interval --dry-run --status --test-notify --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --journal --lock-dir --help --version"
+            opts="-f -c -y -v -q -h -V --once --interval --dry-run --status --test-notify --os-cloud --os-region-name --config --format --column --max-width --yes --verbose --quiet --log-file --log-format --journal --lock-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1728,6 +1796,10 @@ _evacctl() {
                     ;;
                 --log-file)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --journal)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_evacctl_global_optspecs
-    string join \n os-cloud= os-region-name= config= f/format= c/column= max-width= y/yes v/verbose q/quiet log-file= journal= lock-dir= h/help V/version
+    string join \n os-cloud= os-region-name= config= f/format= c/column= max-width= y/yes v/verbose q/quiet log-file= log-format= journal= lock-dir= h/help V/version
 end
 
 function __fish_evacctl_needs_command
@@ -34,6 +34,8 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_needs_command" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_needs_command" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_needs_command" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_needs_command" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_needs_command" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_needs_command" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_needs_command" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
@@ -66,6 +68,8 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-consul" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
@@ -85,6 +89,8 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand check-services" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
@@ -102,12 +108,14 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s q -l quiet -d 'Less log output: warnings and errors only'
-complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s h -l help -d 'Print help'
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -s V -l version -d 'Print version'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -f -a "power" -d 'Chassis power: status, on, off, cycle'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and not __fish_seen_subcommand_from power help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -121,12 +129,14 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s q -l quiet -d 'Less log output: warnings and errors only'
-complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s h -l help -d 'Print help'
+complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -s V -l version -d 'Print version'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -f -a "status" -d 'Show the power state of hosts\' BMCs (in parallel)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand ipmi; and __fish_seen_subcommand_from power" -f -a "on" -d 'Power hosts on (asks for confirmation)'
@@ -148,6 +158,8 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand migrate-volumes" -l dry-run -d 'Print the plan and the commands; change nothing'
@@ -168,6 +180,8 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand evacuate" -l no-fence-check -d 'Evacuate even when the BMC, Consul or the node-local checks say the host may be alive (it is then not fenced: its servers\' disks may be written from two places). Recorded in the journal'
@@ -190,6 +204,8 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand host-evacuate" -l allow-partial -d 'Evacuate what fits when not everything does'
@@ -212,6 +228,8 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand verify" -l wait -d 'Poll until everything is verified or the timeout'
@@ -231,12 +249,14 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l once -d 'Run one cycle and exit (for cron)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l dry-run -d 'Observe and decide, change nothing'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l status -d 'Print each host\'s state and the evacuation history from the journal, then exit'
-complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l test-notify -d 'Send a test event through every configured notification channel, then exit'
+complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -l test-notify -d 'Send a test event through every configured notification channel and wait for the deliveries: exit 0 when all delivered, 12 (partial) naming each channel that failed'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand watch" -s q -l quiet -d 'Less log output: warnings and errors only'
@@ -254,6 +274,8 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand restore" -l dry-run -d 'Print the checks and every request; change nothing'
@@ -272,12 +294,14 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand version" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand version" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand version" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand version" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s q -l quiet -d 'Less log output: warnings and errors only'
-complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s h -l help -d 'Print help'
+complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c evacctl -n "__fish_evacctl_using_subcommand version" -s V -l version -d 'Print version'
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l os-region-name -d 'Region name (overrides the cloud\'s region_name)' -r
@@ -289,12 +313,14 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s q -l quiet -d 'Less log output: warnings and errors only'
-complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c evacctl -n "__fish_evacctl_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l out -d 'Directory to write completions/ and man/ into' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l os-cloud -d 'Cloud name in clouds.yaml (as `openstack --os-cloud`)' -r
@@ -307,12 +333,14 @@ csv\t''"
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s c -l column -d 'A column to show, by its table header (any case; repeatable, in this order): for table, value and csv output of commands that list rows' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l max-width -d 'Lines of tables at most N characters [default: COLUMNS, else the terminal\'s width; whole lines when stdout is not a terminal]' -r
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l log-file -d 'Also append log lines to FILE' -r -F
+complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l log-format -d 'Log lines as text (for people) or json (one object per line, for a log shipper)' -r -f -a "text\t'Lines for people: `TIMESTAMP LEVEL message` (no timestamp under systemd)'
+json\t'One JSON object per line'"
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l journal -d 'The journal of actions (JSON lines) [default: the config\'s journal.path, /var/lib/evacctl/journal.jsonl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -l lock-dir -d 'Directory of the per-host lock files that keep two runs from acting on one host at once [default: the directory of the config\'s lock.file, /run/evacctl]' -r -F
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s y -l yes -d 'Answer yes to confirmations (required when there is no terminal to ask on)'
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s v -l verbose -d 'More log output on stderr: -v debug, -vv trace, -vvv trace of libraries too'
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s q -l quiet -d 'Less log output: warnings and errors only'
-complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s h -l help -d 'Print help'
+complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c evacctl -n "__fish_evacctl_using_subcommand gen-assets" -s V -l version -d 'Print version'
 complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "check-consul" -d 'Step 0: Consul clusters, leaders and quorum, and a per-host network verdict'
 complete -c evacctl -n "__fish_evacctl_using_subcommand help; and not __fish_seen_subcommand_from check-consul check-services ipmi migrate-volumes evacuate host-evacuate verify watch restore version completions gen-assets help" -f -a "check-services" -d 'Step 1: Nova and Cinder services; which compute hosts are down and why'

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::logging::LogFormat;
+
 const ABOUT: &str = "Runbook automation for a failed OpenStack compute node";
 
 const LONG_ABOUT: &str = "\
@@ -124,6 +126,16 @@ pub struct GlobalArgs {
     /// Also append log lines to FILE
     #[arg(long, global = true, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+
+    /// Log lines as text (for people) or json (one object per line, for a log shipper)
+    #[arg(
+        long,
+        value_enum,
+        env = "EVACCTL_LOG_FORMAT",
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
 
     /// The journal of actions (JSON lines) [default: the config's journal.path,
     /// /var/lib/evacctl/journal.jsonl]
@@ -456,7 +468,8 @@ pub struct WatchArgs {
     #[arg(long, conflicts_with_all = ["once", "dry_run"])]
     pub status: bool,
 
-    /// Send a test event through every configured notification channel, then exit
+    /// Send a test event through every configured notification channel and wait for the
+    /// deliveries: exit 0 when all delivered, 12 (partial) naming each channel that failed
     #[arg(long, conflicts_with_all = ["once", "dry_run", "status"])]
     pub test_notify: bool,
 }

@@ -18,6 +18,7 @@ pub mod interrupt;
 pub mod journal;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod openstack;
 pub mod output;

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         cli.global.verbose,
         cli.global.quiet,
         cli.global.log_file.as_deref(),
+        cli.global.log_format,
     ) {
         eprintln!("evacctl: error: {e:#}");
         if json {
@@ -33,8 +34,7 @@ fn main() -> ExitCode {
         Ok(code) => code.into(),
         Err(err) => {
             let code = error::exit_code_of(&err);
-            tracing::error!(target: logging::FINAL_ERROR_TARGET, "{err:#}");
-            eprintln!("evacctl: error: {err:#}");
+            logging::final_error(&format!("{err:#}"));
             if json {
                 commands::print_json_error(&err, code);
             }

@@ -591,8 +591,20 @@ fn notifications_tell_each_state_change_and_a_failing_channel_blocks_nothing() {
     let text = set_key(&text, "notify", "webhook_url", &json!(dead).to_string());
     std::fs::write(&path, text).unwrap();
 
+    // The hook gets the test event; the dead webhook makes --test-notify fail, naming it.
     let run = w.evacctl(&["watch", "--test-notify"]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 12, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("the test notification failed through webhook: "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("failed through command"),
+        "{}",
+        run.stderr
+    );
 
     w.cloud.power_off("compute-3");
     let report = w.until("compute-3", &["evacuated", "alert"], 60);

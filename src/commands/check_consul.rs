@@ -189,8 +189,7 @@ pub fn run(ctx: &Context, args: &CheckConsulArgs) -> anyhow::Result<ExitCode> {
 
 /// An error line on stderr (and in the log file) that does not stop the command.
 pub fn report_error(message: &str) {
-    tracing::error!(target: crate::logging::FINAL_ERROR_TARGET, "{message}");
-    eprintln!("evacctl: error: {message}");
+    crate::logging::final_error(message);
 }
 
 /// The clusters named by `--cluster` (all when none), in the configuration's order.

@@ -2,6 +2,8 @@
 //! SIGINT, or one cycle with `--once` (cron); `--status` prints each host's state and the
 //! evacuation history from the journal.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -17,6 +19,7 @@ use crate::exit_codes::ExitCode;
 use crate::interrupt::{self, Signal};
 use crate::journal::{self, Kind, Record};
 use crate::lock::{LeaderFlag, LeaderLock, LocalLock};
+use crate::metrics::{self, Publisher};
 use crate::notify::{self, Event, EventKind, Notifier};
 use crate::output;
 use crate::steps::StepContext;
@@ -48,6 +51,9 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     if args.test_notify {
         return test_notify(&notifier);
     }
+    // Replaced when SIGHUP reloads the configuration (between cycles).
+    let notifier = RwLock::new(notifier);
+    let notify = |e: Event| notifier.read().unwrap_or_else(|p| p.into_inner()).notify(e);
     // One watch per machine: taken before anything else, held until exit (a dry run acts on
     // nothing and takes no lock).
     let _local = if args.dry_run {
@@ -104,7 +110,7 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             e.previous_state = Some(t.from.as_str().to_string());
             e.run_id = run_id.clone();
             e.details = details.clone();
-            notifier.notify(e);
+            notify(e);
         }
         if stream {
             crate::outln!(
@@ -121,7 +127,7 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         if tells() || (!args.dry_run && leader_problem().is_some()) {
             let mut e = Event::new(kind, "*", state, why);
             e.run_id = run_id.clone();
-            notifier.notify(e);
+            notify(e);
         }
         if stream {
             crate::outln!(
@@ -134,20 +140,10 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     let on_alert = |why: &str| on_cluster(EventKind::Alert, "alert", why);
     let on_alert_end = |why: &str| on_cluster(EventKind::AlertEnded, "ok", why);
     let on_warning = |state: &str, why: &str| on_cluster(EventKind::Warning, state, why);
-    let setup = Setup {
-        session,
-        config,
-        cx: StepContext::new(config, Some(session), journal.as_ref(), path.clone()),
-        stop: &stopping,
-        host_locks: host_locks.as_ref(),
-        is_leader: &is_leader,
-        leader_error: &leader_problem,
-        on_transition: &on_transition,
-        on_alert: &on_alert,
-        on_alert_end: &on_alert_end,
-        on_warning: &on_warning,
-    };
-    let channels = notifier.channels();
+    let channels = notifier
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .channels();
     tracing::info!(
         "watch: {} every {}, {} confirmations; {}{}; journal {}; notifications: {}",
         if args.once { "one cycle" } else { "a cycle" },
@@ -168,12 +164,53 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     );
     // Notifications go out on their own threads; at exit they get a bounded time to finish.
     let flush = || {
-        if !notifier.flush(Duration::from_secs(10)) {
+        let n = notifier.read().unwrap_or_else(|p| p.into_inner());
+        if !n.flush(Duration::from_secs(10)) {
             tracing::warn!("some notifications were still pending at exit");
         }
     };
+    // Which configuration is loaded: the SHA-256 of its file, as `sha256sum` prints it.
+    let mut hash = metrics::config_hash(config);
+    // [metrics]; none in a dry run (it writes nothing).
+    let mut metrics = if args.dry_run {
+        None
+    } else {
+        Some(metrics::Publisher::start(config, &hash, &path)?)
+    };
+    // SIGHUP: the configuration is read again between cycles (not with --once: one cycle).
+    let hup = Arc::new(AtomicBool::new(false));
+    if !args.once
+        && let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+    {
+        tracing::warn!("SIGHUP will not reload the configuration: {e}");
+    }
+    let mut current = config.clone();
+    let mut interval = interval;
+    let mut last: Option<CycleReport> = None;
 
     loop {
+        let setup = Setup {
+            session,
+            config: &current,
+            cx: StepContext::new(&current, Some(session), journal.as_ref(), path.clone()),
+            stop: &stopping,
+            host_locks: host_locks.as_ref(),
+            is_leader: &is_leader,
+            leader_error: &leader_problem,
+            on_transition: &on_transition,
+            on_alert: &on_alert,
+            on_alert_end: &on_alert_end,
+            on_warning: &on_warning,
+        };
+        if let Some(report) = last.take_if(|_| stopping()) {
+            // Stopped between cycles: the last whole cycle is the report.
+            if let Some(l) = leader.as_mut() {
+                l.release_with(engine.hand_over_hold(&setup));
+            }
+            flush();
+            print_report(format, &report, false)?;
+            return Ok(stopped_code());
+        }
         let started = Instant::now();
         if let Some(l) = leader.as_mut() {
             let problem = l.try_acquire().err().map(|e| e.to_string());
@@ -191,6 +228,21 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let report = engine.cycle(&setup);
+        if let Some(m) = metrics.as_mut() {
+            m.cycle(metrics::CycleFacts {
+                hosts: report.error.is_none().then(|| {
+                    report
+                        .hosts
+                        .iter()
+                        .map(|h| (h.host.clone(), h.state.as_str().to_string()))
+                        .collect()
+                }),
+                gate: &report.gate,
+                leader: is_leader(),
+                leader_error: leader_problem().is_some(),
+                duration: started.elapsed().as_secs_f64(),
+            });
+        }
         if args.once || stopping() {
             if let Some(l) = leader.as_mut() {
                 l.release_with(engine.hand_over_hold(&setup));
@@ -202,20 +254,84 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             }
             return Ok(stopped_code());
         }
-        let deadline = started + interval;
-        while Instant::now() < deadline && !stopping() {
+        drop(setup);
+        while Instant::now() < started + interval && !stopping() {
+            if hup.swap(false, Ordering::Relaxed) {
+                reload(&mut current, &mut hash, &notifier, metrics.as_mut());
+                interval = args.interval.unwrap_or(current.policy.interval);
+            }
             std::thread::sleep(Duration::from_millis(50).min(interval));
         }
-        if stopping() {
-            // Stopped between cycles: the last whole cycle is the report.
-            if let Some(l) = leader.as_mut() {
-                l.release_with(engine.hand_over_hold(&setup));
-            }
-            flush();
-            print_report(format, &report, false)?;
-            return Ok(stopped_code());
-        }
+        last = Some(report);
     }
+}
+
+/// SIGHUP: the configuration file read and validated again. A bad one is refused (error
+/// logged) and the running one kept; a good one is in force from the next cycle, except
+/// `[cloud]`, `[journal]`, `[lock]` and `[metrics] listen`, which were used at startup and
+/// change at the next restart (a warning says so).
+fn reload(
+    current: &mut Config,
+    hash: &mut String,
+    notifier: &RwLock<Notifier>,
+    metrics: Option<&mut Publisher>,
+) {
+    let shown = current.path().map_or_else(
+        || "(the built-in defaults)".to_string(),
+        |p| p.display().to_string(),
+    );
+    let refused = |why: &dyn std::fmt::Display| {
+        tracing::error!(
+            "SIGHUP: the configuration {shown} is refused, the running one (sha256 {hash}) is \
+             kept: {why}"
+        );
+    };
+    // Hashed before it is read: a file changed in between shows the older hash, and the next
+    // SIGHUP corrects it.
+    let new_hash = metrics::config_hash(current);
+    let mut new = match Config::load(current.path()) {
+        Ok(c) => c,
+        Err(e) => return refused(&e),
+    };
+    let new_notifier = match Notifier::from_config(&new.notify) {
+        Ok(n) => n,
+        Err(e) => return refused(&e),
+    };
+    let mut kept = Vec::new();
+    if new.cloud != current.cloud {
+        kept.push("[cloud]");
+        new.cloud = current.cloud.clone();
+    }
+    if new.journal != current.journal {
+        kept.push("[journal]");
+        new.journal = current.journal.clone();
+    }
+    if new.lock != current.lock {
+        kept.push("[lock]");
+        new.lock = current.lock.clone();
+    }
+    if new.metrics.listen != current.metrics.listen {
+        kept.push("[metrics] listen");
+        new.metrics.listen = current.metrics.listen;
+    }
+    if !kept.is_empty() {
+        tracing::warn!(
+            "SIGHUP: {} changed: in force at the next restart only",
+            kept.join(", ")
+        );
+    }
+    let old = std::mem::replace(
+        &mut *notifier.write().unwrap_or_else(|p| p.into_inner()),
+        new_notifier,
+    );
+    // What the old channels still had queued goes out before they are dropped.
+    old.flush(Duration::from_secs(10));
+    if let Some(m) = metrics {
+        m.reconfigure(&new_hash, &new.metrics);
+    }
+    *current = new;
+    tracing::info!("SIGHUP: configuration {shown} reloaded (sha256 {new_hash})");
+    *hash = new_hash;
 }
 
 /// `watch --once`'s exit code: the observer cut off (7); the cloud not observed (its error's
@@ -300,6 +416,8 @@ fn event_kinds(t: &Transition) -> Vec<EventKind> {
 }
 
 /// `watch --test-notify`: one test event through every channel, waiting for the deliveries.
+/// Exit 0 only when every channel delivered; a channel that failed, or did not finish within
+/// the wait, makes it `partial` (12), naming the channel.
 fn test_notify(notifier: &Notifier) -> anyhow::Result<ExitCode> {
     let channels = notifier.channels();
     if channels.is_empty() {
@@ -311,15 +429,26 @@ fn test_notify(notifier: &Notifier) -> anyhow::Result<ExitCode> {
     }
     notifier.notify(notify::test_event(notify::hostname()));
     let done = notifier.flush(Duration::from_secs(60));
+    let failed = notifier.take_failures();
+    if !failed.is_empty() || !done {
+        let mut why: Vec<String> = failed
+            .iter()
+            .map(|f| format!("{}: {}", f.channel, f.why))
+            .collect();
+        if !done {
+            why.push("a delivery did not finish within 60s".to_string());
+        }
+        return Err(crate::error::CliError::new(
+            ExitCode::Partial,
+            format!("the test notification failed through {}", why.join("; ")),
+        )
+        .into());
+    }
     crate::outln!(
-        "test event sent through {} (see the log lines above for each delivery)",
+        "test event delivered through {} (see the log lines above)",
         channels.join(", ")
     );
-    Ok(if done {
-        ExitCode::Success
-    } else {
-        ExitCode::Partial
-    })
+    Ok(ExitCode::Success)
 }
 
 fn print_report(format: Format, report: &CycleReport, once: bool) -> anyhow::Result<()> {

@@ -79,6 +79,7 @@ pub struct Config {
     pub journal: JournalConfig,
     pub lock: LockConfig,
     pub notify: NotifyConfig,
+    pub metrics: MetricsConfig,
     /// The file this was read from (`None`: built-in defaults).
     path: Option<PathBuf>,
 }
@@ -425,6 +426,58 @@ pub struct NotifyConfig {
     /// The sendmail program (exclusive with `smtp_host`).
     #[serde(deserialize_with = "de::empty_as_none")]
     pub sendmail: Option<String>,
+    /// How the SMTP connection is protected: STARTTLS required (default), TLS from the first
+    /// byte, or none.
+    pub smtp_tls: SmtpTls,
+    /// The AUTH user; with `smtp_password_file` or `smtp_password_env`.
+    #[serde(deserialize_with = "de::empty_as_none")]
+    pub smtp_user: Option<String>,
+    #[serde(deserialize_with = "de::opt_path")]
+    pub smtp_password_file: Option<PathBuf>,
+    #[serde(deserialize_with = "de::opt_nonempty")]
+    pub smtp_password_env: Option<String>,
+    /// The CA bundle the relay's certificate is checked against, instead of the system's.
+    #[serde(deserialize_with = "de::opt_path")]
+    pub smtp_ca_file: Option<PathBuf>,
+    /// Where the AUTH password is: `smtp_password_file` or `smtp_password_env` resolved by
+    /// the loader (never written in the file).
+    #[serde(skip)]
+    pub smtp_password: Option<SecretRef>,
+}
+
+/// `[notify] smtp_tls`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection, then STARTTLS, which the relay must offer (port 587 by default).
+    #[default]
+    Starttls,
+    /// TLS from the first byte, "SMTPS" (port 465 by default).
+    Tls,
+    /// No encryption (port 25 by default): a relay on the controller or a trusted network.
+    None,
+}
+
+impl SmtpTls {
+    /// The port used when `smtp_host` names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        }
+    }
+}
+
+/// `[metrics]`: Prometheus metrics of `watch`; both off by default.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A file for node_exporter's textfile collector, rewritten after every cycle.
+    #[serde(deserialize_with = "de::opt_path")]
+    pub textfile: Option<PathBuf>,
+    /// `ADDRESS:PORT` where `GET /metrics` is served while the loop runs.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for NotifyConfig {
@@ -437,6 +490,12 @@ impl Default for NotifyConfig {
             email_from: None,
             smtp_host: None,
             sendmail: None,
+            smtp_tls: SmtpTls::default(),
+            smtp_user: None,
+            smtp_password_file: None,
+            smtp_password_env: None,
+            smtp_ca_file: None,
+            smtp_password: None,
         }
     }
 }

@@ -176,8 +176,13 @@ fn example_documents_every_key() {
                 "email_from",
                 "smtp_host",
                 "sendmail",
+                "smtp_tls",
+                "smtp_user",
+                "smtp_password_file",
+                "smtp_ca_file",
             ],
         ),
+        ("[metrics]", &["textfile", "listen"]),
     ] {
         let section = all
             .split(table)
@@ -258,7 +263,22 @@ fn example_with_everything_uncommented() {
     );
     assert_eq!(c.evacuation.require_metadata.as_deref(), Some("HA_Enabled"));
     assert_eq!(c.notify.email_to, ["oncall@example.com"]);
-    assert_eq!(c.notify.smtp_host.as_deref(), Some("smtp.example.com:25"));
+    assert_eq!(c.notify.smtp_host.as_deref(), Some("smtp.example.com:587"));
+    assert_eq!(c.notify.smtp_tls, SmtpTls::Starttls);
+    assert_eq!(c.notify.smtp_user.as_deref(), Some("evacctl"));
+    assert_eq!(
+        c.notify.smtp_password.as_ref().unwrap().source,
+        SecretSource::File("/etc/evacctl/smtp-password".into())
+    );
+    assert_eq!(
+        c.notify.smtp_ca_file.as_deref(),
+        Some(Path::new("/etc/evacctl/smtp-ca.pem"))
+    );
+    assert_eq!(
+        c.metrics.textfile.as_deref(),
+        Some(Path::new("/var/lib/prometheus/node-exporter/evacctl.prom"))
+    );
+    assert_eq!(c.metrics.listen, Some("127.0.0.1:9723".parse().unwrap()));
     assert_eq!(
         c.hosts().map(HostConfig::name).collect::<Vec<_>>(),
         ["compute-1", "compute-2.example.com"]
@@ -430,7 +450,7 @@ fn typo_in_every_section() {
             Some("webhook_url"),
         ),
         ("[polcy]\n", 1, 2, "polcy", Some("policy")),
-        ("retries = 3\n", 1, 1, "retries", None),
+        ("attempts = 3\n", 1, 1, "attempts", None),
         // Dotted keys and inline tables are located too.
         (
             "[hosts]\n\"compute-1\".bmc.adress = \"x\"\n",
@@ -465,7 +485,7 @@ fn unknown_key_at_top_level_and_secret_hint() {
     assert_eq!(
         e.message,
         "unknown key `polcy` at the top level; did you mean `policy`? (valid keys: cloud, consul, \
-         bmc_defaults, hosts, policy, evacuation, volumes, journal, lock, notify)"
+         bmc_defaults, hosts, policy, evacuation, volumes, journal, lock, notify, metrics)"
     );
     let e = err("[hosts.c1.bmc]\naddress = \"x\"\npassword = \"hunter2\"\n");
     assert_at(
@@ -783,6 +803,53 @@ fn realert_interval_is_off_unless_set() {
     assert_eq!(ok("").policy.realert_interval, None);
     let c = ok("[policy]\nrealert_interval = \"30m\"\n");
     assert_eq!(c.policy.realert_interval, Some(Duration::from_secs(1800)));
+}
+
+#[test]
+fn smtp_tls_auth_and_metrics_keys() {
+    let relay = "[notify]\nemail_to = [\"a@example.com\"]\nsmtp_host = \"smtp.example.com\"\n";
+    let c = ok(&format!(
+        "{relay}smtp_tls = \"tls\"\nsmtp_user = \"u\"\nsmtp_password_env = \"SMTP_PW\"\n"
+    ));
+    assert_eq!(c.notify.smtp_tls, SmtpTls::Tls);
+    let pw = c.notify.smtp_password.unwrap();
+    assert_eq!(pw.source, SecretSource::Env("SMTP_PW".into()));
+    assert_eq!(pw.key, "notify.smtp_password_env");
+    // A user needs a password, and a password a user.
+    let e = err(&format!("{relay}smtp_user = \"u\"\n"));
+    assert_eq!(e.kind, ConfigErrorKind::MissingKey, "{e}");
+    assert_eq!(e.key.as_deref(), Some("notify.smtp_password_file"), "{e}");
+    let e = err(&format!("{relay}smtp_password_file = \"pw\"\n"));
+    assert_eq!(e.key.as_deref(), Some("notify.smtp_user"), "{e}");
+    // Never a password in clear, nor a CA for no TLS; both sources at once is a conflict.
+    let e = err(&format!(
+        "{relay}smtp_tls = \"none\"\nsmtp_user = \"u\"\nsmtp_password_file = \"pw\"\n"
+    ));
+    assert!(e.message.contains("in clear"), "{e}");
+    let e = err(&format!(
+        "{relay}smtp_tls = \"none\"\nsmtp_ca_file = \"ca.pem\"\n"
+    ));
+    assert_eq!(e.key.as_deref(), Some("notify.smtp_ca_file"), "{e}");
+    let e = err(&format!(
+        "{relay}smtp_user = \"u\"\nsmtp_password_file = \"pw\"\nsmtp_password_env = \"X\"\n"
+    ));
+    assert!(e.message.contains("mutually exclusive"), "{e}");
+    let e = err(&format!("{relay}smtp_tls = \"ssl\"\n"));
+    assert!(e.message.contains("starttls"), "{e}");
+    // SMTP keys without a relay.
+    let e = err(
+        "[notify]\nemail_to = [\"a@example.com\"]\nsendmail = \"sendmail\"\nsmtp_user = \"u\"\n",
+    );
+    assert_eq!(e.key.as_deref(), Some("notify.smtp_host"), "{e}");
+
+    // [metrics]: a relative textfile is next to the configuration; listen is ADDRESS:PORT.
+    let c = ok("[metrics]\ntextfile = \"evacctl.prom\"\nlisten = \"127.0.0.1:9723\"\n");
+    assert_eq!(
+        c.metrics.textfile.as_deref(),
+        Some(Path::new("/etc/evacctl/evacctl.prom"))
+    );
+    let e = err("[metrics]\nlisten = \"localhost\"\n");
+    assert_eq!(e.key.as_deref(), Some("metrics.listen"), "{e}");
 }
 
 #[test]

@@ -65,6 +65,7 @@ struct RawConfig {
     journal: JournalConfig,
     lock: LockConfig,
     notify: NotifyConfig,
+    metrics: MetricsConfig,
 }
 
 /// `[policy]` as written: deserialized straight into the core's [`PolicyConfig`] (serde's
@@ -559,10 +560,15 @@ fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
     }
 
     // [notify]
-    let notify = raw.notify;
+    let mut notify = raw.notify;
     check_notify(cx, &root.key("notify"), &notify)?;
     let t = root.key("notify").key("webhook_timeout");
     check_duration(cx, &t, notify.webhook_timeout, MILLIS_100, HOUR)?;
+    resolve_smtp(cx, &root.key("notify"), &mut notify)?;
+
+    // [metrics]
+    let mut metrics = raw.metrics;
+    metrics.textfile = metrics.textfile.map(|p| cx.file(p));
 
     Ok(Config {
         cloud,
@@ -575,6 +581,7 @@ fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
         journal,
         lock,
         notify,
+        metrics,
         path: None,
     })
 }
@@ -833,6 +840,76 @@ fn check_notify(cx: &Cx<'_>, t: &KeyPath, n: &NotifyConfig) -> Result<(), Config
             return Err(cx.missing(t, "smtp_host", "`email_to` needs `smtp_host` or `sendmail`"));
         }
     }
+    Ok(())
+}
+
+/// The SMTP keys: only with `smtp_host`; a user and a password together; no password or CA
+/// over an unencrypted connection. Resolves the password's [`SecretRef`] and the CA path.
+fn resolve_smtp(cx: &Cx<'_>, t: &KeyPath, n: &mut NotifyConfig) -> Result<(), ConfigError> {
+    let password_key = if n.smtp_password_env.is_some() {
+        "smtp_password_env"
+    } else {
+        "smtp_password_file"
+    };
+    if n.smtp_host.is_none() {
+        for (key, set) in [
+            ("smtp_user", n.smtp_user.is_some()),
+            ("smtp_password_file", n.smtp_password_file.is_some()),
+            ("smtp_password_env", n.smtp_password_env.is_some()),
+            ("smtp_ca_file", n.smtp_ca_file.is_some()),
+        ] {
+            if set {
+                return Err(cx.missing(
+                    t,
+                    "smtp_host",
+                    format!("`{key}` is set, but no SMTP relay"),
+                ));
+            }
+        }
+        return Ok(());
+    }
+    n.smtp_password = match (&n.smtp_password_file, &n.smtp_password_env) {
+        (Some(_), Some(_)) => {
+            return Err(cx.conflict(&t.key("smtp_password_file"), &t.key("smtp_password_env")));
+        }
+        (Some(f), None) => Some(cx.secret(
+            SecretSource::File(f.clone()),
+            "the SMTP password".to_string(),
+            &t.key("smtp_password_file"),
+        )),
+        (None, Some(v)) => Some(cx.secret(
+            SecretSource::Env(v.clone()),
+            "the SMTP password".to_string(),
+            &t.key("smtp_password_env"),
+        )),
+        (None, None) => None,
+    };
+    n.smtp_password_file = n.smtp_password_file.take().map(|p| cx.file(p));
+    match (n.smtp_user.is_some(), n.smtp_password.is_some()) {
+        (true, false) => {
+            return Err(cx.missing(t, "smtp_password_file", "`smtp_user` needs a password"));
+        }
+        (false, true) => {
+            return Err(cx.missing(t, "smtp_user", format!("`{password_key}` needs a user")));
+        }
+        _ => {}
+    }
+    if n.smtp_tls == SmtpTls::None {
+        if n.smtp_password.is_some() {
+            return Err(cx.invalid(
+                &t.key(password_key),
+                "AUTH over an unencrypted connection would send the password in clear: set \
+                 smtp_tls = \"starttls\" or \"tls\"",
+            ));
+        }
+        if n.smtp_ca_file.is_some() {
+            return Err(cx.invalid(
+                &t.key("smtp_ca_file"),
+                "smtp_tls = \"none\" checks no certificate",
+            ));
+        }
+    }
+    n.smtp_ca_file = n.smtp_ca_file.take().map(|p| cx.file(p));
     Ok(())
 }
 

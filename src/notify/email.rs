@@ -1,34 +1,47 @@
 //! E-mail: a plain-text message (the reason, then the event as JSON) to `email_to`, through an
 //! SMTP relay (`smtp_host`) or the local `sendmail -t -i`.
 //!
-//! The SMTP client is the small part of RFC 5321 a relay needs: EHLO (HELO if refused),
-//! MAIL FROM, RCPT TO per recipient, DATA (dot-stuffed, CRLF), QUIT. No STARTTLS and no
-//! authentication: a relay on the controller or the management network is expected (the
-//! usual way for servers to send mail); use `sendmail` to go through the local MTA otherwise.
+//! SMTP is lettre's client: STARTTLS required (`smtp_tls = "starttls"`, the default), TLS from
+//! the first byte (`"tls"`) or none (`"none"`, a relay on the controller); AUTH (PLAIN or LOGIN,
+//! as the relay offers) when `smtp_user` is set; the certificate checked against the system's
+//! roots or `smtp_ca_file` alone. The password and the CA file are read at each delivery, so a
+//! rotated password needs no restart; the password is never logged.
 
-use std::io::{BufRead, BufReader, Read as _, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use lettre::Transport as _;
+use lettre::address::Envelope;
+use lettre::transport::smtp::SmtpTransport;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 
 use super::{Channel, Event, PROGRAM_TIMEOUT, hostname};
-use crate::config::NotifyConfig;
+use crate::config::{NotifyConfig, SecretRef, SmtpTls};
 use crate::process;
 
-/// The SMTP default port.
-const SMTP_PORT: u16 = 25;
-
-/// A reply line longer than this is not SMTP (RFC 5321 allows 512).
-const MAX_REPLY_LINE: u64 = 4096;
+/// A CA bundle larger than this is refused (the system's whole bundle is about 200 KiB).
+const MAX_CA_FILE_BYTES: u64 = 4 << 20;
 
 /// Body lines longer than this go base64-encoded: SMTP allows 998 octets per line, and a long
 /// `details` value must not make a relay refuse the message.
 const MAX_BODY_LINE: usize = 900;
 
 pub(super) enum Transport {
-    Smtp { host: String, port: u16 },
+    Smtp(Smtp),
     Sendmail { program: String },
+}
+
+/// One relay and how to talk to it.
+pub(super) struct Smtp {
+    host: String,
+    port: u16,
+    tls: SmtpTls,
+    ca_file: Option<PathBuf>,
+    /// The AUTH user and where the password is.
+    auth: Option<(String, SecretRef)>,
 }
 
 pub(super) struct Email {
@@ -46,14 +59,20 @@ impl Email {
             .clone()
             .unwrap_or_else(|| format!("evacctl@{}", hostname()));
         for a in cfg.email_to.iter().chain([&from]) {
-            if a.is_empty() || a.chars().any(|c| c.is_control() || "<>,; ".contains(c)) {
+            if a.parse::<lettre::Address>().is_err() {
                 return Err(format!("{a:?} cannot be used as an e-mail address"));
             }
         }
         let transport = match (&cfg.smtp_host, &cfg.sendmail) {
             (Some(h), None) => {
-                let (host, port) = parse_smtp_host(h)?;
-                Transport::Smtp { host, port }
+                let (host, port) = parse_smtp_host(h, cfg.smtp_tls.default_port())?;
+                Transport::Smtp(Smtp {
+                    host,
+                    port,
+                    tls: cfg.smtp_tls,
+                    ca_file: cfg.smtp_ca_file.clone(),
+                    auth: cfg.smtp_user.clone().zip(cfg.smtp_password.clone()),
+                })
             }
             (None, Some(p)) => Transport::Sendmail { program: p.clone() },
             _ => return Err("email_to needs exactly one of smtp_host and sendmail".to_string()),
@@ -67,20 +86,21 @@ impl Email {
     }
 }
 
-/// `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; port 25 by default.
-pub(super) fn parse_smtp_host(s: &str) -> Result<(String, u16), String> {
+/// `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; `default_port` when
+/// none is given.
+pub(super) fn parse_smtp_host(s: &str, default_port: u16) -> Result<(String, u16), String> {
     let bad = || format!("smtp_host {s:?}: give `host` or `host:port`");
     let port = |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad);
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (h, after) = rest.split_once(']').ok_or_else(bad)?;
         match after {
-            "" => (h, SMTP_PORT),
+            "" => (h, default_port),
             _ => (h, port(after.strip_prefix(':').ok_or_else(bad)?)?),
         }
     } else {
         match s.split_once(':') {
             Some((h, p)) if !p.contains(':') => (h, port(p)?),
-            _ => (s, SMTP_PORT),
+            _ => (s, default_port),
         }
     };
     if host.is_empty() {
@@ -97,10 +117,9 @@ impl Channel for Email {
     fn deliver(&self, event: &Event) -> Result<(), String> {
         let msg = message(event, &self.from, &self.to, SystemTime::now());
         match &self.transport {
-            Transport::Smtp { host, port } => {
-                send_smtp(host, *port, self.timeout, &self.from, &self.to, &msg)
-                    .map_err(|e| format!("SMTP {host}:{port}: {e}"))
-            }
+            Transport::Smtp(smtp) => smtp
+                .send(self.timeout, &self.from, &self.to, &msg)
+                .map_err(|e| format!("SMTP {}:{}: {e}", smtp.host, smtp.port)),
             Transport::Sendmail { program } => {
                 let argv = [program.clone(), "-t".into(), "-i".into()];
                 super::outcome(process::run(&argv, Some(msg.into_bytes()), self.timeout))
@@ -109,13 +128,98 @@ impl Channel for Email {
     }
 }
 
+impl Smtp {
+    fn tls_parameters(&self) -> Result<TlsParameters, String> {
+        let mut b = TlsParameters::builder(self.host.clone());
+        if let Some(ca) = &self.ca_file {
+            let shown = ca.display();
+            let pem = crate::files::read_limited(ca, MAX_CA_FILE_BYTES)
+                .map_err(|e| format!("cannot read smtp_ca_file {shown}: {e}"))?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| format!("smtp_ca_file {shown} holds no usable certificate: {e}"))?;
+            // As `curl --cacert`: the given CA alone, not added to the system's.
+            b = b
+                .certificate_store(CertificateStore::None)
+                .add_root_certificate(cert);
+        }
+        b.build_rustls()
+            .map_err(|e| format!("cannot set up TLS: {e}"))
+    }
+
+    fn send(&self, timeout: Duration, from: &str, to: &[String], msg: &str) -> Result<(), String> {
+        let tls = match self.tls {
+            SmtpTls::None => Tls::None,
+            SmtpTls::Starttls => Tls::Required(self.tls_parameters()?),
+            SmtpTls::Tls => Tls::Wrapper(self.tls_parameters()?),
+        };
+        let mut builder = SmtpTransport::builder_dangerous(self.host.as_str())
+            .port(self.port)
+            .tls(tls)
+            .timeout(Some(timeout))
+            .hello_name(ClientId::Domain(hostname().to_string()));
+        if let Some((user, password)) = &self.auth {
+            // The error names the file or variable, never the value.
+            let password = password.read().map_err(|e| e.to_string())?;
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose().to_string(),
+            ));
+        }
+        let address = |a: &str| {
+            a.parse::<lettre::Address>()
+                .map_err(|e| format!("{a:?} cannot be used as an e-mail address: {e}"))
+        };
+        let envelope = Envelope::new(
+            Some(address(from)?),
+            to.iter().map(|a| address(a)).collect::<Result<_, _>>()?,
+        )
+        .map_err(|e| e.to_string())?;
+        builder
+            .build()
+            .send_raw(&envelope, crlf(msg).as_bytes())
+            .map(|_| ())
+            .map_err(|e| describe(&e, timeout))
+    }
+}
+
+/// lettre's error with its causes (`permanent error (535): 5.7.8 ...`, `Connection error:
+/// ...`), on one line; a read or write that timed out says so.
+fn describe(e: &lettre::transport::smtp::Error, timeout: Duration) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        {
+            return format!("no answer within {}", humantime::format_duration(timeout));
+        }
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text.replace(['\r', '\n'], " ")
+}
+
+/// The message with CRLF line ends, without the last one (lettre ends DATA with
+/// `CRLF . CRLF` and doubles a leading dot itself).
+pub(super) fn crlf(msg: &str) -> String {
+    msg.lines().collect::<Vec<_>>().join("\r\n")
+}
+
 /// The whole message, headers and body, with `\n` line ends (sendmail's convention; SMTP
-/// gets CRLF from [`smtp_data`]).
+/// gets CRLF from [`crlf`]). ASCII only: a body that is not goes base64-encoded, so no relay
+/// needs 8BITMIME.
 pub(super) fn message(event: &Event, from: &str, to: &[String], now: SystemTime) -> String {
     let subject = format!("[evacctl] {}: {}", event.host, event.event);
     let json = serde_json::to_string_pretty(event).unwrap_or_default();
     let body = format!("{}\n\n{json}\n", event.reason);
-    let long = body.lines().any(|l| l.len() > MAX_BODY_LINE);
+    let long = !body.is_ascii() || body.lines().any(|l| l.len() > MAX_BODY_LINE);
     let id = crate::ids::random_hex(16);
     let mut m = String::new();
     m.push_str(&format!("From: {from}\n"));
@@ -128,7 +232,7 @@ pub(super) fn message(event: &Event, from: &str, to: &[String], now: SystemTime)
     m.push_str(if long {
         "Content-Transfer-Encoding: base64\n"
     } else {
-        "Content-Transfer-Encoding: 8bit\n"
+        "Content-Transfer-Encoding: 7bit\n"
     });
     // Keeps vacation responders from answering a robot.
     m.push_str("Auto-Submitted: auto-generated\n");
@@ -187,187 +291,4 @@ pub(super) fn rfc2822(t: SystemTime) -> String {
         iso.get(0..4).unwrap_or("1970"),
         iso.get(11..19).unwrap_or("00:00:00"),
     )
-}
-
-/// The message as DATA sends it: CRLF line ends, a leading `.` doubled, the final `.` line.
-pub(super) fn smtp_data(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len() + 64);
-    for line in msg.lines() {
-        if line.starts_with('.') {
-            out.push('.');
-        }
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
-    out.push_str(".\r\n");
-    out
-}
-
-struct Reply {
-    code: u16,
-    lines: Vec<String>,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        format!("{} {}", self.code, self.lines.join(" / "))
-    }
-}
-
-struct Smtp {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    timeout: Duration,
-}
-
-impl Smtp {
-    fn io(&self, e: std::io::Error) -> String {
-        match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
-                "no answer within {}",
-                humantime::format_duration(self.timeout)
-            ),
-            _ => e.to_string(),
-        }
-    }
-
-    fn read_reply(&mut self) -> Result<Reply, String> {
-        let mut lines = Vec::new();
-        let mut code = None;
-        loop {
-            let mut buf = Vec::new();
-            let n = (&mut self.reader)
-                .take(MAX_REPLY_LINE)
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| self.io(e))?;
-            if n == 0 {
-                return Err("the server closed the connection".to_string());
-            }
-            let line = String::from_utf8_lossy(&buf);
-            let line = line.trim_end_matches(['\r', '\n']);
-            let this = line
-                .get(..3)
-                .and_then(|c| c.parse::<u16>().ok())
-                .filter(|c| (200..600).contains(c) && code.is_none_or(|first| first == *c))
-                .ok_or_else(|| {
-                    format!(
-                        "not an SMTP reply: {:?}",
-                        line.chars().take(100).collect::<String>()
-                    )
-                })?;
-            code = Some(this);
-            lines.push(line.get(4..).unwrap_or("").to_string());
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok(Reply { code: this, lines });
-            }
-            if lines.len() > 100 {
-                return Err("an SMTP reply of more than 100 lines".to_string());
-            }
-        }
-    }
-
-    fn send(&mut self, data: &str) -> Result<(), String> {
-        self.writer
-            .write_all(data.as_bytes())
-            .and_then(|()| self.writer.flush())
-            .map_err(|e| self.io(e))
-    }
-
-    /// Sends one command line and reads its reply.
-    fn command(&mut self, line: &str) -> Result<Reply, String> {
-        self.send(&format!("{line}\r\n"))?;
-        self.read_reply()
-    }
-}
-
-/// `Err` when the reply's code is not one of `ok`.
-fn expect(reply: Reply, ok: &[u16], what: &str) -> Result<Reply, String> {
-    if ok.contains(&reply.code) {
-        Ok(reply)
-    } else {
-        Err(format!("{what} refused: {}", reply.text()))
-    }
-}
-
-fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
-    let addrs = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-    let mut last = format!("{host} has no address");
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = format!("cannot connect to {addr}: {e}"),
-        }
-    }
-    Err(last)
-}
-
-pub(super) fn send_smtp(
-    host: &str,
-    port: u16,
-    timeout: Duration,
-    from: &str,
-    to: &[String],
-    msg: &str,
-) -> Result<(), String> {
-    let stream = connect(host, port, timeout)?;
-    let setup = |e: std::io::Error| format!("cannot set up the connection: {e}");
-    stream.set_read_timeout(Some(timeout)).map_err(setup)?;
-    stream.set_write_timeout(Some(timeout)).map_err(setup)?;
-    let mut s = Smtp {
-        reader: BufReader::new(stream.try_clone().map_err(setup)?),
-        writer: stream,
-        timeout,
-    };
-    let result = converse(&mut s, from, to, msg);
-    // Polite either way; the outcome is already known.
-    let _ = s.command("QUIT");
-    result
-}
-
-fn converse(s: &mut Smtp, from: &str, to: &[String], msg: &str) -> Result<(), String> {
-    let greeting = s.read_reply()?;
-    expect(greeting, &[220], "the connection")?;
-    let me = hostname();
-    let ehlo = s.command(&format!("EHLO {me}"))?;
-    let eight_bit = if ehlo.code == 250 {
-        ehlo.lines
-            .iter()
-            .any(|l| l.eq_ignore_ascii_case("8BITMIME"))
-    } else {
-        expect(s.command(&format!("HELO {me}"))?, &[250], "HELO")?;
-        false
-    };
-    let body = if eight_bit && !msg.is_ascii() {
-        " BODY=8BITMIME"
-    } else {
-        ""
-    };
-    expect(
-        s.command(&format!("MAIL FROM:<{from}>{body}"))?,
-        &[250],
-        "MAIL FROM",
-    )?;
-    let mut refused = Vec::new();
-    for rcpt in to {
-        let reply = s.command(&format!("RCPT TO:<{rcpt}>"))?;
-        if !matches!(reply.code, 250 | 251) {
-            refused.push(format!("{rcpt} ({})", reply.text()));
-        }
-    }
-    if refused.len() == to.len() {
-        return Err(format!("every recipient refused: {}", refused.join(", ")));
-    }
-    expect(s.command("DATA")?, &[354], "DATA")?;
-    s.send(&smtp_data(msg))?;
-    expect(s.read_reply()?, &[250], "the message")?;
-    if refused.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "sent to the others, but refused for {}",
-            refused.join(", ")
-        ))
-    }
 }

@@ -181,11 +181,20 @@ trait Channel: Send + 'static {
     fn deliver(&self, event: &Event) -> Result<(), String>;
 }
 
-/// Deliveries queued or running, for [`Notifier::flush`].
+/// Deliveries queued or running, for [`Notifier::flush`]; and the failed ones, for
+/// [`Notifier::take_failures`].
 #[derive(Default)]
 struct Pending {
     count: Mutex<usize>,
     done: Condvar,
+    failed: Mutex<Vec<Failure>>,
+}
+
+/// A delivery that failed: the channel, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub channel: &'static str,
+    pub why: String,
 }
 
 impl Pending {
@@ -296,7 +305,28 @@ impl Notifier {
                 event.host,
                 event.event
             );
+            let mut failed = self
+                .pending
+                .failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if failed.len() < QUEUE_LIMIT {
+                failed.push(Failure {
+                    channel: w.name,
+                    why,
+                });
+            }
         }
+    }
+
+    /// The deliveries that failed since the last call (`watch --test-notify` names them).
+    pub fn take_failures(&self) -> Vec<Failure> {
+        let mut failed = self
+            .pending
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *failed)
     }
 
     /// Waits until every queued delivery has finished, at most `timeout`. `true` when none is
@@ -336,11 +366,18 @@ fn work(channel: &dyn Channel, queue: &Receiver<Event>, pending: &Pending) {
             .unwrap_or_else(|_| Err("internal error (panic) while delivering".to_string()));
         match result {
             Ok(()) => tracing::info!("notified {name} of {} {}", event.host, event.event),
-            Err(why) => tracing::warn!(
-                "could not notify {name} of {} {}: {why}",
-                event.host,
-                event.event
-            ),
+            Err(why) => {
+                tracing::warn!(
+                    "could not notify {name} of {} {}: {why}",
+                    event.host,
+                    event.event
+                );
+                let mut failed = pending.failed.lock().unwrap_or_else(|p| p.into_inner());
+                // Bounded: a channel failing all night must not grow memory.
+                if failed.len() < QUEUE_LIMIT {
+                    failed.push(Failure { channel: name, why });
+                }
+            }
         }
         pending.add(-1);
     }
