@@ -112,12 +112,40 @@ fn received(signal: Signal) {
     }
     if BUSY.load(Ordering::SeqCst) == 0 {
         eprintln!("evacctl: {name}: stopped; nothing was being sent");
+        before_exit();
         std::process::exit(i32::from(signal.exit_status()));
     }
     tracing::warn!(
         "{name}: sending no new request; waiting for those in flight (each bounded by its \
          timeout), then stopping"
     );
+}
+
+/// What runs before the handler ends the process (the Consul keys held are given back), set
+/// once by [`at_exit`].
+static AT_EXIT: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets what the handler runs before it ends an idle process: a run that exits on a signal
+/// leaves no lock behind for the next one to find "held" (the kernel drops the flocks; a
+/// Consul key would otherwise stay until its session's TTL).
+pub fn at_exit(f: fn()) {
+    let _ = AT_EXIT.set(f);
+}
+
+/// Runs [`at_exit`]'s function, waiting for it at most 2 s: a Consul that does not answer
+/// must not keep a stopped process alive.
+fn before_exit() {
+    let Some(&f) = AT_EXIT.get() else { return };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("evacctl-exit".into())
+        .spawn(move || {
+            f();
+            let _ = tx.send(());
+        });
+    if spawned.is_ok() {
+        let _ = rx.recv_timeout(Duration::from_secs(2));
+    }
 }
 
 /// The signal that asked to stop, if one did.
