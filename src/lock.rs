@@ -569,6 +569,7 @@ fn release_where(which: impl Fn(Option<&str>) -> bool) {
         *all = kept;
         picked
     };
+    let _exempt = crate::interrupt::exempt();
     for r in picked {
         r.flag.lose_now("this run is exiting");
         if let Err(e) = r.client.kv_release(&r.key, &[], &r.session) {
@@ -861,6 +862,8 @@ impl LeaderLock {
             .unwrap_or_default(),
             None => Vec::new(),
         };
+        // Given back even after a signal (see `interrupt::exempt`).
+        let _exempt = crate::interrupt::exempt();
         // Releasing the key first hands it over without a lock-delay.
         if let Err(e) = self.client.kv_release(&self.key, &value, &session) {
             tracing::warn!("cannot release {}: {e}", self.flag.0.what);

@@ -128,4 +128,21 @@ mod tests {
             "9999-12-31T23:59:59Z"
         );
     }
+
+    /// A hand-over's hold in the leader key is never shorter than the API timeout after the
+    /// request's last record: the key's text has whole seconds, rounded up (a hold cut short
+    /// lets the next holder send a request the dead one's may still race).
+    #[test]
+    fn a_handed_over_hold_is_rounded_up() {
+        let record: crate::journal::Record = serde_json::from_value(serde_json::json!({
+            "ts": "2026-12-03T12:00:04.900000Z", "run_id": "r1", "kind": "result",
+            "action": "evacuate", "host": "compute-3", "server": "s1", "status": "no-answer",
+        }))
+        .unwrap();
+        let now = humantime::parse_rfc3339("2026-12-03T12:00:05Z").unwrap();
+        let hold =
+            crate::journal::hand_over_hold(&[record], "r1", Duration::from_secs(5), now).unwrap();
+        assert_eq!(hold.until, "2026-12-03T12:00:10Z");
+        assert_eq!(hold.hosts, Some(vec!["compute-3".to_string()]));
+    }
 }

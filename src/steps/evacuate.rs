@@ -708,7 +708,7 @@ pub fn execute(
 /// Why a request must not be sent now: a signal, or the host's Consul key no longer this
 /// run's (asked just before each request, docs/design.md 2.5).
 fn kept_back(host: &str) -> Option<String> {
-    if let Some(signal) = interrupt::stopping() {
+    if let Some(signal) = interrupt::stopping().or_else(interrupt::abandoning) {
         return Some(interrupt::not_sent_text(signal));
     }
     crate::lock::recheck_host(host)
