@@ -152,6 +152,14 @@ fn each_evacuated_once(cloud: &SimCloud, n: usize, what: &str) {
     assert_eq!(e.len(), n, "{what}: not every server was evacuated: {e:?}");
 }
 
+/// How many `evacuate` records of `journal` have `field` = `value`.
+fn evacuate_records(journal: &Path, field: &str, value: &str) -> usize {
+    journal_records(journal)
+        .iter()
+        .filter(|r| r["action"] == "evacuate" && r[field] == value)
+        .count()
+}
+
 fn journal_records(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -286,12 +294,13 @@ fn a_host_key_taken_mid_run_stops_the_run_and_names_the_holder() {
     assert!(all.contains("is now held by"), "{all}");
     let sent = cloud.evacuate_posts().len();
     assert!(sent < 8, "{all}: everything was sent anyway");
-    let records = journal_records(&journal);
-    let not_sent = records
-        .iter()
-        .filter(|r| r["action"] == "evacuate" && r["status"] == "not-sent")
-        .count();
-    assert_eq!(not_sent, 8 - sent, "{all}\n{records:#?}");
+    let not_sent = evacuate_records(&journal, "status", "not-sent");
+    assert_eq!(
+        not_sent,
+        8 - sent,
+        "{all}\n{:#?}",
+        journal_records(&journal)
+    );
 
     // The other controller lets go; the re-run sends what was not sent, at once.
     consul.destroy(&other);
@@ -303,6 +312,88 @@ fn a_host_key_taken_mid_run_stops_the_run_and_names_the_holder() {
     ));
     assert_eq!(again.code, 0, "{all}\nre-run: {}", text(&again));
     each_evacuated_once(&cloud, 8, &text(&again));
+}
+
+/// The simulator's config for `watch`: no power-on attempt (the host stays dead), evacuations
+/// `concurrency` at a time, and `extra`.
+fn watch_config(cloud: &SimCloud, concurrency: u32, extra: &str) -> PathBuf {
+    let sim_config = std::fs::read_to_string(cloud.evacctl_config()).expect("the sim's config");
+    let path = cloud.dir().join("watch.toml");
+    let policy =
+        format!("[policy]\npower_on_recovery = false\nevacuate_concurrency = {concurrency}\n");
+    std::fs::write(&path, sim_config.replacen("[policy]\n", &policy, 1) + extra)
+        .expect("write config");
+    path
+}
+
+/// `watch` on a cloud of `n` servers on the dead compute-1, Nova answering each evacuation
+/// after `latency_ms`: the cloud, the journal and the running watch.
+fn start_watch(
+    n: usize,
+    latency_ms: u64,
+    concurrency: u32,
+    extra: &str,
+) -> (SimCloud, PathBuf, Child) {
+    let cloud = SimCloud::with_scenario(&scenario(n));
+    slow_evacuations(&cloud, latency_ms);
+    let config = watch_config(&cloud, concurrency, extra);
+    let journal = cloud.dir().join("journal.jsonl");
+    let child = spawn(&cloud, &config, &journal, &["watch"]);
+    (cloud, journal, child)
+}
+
+fn sigterm(child: Child) -> Run {
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    wait(child)
+}
+
+/// The same for `watch`: another controller takes the host's key while watch sends its
+/// evacuations one at a time. Watch sends nothing more (not sent, journaled), does not call
+/// the host evacuated, skips it while it is held, and finishes it once the key is free: each
+/// server once.
+#[test]
+fn watch_stops_sending_when_the_host_key_is_taken_and_finishes_once_free() {
+    let (cloud, journal, child) = start_watch(6, 1500, 1, "");
+    let count = |status: &str| evacuate_records(&journal, "status", status);
+    if SimCloud::wait_for(Duration::from_secs(90), || count("accepted") >= 1).is_none() {
+        panic!("no evacuation: {}", text(&sigterm(child)));
+    }
+    let consul = Consul::of(&cloud);
+    let key = format!("{HOSTS_PREFIX}/compute-1");
+    consul.delete(&key);
+    let other = consul.session();
+    assert!(
+        consul.acquire(&key, &other),
+        "the other controller takes the key"
+    );
+    if SimCloud::wait_for(Duration::from_secs(60), || count("not-sent") >= 1).is_none() {
+        panic!("nothing kept back: {}", text(&sigterm(child)));
+    }
+    let evacuated = || {
+        journal_records(&journal).iter().any(|r| {
+            r["action"] == "state" && r["host"] == "compute-1" && r["status"] == "evacuated"
+        })
+    };
+    // A few cycles while the other holds the host: nothing more sent, not called evacuated.
+    let sent = count("accepted") + count("no-answer") + count("failed");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!evacuated(), "called evacuated while servers were not sent");
+    assert_eq!(
+        count("accepted") + count("no-answer") + count("failed"),
+        sent,
+        "sent while another controller held the host"
+    );
+    assert!(sent < 6);
+
+    consul.destroy(&other);
+    let done = SimCloud::wait_for(Duration::from_secs(120), || {
+        evacuated() && evacuations(&cloud).len() == 6
+    });
+    let run = sigterm(child);
+    assert!(done.is_some(), "{}", text(&run));
+    assert!(run.stderr.contains("is now held by"), "{}", text(&run));
+    each_evacuated_once(&cloud, 6, &text(&run));
 }
 
 // -------------------------------------------------------------------------------------
@@ -585,30 +676,12 @@ fn sigterm_ends_watch_while_a_server_drips() {
 /// sent; the next `watch --once` runs finish the host, each server evacuated once.
 #[test]
 fn sigterm_with_evacuations_in_flight_then_rerun_sends_nothing_twice() {
-    let cloud = SimCloud::with_scenario(&scenario(6));
-    slow_evacuations(&cloud, 6000);
-    // The simulator's quick cycles and leader lock; no power-on attempt (the host stays
-    // dead); Nova's answers awaited long enough to be in flight when the signal comes.
-    let sim_config = std::fs::read_to_string(cloud.evacctl_config()).expect("the sim's config");
-    let config = cloud.dir().join("evacctl.toml");
-    std::fs::write(
-        &config,
-        sim_config.replacen(
-            "[policy]\n",
-            "[policy]\npower_on_recovery = false\nevacuate_concurrency = 2\n",
-            1,
-        ) + "\n[cloud]\napi_timeout = \"20s\"\n",
-    )
-    .expect("write config");
-    let journal = cloud.dir().join("journal.jsonl");
-    let child = spawn(&cloud, &config, &journal, &["watch"]);
+    // Nova's answers awaited long enough to be in flight when the signal comes.
+    let extra = "\n[cloud]\napi_timeout = \"20s\"\n";
+    let (cloud, journal, child) = start_watch(6, 6000, 2, extra);
+    let config = cloud.dir().join("watch.toml");
     // Intents are journaled just before their requests leave.
-    let intents = || {
-        journal_records(&journal)
-            .iter()
-            .filter(|r| r["action"] == "evacuate" && r["kind"] == "intent")
-            .count()
-    };
+    let intents = || evacuate_records(&journal, "kind", "intent");
     if SimCloud::wait_for(Duration::from_secs(90), || intents() > 0).is_none() {
         let mut child = child;
         let _ = child.kill();
@@ -630,12 +703,7 @@ fn sigterm_with_evacuations_in_flight_then_rerun_sends_nothing_twice() {
     assert!(run.code == 0 || run.code == 143, "{all}");
     // What was in flight is in doubt, the others never sent.
     let records = journal_records(&journal);
-    let status = |s: &str| {
-        records
-            .iter()
-            .filter(|r| r["action"] == "evacuate" && r["status"] == s)
-            .count()
-    };
+    let status = |s: &str| evacuate_records(&journal, "status", s);
     assert!(status("no-answer") <= 2, "{all}\n{records:#?}");
     assert_eq!(
         status("no-answer") + status("not-sent"),
@@ -652,4 +720,67 @@ fn sigterm_with_evacuations_in_flight_then_rerun_sends_nothing_twice() {
     // Let what Nova still holds (6 s each) land before counting.
     std::thread::sleep(Duration::from_secs(7));
     each_evacuated_once(&cloud, 6, "after SIGTERM and re-runs");
+}
+
+// -------------------------------------------------------------------------------------
+// A torn journal, a SIGKILL, a resume
+// -------------------------------------------------------------------------------------
+
+/// `host-evacuate` is killed (SIGKILL) half way, and its journal's last record is cut in the
+/// middle as a crash mid-write leaves it. The re-runs read every record written after the
+/// torn one, wait out what may still be in Nova's hands, and evacuate nothing twice.
+#[test]
+fn a_torn_journal_then_sigkill_and_resume_evacuates_nothing_twice() {
+    let cloud = SimCloud::with_scenario(&scenario(12));
+    slow_evacuations(&cloud, 400);
+    let config = config_with(&cloud, "evacctl.toml", "\n[cloud]\napi_timeout = \"3s\"\n");
+    let journal = cloud.dir().join("journal.jsonl");
+    let mut child = spawn(
+        &cloud,
+        &config,
+        &journal,
+        &["host-evacuate", "compute-1", "--yes", "--concurrency", "2"],
+    );
+    let accepted = || evacuate_records(&journal, "status", "accepted");
+    SimCloud::wait_for(Duration::from_secs(60), || accepted() >= 3).expect("evacuations");
+    let _ = child.kill();
+    let _ = child.wait();
+    // What was in flight lands in Nova (400 ms each) before the journal is torn.
+    std::thread::sleep(Duration::from_secs(1));
+    let bytes = std::fs::read(&journal).expect("the journal");
+    let last_start = bytes[..bytes.len() - 1]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let cut = last_start + (bytes.len() - last_start) / 2;
+    std::fs::write(&journal, &bytes[..cut]).expect("tear the journal");
+    let kept = journal_records(&journal).len();
+
+    let mut runs = Vec::new();
+    let done = SimCloud::wait_for(Duration::from_secs(90), || {
+        let run = wait(spawn(
+            &cloud,
+            &config,
+            &journal,
+            &["host-evacuate", "compute-1", "--yes", "--wait-lock", "30s"],
+        ));
+        runs.push(text(&run));
+        std::thread::sleep(Duration::from_millis(500));
+        evacuations(&cloud).len() == 12
+    });
+    let all = runs.join("\n---\n");
+    assert!(done.is_some(), "{all}");
+    each_evacuated_once(&cloud, 12, &all);
+    // Every line after the torn one is a whole record.
+    let text = std::fs::read_to_string(&journal).expect("the journal");
+    let lines: Vec<&str> = text.lines().collect();
+    let bad: Vec<&&str> = lines
+        .iter()
+        .filter(|l| serde_json::from_str::<Value>(l).is_err())
+        .collect();
+    assert_eq!(bad.len(), 1, "only the torn record is unreadable: {bad:?}");
+    assert!(
+        journal_records(&journal).len() > kept,
+        "the re-runs' records are read"
+    );
 }
