@@ -10,7 +10,8 @@
 //! the memory.
 
 use std::io::Read;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::RequestBuilder;
@@ -67,41 +68,80 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// How often a caller waiting for its answer looks for a signal that abandons it.
+const SLICE: Duration = Duration::from_millis(100);
+
 /// Sends `request` and reads its whole answer, within `timeout` from now and at most `cap`
 /// bytes of body.
+///
+/// A request the caller gives up on (at the deadline, or abandoned on a signal in `watch`:
+/// [`crate::interrupt::abandoning`]) is never sent after the give-up: the caller journals it
+/// in doubt from that moment, and a request leaving later could reach the server after that
+/// doubt had been settled (a hand-over's hold ended, another run sent it again). So the
+/// worker sends only while the caller still waits, and reqwest's own timeout ends at the
+/// caller's deadline, not a full timeout after the worker started.
 pub fn exchange(request: RequestBuilder, timeout: Duration, cap: u64) -> Result<Answer, Failure> {
+    if let Some(signal) = crate::interrupt::abandoning() {
+        return Err(abandoned(signal));
+    }
     let started = Instant::now();
     let deadline = started.checked_add(timeout);
-    let request = request.timeout(timeout);
+    let given_up = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::sync_channel(1);
-    let worker = std::thread::Builder::new()
-        .name("evacctl-http".into())
-        .spawn(move || {
-            let _ = tx.send(run(request, deadline, timeout, cap));
-        });
+    let worker = {
+        let given_up = Arc::clone(&given_up);
+        std::thread::Builder::new()
+            .name("evacctl-http".into())
+            .spawn(move || {
+                let _ = tx.send(run(request, deadline, timeout, cap, &given_up));
+            })
+    };
     if let Err(e) = worker {
         // No thread to spare (the request went with the closure): nothing was sent.
         return Err(Failure::Broken(format!("cannot start a thread: {e}")));
     }
-    let wait = deadline.map_or(Duration::MAX, |d| {
-        d.saturating_duration_since(Instant::now())
-    });
-    match rx.recv_timeout(wait) {
-        Ok(result) => result,
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(Failure::TimedOut(timeout)),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            Err(Failure::Broken("the HTTP worker stopped".into()))
+    let give_up = |failure: Failure| {
+        given_up.store(true, Ordering::SeqCst);
+        Err(failure)
+    };
+    loop {
+        let left = deadline.map_or(SLICE, |d| d.saturating_duration_since(Instant::now()));
+        if left.is_zero() {
+            return give_up(Failure::TimedOut(timeout));
+        }
+        match rx.recv_timeout(left.min(SLICE)) {
+            Ok(result) => return result,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(signal) = crate::interrupt::abandoning() {
+                    return give_up(abandoned(signal));
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Failure::Broken("the HTTP worker stopped".into()));
+            }
         }
     }
 }
 
+/// A request left unanswered on a signal: in doubt, as one that timed out.
+fn abandoned(signal: crate::interrupt::Signal) -> Failure {
+    Failure::Broken(format!("abandoned: stopped by {}", signal.name()))
+}
+
+/// The worker: sends `request` unless the caller has given up or its deadline has passed (it
+/// may start late on a loaded machine), with reqwest's timeout ending at that deadline.
 fn run(
     request: RequestBuilder,
     deadline: Option<Instant>,
     timeout: Duration,
     cap: u64,
+    given_up: &AtomicBool,
 ) -> Result<Answer, Failure> {
-    let mut response = request.send().map_err(Failure::Send)?;
+    let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
+    if left.is_zero() || given_up.load(Ordering::SeqCst) {
+        return Err(Failure::TimedOut(timeout));
+    }
+    let mut response = request.timeout(left).send().map_err(Failure::Send)?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     if response.content_length().is_some_and(|n| n > cap) {
@@ -110,7 +150,7 @@ fn run(
     let mut body = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if deadline.is_some_and(|d| Instant::now() >= d) || given_up.load(Ordering::SeqCst) {
             return Err(Failure::TimedOut(timeout));
         }
         match response.read(&mut chunk) {
@@ -300,6 +340,73 @@ mod tests {
         let e = got.unwrap_err();
         assert!(matches!(e, Failure::TimedOut(_)), "{e:?}");
         assert!(e.to_string().contains("within 1s"), "{e}");
+    }
+
+    /// A server that counts the connections it accepts.
+    fn counting_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                count.fetch_add(1, Ordering::SeqCst);
+                drop(conn);
+            }
+        });
+        (url, seen)
+    }
+
+    /// The flake this guards against: on a loaded machine the worker may start after its
+    /// caller has given up and journaled the request in doubt; sending it then would let it
+    /// reach Nova after that doubt was settled (a hand-over's hold over, the request sent
+    /// again by another run). A worker past its deadline, or whose caller gave up, sends
+    /// nothing.
+    #[test]
+    fn a_worker_that_starts_after_the_give_up_sends_nothing() {
+        let (url, seen) = counting_server();
+        let past = Instant::now();
+        std::thread::sleep(Duration::from_millis(20));
+        let late = run(
+            client().post(&url),
+            Some(past),
+            Duration::from_secs(5),
+            MAX_ANSWER,
+            &AtomicBool::new(false),
+        );
+        assert!(matches!(late, Err(Failure::TimedOut(_))), "{late:?}");
+        let given_up = run(
+            client().post(&url),
+            Instant::now().checked_add(Duration::from_secs(5)),
+            Duration::from_secs(5),
+            MAX_ANSWER,
+            &AtomicBool::new(true),
+        );
+        assert!(
+            matches!(given_up, Err(Failure::TimedOut(_))),
+            "{given_up:?}"
+        );
+        // The control: a worker in time does send.
+        let _ = run(
+            client().post(&url),
+            Instant::now().checked_add(Duration::from_secs(5)),
+            Duration::from_secs(5),
+            MAX_ANSWER,
+            &AtomicBool::new(false),
+        );
+        within(Duration::from_secs(20), {
+            let seen = Arc::clone(&seen);
+            move || {
+                while seen.load(Ordering::SeqCst) == 0 {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        });
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            1,
+            "only the worker in time sent"
+        );
     }
 
     #[test]

@@ -112,12 +112,40 @@ fn received(signal: Signal) {
     }
     if BUSY.load(Ordering::SeqCst) == 0 {
         eprintln!("evacctl: {name}: stopped; nothing was being sent");
+        before_exit();
         std::process::exit(i32::from(signal.exit_status()));
     }
     tracing::warn!(
         "{name}: sending no new request; waiting for those in flight (each bounded by its \
          timeout), then stopping"
     );
+}
+
+/// What runs before the handler ends the process (the Consul keys held are given back), set
+/// once by [`at_exit`].
+static AT_EXIT: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets what the handler runs before it ends an idle process: a run that exits on a signal
+/// leaves no lock behind for the next one to find "held" (the kernel drops the flocks; a
+/// Consul key would otherwise stay until its session's TTL).
+pub fn at_exit(f: fn()) {
+    let _ = AT_EXIT.set(f);
+}
+
+/// Runs [`at_exit`]'s function, waiting for it at most 2 s: a Consul that does not answer
+/// must not keep a stopped process alive.
+fn before_exit() {
+    let Some(&f) = AT_EXIT.get() else { return };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("evacctl-exit".into())
+        .spawn(move || {
+            f();
+            let _ = tx.send(());
+        });
+    if spawned.is_ok() {
+        let _ = rx.recv_timeout(Duration::from_secs(2));
+    }
 }
 
 /// The signal that asked to stop, if one did.
@@ -139,6 +167,58 @@ pub fn stopping() -> Option<Signal> {
     }
 }
 
+/// The signal on which `watch` abandons what it is waiting for: a request in flight (left in
+/// doubt, as one that timed out), a retry's pause. `watch` ends within a second of the signal,
+/// whatever a server does; the step in flight ends on those failures, its journal records
+/// written, and no new step starts. Manual commands wait for their requests in flight
+/// instead (each bounded by its timeout): `None` for them.
+pub fn abandoning() -> Option<Signal> {
+    if MODE.load(Ordering::SeqCst) == 2 && EXEMPT.with(|e| e.get()) == 0 {
+        requested()
+    } else {
+        None
+    }
+}
+
+thread_local! {
+    /// How many [`Exempt`] guards this thread holds.
+    static EXEMPT: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// While alive, this thread's requests go out even after a signal ([`abandoning`] is `None`
+/// here): giving a lock back, telling what was queued. Each stays bounded by its timeout.
+#[must_use = "the guard marks the stretch while it is alive"]
+pub struct Exempt(());
+
+pub fn exempt() -> Exempt {
+    EXEMPT.with(|e| e.set(e.get() + 1));
+    Exempt(())
+}
+
+impl Drop for Exempt {
+    fn drop(&mut self) {
+        EXEMPT.with(|e| e.set(e.get().saturating_sub(1)));
+    }
+}
+
+/// A pause between retries: `d`, cut short by any signal asking to stop (the retry would
+/// send nothing new anyway). False when cut short.
+pub fn pause(d: Duration) -> bool {
+    let end = Instant::now().checked_add(d);
+    loop {
+        if requested().is_some() {
+            return false;
+        }
+        let left = end.map_or(Duration::from_millis(100), |e| {
+            e.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+}
+
 /// While alive, a signal does not end the process at once: requests are out, or journal
 /// records are owed. Take it before asking [`requested`] and sending.
 #[must_use = "the guard marks the stretch while it is alive"]
@@ -157,16 +237,18 @@ impl Drop for Busy {
 
 /// Sleeps `d` in short slices; false when [`stopping`] came first (at most 100 ms late).
 pub fn sleep(d: Duration) -> bool {
-    let end = Instant::now() + d;
+    let end = Instant::now().checked_add(d);
     loop {
-        if stopping().is_some() {
+        if stopping().is_some() || abandoning().is_some() {
             return false;
         }
-        let now = Instant::now();
-        if now >= end {
+        let left = end.map_or(Duration::from_millis(100), |e| {
+            e.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
             return true;
         }
-        std::thread::sleep((end - now).min(Duration::from_millis(100)));
+        std::thread::sleep(left.min(Duration::from_millis(100)));
     }
 }
 

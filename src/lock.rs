@@ -224,7 +224,10 @@ pub struct LeaderTiming {
 }
 
 impl LeaderTiming {
+    /// `ttl` is brought into Consul's range (10 s..=24 h), so that no deadline computed from
+    /// it can overflow.
     pub fn for_ttl(ttl: Duration) -> LeaderTiming {
+        let ttl = ttl.clamp(Duration::from_secs(10), Duration::from_secs(86_400));
         let renew_every = ttl / 3;
         LeaderTiming {
             ttl,
@@ -299,7 +302,7 @@ fn holder_of(entry: &KvEntry, me: &str, ttl: Duration) -> Option<String> {
                  here?): Consul ends its session within twice its TTL ({} at most), then this \
                  controller takes over",
                 id.pid,
-                humantime::format_duration(ttl * 2)
+                humantime::format_duration(ttl.saturating_mul(2))
             ));
         }
         return Some(id.to_string());
@@ -400,8 +403,10 @@ impl LeaderFlag {
     fn start(&self, sent: Instant) -> u64 {
         let mut s = self.state();
         s.term += 1;
-        s.held = true;
-        s.valid_until = Some(sent + self.0.lost_after);
+        // A deadline past what an Instant can hold is no deadline: held for no time at all
+        // rather than for ever.
+        s.valid_until = sent.checked_add(self.0.lost_after);
+        s.held = s.valid_until.is_some();
         s.term
     }
 
@@ -425,7 +430,9 @@ impl LeaderFlag {
         if s.term != term || !self.check(&mut s) {
             return false;
         }
-        let until = sent + self.0.lost_after;
+        let Some(until) = sent.checked_add(self.0.lost_after) else {
+            return true;
+        };
         s.valid_until = Some(s.valid_until.map_or(until, |t| t.max(until)));
         true
     }
@@ -437,6 +444,138 @@ impl LeaderFlag {
             s.held = false;
             tracing::error!("lost {} ({why}): stopping automatic actions", self.0.what);
         }
+    }
+
+    /// A re-check found the key gone, whatever the term: stop at once.
+    fn lose_now(&self, why: &str) {
+        let term = self.state().term;
+        self.lose(term, why);
+    }
+}
+
+// =====================================================================================
+// The keys this process holds
+// =====================================================================================
+
+/// A Consul key held by this process: what a re-check before a request asks Consul about, and
+/// what an exit on a signal gives back ([`release_all`]) rather than leaving it to the
+/// session's TTL, which would tell the next run "held" by a dead one.
+struct Registered {
+    id: u64,
+    key: String,
+    session: String,
+    client: Arc<Client>,
+    flag: LeaderFlag,
+    /// The host of a per-host key; `None` for the leader lock.
+    host: Option<String>,
+    controller: String,
+    ttl: Duration,
+    /// Who holds the key now, once a re-check found it lost.
+    lost_to: Option<String>,
+}
+
+static HELD: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn registry() -> MutexGuard<'static, Vec<Registered>> {
+    // A poisoned mutex only means a panic elsewhere; the list itself is whole.
+    HELD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn unregister(id: Option<u64>) {
+    if let Some(id) = id {
+        registry().retain(|r| r.id != id);
+    }
+}
+
+/// Asks Consul, just before a request that changes `host`, whether this run still holds the
+/// host's key: `Err(holder)` when the session lost it (invalidated, expired, the key deleted
+/// or taken by another controller), or when it was not renewed in time. Then the key's flag
+/// is cleared, so that nothing more is sent. `Ok` when this process holds no key for `host`
+/// (no Consul lock configured), or when Consul cannot answer but the key was renewed recently
+/// enough (the flag's own deadline, half the TTL, still protects).
+pub fn recheck_host(host: &str) -> Result<(), String> {
+    let mine: Vec<_> = registry()
+        .iter()
+        .filter(|r| r.host.as_deref() == Some(host))
+        .map(|r| {
+            (
+                r.id,
+                r.key.clone(),
+                r.session.clone(),
+                Arc::clone(&r.client),
+                r.flag.clone(),
+                r.controller.clone(),
+                r.ttl,
+                r.lost_to.clone(),
+            )
+        })
+        .collect();
+    for (id, key, session, client, flag, controller, ttl, lost_to) in mine {
+        if let Some(holder) = lost_to {
+            return Err(holder);
+        }
+        let not_renewed = "nobody yet: this run's key was not renewed in time";
+        let holder = match client.kv_get(&key) {
+            Ok(Some(e)) if e.session.as_deref() == Some(session.as_str()) => {
+                if flag.is_set() {
+                    continue;
+                }
+                not_renewed.to_string()
+            }
+            Ok(Some(e)) => holder_of(&e, &controller, ttl).unwrap_or_else(|| {
+                "nobody yet: the key is free (this run's session ended)".to_string()
+            }),
+            Ok(None) => "nobody yet: the key was deleted".to_string(),
+            Err(e) => {
+                if flag.is_set() {
+                    tracing::debug!("cannot re-check the key `{key}` ({e}): renewed recently");
+                    continue;
+                }
+                not_renewed.to_string()
+            }
+        };
+        flag.lose_now(&format!("the key is now held by {holder}"));
+        if let Some(r) = registry().iter_mut().find(|r| r.id == id) {
+            r.lost_to = Some(holder.clone());
+        }
+        return Err(holder);
+    }
+    Ok(())
+}
+
+/// Who took `host`'s key from this run, once [`recheck_host`] found it lost.
+pub fn lost_to(host: &str) -> Option<String> {
+    registry()
+        .iter()
+        .find(|r| r.host.as_deref() == Some(host))
+        .and_then(|r| r.lost_to.clone())
+}
+
+/// Releases every key this process holds and destroys their sessions (an exit on a signal,
+/// when nothing is in flight): the next run finds them free at once. Each request is bounded
+/// by its client's timeout.
+pub fn release_all() {
+    release_where(|_| true);
+}
+
+/// [`release_all`] for the keys `which` picks (by host; `None`: the leader lock).
+fn release_where(which: impl Fn(Option<&str>) -> bool) {
+    let picked: Vec<Registered> = {
+        let mut all = registry();
+        let (picked, kept) = std::mem::take(&mut *all)
+            .into_iter()
+            .partition(|r| which(r.host.as_deref()));
+        *all = kept;
+        picked
+    };
+    let _exempt = crate::interrupt::exempt();
+    for r in picked {
+        r.flag.lose_now("this run is exiting");
+        if let Err(e) = r.client.kv_release(&r.key, &[], &r.session) {
+            tracing::warn!("cannot release the key `{}`: {e}", r.key);
+        }
+        let _ = r.client.session_destroy(&r.session);
     }
 }
 
@@ -476,6 +615,10 @@ pub struct LeaderLock {
     run: Option<String>,
     /// A host key's holder: the command acting on the host (see [`Identity::command`]).
     command: Option<String>,
+    /// The host of a per-host key.
+    host: Option<String>,
+    /// This term's entry in the keys this process holds.
+    registered: Option<u64>,
 }
 
 impl LeaderLock {
@@ -503,6 +646,7 @@ impl LeaderLock {
             "the leader lock `{key}` on Consul cluster `{}`",
             client.cluster()
         );
+        crate::interrupt::at_exit(release_all);
         LeaderLock {
             client: Arc::new(client),
             key: key.to_string(),
@@ -515,6 +659,8 @@ impl LeaderLock {
             took_over: None,
             run: None,
             command: None,
+            host: None,
+            registered: None,
         }
     }
 
@@ -532,6 +678,7 @@ impl LeaderLock {
             ),
         });
         self.command = Some(command.to_string());
+        self.host = Some(host.to_string());
         self
     }
 
@@ -628,6 +775,19 @@ impl LeaderLock {
         }
         self.stop_renewal = Some(tx);
         self.last_standby = None;
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        registry().push(Registered {
+            id,
+            key: self.key.clone(),
+            session: session.clone(),
+            client: Arc::clone(&self.client),
+            flag: self.flag.clone(),
+            host: self.host.clone(),
+            controller: self.controller.clone(),
+            ttl: self.timing.ttl,
+            lost_to: None,
+        });
+        self.registered = Some(id);
         tracing::info!(
             "acquired {}: this controller acts ({})",
             self.flag.0.what,
@@ -702,6 +862,8 @@ impl LeaderLock {
             .unwrap_or_default(),
             None => Vec::new(),
         };
+        // Given back even after a signal (see `interrupt::exempt`).
+        let _exempt = crate::interrupt::exempt();
         // Releasing the key first hands it over without a lock-delay.
         if let Err(e) = self.client.kv_release(&self.key, &value, &session) {
             tracing::warn!("cannot release {}: {e}", self.flag.0.what);
@@ -718,6 +880,7 @@ impl LeaderLock {
     }
 
     fn end_term(&mut self) {
+        unregister(self.registered.take());
         self.flag.end();
         // Dropping the sender wakes the thread, which sees the term is over and returns; it
         // is not joined, as it may be waiting on a hung request.

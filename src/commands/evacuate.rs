@@ -135,6 +135,11 @@ pub fn run(ctx: &Context, args: &EvacuateArgs) -> anyhow::Result<ExitCode> {
             );
         }
         crate::commands::signal_code(s)
+    } else if let Some(holder) = held.as_ref().and_then(crate::lock::HostLock::lost_to) {
+        eprintln!(
+            "evacctl: host {source} was taken by {holder} before the request: nothing was sent"
+        );
+        ExitCode::Locked
     } else if outcome.accepted {
         ExitCode::Success
     } else {

@@ -58,9 +58,13 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
     let config = ctx.config()?;
     // One actor per host (docs/design.md 2.5): held before the survey, so that what it plans is
     // what no other run changes meanwhile. A dry run changes nothing and takes no lock.
+    // A host Nova does not know is refused before: no lock file or Consul key is made for a
+    // typo. The survey lists the services again under the lock: what it plans from must be
+    // read while no other run can change it.
     let _held = if args.dry_run {
         None
     } else {
+        crate::steps::isolate::compute_service(&session.nova(), &args.host)?;
         Some(ctx.lock_host(&args.host, args.lock.wait_lock)?)
     };
     let cx = StepContext::new(config, Some(session), None, ctx.journal_path()?);
@@ -265,6 +269,9 @@ fn exit_code(survey: &Survey, ev: &Evacuation) -> ExitCode {
     if let Some(s) = crate::interrupt::requested() {
         return crate::commands::signal_code(s);
     }
+    if crate::lock::lost_to(&survey.host).is_some() {
+        return ExitCode::Locked;
+    }
     let accepted = ev.accepted();
     if !ev.outcomes.is_empty() && accepted == 0 {
         ExitCode::Failure
@@ -301,6 +308,13 @@ fn finish(
 ) -> anyhow::Result<ExitCode> {
     let outcomes = ev.outcomes.as_slice();
     let code = exit_code(survey, ev);
+    if let Some(holder) = crate::lock::lost_to(&survey.host) {
+        eprintln!(
+            "evacctl: host {} was taken by {holder} while this run acted on it: nothing more \
+             was sent",
+            survey.host
+        );
+    }
     let s = summary(survey, ev, code);
     match ctx.format() {
         Format::Json => output::print_json(&Report {
@@ -342,6 +356,15 @@ fn finish(
                     s.sent,
                     s.not_sent,
                     survey.host
+                );
+            }
+            if let Some(holder) = crate::lock::lost_to(&survey.host) {
+                crate::outln!(
+                    "\nStopped: {} is now held by {holder}: {} request(s) were sent and \
+                     answered; {} were never sent (journaled as not sent).",
+                    survey.host,
+                    s.sent,
+                    s.not_sent,
                 );
             }
             crate::outln!(

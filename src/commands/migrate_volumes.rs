@@ -58,12 +58,15 @@ pub fn run(ctx: &Context, args: &MigrateVolumesArgs) -> anyhow::Result<ExitCode>
     let config = ctx.config()?;
     let session = ctx.session()?;
     // One actor per host (docs/design.md 2.5), held before the listing; not for a dry run.
+    let manage = CinderManage::new(&config.volumes);
+    // Bad input (an unknown host or backend) is refused before the lock, so that a typo
+    // leaves no lock file or Consul key behind; what is planned is read again under the lock.
     let _held = if args.dry_run {
         None
     } else {
+        step::plan(&step::observe(session, &manage, &req)?, &req)?;
         Some(ctx.lock_host(&req.failed_host, args.lock.wait_lock)?)
     };
-    let manage = CinderManage::new(&config.volumes);
     let observed = step::observe(session, &manage, &req)?;
     let plan = step::plan(&observed, &req)?;
     let planned = step::planned_commands(&plan, &manage);

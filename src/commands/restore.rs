@@ -39,9 +39,11 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<ExitCode> {
     let session = ctx.session()?;
     let config = ctx.config()?;
     // One actor per host (docs/design.md 2.5), held before the survey; not for a dry run.
+    // A host Nova does not know is refused before: no lock file or Consul key for a typo.
     let _held = if args.dry_run {
         None
     } else {
+        crate::steps::isolate::compute_service(&session.nova(), &args.host)?;
         Some(ctx.lock_host(&args.host, args.lock.wait_lock)?)
     };
     let records = ctx.read_journal()?;

@@ -214,7 +214,9 @@ pub fn hand_over_hold(
         }
     }
     until.map(|u| Hold {
-        until: humantime::format_rfc3339_seconds(u).to_string(),
+        // Rounded up to the second, never down: the text must hold at least the whole time.
+        until: humantime::format_rfc3339_seconds(later_by(u, Duration::from_nanos(999_999_999)))
+            .to_string(),
         hosts: hosts.map(|set| set.into_iter().collect()),
     })
 }

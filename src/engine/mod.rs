@@ -229,6 +229,13 @@ impl Engine {
                 self.observe_errors = 0;
                 Some(x)
             }
+            Err(e) if crate::interrupt::abandoning().is_some() => {
+                // Abandoned on a signal: not a failure of the cloud, nothing to count.
+                report.interrupted = true;
+                report.error = Some(format!("{e:#}"));
+                report.error_cause = Some(e);
+                None
+            }
             Err(e) => {
                 // Whether it could be written or not, nothing acts this cycle.
                 let _ = self.record_takeover(s, None);
@@ -484,6 +491,14 @@ impl Engine {
         let mem = self.memories.get_mut(host)?;
         tracing::debug!("{host}: {} ({})", step.as_str(), mem.state());
         let ran = run::run_step(s, host, mem, step);
+        if let Some(signal) = crate::interrupt::abandoning() {
+            // What a signal cut short may have failed only for being abandoned: not applied,
+            // as after a SIGKILL, the step's own records saying what was sent; the next run
+            // resumes it (docs/design.md 2.9).
+            tracing::warn!("{host}: {} cut short by {}", step.as_str(), signal.name());
+            report.interrupted = true;
+            return Some("stopping".into());
+        }
         let now = unix_now();
         let mem = self.memories.get_mut(host)?;
         match core::after(mem, host, step, ran.outcome, &s.config.policy, now) {

@@ -1,7 +1,9 @@
 //! The leader lock's take-over: what the previous holder may have left in doubt is journaled,
 //! and what this run leaves in doubt is handed over with the lock.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use crate::core::evacuable::later_by;
 
 use super::{Engine, Setup};
 use crate::journal::{self, Fields, Kind};
@@ -37,10 +39,7 @@ impl Engine {
                 "which handed it over with evacuation requests still in doubt",
             ),
             _ => (
-                humantime::format_rfc3339_seconds(
-                    SystemTime::now() + s.session.config().api_timeout,
-                )
-                .to_string(),
+                hold_until(SystemTime::now(), s.session.config().api_timeout),
                 hosts,
                 "which stopped without releasing it",
             ),
@@ -95,9 +94,55 @@ impl Engine {
             }
             // Not knowing what is in doubt: hold everything.
             Err(_) => Some(crate::lock::Hold {
-                until: humantime::format_rfc3339_seconds(SystemTime::now() + timeout).to_string(),
+                until: hold_until(SystemTime::now(), timeout),
                 hosts: None,
             }),
         }
+    }
+}
+
+/// The end of a hold of `d` from `now`, as the journal writes it: bounded (no overflow, however
+/// large `d`), and rounded up to the second, never down, so that the text holds at least `d`.
+fn hold_until(now: SystemTime, d: Duration) -> String {
+    let end = later_by(now, d);
+    let up = later_by(end, Duration::from_secs(1) - Duration::from_nanos(1));
+    humantime::format_rfc3339_seconds(up).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hold_never_overflows_and_is_never_shorter_than_asked() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_400);
+        assert_eq!(
+            hold_until(now, Duration::from_secs(5)),
+            "2023-11-14T22:13:26Z"
+        );
+        assert_eq!(hold_until(now, Duration::ZERO), "2023-11-14T22:13:21Z");
+        // A duration no configuration allows: bounded, not a panic.
+        assert_eq!(hold_until(now, Duration::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            hold_until(now, Duration::from_secs(u64::MAX / 2)),
+            "9999-12-31T23:59:59Z"
+        );
+    }
+
+    /// A hand-over's hold in the leader key is never shorter than the API timeout after the
+    /// request's last record: the key's text has whole seconds, rounded up (a hold cut short
+    /// lets the next holder send a request the dead one's may still race).
+    #[test]
+    fn a_handed_over_hold_is_rounded_up() {
+        let record: crate::journal::Record = serde_json::from_value(serde_json::json!({
+            "ts": "2026-12-03T12:00:04.900000Z", "run_id": "r1", "kind": "result",
+            "action": "evacuate", "host": "compute-3", "server": "s1", "status": "no-answer",
+        }))
+        .unwrap();
+        let now = humantime::parse_rfc3339("2026-12-03T12:00:05Z").unwrap();
+        let hold =
+            crate::journal::hand_over_hold(&[record], "r1", Duration::from_secs(5), now).unwrap();
+        assert_eq!(hold.until, "2026-12-03T12:00:10Z");
+        assert_eq!(hold.hosts, Some(vec!["compute-3".to_string()]));
     }
 }

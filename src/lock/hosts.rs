@@ -253,6 +253,12 @@ impl HostLock {
     pub fn is_held(&self) -> bool {
         self.key.as_ref().is_none_or(LeaderLock::is_leader)
     }
+
+    /// Who holds the host's Consul key now, once a re-check before a request
+    /// ([`super::recheck_host`]) found this run had lost it.
+    pub fn lost_to(&self) -> Option<String> {
+        self.key.as_ref().and(super::lost_to(&self.host))
+    }
 }
 
 #[cfg(test)]

@@ -507,3 +507,123 @@ fn a_holder_is_shown_from_its_identity_or_its_text() {
         Some("session s1")
     );
 }
+
+// -------------------------------------------------------------------------------------
+// Bounds, the pre-send re-check, the release on exit
+// -------------------------------------------------------------------------------------
+
+#[test]
+fn huge_durations_neither_overflow_nor_hold_for_ever() {
+    let t = LeaderTiming::for_ttl(Duration::MAX);
+    assert_eq!(t.ttl, Duration::from_secs(86_400));
+    assert_eq!(t.lost_after, Duration::from_secs(43_200));
+    assert_eq!(
+        LeaderTiming::for_ttl(Duration::ZERO).ttl,
+        Duration::from_secs(10)
+    );
+    // A deadline an Instant cannot hold: not held at all, rather than held for ever.
+    let flag = LeaderFlag::new(Clock::system(), Duration::MAX, "a test lock".into());
+    let term = flag.start(Instant::now());
+    assert!(!flag.is_set());
+    assert!(!flag.extend(term, Instant::now()));
+    let flag = LeaderFlag::new(
+        Clock::system(),
+        Duration::from_secs(60),
+        "a test lock".into(),
+    );
+    let term = flag.start(Instant::now());
+    assert!(flag.is_set());
+    assert!(flag.extend(term, Instant::now()));
+    // The message about a dead holder of this machine, with a TTL no configuration allows.
+    let id = format!(
+        r#"{{"controller":"me","pid":{},"since":"2026-11-22T03:12:09Z"}}"#,
+        u32::MAX - 1
+    );
+    let entry = KvEntry {
+        key: KEY.into(),
+        value: Some(crate::consul::types::encode_base64(id.as_bytes())),
+        flags: 0,
+        session: Some("s1".into()),
+        lock_index: 1,
+        create_index: 1,
+        modify_index: 1,
+    };
+    let text = holder_of(&entry, "me", Duration::MAX).unwrap();
+    assert!(text.contains("within twice its TTL"), "{text}");
+    // Waiting for a free host "for ever" takes it at once.
+    let dir = tempfile::tempdir().unwrap();
+    let locks = HostLocks::new(&crate::config::Config::default(), Some(dir.path()), "t").unwrap();
+    assert!(locks.acquire("compute-9", Duration::MAX).unwrap().is_held());
+}
+
+/// A host key as `HostLocks` takes it: the session that `try_acquire` made, on
+/// `<KEY>/hosts/<host>`.
+fn host_key(c: &ConsulCluster, host: &str) -> LeaderLock {
+    let mut l = LeaderLock::new(
+        client(c),
+        &format!("{KEY}/hosts/{host}"),
+        Duration::from_secs(10),
+        "ctl-a".into(),
+    )
+    .for_host(host, "evacctl host-evacuate");
+    assert_eq!(l.try_acquire().unwrap(), Leadership::Leader);
+    l
+}
+
+#[test]
+fn the_re_check_before_a_request_sees_a_key_taken_by_another_controller() {
+    let (_sim, c) = consul_sim(1.0);
+    let host = "recheck-1";
+    let ours = host_key(&c, host);
+    assert_eq!(recheck_host(host), Ok(()));
+    // No key held for another host: nothing to ask.
+    assert_eq!(recheck_host("recheck-other"), Ok(()));
+
+    // An operator deletes the key (a forced hand-over) and another controller takes it: the
+    // renewal thread would see it only at its next renewal; the re-check sees it now.
+    let other = client(&c);
+    let key = format!("{KEY}/hosts/{host}");
+    assert!(other.kv_delete(&key).unwrap());
+    let session = other
+        .session_create(&SessionRequest {
+            name: Some("ctl-b".into()),
+            node: None,
+            ttl: Some("30s".into()),
+            lock_delay: Some("0s".into()),
+            behavior: Behavior::Release,
+            node_checks: Some(Vec::new()),
+        })
+        .unwrap();
+    let value = br#"{"controller":"ctl-b","pid":4242,"since":"2026-11-22T03:12:09Z","command":"evacctl watch"}"#;
+    assert!(other.kv_acquire(&key, value, &session).unwrap());
+
+    let holder = recheck_host(host).unwrap_err();
+    assert!(holder.contains("pid 4242 (evacctl watch"), "{holder}");
+    assert!(holder.contains("on ctl-b"), "{holder}");
+    assert!(!ours.is_leader(), "the flag is cleared at once");
+    assert_eq!(lost_to(host), Some(holder.clone()));
+    // Asked again: the same answer, without asking Consul.
+    assert_eq!(recheck_host(host), Err(holder));
+    drop(ours);
+    assert_eq!(lost_to(host), None);
+    assert_eq!(recheck_host(host), Ok(()));
+}
+
+#[test]
+fn a_run_that_exits_on_a_signal_gives_its_keys_back() {
+    let (_sim, c) = consul_sim(1.0);
+    let host = "release-1";
+    let ours = host_key(&c, host);
+    // What the signal handler runs before ending the process (the lock is never dropped).
+    release_where(|h| h == Some(host));
+    std::mem::forget(ours);
+    // The next run gets the host at once: no session left holding it, no lock-delay.
+    let mut next = LeaderLock::new(
+        client(&c),
+        &format!("{KEY}/hosts/{host}"),
+        Duration::from_secs(10),
+        "ctl-b".into(),
+    )
+    .for_host(host, "evacctl host-evacuate");
+    assert_eq!(next.try_acquire().unwrap(), Leadership::Leader);
+}

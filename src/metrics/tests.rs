@@ -89,6 +89,7 @@ fn counters_come_from_the_journal() {
         host: None,
         target: None,
         server: None,
+        server_name: None,
         status: status.into(),
         server_status: None,
         request_id: None,

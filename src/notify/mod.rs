@@ -265,6 +265,9 @@ impl Notifier {
                 let spawned = std::thread::Builder::new()
                     .name(format!("notify-{name}"))
                     .spawn(move || {
+                        // What was queued is still told after a signal (the exit's flush
+                        // bounds the wait).
+                        let _told = crate::interrupt::exempt();
                         tracing::dispatcher::with_default(&dispatch, || {
                             work(channel.as_ref(), &rx, &pending)
                         })

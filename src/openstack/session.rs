@@ -716,7 +716,7 @@ impl Session {
                             attempt + 1,
                             policy.max_retries
                         );
-                        std::thread::sleep(delay);
+                        crate::interrupt::pause(delay);
                         attempt += 1;
                         continue;
                     }
@@ -765,7 +765,7 @@ impl Session {
                             attempt + 1,
                             policy.max_retries
                         );
-                        std::thread::sleep(delay);
+                        crate::interrupt::pause(delay);
                         attempt += 1;
                         continue;
                     }

@@ -20,7 +20,7 @@ use crate::core::evacuable::{
     VerdictView,
 };
 use crate::core::records::NOT_SENT;
-use crate::interrupt::{self, Signal};
+use crate::interrupt;
 use crate::journal::{self, Fields, Journal, Kind, Record};
 use crate::openstack::microversion::Microversion;
 use crate::openstack::nova::{ComputeService, Nova, ServiceUpdate};
@@ -229,11 +229,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// A request a signal kept back.
-    fn not_sent(id: &str, name: &str, target: Option<String>, signal: Signal) -> Outcome {
+    /// A request a signal (or the host's lock lost: [`kept_back`]) kept back.
+    fn not_sent(id: &str, name: &str, target: Option<String>, why: String) -> Outcome {
         Outcome {
             not_sent: true,
-            ..Outcome::unrecorded(id, name, target, interrupt::not_sent_text(signal))
+            ..Outcome::unrecorded(id, name, target, why)
         }
     }
 
@@ -653,7 +653,10 @@ pub fn execute(
     if let Some(signal) = interrupt::stopping() {
         return todo
             .iter()
-            .map(|e| Outcome::not_sent(&e.id, &e.name, survey.target_to_send(&e.id), signal))
+            .map(|e| {
+                let why = interrupt::not_sent_text(signal);
+                Outcome::not_sent(&e.id, &e.name, survey.target_to_send(&e.id), why)
+            })
             .collect();
     }
     let intents: Vec<_> = (0..todo.len())
@@ -673,8 +676,8 @@ pub fn execute(
         let entry = todo[i];
         // A signal sends nothing new: the intent is closed as never sent, so that neither
         // this journal nor a re-run holds it in doubt.
-        if let Some(signal) = interrupt::stopping() {
-            let outcome = Outcome::not_sent(&entry.id, &entry.name, planned[i].0.clone(), signal);
+        if let Some(why) = kept_back(&survey.host) {
+            let outcome = Outcome::not_sent(&entry.id, &entry.name, planned[i].0.clone(), why);
             let result = Fields {
                 detail: outcome.error.as_deref(),
                 ..fields(i)
@@ -701,6 +704,17 @@ pub fn execute(
         tracing::warn!("{e}: the last results may be missing from the journal");
     }
     outcomes
+}
+
+/// Why a request must not be sent now: a signal, or the host's Consul key no longer this
+/// run's (asked just before each request, docs/design.md 2.5).
+fn kept_back(host: &str) -> Option<String> {
+    if let Some(signal) = interrupt::stopping().or_else(interrupt::abandoning) {
+        return Some(interrupt::not_sent_text(signal));
+    }
+    crate::lock::recheck_host(host)
+        .err()
+        .map(|holder| format!("not sent: host {host} is now held by {holder}"))
 }
 
 /// The journal status of an evacuation that got no clear answer: Nova may have received it
@@ -740,8 +754,8 @@ pub fn send_evacuation(
     fields: Fields<'_>,
 ) -> Outcome {
     let _busy = interrupt::busy();
-    if let Some(signal) = interrupt::stopping() {
-        return Outcome::not_sent(id, name, target, signal);
+    if let Some(why) = kept_back(fields.host.unwrap_or_default()) {
+        return Outcome::not_sent(id, name, target, why);
     }
     if let Err(e) = journal.append(Kind::Intent, "evacuate", "sending", fields.clone()) {
         return Outcome::unrecorded(id, name, target, format!("not sent: {e}"));
