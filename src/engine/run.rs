@@ -310,10 +310,13 @@ fn evacuate_host(s: &Setup<'_>, host: &str) -> Ran {
     if let Some(holder) = crate::lock::lost_to(host) {
         // The host's key was taken while this run sent (docs/design.md 2.5): what is left is
         // the new holder's; this controller skips the host while it is held.
-        return Outcome::Wait(format!(
-            "{} evacuation(s) not sent: {host} is now held by {holder}",
-            ev.not_sent()
-        ));
+        return Ran {
+            outcome: Outcome::Wait(format!(
+                "{} evacuation(s) not sent: {host} is now held by {holder}",
+                ev.not_sent()
+            )),
+            servers,
+        };
     }
     if ev.in_doubt > 0 && failed == 0 {
         // Not verifying yet: those servers are neither sent nor known to Nova. The next cycle
