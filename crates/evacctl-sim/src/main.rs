@@ -258,6 +258,9 @@ fn serve(
             .as_ref()
             .map_or("embedded default".to_string(), |p| p.display().to_string());
         tracing::info!("scenario {origin}: {} hosts", scenario.hosts.len());
+        // The handlers are in place before the address is announced: a SIGTERM sent as soon
+        // as the line is read must stop the server cleanly, not kill it.
+        let signals = shutdown_signals();
         let mut out = std::io::stdout().lock();
         writeln!(out, "evacctl-sim listening on {url}").context("cannot write to stdout")?;
         for (name, consul_url) in bound.consul_urls() {
@@ -270,7 +273,7 @@ fn serve(
         // latency may hold one for minutes), then stop regardless.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            shutdown_signal().await;
+            shutdown_signal(signals).await;
             let _ = stop_tx.send(true);
         });
         let mut serve_rx = stop_rx.clone();
@@ -290,13 +293,22 @@ fn serve(
     })
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+type Signals = (
+    std::io::Result<tokio::signal::unix::Signal>,
+    std::io::Result<tokio::signal::unix::Signal>,
+);
+
+/// SIGTERM and SIGINT handlers, installed at once.
+fn shutdown_signals() -> Signals {
     use tokio::signal::unix::{SignalKind, signal};
-    let (term, int) = (
+    (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    );
+    )
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal((term, int): Signals) {
     match (term, int) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
