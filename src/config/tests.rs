@@ -313,7 +313,7 @@ adress = "192.168.1.243"
         e.to_string(),
         "/etc/evacctl/config.toml:3:1: unknown key `adress` in [hosts.\"compute-1\".bmc]; \
          did you mean `address`? (valid keys: driver, address, port, user, password_file, \
-         password_env, cipher_suite, timeout, retries, privilege, insecure, ca_file, system_id, scheme)"
+         password_env, cipher_suite, timeout, retries, privilege, insecure, ca_file, system_id, scheme, agent, agent_options)"
     );
     assert_eq!(e.exit_code(), ExitCode::Config);
     let any: anyhow::Error = e.into();
@@ -489,10 +489,10 @@ fn bad_enum_values() {
         10,
     );
     assert_eq!(e.suggestion.as_deref(), Some("ipmi"));
-    assert_eq!(e.valid, ["ipmi", "redfish"]);
+    assert_eq!(e.valid, ["ipmi", "redfish", "fence-agent"]);
     assert_eq!(
         e.message,
-        "invalid value for `hosts.c1.bmc.driver`: `ipmx` is not one of ipmi, redfish; did you mean `ipmi`?"
+        "invalid value for `hosts.c1.bmc.driver`: `ipmx` is not one of ipmi, redfish, fence-agent; did you mean `ipmi`?"
     );
 
     let e = err("[consul.s]\nrole = \"storge\"\n");
