@@ -118,6 +118,8 @@ fn example_documents_every_key() {
                 "ca_file",
                 "system_id",
                 "scheme",
+                "agent",
+                "agent_options",
             ],
         ),
         ("[hosts.\"compute-1\"]", &["consul_node"]),
@@ -252,9 +254,22 @@ fn example_with_everything_uncommented() {
     assert_eq!(c.evacuation.require_metadata.as_deref(), Some("HA_Enabled"));
     assert_eq!(c.notify.email_to, ["oncall@example.com"]);
     assert_eq!(c.notify.smtp_host.as_deref(), Some("smtp.example.com:25"));
+    let b3 = c.host("compute-3").unwrap().bmc().unwrap();
+    // The port of [bmc_defaults], uncommented here, applies to fence agents too.
+    assert_eq!((b3.driver, b3.port), (BmcDriver::FenceAgent, 623));
+    let agent = b3.fence_agent.as_ref().unwrap();
+    assert_eq!(
+        agent.agent,
+        AgentProgram::Path("/usr/sbin/fence_redfish".into())
+    );
+    // The defaults' options, and the host's own.
+    assert_eq!(
+        agent.options.keys().collect::<Vec<_>>(),
+        ["cipher", "lanplus", "ssl_insecure", "systems_uri"]
+    );
     assert_eq!(
         c.hosts().map(HostConfig::name).collect::<Vec<_>>(),
-        ["compute-1", "compute-2.example.com"]
+        ["compute-1", "compute-2.example.com", "compute-3"]
     );
 }
 
