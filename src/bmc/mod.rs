@@ -195,5 +195,15 @@ mod tests {
         let b = c.host("b").unwrap().bmc().unwrap();
         assert_eq!(display_address(a), "10.0.0.1:623");
         assert_eq!(display_address(b), "[fd00::1]:443");
+        // A fence agent without `port` uses its own default: no port is shown.
+        let c = Config::from_str(
+            "[hosts.f.bmc]\ndriver = \"fence-agent\"\nagent = \"fence_ipmilan\"\naddress = \"10.0.0.3\"\nuser = \"u\"\npassword_env = \"P\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            display_address(c.host("f").unwrap().bmc().unwrap()),
+            "10.0.0.3"
+        );
     }
 }
