@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bmc::{ADMIN_PW, IpmiSim, IpmiSimMode, alive, find_program, write_private};
+use common::bmc::{
+    ADMIN_PW, IpmiSim, IpmiSimMode, SUSHY_SYSTEM, Sushy, alive, find_program, write_private,
+};
 use serde_json::Value;
 
 /// A fence agent from Debian's fence-agents (in /usr/sbin, often not in a user's PATH).
@@ -186,11 +188,11 @@ fn row<'a>(report: &'a Value, host: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no row for {host} in {report}"))
 }
 
-fn config(dir: &Path, agent: &Path, port: u16, password_file: &str) -> PathBuf {
+fn config(dir: &Path, agent: &Path, port: u16, password_file: &str, options: &str) -> PathBuf {
     write_private(&dir.join("admin.pw"), &format!("{ADMIN_PW}\n"));
     write_private(&dir.join("wrong.pw"), "not-the-password\n");
     let text = format!(
-        "[policy]\ncheck_max_count = 20\ncheck_interval = \"300ms\"\n\n[hosts.\"compute-1\".bmc]\ndriver = \"fence-agent\"\nagent = \"{agent}\"\naddress = \"127.0.0.1\"\nport = {port}\nuser = \"admin\"\npassword_file = \"{password_file}\"\ntimeout = \"40s\"\nagent_options = {{ lanplus = \"1\", cipher = \"3\" }}\n",
+        "[policy]\ncheck_max_count = 20\ncheck_interval = \"300ms\"\n\n[hosts.\"compute-1\".bmc]\ndriver = \"fence-agent\"\nagent = \"{agent}\"\naddress = \"127.0.0.1\"\nport = {port}\nuser = \"admin\"\npassword_file = \"{password_file}\"\ntimeout = \"40s\"\nagent_options = {{ {options} }}\n",
         agent = agent.display()
     );
     let path = dir.join("config.toml");
@@ -198,29 +200,20 @@ fn config(dir: &Path, agent: &Path, port: u16, password_file: &str) -> PathBuf {
     path
 }
 
-#[test]
-fn status_fencing_and_on_through_fence_ipmilan_against_ipmi_sim_without_the_password_in_sight() {
-    let Some(real) = agent("fence_ipmilan") else {
-        return;
-    };
-    let Some(sim) = IpmiSim::start(IpmiSimMode::Process) else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let agent = wrapper(dir.path(), &real);
-    let cfg = config(dir.path(), &agent, sim.port, "admin.pw");
-    let node = sim.node_pid().expect("the fake node runs");
-    let mut seen = Seen::default();
+const IPMI_OPTIONS: &str = "lanplus = \"1\", cipher = \"3\"";
 
-    let run = evacctl(&cfg, "-f json ipmi power status compute-1", &mut seen);
+/// `ipmi power status`, `off --wait` (twice: the second finds it off), `status`, `on` on
+/// compute-1, each as it should end.
+fn status_off_on(cfg: &Path, seen: &mut Seen, port: u16) {
+    let run = evacctl(cfg, "-f json ipmi power status compute-1", seen);
     assert_eq!(run.code, 0, "{}", run.all());
     let r = row(&run.json(), "compute-1").clone();
     assert_eq!(r["power_state"], "on", "{r}");
     assert_eq!(r["driver"], "fence-agent");
-    assert_eq!(r["bmc_address"], format!("127.0.0.1:{}", sim.port));
+    assert_eq!(r["bmc_address"], format!("127.0.0.1:{port}"));
 
-    // Fencing: the seed's lines, and the process behind the BMC is stopped.
-    let run = evacctl(&cfg, "ipmi power off compute-1 --wait --yes", &mut seen);
+    // Fencing, with the seed's lines.
+    let run = evacctl(cfg, "ipmi power off compute-1 --wait --yes", seen);
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
         run.stderr.contains("127.0.0.1 power status is: OFF"),
@@ -238,27 +231,31 @@ fn status_fencing_and_on_through_fence_ipmilan_against_ipmi_sim_without_the_pass
         "{}",
         run.stdout
     );
-    assert!(!alive(node), "the power off stopped the node's process");
 
-    let run = evacctl(&cfg, "-f json ipmi power status compute-1", &mut seen);
+    let run = evacctl(cfg, "-f json ipmi power status compute-1", seen);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-1")["power_state"], "off");
-    let run = evacctl(
-        &cfg,
-        "-f json ipmi power off compute-1 --wait --yes",
-        &mut seen,
-    );
+    let run = evacctl(cfg, "-f json ipmi power off compute-1 --wait --yes", seen);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-1")["result"], "already-off");
 
-    let run = evacctl(&cfg, "-f json ipmi power on compute-1 --yes", &mut seen);
+    let run = evacctl(cfg, "-f json ipmi power on compute-1 --yes", seen);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(row(&run.json(), "compute-1")["result"], "on");
-    assert!(sim.node_pid().is_some_and(alive), "a new node process runs");
+}
 
-    // The agent's own argv and environment, as it started: the program, and nothing of
-    // evacctl's environment beyond the scrubbed list.
-    let argvs = records(dir.path(), "argv");
+/// The agent's own argv and environment as it started (recorded by [`wrapper`]): the program
+/// alone, and nothing of evacctl's environment beyond the scrubbed list. And while they ran,
+/// the scan saw the agent (`name`) and the password in no environment and in no argv but of a
+/// program in `argv_exceptions`.
+fn assert_no_password_in_sight(
+    dir: &Path,
+    agent: &Path,
+    seen: &Seen,
+    name: &str,
+    argv_exceptions: &[&str],
+) {
+    let argvs = records(dir, "argv");
     assert!(argvs.len() >= 5, "the agent ran for each call: {argvs:?}");
     for argv in &argvs {
         assert_eq!(
@@ -267,7 +264,7 @@ fn status_fencing_and_on_through_fence_ipmilan_against_ipmi_sim_without_the_pass
             "the agent's argv"
         );
     }
-    for environ in records(dir.path(), "environ") {
+    for environ in records(dir, "environ") {
         assert!(!environ.contains(ADMIN_PW), "{environ}");
         for line in environ.lines() {
             let name = line.split('=').next().unwrap();
@@ -281,15 +278,7 @@ fn status_fencing_and_on_through_fence_ipmilan_against_ipmi_sim_without_the_pass
             );
         }
     }
-    // While they ran: the scan saw the agent (it is Python: the interpreter and the agent's
-    // path) and no environment with the password. Debian's fence_ipmilan hands the password
-    // on to ipmitool as `-P`, which ipmitool overwrites at its start (docs/design.md,
-    // section 5): that one process is the agent's doing, and the only exception.
-    let agents = seen
-        .processes
-        .values()
-        .filter(|p| p.contains("fence_ipmilan") || p.contains("fence_wrapper"))
-        .count();
+    let agents = seen.processes.values().filter(|p| p.contains(name)).count();
     assert!(
         agents > 0,
         "the scan never saw the agent: {:?}",
@@ -299,9 +288,75 @@ fn status_fencing_and_on_through_fence_ipmilan_against_ipmi_sim_without_the_pass
     let in_argv: Vec<&String> = seen
         .in_argv
         .iter()
-        .filter(|p| !p.split(' ').next().unwrap_or("").ends_with("ipmitool"))
+        .filter(|p| {
+            let program = p.split(' ').next().unwrap_or("");
+            !argv_exceptions.iter().any(|e| program.ends_with(e))
+        })
         .collect();
     assert!(in_argv.is_empty(), "{in_argv:?}");
+}
+
+#[test]
+fn status_fencing_and_on_through_fence_ipmilan_against_ipmi_sim_without_the_password_in_sight() {
+    let Some(real) = agent("fence_ipmilan") else {
+        return;
+    };
+    let Some(sim) = IpmiSim::start(IpmiSimMode::Process) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let agent = wrapper(dir.path(), &real);
+    let cfg = config(dir.path(), &agent, sim.port, "admin.pw", IPMI_OPTIONS);
+    let node = sim.node_pid().expect("the fake node runs");
+    let mut seen = Seen::default();
+    status_off_on(&cfg, &mut seen, sim.port);
+    // The power off stopped the node's process, the power on started another.
+    assert!(!alive(node));
+    assert!(sim.node_pid().is_some_and(alive), "a new node process runs");
+    // Debian's fence_ipmilan hands the password on to ipmitool as `-P`, which ipmitool
+    // overwrites at its start (docs/design.md, section 5): that process is the agent's doing,
+    // and the only exception.
+    assert_no_password_in_sight(dir.path(), &agent, &seen, "fence_ipmilan", &["ipmitool"]);
+}
+
+#[test]
+fn status_fencing_and_on_through_fence_redfish_against_sushy_tools_without_the_password_in_sight() {
+    let Some(real) = agent("fence_redfish") else {
+        return;
+    };
+    // fence_redfish speaks HTTPS only: the emulator gets a self-signed certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        common::bmc::missing("openssl (to make the emulator's certificate)");
+        return;
+    }
+    let Some(sushy) = Sushy::start_with(&format!(
+        "SUSHY_EMULATOR_SSL_CERT = '{}'\nSUSHY_EMULATOR_SSL_KEY = '{}'\n",
+        cert.display(),
+        key.display()
+    )) else {
+        return;
+    };
+    let agent = wrapper(dir.path(), &real);
+    let options =
+        format!("ssl_insecure = \"1\", systems_uri = \"/redfish/v1/Systems/{SUSHY_SYSTEM}\"");
+    let cfg = config(dir.path(), &agent, sushy.port, "admin.pw", &options);
+    let mut seen = Seen::default();
+    status_off_on(&cfg, &mut seen, sushy.port);
+    // fence_redfish speaks HTTP itself: no exception at all.
+    assert_no_password_in_sight(dir.path(), &agent, &seen, "fence_redfish", &[]);
 }
 
 #[test]
@@ -313,7 +368,7 @@ fn a_refused_password_through_fence_ipmilan_fails_the_status_with_the_agents_rea
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &real, sim.port, "wrong.pw");
+    let cfg = config(dir.path(), &real, sim.port, "wrong.pw", IPMI_OPTIONS);
     let mut seen = Seen::default();
     let run = evacctl(&cfg, "-f json ipmi power status compute-1", &mut seen);
     assert_ne!(run.code, 0, "{}", run.all());
