@@ -57,10 +57,21 @@ impl FenceAgent {
         bmc: &ResolvedBmc,
         password: Secret,
     ) -> Result<FenceAgent, BmcError> {
-        if password.expose().chars().any(|c| c == '\n' || c == '\r') {
+        let pw = password.expose();
+        if pw.chars().any(|c| c == '\n' || c == '\r') {
             return Err(BmcError::config(
                 "the BMC password has a line break: a fence agent reads its options one per \
                  line, so it cannot be given to one",
+            ));
+        }
+        // The fence-agents library strips each line and a pair of quotes around a value: such
+        // a password would reach the BMC changed, and fail as a wrong one.
+        if pw.ends_with(char::is_whitespace)
+            || (pw.len() > 1 && pw.starts_with('"') && pw.ends_with('"'))
+        {
+            return Err(BmcError::config(
+                "the BMC password ends with a space or is in double quotes: a fence agent would \
+                 read it changed (the fence-agents library strips both)",
             ));
         }
         let mut options = vec![("ip".to_owned(), bmc.address.clone())];
@@ -341,13 +352,16 @@ mod tests {
     }
 
     #[test]
-    fn a_password_with_a_line_break_is_refused() {
-        for pw in ["a\nb", "a\rb"] {
+    fn a_password_the_agent_would_read_changed_is_refused() {
+        for pw in ["a\nb", "a\rb", "pw ", "\"pw\""] {
             let e = FenceAgent::with_program("fence_x".into(), &bmc(""), Secret::new(pw))
                 .err()
                 .unwrap();
             assert_eq!(e.kind, BmcErrorKind::Config);
-            assert!(e.message.contains("line break"), "{e}");
+            assert!(
+                e.message.contains("line break") || e.message.contains("changed"),
+                "{e}"
+            );
         }
     }
 
