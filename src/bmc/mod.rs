@@ -1,14 +1,17 @@
-//! Power control of compute hosts through their BMCs: one [`PowerDriver`] interface, two
+//! Power control of compute hosts through their BMCs: one [`PowerDriver`] interface, three
 //! drivers chosen per host in the configuration ([`crate::config::BmcDriver`]):
 //!
 //! - [`ipmitool`]: IPMI 2.0 over LAN by running `ipmitool -I lanplus` (as fence_ipmilan and
 //!   Ironic do), the password passed in the child's environment (`-E`, `IPMI_PASSWORD`), never
 //!   in an argument;
-//! - [`redfish`]: Redfish over HTTP(S), natively (`ComputerSystem.Reset`).
+//! - [`redfish`]: Redfish over HTTP(S), natively (`ComputerSystem.Reset`);
+//! - [`fence_agent`]: any Pacemaker fence agent (`fence_ipmilan`, `fence_redfish`, ...), its
+//!   options and the password on its stdin.
 //!
 //! Drivers know their protocol and nothing of the runbook: polling until the power is
 //! confirmed off is [`crate::steps::power`]'s job.
 
+pub mod fence_agent;
 pub mod ipmitool;
 pub mod redfish;
 
@@ -129,12 +132,16 @@ pub fn driver_for(host: &HostConfig) -> Result<Box<dyn PowerDriver>, BmcError> {
     Ok(match bmc.driver {
         BmcDriver::Ipmi => Box::new(ipmitool::IpmiTool::new(bmc, password)?),
         BmcDriver::Redfish => Box::new(redfish::Redfish::new(bmc, password)?),
+        BmcDriver::FenceAgent => Box::new(fence_agent::FenceAgent::new(bmc, password)?),
     })
 }
 
-/// `address:port` as tables show a BMC (IPv6 addresses in brackets).
+/// `address:port` as tables show a BMC (IPv6 addresses in brackets); the address alone for a
+/// fence agent that uses its own default port.
 pub fn display_address(bmc: &crate::config::ResolvedBmc) -> String {
-    if bmc.address.contains(':') {
+    if bmc.port == 0 {
+        bmc.address.clone()
+    } else if bmc.address.contains(':') {
         format!("[{}]:{}", bmc.address, bmc.port)
     } else {
         format!("{}:{}", bmc.address, bmc.port)
@@ -188,5 +195,15 @@ mod tests {
         let b = c.host("b").unwrap().bmc().unwrap();
         assert_eq!(display_address(a), "10.0.0.1:623");
         assert_eq!(display_address(b), "[fd00::1]:443");
+        // A fence agent without `port` uses its own default: no port is shown.
+        let c = Config::from_str(
+            "[hosts.f.bmc]\ndriver = \"fence-agent\"\nagent = \"fence_ipmilan\"\naddress = \"10.0.0.3\"\nuser = \"u\"\npassword_env = \"P\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            display_address(c.host("f").unwrap().bmc().unwrap()),
+            "10.0.0.3"
+        );
     }
 }

@@ -142,6 +142,9 @@ pub enum BmcDriver {
     Ipmi,
     /// Redfish over HTTPS.
     Redfish,
+    /// A Pacemaker fence agent (`fence_ipmilan`, `fence_redfish`, ...), its options on stdin.
+    #[serde(rename = "fence-agent")]
+    FenceAgent,
 }
 
 impl BmcDriver {
@@ -149,14 +152,17 @@ impl BmcDriver {
         match self {
             BmcDriver::Ipmi => "ipmi",
             BmcDriver::Redfish => "redfish",
+            BmcDriver::FenceAgent => "fence-agent",
         }
     }
 
-    /// The port used when none is configured.
+    /// The port used when none is configured; 0 for a fence agent: none is passed, the
+    /// agent uses its own default.
     pub fn default_port(self) -> u16 {
         match self {
             BmcDriver::Ipmi => 623,
             BmcDriver::Redfish => 443,
+            BmcDriver::FenceAgent => 0,
         }
     }
 }
@@ -242,6 +248,11 @@ pub struct BmcDefaults {
     #[serde(deserialize_with = "de::opt_nonempty")]
     pub system_id: Option<String>,
     pub scheme: RedfishScheme,
+    /// The fence agent of `driver = "fence-agent"`: a name found in `PATH` or an absolute path.
+    #[serde(deserialize_with = "de::opt_nonempty")]
+    pub agent: Option<String>,
+    /// Options passed through to the fence agent (merged key by key with a host's own).
+    pub agent_options: BTreeMap<String, String>,
 }
 
 impl Default for BmcDefaults {
@@ -260,6 +271,8 @@ impl Default for BmcDefaults {
             ca_file: None,
             system_id: None,
             scheme: RedfishScheme::Https,
+            agent: None,
+            agent_options: BTreeMap::new(),
         }
     }
 }
@@ -296,6 +309,7 @@ pub struct ResolvedBmc {
     pub driver: BmcDriver,
     /// Host name or IP address (no scheme, no port).
     pub address: String,
+    /// 0 for a fence agent without `port`: the agent's own default.
     pub port: u16,
     pub user: String,
     /// Where the password is (never the password).
@@ -316,6 +330,36 @@ pub struct ResolvedBmc {
     pub system_id: Option<String>,
     /// `https` (default) or `http`; redfish only.
     pub scheme: RedfishScheme,
+    /// The agent and its options; `Some` exactly when `driver` is fence-agent.
+    pub fence_agent: Option<FenceAgentConfig>,
+}
+
+/// `driver = "fence-agent"`: which agent runs, and what it is told beyond address, port, user
+/// and password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FenceAgentConfig {
+    pub agent: AgentProgram,
+    /// `agent_options`, checked: keys of letters, digits, `_` and `-`, values on one line,
+    /// none of the options evacctl sets itself.
+    pub options: BTreeMap<String, String>,
+}
+
+/// How `agent` names the program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentProgram {
+    /// A bare name (`fence_ipmilan`), looked up in `PATH` when the agent is run.
+    Name(String),
+    /// An absolute path.
+    Path(PathBuf),
+}
+
+impl fmt::Display for AgentProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentProgram::Name(n) => f.write_str(n),
+            AgentProgram::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
 }
 
 impl ResolvedBmc {

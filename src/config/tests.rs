@@ -118,6 +118,8 @@ fn example_documents_every_key() {
                 "ca_file",
                 "system_id",
                 "scheme",
+                "agent",
+                "agent_options",
             ],
         ),
         ("[hosts.\"compute-1\"]", &["consul_node"]),
@@ -279,9 +281,22 @@ fn example_with_everything_uncommented() {
         Some(Path::new("/var/lib/prometheus/node-exporter/evacctl.prom"))
     );
     assert_eq!(c.metrics.listen, Some("127.0.0.1:9723".parse().unwrap()));
+    let b3 = c.host("compute-3").unwrap().bmc().unwrap();
+    // The port of [bmc_defaults], uncommented here, applies to fence agents too.
+    assert_eq!((b3.driver, b3.port), (BmcDriver::FenceAgent, 623));
+    let agent = b3.fence_agent.as_ref().unwrap();
+    assert_eq!(
+        agent.agent,
+        AgentProgram::Path("/usr/sbin/fence_redfish".into())
+    );
+    // The defaults' options, and the host's own.
+    assert_eq!(
+        agent.options.keys().collect::<Vec<_>>(),
+        ["cipher", "lanplus", "ssl_insecure", "systems_uri"]
+    );
     assert_eq!(
         c.hosts().map(HostConfig::name).collect::<Vec<_>>(),
-        ["compute-1", "compute-2.example.com"]
+        ["compute-1", "compute-2.example.com", "compute-3"]
     );
 }
 
@@ -340,7 +355,7 @@ adress = "192.168.1.243"
         e.to_string(),
         "/etc/evacctl/config.toml:3:1: unknown key `adress` in [hosts.\"compute-1\".bmc]; \
          did you mean `address`? (valid keys: driver, address, port, user, password_file, \
-         password_env, cipher_suite, timeout, retries, privilege, insecure, ca_file, system_id, scheme)"
+         password_env, cipher_suite, timeout, retries, privilege, insecure, ca_file, system_id, scheme, agent, agent_options)"
     );
     assert_eq!(e.exit_code(), ExitCode::Config);
     let any: anyhow::Error = e.into();
@@ -516,10 +531,10 @@ fn bad_enum_values() {
         10,
     );
     assert_eq!(e.suggestion.as_deref(), Some("ipmi"));
-    assert_eq!(e.valid, ["ipmi", "redfish"]);
+    assert_eq!(e.valid, ["ipmi", "redfish", "fence-agent"]);
     assert_eq!(
         e.message,
-        "invalid value for `hosts.c1.bmc.driver`: `ipmx` is not one of ipmi, redfish; did you mean `ipmi`?"
+        "invalid value for `hosts.c1.bmc.driver`: `ipmx` is not one of ipmi, redfish, fence-agent; did you mean `ipmi`?"
     );
 
     let e = err("[consul.s]\nrole = \"storge\"\n");
@@ -1090,6 +1105,183 @@ fn driver_specific_keys() {
         3,
         11,
     );
+}
+
+// ----- driver = "fence-agent" -----------------------------------------------------------
+
+const AGENT_HOST: &str = "[hosts.c1.bmc]\ndriver = \"fence-agent\"\naddress = \"10.0.0.9\"\nuser = \"u\"\npassword_file = \"pw\"\n";
+
+#[test]
+fn fence_agent_hosts_take_the_agent_and_its_options() {
+    let c = ok(&format!(
+        "[bmc_defaults]\nagent = \"fence_ipmilan\"\nagent_options = {{ lanplus = \"1\", cipher = \"3\" }}\n{AGENT_HOST}agent_options = {{ cipher = \"17\", privlvl = \"operator\" }}\n"
+    ));
+    let b = c.host("c1").unwrap().bmc().unwrap();
+    assert_eq!(b.driver, BmcDriver::FenceAgent);
+    assert_eq!(b.driver.as_str(), "fence-agent");
+    // No port written: none is passed (the agent's default); the agents' own timeout.
+    assert_eq!(b.port, 0);
+    assert_eq!(b.timeout, validate::FENCE_AGENT_TIMEOUT);
+    let agent = b.fence_agent.as_ref().unwrap();
+    assert_eq!(agent.agent, AgentProgram::Name("fence_ipmilan".into()));
+    // Merged key by key, the host's own winning.
+    assert_eq!(
+        agent
+            .options
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>(),
+        ["cipher=17", "lanplus=1", "privlvl=operator"]
+    );
+    assert_eq!(
+        b.password.source,
+        SecretSource::File("/etc/evacctl/pw".into())
+    );
+
+    let c = ok(&format!(
+        "[bmc_defaults]\ntimeout = \"7s\"\n{AGENT_HOST}agent = \"/usr/sbin/fence_redfish\"\nport = 8000\n"
+    ));
+    let b = c.host("c1").unwrap().bmc().unwrap();
+    assert_eq!((b.port, b.timeout), (8000, Duration::from_secs(7)));
+    assert_eq!(
+        b.fence_agent.as_ref().unwrap().agent,
+        AgentProgram::Path("/usr/sbin/fence_redfish".into())
+    );
+    // Other drivers have none.
+    let c = ok("[hosts.c2.bmc]\naddress = \"x\"\nuser = \"u\"\npassword_env = \"P\"\n");
+    assert_eq!(c.host("c2").unwrap().bmc().unwrap().fence_agent, None);
+}
+
+#[test]
+fn bad_fence_agent_names_are_refused_at_load() {
+    let e = err(AGENT_HOST);
+    assert_eq!(e.kind, ConfigErrorKind::MissingKey, "{e}");
+    assert_eq!(e.key.as_deref(), Some("hosts.c1.bmc.agent"));
+    assert!(e.message.contains("fence_ipmilan"), "{e}");
+    for (agent, why) in [
+        ("sbin/fence_ipmilan", "a relative path"),
+        ("./fence_ipmilan", "a relative path"),
+        ("fence_ipmilan --lanplus", "arguments"),
+        ("fence_ipmilan;reboot", "a shell command"),
+        ("-fence", "a relative path"),
+        ("/usr/sbin/", "not a path to a program"),
+    ] {
+        let e = err(&format!("{AGENT_HOST}agent = \"{agent}\"\n"));
+        assert_at(
+            &e,
+            ConfigErrorKind::InvalidValue,
+            "hosts.c1.bmc.agent",
+            6,
+            9,
+        );
+        assert!(e.message.contains(why), "{agent}: {e}");
+    }
+    let e = err("[bmc_defaults]\nagent = \"bin/fence\"\n");
+    assert_at(
+        &e,
+        ConfigErrorKind::InvalidValue,
+        "bmc_defaults.agent",
+        2,
+        9,
+    );
+}
+
+#[test]
+fn bad_fence_agent_options_are_refused_at_load() {
+    let with = |options: &str| err(&format!("{AGENT_HOST}agent = \"fence_x\"\n{options}"));
+    let e = with("agent_options = { \"lan plus\" = \"1\" }\n");
+    assert_at(
+        &e,
+        ConfigErrorKind::InvalidValue,
+        r#"hosts.c1.bmc.agent_options."lan plus""#,
+        7,
+        19,
+    );
+    assert!(e.message.contains("letters, digits"), "{e}");
+    for key in ["\"a=b\"", "\"a\\nb\"", "\"\""] {
+        let e = with(&format!("agent_options = {{ {key} = \"1\" }}\n"));
+        assert_eq!(e.kind, ConfigErrorKind::InvalidValue, "{key}: {e}");
+        assert!(e.message.contains("invalid option name"), "{key}: {e}");
+    }
+    let e = with("agent_options = { cipher = \"3\\nip=10.6.6.6\" }\n");
+    assert_at(
+        &e,
+        ConfigErrorKind::InvalidValue,
+        "hosts.c1.bmc.agent_options.cipher",
+        7,
+        28,
+    );
+    assert!(e.message.contains("one line"), "{e}");
+    let e = with("agent_options = { cipher = \"3\\r\" }\n");
+    assert!(e.message.contains("one line"), "{e}");
+    // What evacctl sets itself, and secrets.
+    for key in ["ip", "ipaddr", "ipport", "action", "username", "login"] {
+        let e = with(&format!("agent_options = {{ {key} = \"x\" }}\n"));
+        assert!(e.message.contains("evacctl sets it itself"), "{key}: {e}");
+    }
+    for key in ["password", "passwd", "password-script", "passwd_script"] {
+        let e = with(&format!("agent_options = {{ {key} = \"hunter2\" }}\n"));
+        assert!(
+            e.message.contains("secrets are never written"),
+            "{key}: {e}"
+        );
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+    let e = with("agent_options = { cipher = 3 }\n");
+    assert_eq!(e.kind, ConfigErrorKind::InvalidValue, "{e}");
+    assert!(e.message.contains("agent_options.cipher"), "{e}");
+    let e = err("[bmc_defaults]\nagent_options = { \"x=y\" = \"1\" }\n");
+    assert_eq!(
+        e.key.as_deref(),
+        Some(r#"bmc_defaults.agent_options."x=y""#),
+        "{e}"
+    );
+    // A user on two lines would be two options.
+    let e = err(&format!("{AGENT_HOST}agent = \"fence_x\"\n").replace("\"u\"", "\"u\\nip=x\""));
+    assert_eq!(e.key.as_deref(), Some("hosts.c1.bmc.user"), "{e}");
+}
+
+#[test]
+fn keys_of_other_drivers_are_refused_on_fence_agent_hosts_and_back() {
+    for (key, value, other) in [
+        ("cipher_suite", "3", "ipmi"),
+        ("privilege", "\"USER\"", "ipmi"),
+        ("scheme", "\"http\"", "redfish"),
+        ("system_id", "\"S\"", "redfish"),
+    ] {
+        let e = err(&format!(
+            "{AGENT_HOST}agent = \"fence_x\"\n{key} = {value}\n"
+        ));
+        assert_eq!(
+            e.key.as_deref(),
+            Some(format!("hosts.c1.bmc.{key}").as_str())
+        );
+        assert!(
+            e.message
+                .contains(&format!("applies to the {other} driver only"))
+                && e.message.contains("agent_options"),
+            "{e}"
+        );
+    }
+    let e = err(&format!("{AGENT_HOST}agent = \"fence_x\"\nretries = 3\n"));
+    assert_eq!(e.key.as_deref(), Some("hosts.c1.bmc.retries"));
+    assert!(e.message.contains("retries by itself"), "{e}");
+    for driver in ["ipmi", "redfish"] {
+        let e = err(&format!(
+            "[hosts.c1.bmc]\ndriver = \"{driver}\"\naddress = \"x\"\nuser = \"u\"\npassword_env = \"P\"\nagent = \"fence_x\"\n"
+        ));
+        assert_at(
+            &e,
+            ConfigErrorKind::InvalidValue,
+            "hosts.c1.bmc.agent",
+            6,
+            9,
+        );
+        assert!(
+            e.message.contains("applies to the fence-agent driver only"),
+            "{e}"
+        );
+    }
 }
 
 // ----- secrets ------------------------------------------------------------------------

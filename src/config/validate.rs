@@ -178,6 +178,9 @@ struct RawHostBmc {
     #[serde(deserialize_with = "de::opt_nonempty")]
     system_id: Option<String>,
     scheme: Option<RedfishScheme>,
+    #[serde(deserialize_with = "de::opt_nonempty")]
+    agent: Option<String>,
+    agent_options: Option<BTreeMap<String, String>>,
 }
 
 // =====================================================================================
@@ -452,6 +455,10 @@ fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
         BMC_TIMEOUT.0,
         BMC_TIMEOUT.1,
     )?;
+    if let Some(agent) = &bmc_defaults.agent {
+        check_agent(cx, &t.key("agent"), agent)?;
+    }
+    check_agent_options(cx, &t.key("agent_options"), &bmc_defaults.agent_options)?;
 
     // [hosts."NAME"]
     let mut hosts = BTreeMap::new();
@@ -691,29 +698,46 @@ fn resolve_bmc(
         return Err(cx.invalid(&table.key("address"), why));
     }
 
-    // Keys of one driver set on a host of the other driver are a mistake in this table.
-    let wrong_driver: &[(&str, bool)] = match driver {
-        BmcDriver::Redfish => &[
+    // Keys of one driver set on a host of another driver are a mistake in this table.
+    let (ipmi_keys, redfish_keys, agent_keys) = (
+        [
             ("cipher_suite", b.cipher_suite.is_some()),
             ("privilege", b.privilege.is_some()),
         ],
-        BmcDriver::Ipmi => &[
+        [
             ("insecure", b.insecure.is_some()),
             ("ca_file", b.ca_file.is_some()),
             ("system_id", b.system_id.is_some()),
             ("scheme", b.scheme.is_some()),
         ],
+        [
+            ("agent", b.agent.is_some()),
+            ("agent_options", b.agent_options.is_some()),
+        ],
+    );
+    let others: [(&[(&str, bool)], &str); 2] = match driver {
+        BmcDriver::Ipmi => [(&redfish_keys, "redfish"), (&agent_keys, "fence-agent")],
+        BmcDriver::Redfish => [(&ipmi_keys, "ipmi"), (&agent_keys, "fence-agent")],
+        BmcDriver::FenceAgent => [(&ipmi_keys, "ipmi"), (&redfish_keys, "redfish")],
     };
-    if let Some((key, _)) = wrong_driver.iter().find(|(_, set)| *set) {
-        let other = match driver {
-            BmcDriver::Ipmi => "redfish",
-            BmcDriver::Redfish => "ipmi",
-        };
+    let wrong_driver = others
+        .into_iter()
+        .flat_map(|(keys, other)| keys.iter().filter(|k| k.1).map(move |k| (k.0, other)))
+        .next();
+    if let Some((key, other)) = wrong_driver {
+        let mut why = format!(
+            "`{key}` applies to the {other} driver only, and this host's driver is {driver}"
+        );
+        if driver == BmcDriver::FenceAgent {
+            why.push_str(": give the agent's own option in `agent_options`");
+        }
+        return Err(cx.invalid(&table.key(key), why));
+    }
+    if driver == BmcDriver::FenceAgent && b.retries.is_some() {
         return Err(cx.invalid(
-            &table.key(key),
-            format!(
-                "`{key}` applies to the {other} driver only, and this host's driver is {driver}"
-            ),
+            &table.key("retries"),
+            "a fence agent retries by itself (its own options, in `agent_options`); \
+             evacctl runs it once per call, within `timeout`",
         ));
     }
     if b.insecure == Some(true) && b.ca_file.is_some() {
@@ -754,6 +778,29 @@ fn resolve_bmc(
         )
     })?;
 
+    let fence_agent = match driver {
+        BmcDriver::FenceAgent => Some(resolve_fence_agent(
+            cx,
+            table,
+            &user,
+            d,
+            b.agent,
+            b.agent_options,
+        )?),
+        _ => None,
+    };
+    // One run of a fence agent logs in, acts and waits for the power itself: unless a
+    // timeout is written for it, it gets the time the agents' own defaults need.
+    let timeout = match b.timeout {
+        Some(t) => t,
+        None if driver == BmcDriver::FenceAgent
+            && !cx.written(&KeyPath::root().key("bmc_defaults").key("timeout")) =>
+        {
+            FENCE_AGENT_TIMEOUT
+        }
+        None => d.timeout,
+    };
+
     let (insecure, ca_file) = match (b.insecure, b.ca_file) {
         (_, Some(f)) => (false, Some(f)),
         (Some(true), None) => (true, None),
@@ -768,14 +815,141 @@ fn resolve_bmc(
         user,
         password,
         cipher_suite: b.cipher_suite.unwrap_or(d.cipher_suite),
-        timeout: b.timeout.unwrap_or(d.timeout),
+        timeout,
         retries: b.retries.unwrap_or(d.retries),
         privilege: b.privilege.unwrap_or(d.privilege),
         insecure,
         ca_file: ca_file.map(|p| cx.file(p)),
         system_id: b.system_id.or_else(|| d.system_id.clone()),
         scheme: b.scheme.unwrap_or(d.scheme),
+        fence_agent,
     })
+}
+
+/// The default `timeout` of one run of a fence agent: fence_ipmilan takes 20 s to give up on
+/// a BMC that does not answer, and an `off` waits for the power to go.
+pub const FENCE_AGENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The options evacctl itself gives a fence agent (and their aliases in the fence-agents
+/// library): they come from `address`, `port`, `user` and the password source, and the
+/// action from the command. Compared with `-` read as `_`, as the agents read them.
+const AGENT_OWN_OPTIONS: &[&str] = &[
+    "action",
+    "option",
+    "ip",
+    "ipaddr",
+    "ipport",
+    "username",
+    "login",
+    "password",
+    "passwd",
+    "password_script",
+    "passwd_script",
+];
+
+fn resolve_fence_agent(
+    cx: &Cx<'_>,
+    table: &KeyPath,
+    user: &str,
+    d: &BmcDefaults,
+    agent: Option<String>,
+    options: Option<BTreeMap<String, String>>,
+) -> Result<FenceAgentConfig, ConfigError> {
+    let agent = match agent {
+        Some(a) => check_agent(cx, &table.key("agent"), &a)?,
+        None => match &d.agent {
+            Some(a) => check_agent(cx, &KeyPath::root().key("bmc_defaults").key("agent"), a)?,
+            None => {
+                return Err(cx.missing(
+                    table,
+                    "agent",
+                    "driver fence-agent runs a fence agent: name it (e.g. \"fence_ipmilan\", \
+                     found in PATH, or an absolute path) here or in [bmc_defaults]",
+                ));
+            }
+        },
+    };
+    let own = options.unwrap_or_default();
+    check_agent_options(cx, &table.key("agent_options"), &own)?;
+    if user.chars().any(char::is_control) {
+        return Err(cx.invalid(
+            &table.key("user"),
+            "a fence agent reads its options one per line: the user must be one line",
+        ));
+    }
+    let mut options = d.agent_options.clone();
+    options.extend(own);
+    Ok(FenceAgentConfig { agent, options })
+}
+
+/// `agent`: a bare program name (found in `PATH` when run) or an absolute path; nothing else
+/// (a relative path would depend on the directory evacctl happens to run in).
+fn check_agent(cx: &Cx<'_>, key: &KeyPath, agent: &str) -> Result<AgentProgram, ConfigError> {
+    if agent.starts_with('/') {
+        if agent.chars().any(char::is_control) || agent.ends_with('/') {
+            return Err(cx.invalid(key, format!("{agent:?} is not a path to a program")));
+        }
+        return Ok(AgentProgram::Path(PathBuf::from(agent)));
+    }
+    let plain = agent
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'));
+    if !plain || agent.starts_with(['-', '.']) {
+        return Err(cx.invalid(
+            key,
+            format!(
+                "{agent:?}: give the fence agent's name (e.g. \"fence_ipmilan\", found in PATH) \
+                 or its absolute path (e.g. \"/usr/sbin/fence_ipmilan\"); a relative path, \
+                 arguments or a shell command are not taken"
+            ),
+        ));
+    }
+    Ok(AgentProgram::Name(agent.to_owned()))
+}
+
+/// `agent_options`: each becomes one `key=value` line on the agent's stdin, so a key is a
+/// plain word and a value one line; the options evacctl sets itself, and secrets, are refused.
+fn check_agent_options(
+    cx: &Cx<'_>,
+    table: &KeyPath,
+    options: &BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    for (name, value) in options {
+        let key = table.key(name);
+        let plain = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !plain {
+            return Err(cx.error(
+                ConfigErrorKind::InvalidValue,
+                cx.doc.key_span(&key).or_else(|| cx.nearest_span(table)),
+                &key,
+                format!(
+                    "invalid option name {name:?} in `{table}`: a fence agent option is a word of \
+                     letters, digits, `_` and `-` (e.g. lanplus, cipher, privlvl)"
+                ),
+            ));
+        }
+        let normal = name.replace('-', "_");
+        if AGENT_OWN_OPTIONS.contains(&normal.as_str()) {
+            let why = if normal.starts_with("pass") {
+                "secrets are never written in the configuration: the agent gets the password \
+                 from `password_file` or `password_env`"
+            } else {
+                "evacctl sets it itself (from `address`, `port`, `user` and the command)"
+            };
+            return Err(cx.invalid(&key, format!("`{name}` is not taken here: {why}")));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(cx.invalid(
+                &key,
+                "a fence agent reads its options one per line: a value is one line, \
+                 without control characters",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_notify(cx: &Cx<'_>, t: &KeyPath, n: &NotifyConfig) -> Result<(), ConfigError> {

@@ -301,6 +301,11 @@ pub const SUSHY_SYSTEM: &str = "6c3e0b52-7d3f-4b8e-9a44-1f2a3b4c5d6e";
 
 impl Sushy {
     pub fn start() -> Option<Sushy> {
+        Sushy::start_with("")
+    }
+
+    /// With more lines in the emulator's configuration (e.g. its TLS certificate and key).
+    pub fn start_with(extra_conf: &str) -> Option<Sushy> {
         let (Some(emulator), Some(python)) = (
             find_program("sushy-emulator"),
             find_program("python3")
@@ -333,7 +338,7 @@ impl Sushy {
         std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).expect("htpasswd");
         let port = free_tcp_port();
         let conf = format!(
-            "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\nSUSHY_EMULATOR_LISTEN_PORT = {port}\nSUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_STATE_DIR = '{state}'\nSUSHY_EMULATOR_AUTH_FILE = '{auth}'\nSUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': '{SUSHY_SYSTEM}', 'name': 'compute-9', 'power_state': 'On'}}]\n",
+            "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\nSUSHY_EMULATOR_LISTEN_PORT = {port}\nSUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_STATE_DIR = '{state}'\nSUSHY_EMULATOR_AUTH_FILE = '{auth}'\nSUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': '{SUSHY_SYSTEM}', 'name': 'compute-9', 'power_state': 'On'}}]\n{extra_conf}",
             state = dir.path().join("state").display(),
             auth = dir.path().join("htpasswd").display(),
         );
