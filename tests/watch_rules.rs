@@ -597,3 +597,75 @@ fn a_failed_verification_names_the_failed_servers() {
     }
     assert_eq!(servers["failed-build"].0, "skipped", "{alert:#}");
 }
+
+/// Issue 18 item 5 by hand: after a manual `host-evacuate` where the scheduler chose the
+/// targets, `verify` journals where each server went (the same step as `watch`'s), so the
+/// history (`watch --status`) gives every server's name and destination, not `-`.
+#[test]
+fn a_manual_verify_gives_the_history_its_destinations() {
+    let w = Watch::start(&scenario(), &[]);
+    w.cloud.power_off("compute-3");
+    let run = w.evacctl(&[
+        "host-evacuate",
+        "compute-3",
+        "--force-down",
+        "--yes",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results.len(), 5, "{report:#}");
+    // The scheduler chose: no target asked for.
+    assert!(results.iter().all(|r| r["target"].is_null()), "{report:#}");
+
+    let run = w.evacctl(&[
+        "verify",
+        "compute-3",
+        "--wait",
+        "--timeout",
+        "60s",
+        "-f",
+        "json",
+    ]);
+    let verified: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    // Every server verified; the volumes were not moved (no migrate-volumes here): exit 4.
+    assert_eq!(verified["summary"]["ok"], 5, "{verified:#}\n{}", run.stderr);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let where_now: std::collections::BTreeMap<&str, (&str, &str)> = verified["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .map(|s| {
+            let text = |k: &str| s[k].as_str().unwrap_or("");
+            (text("server_id"), (text("name"), text("host")))
+        })
+        .collect();
+    assert_eq!(where_now.len(), 5, "{verified:#}");
+    // One record per server, even when verified again.
+    let again = w.evacctl(&["verify", "compute-3"]);
+    assert!(again.stdout.contains("5 of 5 verified"), "{}", again.stdout);
+    let records = w.records();
+    let recorded = actions(&records, "evacuate-verified");
+    assert_eq!(recorded.len(), 5, "{records:#?}");
+    assert!(
+        recorded.iter().all(|r| r["operator"].is_object()),
+        "{recorded:#?}"
+    );
+
+    let run = w.evacctl(&["watch", "--status", "-f", "json"]);
+    let status: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let rows = status["evacuations"].as_array().expect("evacuations");
+    assert_eq!(rows.len(), 5, "{status:#}");
+    for row in rows {
+        let id = row["server"].as_str().expect("a server id");
+        let (name, host) = where_now[id];
+        assert_eq!(row["name"], name, "{row}");
+        assert_eq!(row["source"], "compute-3", "{row}");
+        assert!(row["target"].is_null(), "{row}");
+        assert_eq!(row["destination"], host, "{row}");
+        assert!(host.starts_with("compute-") && host != "compute-3", "{row}");
+        assert_eq!(row["verification"], "ok", "{row}");
+    }
+}

@@ -345,9 +345,6 @@ fn verify(s: &Setup<'_>, host: &str, mem: &Memory) -> Ran {
             return Outcome::Retry(format!("{e:#}")).into();
         }
     };
-    if let Err(e) = verify::record_destinations(&s.cx, &v) {
-        tracing::warn!("{host}: cannot journal where the servers went: {e:#}");
-    }
     let mut servers: Vec<ServerLine> = v
         .servers
         .iter()
