@@ -403,7 +403,7 @@ struct EvacuationRow {
     /// Where the server went: the target, or where verification found it.
     destination: Option<String>,
     result: String,
-    /// `ok` or `failed` once verified (`null`: not yet, or never by `watch`).
+    /// `ok` or `failed` once verified, by `watch` or `verify` (`null`: not yet).
     verification: Option<String>,
     detail: Option<String>,
     run_id: String,
