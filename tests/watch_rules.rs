@@ -597,3 +597,146 @@ fn a_failed_verification_names_the_failed_servers() {
     }
     assert_eq!(servers["failed-build"].0, "skipped", "{alert:#}");
 }
+
+/// Issue 18 item 5 by hand: after a manual `host-evacuate` where the scheduler chose the
+/// targets, `verify` journals where each server went (the same step as `watch`'s), so the
+/// history (`watch --status`) gives every server's name and destination, not `-`.
+#[test]
+fn a_manual_verify_gives_the_history_its_destinations() {
+    let w = Watch::start(&scenario(), &[]);
+    w.cloud.power_off("compute-3");
+    let run = w.evacctl(&[
+        "host-evacuate",
+        "compute-3",
+        "--force-down",
+        "--yes",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results.len(), 5, "{report:#}");
+    // The scheduler chose: no target asked for.
+    assert!(results.iter().all(|r| r["target"].is_null()), "{report:#}");
+
+    let run = w.evacctl(&[
+        "verify",
+        "compute-3",
+        "--wait",
+        "--timeout",
+        "60s",
+        "-f",
+        "json",
+    ]);
+    let verified: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    // Every server verified; the volumes were not moved (no migrate-volumes here): exit 4.
+    assert_eq!(verified["summary"]["ok"], 5, "{verified:#}\n{}", run.stderr);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let where_now: std::collections::BTreeMap<&str, (&str, &str)> = verified["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .map(|s| {
+            let text = |k: &str| s[k].as_str().unwrap_or("");
+            (text("server_id"), (text("name"), text("host")))
+        })
+        .collect();
+    assert_eq!(where_now.len(), 5, "{verified:#}");
+    // One record per server, even when verified again.
+    let again = w.evacctl(&["verify", "compute-3"]);
+    assert!(again.stdout.contains("5 of 5 verified"), "{}", again.stdout);
+    let records = w.records();
+    let recorded = actions(&records, "evacuate-verified");
+    assert_eq!(recorded.len(), 5, "{records:#?}");
+    assert!(
+        recorded.iter().all(|r| r["operator"].is_object()),
+        "{recorded:#?}"
+    );
+
+    let run = w.evacctl(&["watch", "--status", "-f", "json"]);
+    let status: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let rows = status["evacuations"].as_array().expect("evacuations");
+    assert_eq!(rows.len(), 5, "{status:#}");
+    for row in rows {
+        let id = row["server"].as_str().expect("a server id");
+        let (name, host) = where_now[id];
+        assert_eq!(row["name"], name, "{row}");
+        assert_eq!(row["source"], "compute-3", "{row}");
+        assert!(row["target"].is_null(), "{row}");
+        assert_eq!(row["destination"], host, "{row}");
+        assert!(host.starts_with("compute-") && host != "compute-3", "{row}");
+        assert_eq!(row["verification"], "ok", "{row}");
+    }
+}
+
+/// Level 1's later volume move is told: once Cinder sees the live cinder-volume down, the
+/// cycle that moves the volumes sends one `volumes-moved` event naming them and the
+/// cinder-volumes they moved from and to; later cron runs send it no more (the journal
+/// remembers the move).
+#[test]
+fn level_1_tells_once_when_the_volumes_left_behind_move() {
+    let w = Watch::start(&scenario(), &[("quick_evacuate_level", "1")]);
+    let events = w.events_hook();
+    w.cloud.network("compute-3", "all", "cut");
+    let report = w.until("compute-3", &["evacuated", "alert"], 90);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    assert!(of_kind(&events_in(&events), "volumes-moved").is_empty());
+
+    w.cloud
+        .ctl("POST", "hosts/compute-3/services/cinder-volume/crash", None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !host_reason(&w.once().1, "compute-3").contains("volumes moved since") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the volumes were never moved: {:#?}",
+            w.records()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    // More cron runs: nothing more to tell.
+    for _ in 0..2 {
+        let (run, report) = w.once();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    }
+    let got = events_in(&events);
+    assert_eq!(
+        kinds(&got),
+        ["failed", "isolated", "evacuated", "volumes-moved"],
+        "{got:#?}"
+    );
+    let moved = of_kind(&got, "volumes-moved")[0];
+    assert_eq!(moved["host"], "compute-3");
+    assert_eq!(moved["state"], "evacuated");
+    assert_eq!(moved["previous_state"], "evacuated");
+    let reason = moved["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("the volumes left behind at evacuation moved: ceph: 2 volume(s)"),
+        "{reason}"
+    );
+    let backends = moved["details"]["volumes_moved"]
+        .as_array()
+        .expect("details.volumes_moved");
+    assert_eq!(backends.len(), 1, "{moved:#}");
+    let ceph = &backends[0];
+    assert_eq!(ceph["backend"], "ceph");
+    assert_eq!(ceph["from"], "compute-3@ceph");
+    let to = ceph["to"].as_str().unwrap_or("");
+    assert!(
+        to.ends_with("@ceph") && to.starts_with("compute-") && to != "compute-3@ceph",
+        "{moved:#}"
+    );
+    let mut names: Vec<&str> = ceph["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .map(|v| {
+            assert_eq!(v["from"], "compute-3@ceph#ceph", "{v}");
+            assert_eq!(v["to"].as_str(), Some(format!("{to}#ceph").as_str()), "{v}");
+            v["name"].as_str().unwrap_or("")
+        })
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["db-data", "scratch"], "{moved:#}");
+}

@@ -1,7 +1,8 @@
 //! `evacctl verify HOST [--wait] [--timeout D]`: runbook step 5. Exit 0 when every server
 //! evacuated from HOST is verified and no Cinder volume is left on it; 4 (`unhealthy`)
 //! otherwise. `--wait` polls until all are verified, nothing is pending any more, or the
-//! timeout.
+//! timeout. Where each verified (or failed) server went is journaled, as `watch` does, when a
+//! journal exists: `watch --status` shows the destination the scheduler chose.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use serde::Serialize;
 use crate::cli::{Format, VerifyArgs};
 use crate::commands::Context;
 use crate::exit_codes::ExitCode;
+use crate::journal::Journal;
 use crate::output;
 use crate::steps::StepContext;
 use crate::steps::verify::{self, Check, Verification};
@@ -41,7 +43,9 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let session = ctx.session()?;
     // An unknown host is a typo until proven otherwise.
     crate::steps::isolate::compute_service(&session.nova(), &args.host)?;
-    let cx = StepContext::new(ctx.config()?, Some(session), None, ctx.journal_path()?);
+    let path = ctx.journal_path()?;
+    let journal = open_existing_journal(&path);
+    let cx = StepContext::new(ctx.config()?, Some(session), journal.as_ref(), path);
     let started = Instant::now();
     let v = loop {
         let v = verify::verify_host(&cx, &args.host, 10).into_result()?;
@@ -82,6 +86,23 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         Format::Table | Format::Value | Format::Csv => print(&v, &summary)?,
     }
     Ok(code)
+}
+
+/// The journal, when one exists, for the verify step to record where the servers went (as
+/// `watch`'s verification does): the history's destination after a manual `host-evacuate`
+/// where the scheduler chose. A check creates no journal, and one it cannot open only costs
+/// the history its destinations (said in a warning), not the verification.
+fn open_existing_journal(path: &std::path::Path) -> Option<Journal> {
+    if !path.exists() {
+        return None;
+    }
+    match Journal::open_for_command(path, std::env::args_os()) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            tracing::warn!("{e}: where the servers went is not journaled");
+            None
+        }
+    }
 }
 
 fn print(v: &Verification, s: &Summary) -> anyhow::Result<()> {

@@ -104,13 +104,21 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     // A dry run tells nobody: what it shows has not happened. Only the holder of the leader
     // lock tells (origin A): a standby's observations would repeat the leader's.
     let tells = || !args.dry_run && is_leader();
+    // One host's event: its state before and after, and what the step concerned.
+    let tell_host = |kind,
+                     host: &str,
+                     (from, to): (HostState, HostState),
+                     why: &str,
+                     details: &serde_json::Value| {
+        let mut e = Event::new(kind, host, to.as_str(), why);
+        e.previous_state = Some(from.as_str().to_string());
+        e.run_id = run_id.clone();
+        e.details = details.clone();
+        notify(e);
+    };
     let on_transition = |t: &Transition, details: &serde_json::Value| {
         for kind in event_kinds(t).into_iter().filter(|_| tells()) {
-            let mut e = Event::new(kind, &t.host, t.to.as_str(), &t.reason);
-            e.previous_state = Some(t.from.as_str().to_string());
-            e.run_id = run_id.clone();
-            e.details = details.clone();
-            notify(e);
+            tell_host(kind, &t.host, (t.from, t.to), &t.reason, details);
         }
         if stream {
             crate::outln!(
@@ -140,6 +148,21 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     let on_alert = |why: &str| on_cluster(EventKind::Alert, "alert", why);
     let on_alert_end = |why: &str| on_cluster(EventKind::AlertEnded, "ok", why);
     let on_warning = |state: &str, why: &str| on_cluster(EventKind::Warning, state, why);
+    // Level 1's later volume move: the host stays evacuated; told once, as a state change is.
+    let on_volumes_moved = |host: &str, why: &str, details: &serde_json::Value| {
+        if tells() {
+            let evacuated = (HostState::Evacuated, HostState::Evacuated);
+            tell_host(EventKind::VolumesMoved, host, evacuated, why, details);
+        }
+        if stream {
+            crate::outln!(
+                "{}",
+                serde_json::json!({"event": EventKind::VolumesMoved.as_str(), "host": host,
+                    "reason": why,
+                    "at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()})
+            );
+        }
+    };
     let channels = notifier
         .read()
         .unwrap_or_else(|p| p.into_inner())
@@ -201,6 +224,7 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             on_alert: &on_alert,
             on_alert_end: &on_alert_end,
             on_warning: &on_warning,
+            on_volumes_moved: &on_volumes_moved,
         };
         if let Some(report) = last.take_if(|_| stopping()) {
             // Stopped between cycles: the last whole cycle is the report.
@@ -508,7 +532,7 @@ struct EvacuationRow {
     /// Where the server went: the target, or where verification found it.
     destination: Option<String>,
     result: String,
-    /// `ok` or `failed` once verified (`null`: not yet, or never by `watch`).
+    /// `ok` or `failed` once verified, by `watch` or `verify` (`null`: not yet).
     verification: Option<String>,
     detail: Option<String>,
     run_id: String,

@@ -72,6 +72,9 @@ pub struct Setup<'a> {
     pub on_alert_end: &'a (dyn Fn(&str) + Sync),
     /// Told of a cluster-wide warning (`state`, why): a take-over of the leader lock.
     pub on_warning: &'a (dyn Fn(&str, &str) + Sync),
+    /// Told (host, why, details) once level 1's later move of an evacuated host's volumes is
+    /// done and journaled: no state changes, people are still told.
+    pub on_volumes_moved: &'a (dyn Fn(&str, &str, &serde_json::Value) + Sync),
 }
 
 /// A host as the last cycle left it.
@@ -490,6 +493,7 @@ impl Engine {
     ) -> Option<String> {
         let mem = self.memories.get_mut(host)?;
         tracing::debug!("{host}: {} ({})", step.as_str(), mem.state());
+        let volumes_left = mem.volumes_left.is_some();
         let ran = run::run_step(s, host, mem, step);
         if let Some(signal) = crate::interrupt::abandoning() {
             // What a signal cut short may have failed only for being abandoned: not applied,
@@ -499,6 +503,12 @@ impl Engine {
             report.interrupted = true;
             return Some("stopping".into());
         }
+        let moved_later = match &ran.outcome {
+            core::Outcome::Done(what) if step == Step::MoveVolumes && volumes_left => {
+                Some(what.clone())
+            }
+            _ => None,
+        };
         let now = unix_now();
         let mem = self.memories.get_mut(host)?;
         match core::after(mem, host, step, ran.outcome, &s.config.policy, now) {
@@ -508,7 +518,13 @@ impl Engine {
                 None
             }
             None => {
-                persist(s, &self.persisted, host, mem);
+                let journaled = persist(s, &self.persisted, host, mem);
+                if let Some(what) = moved_later.filter(|_| journaled && mem.volumes_left.is_none())
+                {
+                    // Once the memory without `volumes_left` is journaled: no later run moves
+                    // them again, nor tells it twice.
+                    tell_volumes_moved(s, host, &what, &ran.volumes);
+                }
                 // Reading the power, or a recovery that could not be tried, leads on to the
                 // next step; anything else that changed nothing waits for the next cycle.
                 (!matches!(step, Step::ReadPower | Step::PowerOn | Step::Repair))
@@ -581,6 +597,25 @@ fn hold_host(locks: &HostLocks, host: &str) -> Result<HostLock, String> {
     }
 }
 
+/// Tells of level 1's later volume move (the host stays `evacuated`): `details.volumes_moved`
+/// names each backend's volumes and backups, from and to which cinder-volume.
+fn tell_volumes_moved(
+    s: &Setup<'_>,
+    host: &str,
+    what: &str,
+    moved: &[crate::steps::volumes::BackendMoved],
+) {
+    let details = serde_json::json!({
+        "previous_state": HostState::Evacuated.as_str(),
+        "volumes_moved": moved,
+    });
+    (s.on_volumes_moved)(
+        host,
+        &format!("{}{what}", run::VOLUMES_MOVED_LATER),
+        &details,
+    );
+}
+
 /// Journals a state change with the host's memory, logs it, tells the callback.
 fn record(s: &Setup<'_>, written: &Written, t: &Transition, mem: &Memory) {
     record_with(s, written, t, mem, &[]);
@@ -634,12 +669,13 @@ fn record_with(
 /// The memory last written per host.
 type Written = std::cell::RefCell<BTreeMap<String, serde_json::Value>>;
 
-/// Writes the host's memory to the journal (fsynced), unless it is what was written last.
-fn persist(s: &Setup<'_>, written: &Written, host: &str, mem: &Memory) {
-    let Some(j) = s.cx.journal else { return };
+/// Writes the host's memory to the journal (fsynced), unless it is what was written last;
+/// whether the journal has it.
+fn persist(s: &Setup<'_>, written: &Written, host: &str, mem: &Memory) -> bool {
+    let Some(j) = s.cx.journal else { return false };
     let data = serde_json::to_value(mem).unwrap_or(serde_json::Value::Null);
     if written.borrow().get(host) == Some(&data) {
-        return;
+        return true;
     }
     written.borrow_mut().insert(host.to_string(), data.clone());
     if let Err(e) = j.append(
@@ -654,7 +690,9 @@ fn persist(s: &Setup<'_>, written: &Written, host: &str, mem: &Memory) {
         },
     ) {
         tracing::error!("{host}: {e}");
+        return false;
     }
+    true
 }
 
 /// Whether quick_evacuate_level asks for fencing (for the startup line).

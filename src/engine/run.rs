@@ -44,6 +44,9 @@ impl ServerLine {
 pub(super) struct Ran {
     pub outcome: Outcome,
     pub servers: Vec<ServerLine>,
+    /// The volume step: what it moved, per backend (for the notification of level 1's later
+    /// move).
+    pub volumes: Vec<volumes::BackendMoved>,
 }
 
 impl From<Outcome> for Ran {
@@ -51,6 +54,7 @@ impl From<Outcome> for Ran {
         Ran {
             outcome,
             servers: Vec::new(),
+            volumes: Vec::new(),
         }
     }
 }
@@ -69,7 +73,7 @@ pub(super) fn run_step(s: &Setup<'_>, host: &str, mem: &Memory, step: Step) -> R
             force_down,
             confirm_power,
         } => isolate(s, host, force_down, confirm_power).into(),
-        Step::MoveVolumes => move_volumes(s, host, mem).into(),
+        Step::MoveVolumes => move_volumes(s, host, mem),
         Step::Evacuate => evacuate_host(s, host),
         Step::Verify => verify(s, host, mem),
     }
@@ -157,24 +161,30 @@ fn isolate(s: &Setup<'_>, host: &str, force_down: bool, confirm_power: bool) -> 
     }
 }
 
-fn move_volumes(s: &Setup<'_>, host: &str, mem: &Memory) -> Outcome {
+fn move_volumes(s: &Setup<'_>, host: &str, mem: &Memory) -> Ran {
     // Level 1's later move (the host already evacuated) waits as long as it takes.
     let later = mem.state() == HostState::Evacuated;
     let waited = if later { 0.0 } else { unix_now() - mem.since };
     match volumes::move_off_host(&s.cx, host, waited) {
-        StepOutcome::Done(Moved::Done(what)) => {
+        StepOutcome::Done(Moved::Done(what, moved)) => {
             if later {
-                tracing::info!("{host}: the volumes left behind at evacuation moved: {what}");
+                tracing::info!("{host}: {}{what}", VOLUMES_MOVED_LATER);
             }
-            Outcome::Done(what)
+            Ran {
+                volumes: moved,
+                ..Outcome::Done(what).into()
+            }
         }
-        StepOutcome::Done(Moved::Waiting(why)) => Outcome::Wait(why),
-        StepOutcome::Done(Moved::StillUp(why)) => Outcome::VolumesLeft(why),
-        StepOutcome::Failed(why) => Outcome::Alert(why),
-        StepOutcome::Refused(r) => Outcome::Alert(r.reason),
-        StepOutcome::Transient(e) => Outcome::Retry(format!("{e:#}")),
+        StepOutcome::Done(Moved::Waiting(why)) => Outcome::Wait(why).into(),
+        StepOutcome::Done(Moved::StillUp(why)) => Outcome::VolumesLeft(why).into(),
+        StepOutcome::Failed(why) => Outcome::Alert(why).into(),
+        StepOutcome::Refused(r) => Outcome::Alert(r.reason).into(),
+        StepOutcome::Transient(e) => Outcome::Retry(format!("{e:#}")).into(),
     }
 }
+
+/// The log line's and the notification's words for level 1's later volume move.
+pub(super) const VOLUMES_MOVED_LATER: &str = "the volumes left behind at evacuation moved: ";
 
 /// Servers under way already (ours or anyone's): not skipped, verified with the others.
 const UNDER_WAY: [&str; 3] = [
@@ -283,6 +293,7 @@ fn evacuate_host(s: &Setup<'_>, host: &str) -> Ran {
                 skipped,
             },
             servers,
+            volumes: Vec::new(),
         };
     }
     let done = evacuate::evacuate_host(
@@ -316,6 +327,7 @@ fn evacuate_host(s: &Setup<'_>, host: &str) -> Ran {
                 ev.not_sent()
             )),
             servers,
+            volumes: Vec::new(),
         };
     }
     if ev.in_doubt > 0 && failed == 0 {
@@ -344,6 +356,7 @@ fn evacuate_host(s: &Setup<'_>, host: &str) -> Ran {
             skipped,
         },
         servers,
+        volumes: Vec::new(),
     }
 }
 
@@ -356,9 +369,6 @@ fn verify(s: &Setup<'_>, host: &str, mem: &Memory) -> Ran {
             return Outcome::Retry(format!("{e:#}")).into();
         }
     };
-    if let Err(e) = verify::record_destinations(&s.cx, &v) {
-        tracing::warn!("{host}: cannot journal where the servers went: {e:#}");
-    }
     let mut servers: Vec<ServerLine> = v
         .servers
         .iter()
@@ -407,5 +417,9 @@ fn verify(s: &Setup<'_>, host: &str, mem: &Memory) -> Ran {
             }
         ))
     };
-    Ran { outcome, servers }
+    Ran {
+        outcome,
+        servers,
+        volumes: Vec::new(),
+    }
 }

@@ -55,6 +55,10 @@ pub enum EventKind {
     Isolated,
     /// Every server evacuated and verified.
     Evacuated,
+    /// Level 1 evacuated the host's servers without moving the volumes of its cinder-volume
+    /// still up; a later cycle moved them (the host stays evacuated).
+    #[serde(rename = "volumes-moved")]
+    VolumesMoved,
     /// Automatic work stopped on this host: a person must act.
     Alert,
     /// A cluster-wide alert (host `"*"`) is over.
@@ -81,6 +85,7 @@ impl EventKind {
             EventKind::Fenced => "fenced",
             EventKind::Isolated => "isolated",
             EventKind::Evacuated => "evacuated",
+            EventKind::VolumesMoved => "volumes-moved",
             EventKind::Alert => "alert",
             EventKind::AlertEnded => "alert-ended",
             EventKind::RecoveryFailed => "recovery-failed",

@@ -164,6 +164,7 @@ fn event_json_field_names_are_stable() {
         (EventKind::Failed, "failed"),
         (EventKind::Isolated, "isolated"),
         (EventKind::Evacuated, "evacuated"),
+        (EventKind::VolumesMoved, "volumes-moved"),
         (EventKind::Alert, "alert"),
         (EventKind::Warning, "warning"),
         (EventKind::Recovered, "recovered"),

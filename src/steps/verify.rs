@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::core::records::VERIFIED_ACTION;
-use crate::journal::{self, Fields, Kind, Record};
+use crate::journal::{self, Fields, Journal, Kind, Record};
 use crate::openstack::Session;
 use crate::openstack::cinder::Volume;
 use crate::openstack::servers::{Migration, MigrationFilter, Server, latest_per_server};
@@ -212,23 +212,37 @@ pub fn this_episode(migrations: Vec<Migration>, since: Option<&str>) -> Vec<Migr
         .collect()
 }
 
-/// The verify step: the journal's and Nova's evacuations from `host`, checked now.
+/// The verify step, for `verify` and `watch` alike: the journal's and Nova's evacuations from
+/// `host`, checked now; then, unless a dry run, where each verified (or failed) server went is
+/// journaled (the history's destination when the scheduler chose it).
 pub fn verify_host(
     cx: &StepContext<'_>,
     host: &str,
     concurrency: usize,
 ) -> StepOutcome<Verification> {
-    let run = || verify(cx.session()?, host, &cx.records()?, concurrency);
+    let run = || {
+        let records = cx.records()?;
+        let v = verify(cx.session()?, host, &records, concurrency)?;
+        if let Some(journal) = cx.journal
+            && let Err(e) = journal_verdicts(journal, &records, &v)
+        {
+            // The verdict stands; only the history lacks the destination.
+            tracing::warn!("{host}: cannot journal where the servers went: {e:#}");
+        }
+        Ok(v)
+    };
     StepOutcome::from_result(run())
 }
 
 /// Journals where each verified (or failed) server went ([`VERIFIED_ACTION`]), once per
-/// server and verdict in the host's episode: the history's destination when the scheduler
-/// chose it. Pending servers wait for a later verification.
-pub fn record_destinations(cx: &StepContext<'_>, v: &Verification) -> anyhow::Result<()> {
-    let journal = cx.writable_journal()?;
-    let records = cx.records()?;
-    let (start, _) = journal::episode_of(&records, &v.host);
+/// server and verdict in the host's episode (`records`: the journal before this
+/// verification). Pending servers wait for a later verification.
+fn journal_verdicts(
+    journal: &Journal,
+    records: &[Record],
+    v: &Verification,
+) -> std::io::Result<()> {
+    let (start, _) = journal::episode_of(records, &v.host);
     let done: BTreeSet<(&str, &str)> = records[start..]
         .iter()
         .filter(|r| r.action == VERIFIED_ACTION && r.host.as_deref() == Some(v.host.as_str()))

@@ -468,11 +468,49 @@ pub fn migrate(
     Ok(Some((plan, outcome)))
 }
 
+/// One backend's volumes and backups of the failed host, moved to a healthy cinder-volume of
+/// the same backend (`volumes` and `backups` empty: nothing was left there to move).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BackendMoved {
+    pub backend: String,
+    /// `node@backend` of the failed host's cinder-volume, and of the one that took over.
+    pub from: String,
+    pub to: String,
+    pub volumes: Vec<MovedVolume>,
+    /// The ids of the backups moved.
+    pub backups: Vec<String>,
+}
+
+/// A volume moved: its `host` in Cinder before and after (`node@backend#pool`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MovedVolume {
+    pub id: String,
+    pub name: Option<String>,
+    pub from: String,
+    pub to: String,
+}
+
+impl BackendMoved {
+    /// `ceph: 2 volume(s), 0 backup(s) moved to compute-1@ceph`, or `ceph: nothing to move`.
+    pub fn summary(&self) -> String {
+        if self.volumes.is_empty() && self.backups.is_empty() {
+            return format!("{}: nothing to move", self.backend);
+        }
+        format!(
+            "{}: {} volume(s), {} backup(s) moved to {}",
+            self.backend,
+            self.volumes.len(),
+            self.backups.len(),
+            self.to
+        )
+    }
+}
+
 /// How moving a failed host's volumes went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Moved {
-    /// Moved (or nothing to move): what was done.
-    Done(String),
+    /// Moved (or nothing to move): what was done, in one sentence and per backend.
+    Done(String, Vec<BackendMoved>),
     /// Cinder still sees the host's cinder-volume up: nothing done yet.
     Waiting(String),
     /// Cinder still sees it up after `recovery_timeout`: nothing done (the caller decides
@@ -500,9 +538,10 @@ pub fn move_off_host(cx: &StepContext<'_>, host: &str, waited: f64) -> StepOutco
     };
     let on_host: Vec<_> = services.iter().filter(|x| x.node() == host).collect();
     if on_host.is_empty() {
-        return StepOutcome::Done(Moved::Done(format!(
-            "{host} runs no cinder-volume: no volume to move"
-        )));
+        return StepOutcome::Done(Moved::Done(
+            format!("{host} runs no cinder-volume: no volume to move"),
+            Vec::new(),
+        ));
     }
     if let Some(up) = on_host.iter().find(|x| x.is_up()) {
         if waited > cx.config.policy.recovery_timeout.as_secs_f64() {
@@ -528,7 +567,8 @@ pub fn move_off_host(cx: &StepContext<'_>, host: &str, waited: f64) -> StepOutco
             StepOutcome::Refused(r) => return StepOutcome::Refused(r),
         }
     }
-    StepOutcome::Done(Moved::Done(moved.join("; ")))
+    let what: Vec<String> = moved.iter().map(BackendMoved::summary).collect();
+    StepOutcome::Done(Moved::Done(what.join("; "), moved))
 }
 
 /// One backend's volumes of the failed host to the first healthy cinder-volume of it.
@@ -539,7 +579,7 @@ fn move_backend(
     host: &str,
     backend: &str,
     services: &[VolumeService],
-) -> StepOutcome<String, String> {
+) -> StepOutcome<BackendMoved, String> {
     let mut candidates: Vec<&str> = services
         .iter()
         .filter(|x| x.node() != host && x.backend() == Some(backend) && x.is_up() && x.is_enabled())
@@ -555,8 +595,15 @@ fn move_backend(
         Ok(r) => r,
         Err(e) => return StepOutcome::Failed(e.message),
     };
+    let mut done = BackendMoved {
+        backend: backend.to_string(),
+        from: format!("{host}@{backend}"),
+        to: format!("{to}@{backend}"),
+        volumes: Vec::new(),
+        backups: Vec::new(),
+    };
     match migrate(session, &cx.config.volumes, journal, &req) {
-        Ok(None) => StepOutcome::Done(format!("{backend}: nothing to move")),
+        Ok(None) => StepOutcome::Done(done),
         Ok(Some((plan, outcome))) => {
             if !outcome.proof.ok {
                 return StepOutcome::Failed(format!(
@@ -569,11 +616,18 @@ fn move_backend(
                 plan.volumes.len(),
                 plan.backups.len()
             );
-            StepOutcome::Done(format!(
-                "{backend}: {} volume(s), {} backup(s) moved to {to}",
-                plan.volumes.len(),
-                plan.backups.len()
-            ))
+            done.volumes = plan
+                .volumes
+                .iter()
+                .map(|v| MovedVolume {
+                    id: v.id.clone(),
+                    name: v.name.clone(),
+                    from: v.current_host.clone(),
+                    to: v.new_host.clone(),
+                })
+                .collect();
+            done.backups = plan.backups.iter().map(|b| b.id.clone()).collect();
+            StepOutcome::Done(done)
         }
         Err(e) => match Refusal::of(&e) {
             Some(r) => StepOutcome::Failed(format!("volumes not moved: {}", r.reason)),
@@ -591,6 +645,23 @@ mod tests {
             base: argv.iter().map(|s| s.to_string()).collect(),
             timeout: Duration::from_secs(10),
         }
+    }
+
+    #[test]
+    fn a_backends_move_in_one_phrase() {
+        let mut m = BackendMoved {
+            backend: "ceph".into(),
+            from: "compute-3@ceph".into(),
+            to: "compute-1@ceph".into(),
+            volumes: Vec::new(),
+            backups: Vec::new(),
+        };
+        assert_eq!(m.summary(), "ceph: nothing to move");
+        m.backups.push("b1".into());
+        assert_eq!(
+            m.summary(),
+            "ceph: 0 volume(s), 1 backup(s) moved to compute-1@ceph"
+        );
     }
 
     #[test]
