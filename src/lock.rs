@@ -990,7 +990,7 @@ enum Renewed {
 }
 
 mod hosts;
-pub use hosts::{HostLock, HostLockError, HostLocks, host_lock_path};
+pub use hosts::{HostLock, HostLockError, HostLocks, host_lock_path, lock_cluster};
 
 #[cfg(test)]
 mod tests;

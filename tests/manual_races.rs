@@ -92,7 +92,15 @@ fn config_with(cloud: &SimCloud, name: &str, extra: &str) -> PathBuf {
 /// `evacctl ARGS` as a child, with the simulator's config (its Consul host keys included) and
 /// journal `journal`.
 fn spawn(cloud: &SimCloud, config: &Path, journal: &Path, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_evacctl"))
+    command(cloud, config, journal, args)
+        .spawn()
+        .expect("start evacctl")
+}
+
+/// The command [`spawn`] starts.
+fn command(cloud: &SimCloud, config: &Path, journal: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_evacctl"));
+    c
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", cloud.dir())
@@ -104,9 +112,8 @@ fn spawn(cloud: &SimCloud, config: &Path, journal: &Path, args: &[&str]) -> Chil
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start evacctl")
+        .stderr(Stdio::piped());
+    c
 }
 
 fn wait(child: Child) -> Run {
@@ -783,4 +790,46 @@ fn a_torn_journal_then_sigkill_and_resume_evacuates_nothing_twice() {
         journal_records(&journal).len() > kept,
         "the re-runs' records are read"
     );
+}
+
+/// With Consul given only by `CONSUL_HTTP_ADDR` (no `[consul.NAME]`), the host keys live there,
+/// as the leader lock does: a host another controller holds is refused (14, naming it), and
+/// the run takes a free one there.
+#[test]
+fn with_only_consul_http_addr_the_host_keys_live_in_that_consul() {
+    let cloud = SimCloud::with_scenario(&scenario(1));
+    let sim_config = std::fs::read_to_string(cloud.evacctl_config()).expect("the sim's config");
+    let mut text = String::new();
+    let mut skipping = false;
+    for line in sim_config.lines() {
+        if line.starts_with('[') {
+            skipping = line.starts_with("[consul.");
+        }
+        if !skipping && !line.starts_with("consul_cluster = ") {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    let config = cloud.dir().join("no-consul-tables.toml");
+    std::fs::write(&config, text).expect("write config");
+    let journal = cloud.dir().join("journal.jsonl");
+    let consul = Consul::of(&cloud);
+    let run = |args: &[&str]| {
+        let mut c = command(&cloud, &config, &journal, args);
+        c.env("CONSUL_HTTP_ADDR", consul.url.as_str());
+        wait(c.spawn().expect("start evacctl"))
+    };
+
+    let other = consul.session();
+    assert!(consul.acquire(&format!("{HOSTS_PREFIX}/compute-1"), &other));
+    let held = run(&["ipmi", "power", "on", "compute-1", "--yes"]);
+    assert_eq!(held.code, 14, "{}", text(&held));
+    assert!(held.stderr.contains("ctl-9"), "{}", text(&held));
+
+    // A free host is taken in that Consul and given back at the end.
+    consul.destroy(&other);
+    let free = run(&["ipmi", "power", "on", "compute-1", "--yes"]);
+    assert_eq!(free.code, 0, "{}", text(&free));
+    let key = format!("{HOSTS_PREFIX}/compute-1");
+    assert_eq!(consul.holder(&key), None, "the key was given back");
 }

@@ -380,27 +380,12 @@ fn leader_lock(config: &Config, dry_run: bool) -> anyhow::Result<Option<LeaderLo
     if dry_run || !config.lock.leader {
         return Ok(None);
     }
-    // No `[consul.NAME]`: the one cluster `CONSUL_HTTP_ADDR` describes holds it, as
-    // configured clusters would (the single-cluster cloud runs on its Consul leader too).
-    let from_env = match config.consul_clusters().next() {
-        None => consul::clusters(config)?,
-        Some(_) => Vec::new(),
-    };
-    let Some(name) = config
-        .leader_cluster()
-        .or_else(|| from_env.first().map(|c| c.name.as_str()))
+    // The same cluster as the host keys (`[lock] consul_cluster`, a management cluster, or
+    // the one `CONSUL_HTTP_ADDR` describes).
+    let Some(cluster) = crate::lock::lock_cluster(config)
+        .map_err(|e| crate::error::CliError::new(ExitCode::Config, e))?
     else {
         return Ok(None);
-    };
-    let Some(cluster) = config
-        .consul_cluster(name)
-        .or_else(|| from_env.iter().find(|c| c.name == name))
-    else {
-        return Err(crate::error::CliError::new(
-            ExitCode::Config,
-            format!("[lock] consul_cluster = \"{name}\" is not a configured [consul.NAME]"),
-        )
-        .into());
     };
     // Below a third of the TTL, so that one hung renewal does not outlive the leadership.
     let ttl = config.lock.session_ttl;
@@ -408,7 +393,7 @@ fn leader_lock(config: &Config, dry_run: bool) -> anyhow::Result<Option<LeaderLo
         timeout: (ttl / 4).max(Duration::from_secs(1)),
         ..consul::ClientOptions::default()
     };
-    let client = consul::Client::new(cluster, &options)?;
+    let client = consul::Client::new(&cluster, &options)?;
     Ok(Some(LeaderLock::new(
         client,
         &config.lock.consul_key,

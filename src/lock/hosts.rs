@@ -102,9 +102,26 @@ struct Keys {
     ttl: Duration,
 }
 
+/// The Consul cluster that holds the leader lock and the host keys: `[lock] consul_cluster`,
+/// else the first management `[consul.NAME]`, else the one cluster `CONSUL_HTTP_ADDR` describes
+/// (a single-cluster cloud runs on its Consul leader too); none with `[lock] leader = false`
+/// or without Consul. The leader lock and the host keys always live in the same one.
+pub fn lock_cluster(config: &Config) -> Result<Option<ConsulCluster>, String> {
+    if let Some(name) = config.leader_cluster() {
+        return config.consul_cluster(name).cloned().map(Some).ok_or_else(|| {
+            format!("[lock] consul_cluster = \"{name}\" is not a configured [consul.NAME]")
+        });
+    }
+    if !config.lock.leader || config.consul_clusters().next().is_some() {
+        return Ok(None);
+    }
+    let from_env = consul::clusters(config).map_err(|e| e.to_string())?;
+    Ok(from_env.into_iter().next())
+}
+
 impl HostLocks {
-    /// Host locks in `dir` (default: the directory of `[lock] file`), and in Consul when
-    /// `[lock] consul_cluster` is set. `command` names this run to whoever finds a host held.
+    /// Host locks in `dir` (default: the directory of `[lock] file`), and in the Consul of
+    /// [`lock_cluster`] when there is one. `command` names this run to whoever finds a host held.
     pub fn new(config: &Config, dir: Option<&Path>, command: &str) -> Result<HostLocks, String> {
         let dir = match dir {
             Some(d) => d.to_path_buf(),
@@ -116,16 +133,11 @@ impl HostLocks {
                 .unwrap_or(Path::new("."))
                 .to_path_buf(),
         };
-        let consul = match config.leader_cluster() {
-            None => None,
-            Some(name) => Some(Keys {
-                cluster: config.consul_cluster(name).cloned().ok_or_else(|| {
-                    format!("[lock] consul_cluster = \"{name}\" is not a configured [consul.NAME]")
-                })?,
-                prefix: config.lock.consul_key.trim_end_matches('/').to_string(),
-                ttl: config.lock.session_ttl,
-            }),
-        };
+        let consul = lock_cluster(config)?.map(|cluster| Keys {
+            cluster,
+            prefix: config.lock.consul_key.trim_end_matches('/').to_string(),
+            ttl: config.lock.session_ttl,
+        });
         Ok(HostLocks {
             dir,
             command: command.to_string(),
