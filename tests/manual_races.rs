@@ -100,8 +100,7 @@ fn spawn(cloud: &SimCloud, config: &Path, journal: &Path, args: &[&str]) -> Chil
 /// The command [`spawn`] starts.
 fn command(cloud: &SimCloud, config: &Path, journal: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_evacctl"));
-    c
-        .env_clear()
+    c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", cloud.dir())
         .env("OS_CLIENT_CONFIG_FILE", cloud.clouds_yaml())
@@ -799,19 +798,19 @@ fn a_torn_journal_then_sigkill_and_resume_evacuates_nothing_twice() {
 fn with_only_consul_http_addr_the_host_keys_live_in_that_consul() {
     let cloud = SimCloud::with_scenario(&scenario(1));
     let sim_config = std::fs::read_to_string(cloud.evacctl_config()).expect("the sim's config");
-    let mut text = String::new();
+    let mut stripped = String::new();
     let mut skipping = false;
     for line in sim_config.lines() {
         if line.starts_with('[') {
             skipping = line.starts_with("[consul.");
         }
         if !skipping && !line.starts_with("consul_cluster = ") {
-            text.push_str(line);
-            text.push('\n');
+            stripped.push_str(line);
+            stripped.push('\n');
         }
     }
     let config = cloud.dir().join("no-consul-tables.toml");
-    std::fs::write(&config, text).expect("write config");
+    std::fs::write(&config, stripped).expect("write config");
     let journal = cloud.dir().join("journal.jsonl");
     let consul = Consul::of(&cloud);
     let run = |args: &[&str]| {

@@ -108,9 +108,13 @@ struct Keys {
 /// or without Consul. The leader lock and the host keys always live in the same one.
 pub fn lock_cluster(config: &Config) -> Result<Option<ConsulCluster>, String> {
     if let Some(name) = config.leader_cluster() {
-        return config.consul_cluster(name).cloned().map(Some).ok_or_else(|| {
-            format!("[lock] consul_cluster = \"{name}\" is not a configured [consul.NAME]")
-        });
+        return config
+            .consul_cluster(name)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| {
+                format!("[lock] consul_cluster = \"{name}\" is not a configured [consul.NAME]")
+            });
     }
     if !config.lock.leader || config.consul_clusters().next().is_some() {
         return Ok(None);
