@@ -241,7 +241,9 @@ second run does nothing twice.",
     #[command(
         long_about = "Step 5 of the runbook. For the servers evacuated from HOST (from the journal \
 and from Nova's evacuation migrations): on another host, in the state they had, migration done; \
-and no Cinder volume left on HOST.",
+and no Cinder volume left on HOST. Each server's verdict and the host it now runs on are \
+journaled once (an existing journal only: verify never creates one), so `watch --status` shows \
+where each server went.",
         after_help = "Examples:\n  evacctl verify compute-3\n  evacctl verify compute-3 --wait --timeout 10m"
     )]
     Verify(VerifyArgs),
