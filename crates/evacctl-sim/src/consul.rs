@@ -49,7 +49,7 @@
 //! datacenter = "dc1"
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -431,6 +431,13 @@ fn check_json(
 fn all_checks(world: &World, c: usize, m: &[SimMember]) -> Vec<(String, Value)> {
     let index = world.consul.clusters[c].index;
     let services_here = world.consul.services_cluster == Some(c);
+    // nova-compute's state by host, once: a lookup per member keeps the answer O(n).
+    let mut nova_compute: HashMap<&str, bool> = HashMap::new();
+    if services_here {
+        for s in world.services.iter().filter(|s| s.binary == "nova-compute") {
+            nova_compute.entry(s.node.as_str()).or_insert(s.crashed);
+        }
+    }
     let mut out = Vec::new();
     for x in m.iter().filter(|x| x.status != LEFT) {
         let (status, output) = if x.status == ALIVE {
@@ -453,11 +460,8 @@ fn all_checks(world: &World, c: usize, m: &[SimMember]) -> Vec<(String, Value)> 
         if !(services_here && x.compute) {
             continue;
         }
-        if let Some(s) = world
-            .services_on(&x.host)
-            .find(|s| s.binary == "nova-compute")
-        {
-            let (status, output) = if s.crashed {
+        if let Some(&crashed) = nova_compute.get(x.host.as_str()) {
+            let (status, output) = if crashed {
                 (
                     "critical",
                     "nova-compute is not running (systemctl is-active: failed)",
