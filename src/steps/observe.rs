@@ -80,6 +80,8 @@ pub struct ClusterObservation {
     pub autopilot: Answer<AutopilotHealth>,
     pub members: Answer<Vec<Member>>,
     pub checks: Answer<Vec<HealthCheck>>,
+    /// Body bytes read from the cluster for this observation.
+    pub bytes_read: u64,
     /// Lookups by node, built on first use from the answers above (which are not changed
     /// after the observation): matching every host costs O(1) per host, not a scan.
     index: OnceLock<ClusterIndex>,
@@ -109,6 +111,15 @@ pub fn observe_consul(clusters: &[ConsulCluster], options: &ObserveOptions) -> C
     let observed = crate::pool::map_bounded(clusters, clusters.len().min(16), |c| {
         observe_cluster(c, options)
     });
+    let per_cluster: Vec<String> = observed
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.bytes_read))
+        .collect();
+    tracing::debug!(
+        "Consul: {} bytes read ({})",
+        observed.iter().map(|c| c.bytes_read).sum::<u64>(),
+        per_cluster.join(", ")
+    );
     ConsulObservation { clusters: observed }
 }
 
@@ -124,6 +135,7 @@ fn observe_cluster(cluster: &ConsulCluster, options: &ObserveOptions) -> Cluster
         autopilot: None,
         members: None,
         checks: None,
+        bytes_read: 0,
         index: OnceLock::new(),
     };
     let client = match Client::new(cluster, &options.client) {
@@ -147,13 +159,16 @@ fn observe_cluster(cluster: &ConsulCluster, options: &ObserveOptions) -> Cluster
         obs.autopilot = Some(client.autopilot_health());
     }
     if options.checks {
-        let checks = client.health_state("any");
+        // Only the checks the node-local verdicts read travel.
+        let checks = client.health_state_filtered("any", Some(network::NODE_CHECKS_FILTER));
+        obs.bytes_read = client.bytes_read();
         if matches!(checks, Err(consul::Error::Unreachable { .. })) && obs.leader.is_none() {
             obs.error = checks.err();
             return obs;
         }
         obs.checks = Some(checks);
     }
+    obs.bytes_read = client.bytes_read();
     obs.address = Some(client.address().to_string());
     obs
 }

@@ -29,6 +29,8 @@
 //! - ACLs: with `token` set, every call but `/v1/status/*` needs `X-Consul-Token` (or
 //!   `?token=`) equal to it: none is 403 "Permission denied", another is 403 "ACL not found".
 //! - Blocking queries (`?index=&wait=`) answer at once, which Consul's contract allows.
+//! - `filter=` on `/v1/health/state`, `/v1/health/node` and `/v1/health/checks`: the checks
+//!   are selected on the server, in Consul's expression language ([`filter`]).
 //!
 //! Answers use Consul's shapes and status codes; errors are plain text, as Consul's are.
 //!
@@ -60,6 +62,7 @@ use super::control::view::host_view;
 use super::http::{Reply, SimRequest};
 use super::world::{World, WorldError};
 
+pub mod filter;
 pub mod state;
 // The state and the scenario's types keep their old paths (`consul::ConsulRole`).
 pub use self::state::*;
@@ -511,7 +514,23 @@ fn health(
     arg: &str,
     req: &SimRequest,
 ) -> Reply {
-    let checks = all_checks(world, c, m);
+    let filter = match req.query_param("filter").map(filter::parse) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => {
+            return text(
+                400,
+                &format!("Failed to create boolean expression evaluator: {e}"),
+            );
+        }
+    };
+    let mut checks = all_checks(world, c, m);
+    // Consul filters the check lists on the server, before answering.
+    if let Some(f) = &filter
+        && kind != "service"
+    {
+        checks.retain(|(_, v)| f.eval(v));
+    }
     match kind {
         "node" => {
             let list: Vec<&Value> = checks
