@@ -545,7 +545,7 @@ fn nova_and_cinder_are_asked_at_once_after_one_token() {
         "faults",
         Some(
             json!({"method": "GET", "path_contains": "compute/v2.1/os-services",
-                    "latency_ms": 1500, "count": 1}),
+                    "latency_ms": 3000, "count": 1}),
         ),
     );
     let run = evacctl(&cloud, &["check-services"]);
