@@ -16,6 +16,7 @@
 //! is skipped with a warning when reading. Opening closes such a line off with a newline
 //! before anything is appended, so the next record is never glued to it (and lost with it).
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -428,9 +429,59 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     b.create(dir)
 }
 
+/// What [`read`] parsed of a journal file, kept for the next read in this process: the
+/// journal is append-only, so only what was appended since is parsed again (a year of journal
+/// is not parsed at every step of a long `watch`).
+struct Parsed {
+    dev: u64,
+    ino: u64,
+    /// Just after the last complete (newline-ended) line parsed.
+    offset: u64,
+    /// The complete lines up to `offset` (for the line numbers of warnings).
+    lines: usize,
+    /// The bytes before `offset` (at most [`CHECK_BYTES`]): a file rewritten in place (same
+    /// inode) no longer has them, and is read again from the start.
+    check: Vec<u8>,
+    records: Vec<Record>,
+    bad: usize,
+}
+
+const CHECK_BYTES: u64 = 4096;
+
+static PARSED: Mutex<Option<HashMap<PathBuf, Parsed>>> = Mutex::new(None);
+
+impl Parsed {
+    fn empty(meta: &std::fs::Metadata) -> Parsed {
+        use std::os::unix::fs::MetadataExt;
+        Parsed {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            offset: 0,
+            lines: 0,
+            check: Vec::new(),
+            records: Vec::new(),
+            bad: 0,
+        }
+    }
+
+    /// Still a prefix of `file`?
+    fn holds_for(&self, file: &File, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        if (meta.dev(), meta.ino()) != (self.dev, self.ino) || meta.len() < self.offset {
+            return false;
+        }
+        let mut now = vec![0u8; self.check.len()];
+        let from = self.offset - self.check.len() as u64;
+        file.read_exact_at(&mut now, from).is_ok() && now == self.check
+    }
+}
+
 /// Every record of a journal file (none if it does not exist). Lines that do not parse are
-/// skipped and counted.
+/// skipped and counted. A last line without its newline (being written, or torn) is parsed
+/// at every read until it is complete.
 pub fn read(path: &Path) -> io::Result<(Vec<Record>, usize)> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::FileExt;
     let file = match crate::files::open_regular(path, false) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
@@ -441,25 +492,64 @@ pub fn read(path: &Path) -> io::Result<(Vec<Record>, usize)> {
             ));
         }
     };
-    let mut records = Vec::new();
-    let mut bad = 0;
-    for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
-        let line = line?;
-        if line.iter().all(u8::is_ascii_whitespace) {
+    let meta = file.metadata()?;
+    let key = path.to_path_buf();
+    let cached = PARSED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get_or_insert_with(HashMap::new)
+        .remove(&key);
+    let mut parsed = match cached {
+        Some(p) if p.holds_for(&file, &meta) => p,
+        _ => Parsed::empty(&meta),
+    };
+    let mut reader = BufReader::new(&file);
+    reader.seek(SeekFrom::Start(parsed.offset))?;
+    let mut tail = Vec::new();
+    let mut tail_bad = 0;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        let complete = line.last() == Some(&b'\n');
+        let number = parsed.lines + 1;
+        let (records, bad) = if complete {
+            parsed.offset += n as u64;
+            parsed.lines += 1;
+            (&mut parsed.records, &mut parsed.bad)
+        } else {
+            (&mut tail, &mut tail_bad)
+        };
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<Record>(&line) {
+        match serde_json::from_slice::<Record>(text) {
             Ok(r) => records.push(r),
             Err(e) => {
-                bad += 1;
+                *bad += 1;
                 tracing::warn!(
-                    "journal {}: line {} skipped (not a record: {e})",
+                    "journal {}: line {number} skipped (not a record: {e})",
                     path.display(),
-                    i + 1
                 );
             }
         }
     }
+    let keep = parsed.offset.min(CHECK_BYTES);
+    parsed.check = vec![0u8; usize::try_from(keep).unwrap_or(0)];
+    file.read_exact_at(&mut parsed.check, parsed.offset - keep)?;
+    let mut records = Vec::with_capacity(parsed.records.len() + tail.len());
+    records.extend_from_slice(&parsed.records);
+    records.append(&mut tail);
+    let bad = parsed.bad + tail_bad;
+    PARSED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get_or_insert_with(HashMap::new)
+        .insert(key, parsed);
     Ok((records, bad))
 }
 
@@ -477,6 +567,52 @@ mod tests {
             server_status: Some("ACTIVE"),
             ..Default::default()
         }
+    }
+
+    /// A second read parses only what was appended, and answers as a first read would: a
+    /// last line still being written is not kept until it is complete, and a file replaced
+    /// or rewritten in place is read again from the start.
+    #[test]
+    fn reads_again_only_what_was_appended_with_the_same_answers() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let fresh = |path: &Path| {
+            // What a reader without the cache would say.
+            PARSED.lock().unwrap().as_mut().map(|m| m.remove(path));
+            read(path).unwrap()
+        };
+        let j = Journal::open(&path).unwrap();
+        j.append(Kind::Intent, "evacuate", "sending", fields("a"))
+            .unwrap();
+        let first = read(&path).unwrap();
+        assert_eq!(first.0.len(), 1);
+        j.append(Kind::Result, "evacuate", "accepted", fields("a"))
+            .unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"not json\n{\"half\": ").unwrap();
+        let second = read(&path).unwrap();
+        assert_eq!((second.0.len(), second.1), (2, 2), "{second:?}");
+        assert_eq!(second, fresh(&path));
+        // The last line completed: a record now, and the bad line still counted once.
+        let line = serde_json::to_string(&second.0[1]).unwrap();
+        file.write_all(b"1}\n").unwrap();
+        let third = read(&path).unwrap();
+        assert_eq!(third.1, 2, "{third:?}");
+        drop(file);
+        // In place, the same inode, longer than what was read: its old bytes are gone.
+        std::fs::write(&path, format!("{line}\n{line}\n{line}\n")).unwrap();
+        let rewritten = read(&path).unwrap();
+        assert_eq!((rewritten.0.len(), rewritten.1), (3, 0), "{rewritten:?}");
+        assert_eq!(rewritten, fresh(&path));
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, format!("{line}\n{line}\n")).unwrap();
+        let replaced = read(&path).unwrap();
+        assert_eq!(replaced.0.len(), 2);
+        assert_eq!(replaced, fresh(&path));
     }
 
     #[test]

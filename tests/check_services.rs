@@ -533,3 +533,38 @@ fn a_closed_pipe_keeps_the_verdict() {
         "the verdict survives the closed pipe: {stderr}"
     );
 }
+
+/// After the token, Nova and Cinder are asked at once: with Nova's service list held back,
+/// Cinder's whole chain is answered before it (one after the other, Cinder would only be
+/// asked once Nova answered). One token for both.
+#[test]
+fn nova_and_cinder_are_asked_at_once_after_one_token() {
+    let cloud = SimCloud::with_scenario(SCENARIO);
+    cloud.ctl(
+        "POST",
+        "faults",
+        Some(
+            json!({"method": "GET", "path_contains": "compute/v2.1/os-services",
+                    "latency_ms": 3000, "count": 1}),
+        ),
+    );
+    let run = evacctl(&cloud, &["check-services"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let log = cloud.ctl("GET", "requests", None);
+    let log = log["requests"].as_array().expect("request log");
+    let at = |api: &str, what: &str| {
+        log.iter()
+            .position(|r| r["api"] == api && r["path"].as_str().unwrap_or("").contains(what))
+            .unwrap_or_else(|| panic!("no {api} {what} in {log:?}"))
+    };
+    // The log is in the order the answers were given.
+    assert!(
+        at("volume", "os-services") < at("compute", "os-services"),
+        "Cinder waited for Nova: {log:?}"
+    );
+    let tokens = log
+        .iter()
+        .filter(|r| r["api"] == "identity" && r["method"] == "POST")
+        .count();
+    assert_eq!(tokens, 1, "{log:?}");
+}

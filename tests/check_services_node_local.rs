@@ -261,3 +261,60 @@ fn a_management_cut_alone_is_never_a_node_failure() {
     let report = check(&cloud).json();
     assert_eq!(views(&report, "compute-1").2, "node-failure", "{report}");
 }
+
+/// Consul is asked only for the checks the verdicts read (its `filter` parameter, evaluated by
+/// the server), and `-vv` says how many bytes each cluster sent.
+#[test]
+fn only_the_node_checks_are_asked_for_and_the_bytes_are_logged() {
+    let cloud = SimCloud::with_scenario(SCENARIO);
+    let config = cloud.evacctl_config();
+    let run = cloud.evacctl(
+        &[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "-vv",
+            "check-services",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let log = cloud.ctl("GET", "requests", None);
+    let asked: Vec<&Value> = log["requests"]
+        .as_array()
+        .expect("request log")
+        .iter()
+        .filter(|r| {
+            r["api"] == "consul"
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/v1/health/state/any"))
+        })
+        .collect();
+    assert!(!asked.is_empty(), "{log}");
+    for r in &asked {
+        let q = r["query"].as_str().unwrap_or("");
+        assert!(q.contains("filter=") && q.contains("serfHealth"), "{r}");
+    }
+    // The bytes read, per cluster: as many as the simulator sent the management cluster's.
+    let sent: u64 = log["requests"]
+        .as_array()
+        .expect("request log")
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/consul/management/"))
+        })
+        .map(|r| r["bytes"].as_u64().unwrap_or(0))
+        .sum();
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("Consul:") && l.contains("bytes read"))
+        .unwrap_or_else(|| panic!("no bytes line in {}", run.stderr));
+    assert!(sent > 0, "{log}");
+    assert!(
+        line.contains(&format!("management {sent}")),
+        "{sent}: {line}"
+    );
+}

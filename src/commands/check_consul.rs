@@ -241,9 +241,10 @@ fn hosts_from_consul(config: &Config, observation: &ConsulObservation) -> Vec<St
         .map(|h| (h.name(), h.consul_node.as_deref()))
         .collect();
     let mut hosts: BTreeSet<String> = configured.iter().map(|(h, _)| h.to_string()).collect();
+    let index = nodes::HostIndex::new(&configured);
     for c in &observation.clusters {
         for m in c.members().unwrap_or(&[]).iter().filter(|m| !m.is_server()) {
-            let host = nodes::host_for_node(&m.name, &configured).unwrap_or(&m.name);
+            let host = index.host_for(&m.name).unwrap_or(&m.name);
             hosts.insert(host.to_string());
         }
     }

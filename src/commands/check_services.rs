@@ -131,15 +131,27 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
         tracing::warn!("no node-local view: {e}");
         Vec::new()
     });
+    let want_cinder = args.binary.is_empty() || args.binary.iter().any(|b| b.starts_with("cinder"));
+    // The token first (one request, not one per thread); then Nova's chain (version, services),
+    // Cinder's and Consul's at once: the command takes the token plus the slowest of them.
+    // Cinder's answer is looked at only once Nova's is known good, as when it was asked after.
+    session.authenticate()?;
+    let (observed, cinder) = std::thread::scope(|s| {
+        let cinder = want_cinder
+            .then(|| s.spawn(|| openstack::Cinder::new(session).list_services(None, None)));
+        let observed = observe::observe(
+            Some(session),
+            None,
+            &clusters,
+            &observe::ObserveOptions::checks(),
+        );
+        let cinder = cinder.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (observed, cinder)
+    });
     let observe::Observation {
         nova: all_nova,
         consul: observation,
-    } = observe::observe(
-        Some(session),
-        None,
-        &clusters,
-        &observe::ObserveOptions::checks(),
-    );
+    } = observed;
     let all_nova = all_nova.unwrap_or_else(|| Ok(Vec::new()))?;
     let consul_errors: Vec<String> = observation
         .clusters
@@ -150,17 +162,13 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
         tracing::warn!("node-local view: {e}");
     }
 
-    let want_cinder = args.binary.is_empty() || args.binary.iter().any(|b| b.starts_with("cinder"));
-    let (all_cinder, cinder_error) = if want_cinder {
-        match openstack::Cinder::new(session).list_services(None, None) {
-            Ok(list) => (Some(list), None),
-            Err(e) => {
-                tracing::warn!("cannot list Cinder services: {e}");
-                (None, Some(e.to_string()))
-            }
+    let (all_cinder, cinder_error) = match cinder {
+        Some(Ok(list)) => (Some(list), None),
+        Some(Err(e)) => {
+            tracing::warn!("cannot list Cinder services: {e}");
+            (None, Some(e.to_string()))
         }
-    } else {
-        (None, None)
+        None => (None, None),
     };
 
     validate_filters(args, &all_nova, all_cinder.as_deref())?;

@@ -22,7 +22,7 @@ pub mod types;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -44,6 +44,11 @@ pub use types::{
 /// Answers larger than this are refused (a wrong port serving something else, or a bug):
 /// the largest real one, `/v1/health/state/any` of a few thousand nodes, is far smaller.
 pub const MAX_BODY: u64 = 32 << 20;
+
+/// The limit for check lists, which grow with the cloud: `/v1/health/state/any` of 50,000
+/// nodes with three checks each is about 45 MB (a filter makes it smaller where nodes carry
+/// other checks too).
+pub const MAX_CHECKS_BODY: u64 = 512 << 20;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -166,6 +171,8 @@ pub struct Client {
     timeout: Duration,
     /// The address that answered last: asked first.
     current: AtomicUsize,
+    /// Body bytes read so far (every answer, any status).
+    bytes_read: AtomicU64,
 }
 
 impl Client {
@@ -224,12 +231,18 @@ impl Client {
             http,
             timeout: options.timeout,
             current: AtomicUsize::new(0),
+            bytes_read: AtomicU64::new(0),
         })
     }
 
     /// The cluster's name (`[consul.NAME]`).
     pub fn cluster(&self) -> &str {
         &self.cluster
+    }
+
+    /// Body bytes read from the cluster by this client so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
     }
 
     /// The address asked first: the one that answered last.
@@ -286,27 +299,46 @@ impl Client {
     /// Every check of one node (`GET /v1/health/node/<node>`), from any server (`stale`).
     pub fn health_node(&self, node: &str) -> Result<Vec<HealthCheck>> {
         let path = format!("/v1/health/node/{}", segment(node));
-        self.checks(&path)
+        self.checks(&path, None)
     }
 
     /// Every check in a state, `any`, `passing`, `warning` or `critical`
     /// (`GET /v1/health/state/<state>`), from any server (`stale`).
     pub fn health_state(&self, state: &str) -> Result<Vec<HealthCheck>> {
+        self.health_state_filtered(state, None)
+    }
+
+    /// [`Client::health_state`] with Consul's `filter` expression (Consul 1.5+), evaluated on
+    /// the server: only the matching checks travel. (An agent older than 1.5 ignores it and
+    /// answers every check.)
+    pub fn health_state_filtered(
+        &self,
+        state: &str,
+        filter: Option<&str>,
+    ) -> Result<Vec<HealthCheck>> {
         let path = format!("/v1/health/state/{}", segment(state));
-        self.checks(&path)
+        self.checks(&path, filter)
     }
 
     /// Every check of a service on every node (`GET /v1/health/checks/<service>`).
     pub fn service_checks(&self, service: &str) -> Result<Vec<HealthCheck>> {
         let path = format!("/v1/health/checks/{}", segment(service));
-        self.checks(&path)
+        self.checks(&path, None)
     }
 
-    fn checks(&self, path: &str) -> Result<Vec<HealthCheck>> {
+    fn checks(&self, path: &str, filter: Option<&str>) -> Result<Vec<HealthCheck>> {
         let mut query = self.dc();
         // Any server answers: a cluster without a leader still shows its (stale) checks.
         query.push(("stale", String::new()));
-        let v: Option<Vec<HealthCheck>> = self.get(path, &query)?;
+        if let Some(f) = filter {
+            query.push(("filter", f.to_string()));
+        }
+        let raw = self.send_capped(Method::GET, path, &query, None, MAX_CHECKS_BODY)?;
+        let v: Option<Vec<HealthCheck>> = self.json(
+            self.check(raw, &Method::GET, path, &[200])?,
+            &Method::GET,
+            path,
+        )?;
         Ok(v.unwrap_or_default())
     }
 
@@ -476,6 +508,18 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&[u8]>,
     ) -> Result<Raw> {
+        self.send_capped(method, path, query, body, MAX_BODY)
+    }
+
+    /// [`Client::send`], the answer's body at most `cap` bytes.
+    fn send_capped(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&[u8]>,
+        cap: u64,
+    ) -> Result<Raw> {
         let n = self.addresses.len();
         let first = self.current.load(Ordering::Relaxed) % n.max(1);
         let mut attempts = Vec::new();
@@ -485,9 +529,11 @@ impl Client {
             let url = format!("{address}{path}");
             let started = Instant::now();
             let elapsed_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let (reason, may_have_arrived) = match self.send_once(&method, &url, query, body) {
+            let (reason, may_have_arrived) = match self.send_once(&method, &url, query, body, cap) {
                 Ok((status, body)) => {
-                    tracing::debug!(cluster = %self.cluster, %method, url, status, elapsed_ms = elapsed_ms(), "Consul");
+                    self.bytes_read
+                        .fetch_add(body.len() as u64, Ordering::Relaxed);
+                    tracing::debug!(cluster = %self.cluster, %method, url, status, bytes = body.len(), elapsed_ms = elapsed_ms(), "Consul");
                     self.current.store(i, Ordering::Relaxed);
                     return Ok(Raw {
                         status,
@@ -502,7 +548,7 @@ impl Client {
                         address: address.clone(),
                         method: method.to_string(),
                         path: path.to_string(),
-                        detail: format!("the answer is larger than {MAX_BODY} bytes"),
+                        detail: format!("the answer is larger than {cap} bytes"),
                     });
                 }
                 Err(f @ (http::Failure::TimedOut(_) | http::Failure::Broken(_))) => {
@@ -535,14 +581,15 @@ impl Client {
         })
     }
 
-    /// One request to one address: the status and the body (at most [`MAX_BODY`] bytes), the
-    /// whole answer within the client's timeout (a dripping agent is cut off).
+    /// One request to one address: the status and the body (at most `cap` bytes), the whole
+    /// answer within the client's timeout (a dripping agent is cut off).
     fn send_once(
         &self,
         method: &Method,
         url: &str,
         query: &[(&str, String)],
         body: Option<&[u8]>,
+        cap: u64,
     ) -> std::result::Result<(u16, Vec<u8>), http::Failure> {
         let mut rb = self.http.request(method.clone(), url);
         if !query.is_empty() {
@@ -554,7 +601,7 @@ impl Client {
         if let Some(b) = body {
             rb = rb.body(b.to_vec());
         }
-        let answer = http::exchange(rb, self.timeout, MAX_BODY)?;
+        let answer = http::exchange(rb, self.timeout, cap)?;
         Ok((answer.status, answer.body))
     }
 

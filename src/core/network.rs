@@ -510,6 +510,12 @@ impl NodeLocal {
 /// Is this Consul service one of the node-local view's: nova-compute (any spelling of it:
 /// `nova-compute`, `openstack-nova-compute`, `nova_compute`) or libvirt (`libvirtd`,
 /// `libvirt`, `virtqemud` is not counted)?
+/// The checks [`node_local_over_clusters`] reads, as a Consul `filter` expression: `serfHealth`
+/// and the checks whose service [`is_node_service`] (Consul's regular expressions are RE2's:
+/// `(?i)` ignores case as `is_node_service` does).
+pub const NODE_CHECKS_FILTER: &str =
+    r#"CheckID == "serfHealth" or ServiceName matches "(?i)(nova-compute|nova_compute|^libvirt)""#;
+
 pub fn is_node_service(service: &str) -> bool {
     let s = service.to_ascii_lowercase();
     s.contains("nova-compute") || s.contains("nova_compute") || s.starts_with("libvirt")

@@ -10,6 +10,8 @@
 //!    Two candidates are ambiguous and match nothing: guessing would attach a host's
 //!    verdict to another machine.
 
+use std::collections::HashMap;
+
 /// The part before the first dot.
 pub fn short_name(name: &str) -> &str {
     name.split('.').next().unwrap_or(name)
@@ -74,9 +76,183 @@ pub fn host_for_node<'a>(node: &str, hosts: &[(&'a str, Option<&'a str>)]) -> Op
     }
 }
 
+/// The node names of one cluster, indexed once so that matching every host is O(1) per host
+/// (by the rules of [`consul_node_for`], with the same answers).
+#[derive(Debug, Clone, Default)]
+pub struct NodeIndex {
+    /// Sorted, without duplicates.
+    names: Vec<String>,
+    /// ASCII-lowercased name -> the first of `names` equal to it ignoring case.
+    exact: HashMap<String, usize>,
+    /// ASCII-lowercased short name -> the first of `names` with it, and how many have it.
+    short: HashMap<String, (usize, usize)>,
+}
+
+impl NodeIndex {
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> NodeIndex {
+        let mut names: Vec<String> = names.into_iter().map(str::to_string).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut exact = HashMap::with_capacity(names.len());
+        let mut short: HashMap<String, (usize, usize)> = HashMap::with_capacity(names.len());
+        for (i, n) in names.iter().enumerate() {
+            exact.entry(n.to_ascii_lowercase()).or_insert(i);
+            short
+                .entry(short_name(n).to_ascii_lowercase())
+                .and_modify(|(_, count)| *count += 1)
+                .or_insert((i, 1));
+        }
+        NodeIndex {
+            names,
+            exact,
+            short,
+        }
+    }
+
+    /// The names, sorted.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// [`consul_node_for`] over these names.
+    pub fn node_for<'a>(
+        &'a self,
+        host: &str,
+        explicit: Option<&'a str>,
+    ) -> Option<(&'a str, NodeMatch)> {
+        if let Some(n) = explicit {
+            return Some((n, NodeMatch::Configured));
+        }
+        if let Some(&i) = self.exact.get(&host.to_ascii_lowercase()) {
+            return Some((&self.names[i], NodeMatch::Exact));
+        }
+        match self.short.get(&short_name(host).to_ascii_lowercase()) {
+            Some(&(i, 1)) => Some((&self.names[i], NodeMatch::ShortName)),
+            _ => None,
+        }
+    }
+}
+
+/// Nova hosts (name, explicit `consul_node`), indexed once: [`host_for_node`] in O(1) per node.
+#[derive(Debug, Clone, Default)]
+pub struct HostIndex<'a> {
+    /// Lowercased explicit node -> the first host naming it.
+    explicit: HashMap<String, &'a str>,
+    /// Hosts without an explicit node, by lowercased name (the first).
+    unclaimed: HashMap<String, &'a str>,
+    /// Hosts without an explicit node, by lowercased short name: the first, and how many.
+    short: HashMap<String, (&'a str, usize)>,
+}
+
+impl<'a> HostIndex<'a> {
+    pub fn new(hosts: &[(&'a str, Option<&'a str>)]) -> HostIndex<'a> {
+        let mut index = HostIndex::default();
+        for &(h, explicit) in hosts {
+            match explicit {
+                Some(e) => {
+                    index.explicit.entry(e.to_ascii_lowercase()).or_insert(h);
+                }
+                None => {
+                    index.unclaimed.entry(h.to_ascii_lowercase()).or_insert(h);
+                    index
+                        .short
+                        .entry(short_name(h).to_ascii_lowercase())
+                        .and_modify(|(_, count)| *count += 1)
+                        .or_insert((h, 1));
+                }
+            }
+        }
+        index
+    }
+
+    /// [`host_for_node`] over these hosts.
+    pub fn host_for(&self, node: &str) -> Option<&'a str> {
+        let lower = node.to_ascii_lowercase();
+        if let Some(h) = self
+            .explicit
+            .get(&lower)
+            .or_else(|| self.unclaimed.get(&lower))
+        {
+            return Some(h);
+        }
+        match self.short.get(&short_name(node).to_ascii_lowercase()) {
+            Some(&(h, 1)) => Some(h),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The indexes answer as the scans do, on names that exercise every rule.
+    #[test]
+    fn indexes_agree_with_the_scans() {
+        let nodes = [
+            "node-1",
+            "node-1.a.example",
+            "NODE-1",
+            "node-2.a.example",
+            "node-2.b.example",
+            "node-14",
+            "Node-3.x",
+            "node-24.eayun.com",
+            "compute-1",
+            "node-1",
+        ];
+        let mut sorted: Vec<&str> = nodes.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let index = NodeIndex::new(nodes);
+        let hosts = [
+            "node-1",
+            "NODE-1",
+            "node-1.z",
+            "node-2",
+            "node-2.c.example",
+            "node-14.eayun.com",
+            "node-3",
+            "NODE-3.y",
+            "node-24",
+            "Compute-1",
+            "compute-9",
+            "",
+        ];
+        for h in hosts {
+            for explicit in [None, Some("c1-storage")] {
+                assert_eq!(
+                    index.node_for(h, explicit),
+                    consul_node_for(h, explicit, &sorted),
+                    "{h} {explicit:?}"
+                );
+            }
+        }
+        let configured = [
+            ("node-14.eayun.com", None),
+            ("compute-2", Some("c2")),
+            ("compute-2b", Some("C2")),
+            ("compute-3", None),
+            ("compute-3.other", None),
+            ("Node-5.a", None),
+            ("compute-4", Some("compute-3")),
+        ];
+        let hindex = HostIndex::new(&configured);
+        for n in [
+            "node-14",
+            "c2",
+            "C2",
+            "compute-2",
+            "compute-3",
+            "compute-3.lab",
+            "node-5",
+            "NODE-5.A",
+            "ctl-1",
+            "",
+        ] {
+            assert_eq!(hindex.host_for(n), host_for_node(n, &configured), "{n}");
+        }
+    }
 
     #[test]
     fn explicit_wins_then_exact_then_short_name() {

@@ -7,7 +7,7 @@
 //! calls per candidate target; then one POST per server. Nothing is asked per server before
 //! the POSTs, so the listing does not grow with the number of servers beyond pagination.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -309,12 +309,18 @@ fn placement_targets(
     if hosts.is_empty() {
         return Ok(Vec::new());
     }
+    // By service host, else by hypervisor hostname; the first record wins, as a scan would.
+    let mut by_host: HashMap<&str, &str> = HashMap::with_capacity(hypervisors.len());
+    let mut by_name: HashMap<&str, &str> = HashMap::with_capacity(hypervisors.len());
+    for x in hypervisors {
+        by_host.entry(x.host()).or_insert(&x.id);
+        by_name.entry(&x.hypervisor_hostname).or_insert(&x.id);
+    }
     let rp_of = |h: &str| {
-        hypervisors
-            .iter()
-            .find(|x| x.host() == h)
-            .or_else(|| hypervisors.iter().find(|x| x.hypervisor_hostname == h))
-            .map(|x| x.id.clone())
+        by_host
+            .get(h)
+            .or_else(|| by_name.get(h))
+            .map(|id| id.to_string())
     };
     let mut rps = Vec::new();
     for h in hosts {

@@ -6,7 +6,8 @@
 //! [`crate::core::network`]; the helpers here only turn answers into its plain inputs.
 //! `check-consul`, `check-services` and `watch` all observe through this one function.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
@@ -17,7 +18,7 @@ use crate::core::network::{
     self, AutopilotFacts, ClusterFacts, HostVerdict, NetState, NetworkView, NodeCheck, NodeLocal,
     ObserverFacts, ObserverVerdict,
 };
-use crate::core::nodes;
+use crate::core::nodes::NodeIndex;
 use crate::core::watch::{HostFacts, NovaFacts};
 use crate::openstack::Session;
 use crate::openstack::nova::ComputeService;
@@ -79,6 +80,24 @@ pub struct ClusterObservation {
     pub autopilot: Answer<AutopilotHealth>,
     pub members: Answer<Vec<Member>>,
     pub checks: Answer<Vec<HealthCheck>>,
+    /// Body bytes read from the cluster for this observation.
+    pub bytes_read: u64,
+    /// Lookups by node, built on first use from the answers above (which are not changed
+    /// after the observation): matching every host costs O(1) per host, not a scan.
+    index: OnceLock<ClusterIndex>,
+}
+
+/// A cluster's answers indexed by node.
+#[derive(Debug, Clone, Default)]
+struct ClusterIndex {
+    /// The node names (members, else nodes with checks).
+    names: NodeIndex,
+    /// The nodes that have checks.
+    check_names: NodeIndex,
+    /// Lowercased node name -> the first member with it.
+    member: HashMap<String, usize>,
+    /// Lowercased node name -> its checks, in the answer's order.
+    checks: HashMap<String, Vec<usize>>,
 }
 
 /// What every cluster said, in the configuration's order.
@@ -92,6 +111,15 @@ pub fn observe_consul(clusters: &[ConsulCluster], options: &ObserveOptions) -> C
     let observed = crate::pool::map_bounded(clusters, clusters.len().min(16), |c| {
         observe_cluster(c, options)
     });
+    let per_cluster: Vec<String> = observed
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.bytes_read))
+        .collect();
+    tracing::debug!(
+        "Consul: {} bytes read ({})",
+        observed.iter().map(|c| c.bytes_read).sum::<u64>(),
+        per_cluster.join(", ")
+    );
     ConsulObservation { clusters: observed }
 }
 
@@ -107,6 +135,8 @@ fn observe_cluster(cluster: &ConsulCluster, options: &ObserveOptions) -> Cluster
         autopilot: None,
         members: None,
         checks: None,
+        bytes_read: 0,
+        index: OnceLock::new(),
     };
     let client = match Client::new(cluster, &options.client) {
         Ok(c) => c,
@@ -129,13 +159,16 @@ fn observe_cluster(cluster: &ConsulCluster, options: &ObserveOptions) -> Cluster
         obs.autopilot = Some(client.autopilot_health());
     }
     if options.checks {
-        let checks = client.health_state("any");
+        // Only the checks the node-local verdicts read travel.
+        let checks = client.health_state_filtered("any", Some(network::NODE_CHECKS_FILTER));
+        obs.bytes_read = client.bytes_read();
         if matches!(checks, Err(consul::Error::Unreachable { .. })) && obs.leader.is_none() {
             obs.error = checks.err();
             return obs;
         }
         obs.checks = Some(checks);
     }
+    obs.bytes_read = client.bytes_read();
     obs.address = Some(client.address().to_string());
     obs
 }
@@ -180,23 +213,78 @@ impl ClusterObservation {
         self.autopilot.as_ref()?.as_ref().ok()
     }
 
-    /// The node names this cluster knows (members, else nodes with checks).
+    fn index(&self) -> &ClusterIndex {
+        self.index.get_or_init(|| {
+            let members = self.members().unwrap_or(&[]);
+            let checks = self.checks().unwrap_or(&[]);
+            let check_names = NodeIndex::new(checks.iter().map(|c| c.node.as_str()));
+            let names = if self.members().is_some() {
+                NodeIndex::new(members.iter().map(|m| m.name.as_str()))
+            } else {
+                check_names.clone()
+            };
+            let mut member = HashMap::with_capacity(members.len());
+            for (i, m) in members.iter().enumerate() {
+                member.entry(m.name.to_ascii_lowercase()).or_insert(i);
+            }
+            let mut by_node: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, c) in checks.iter().enumerate() {
+                by_node
+                    .entry(c.node.to_ascii_lowercase())
+                    .or_default()
+                    .push(i);
+            }
+            ClusterIndex {
+                names,
+                check_names,
+                member,
+                checks: by_node,
+            }
+        })
+    }
+
+    /// The node names this cluster knows (members, else nodes with checks), sorted.
     pub fn node_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = match (self.members(), self.checks()) {
-            (Some(m), _) => m.iter().map(|m| m.name.as_str()).collect(),
-            (None, Some(c)) => c.iter().map(|c| c.node.as_str()).collect(),
-            (None, None) => Vec::new(),
-        };
-        names.sort_unstable();
-        names.dedup();
-        names
+        self.index()
+            .names
+            .names()
+            .iter()
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// A host's node in this cluster (see [`crate::core::nodes::consul_node_for`]).
+    pub fn node_for<'a>(&'a self, host: &str, explicit: Option<&'a str>) -> Option<&'a str> {
+        self.index().names.node_for(host, explicit).map(|(n, _)| n)
     }
 
     /// A node's state in this network, as the agent asked sees it.
     pub fn member_state(&self, node: &str) -> NetState {
-        self.members()
-            .and_then(|m| m.iter().find(|m| m.name.eq_ignore_ascii_case(node)))
-            .map_or(NetState::Unknown, |m| NetState::from_serf(m.status))
+        let (Some(members), Some(&i)) = (
+            self.members(),
+            self.index().member.get(&node.to_ascii_lowercase()),
+        ) else {
+            return NetState::Unknown;
+        };
+        NetState::from_serf(members[i].status)
+    }
+
+    /// A host's node among the nodes with checks, and that node's checks.
+    fn node_checks<'a>(
+        &'a self,
+        host: &str,
+        explicit: Option<&'a str>,
+    ) -> Option<Vec<&'a HealthCheck>> {
+        let all = self.checks()?;
+        let index = self.index();
+        let (node, _) = index.check_names.node_for(host, explicit)?;
+        Some(
+            index
+                .checks
+                .get(&node.to_ascii_lowercase())
+                .map(|ix| ix.iter().map(|&i| &all[i]).collect())
+                .unwrap_or_default(),
+        )
     }
 
     pub fn autopilot_facts(&self) -> Option<AutopilotFacts> {
@@ -284,9 +372,7 @@ impl ConsulObservation {
         self.clusters
             .iter()
             .map(|c| {
-                let names = c.node_names();
-                let node =
-                    nodes::consul_node_for(host, explicit, &names).map(|(n, _)| n.to_string());
+                let node = c.node_for(host, explicit).map(str::to_string);
                 let state = match (&node, c.failure()) {
                     (Some(n), None) => c.member_state(n),
                     _ => NetState::Unknown,
@@ -309,18 +395,9 @@ impl ConsulObservation {
         let mut per_cluster: Vec<(&ClusterObservation, Vec<&HealthCheck>)> = Vec::new();
         let mut checks = Vec::new();
         for c in &self.clusters {
-            let Some(all) = c.checks() else { continue };
-            let mut names: Vec<&str> = all.iter().map(|k| k.node.as_str()).collect();
-            names.sort_unstable();
-            names.dedup();
-            let Some((node, _)) = nodes::consul_node_for(host, explicit, &names) else {
-                continue;
-            };
-            let mine: Vec<&HealthCheck> = all
-                .iter()
-                .filter(|k| k.node.eq_ignore_ascii_case(node))
-                .collect();
-            per_cluster.push((c, mine));
+            if let Some(mine) = c.node_checks(host, explicit) {
+                per_cluster.push((c, mine));
+            }
         }
         let plain: Vec<(&str, Vec<NodeCheck<'_>>)> = per_cluster
             .iter()

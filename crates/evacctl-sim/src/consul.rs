@@ -29,6 +29,8 @@
 //! - ACLs: with `token` set, every call but `/v1/status/*` needs `X-Consul-Token` (or
 //!   `?token=`) equal to it: none is 403 "Permission denied", another is 403 "ACL not found".
 //! - Blocking queries (`?index=&wait=`) answer at once, which Consul's contract allows.
+//! - `filter=` on `/v1/health/state`, `/v1/health/node` and `/v1/health/checks`: the checks
+//!   are selected on the server, in Consul's expression language ([`filter`]).
 //!
 //! Answers use Consul's shapes and status codes; errors are plain text, as Consul's are.
 //!
@@ -49,7 +51,7 @@
 //! datacenter = "dc1"
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -60,6 +62,7 @@ use super::control::view::host_view;
 use super::http::{Reply, SimRequest};
 use super::world::{World, WorldError};
 
+pub mod filter;
 pub mod state;
 // The state and the scenario's types keep their old paths (`consul::ConsulRole`).
 pub use self::state::*;
@@ -431,6 +434,13 @@ fn check_json(
 fn all_checks(world: &World, c: usize, m: &[SimMember]) -> Vec<(String, Value)> {
     let index = world.consul.clusters[c].index;
     let services_here = world.consul.services_cluster == Some(c);
+    // nova-compute's state by host, once: a lookup per member keeps the answer O(n).
+    let mut nova_compute: HashMap<&str, bool> = HashMap::new();
+    if services_here {
+        for s in world.services.iter().filter(|s| s.binary == "nova-compute") {
+            nova_compute.entry(s.node.as_str()).or_insert(s.crashed);
+        }
+    }
     let mut out = Vec::new();
     for x in m.iter().filter(|x| x.status != LEFT) {
         let (status, output) = if x.status == ALIVE {
@@ -453,11 +463,8 @@ fn all_checks(world: &World, c: usize, m: &[SimMember]) -> Vec<(String, Value)> 
         if !(services_here && x.compute) {
             continue;
         }
-        if let Some(s) = world
-            .services_on(&x.host)
-            .find(|s| s.binary == "nova-compute")
-        {
-            let (status, output) = if s.crashed {
+        if let Some(&crashed) = nova_compute.get(x.host.as_str()) {
+            let (status, output) = if crashed {
                 (
                     "critical",
                     "nova-compute is not running (systemctl is-active: failed)",
@@ -507,7 +514,23 @@ fn health(
     arg: &str,
     req: &SimRequest,
 ) -> Reply {
-    let checks = all_checks(world, c, m);
+    let filter = match req.query_param("filter").map(filter::parse) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => {
+            return text(
+                400,
+                &format!("Failed to create boolean expression evaluator: {e}"),
+            );
+        }
+    };
+    let mut checks = all_checks(world, c, m);
+    // Consul filters the check lists on the server, before answering.
+    if let Some(f) = &filter
+        && kind != "service"
+    {
+        checks.retain(|(_, v)| f.eval(v));
+    }
     match kind {
         "node" => {
             let list: Vec<&Value> = checks

@@ -14,6 +14,7 @@
 //! | POST | `/_sim/tokens/revoke` | invalidate every issued token |
 //! | GET, POST, DELETE | `/_sim/faults` | list, add, clear injected faults |
 //! | GET, DELETE | `/_sim/requests` | the request log (`?since=SEQ`), or clear it |
+//! | GET | `/_sim/requests/count` | totals since start: requests, body bytes sent, handler time |
 //!
 //! Consul's controls (network cuts, leader loss, the observer cut off, a lost heartbeat) are
 //! in [`super::consul::control`].
@@ -228,6 +229,14 @@ pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
                 .collect();
             Reply::json(200, json!({ "requests": list }))
         }
+        (&Method::GET, ["requests", "count"]) => {
+            let r = &world.requests;
+            Reply::json(
+                200,
+                json!({"requests": r.total(), "bytes": r.bytes_total,
+                       "handler_seconds": r.handler_us_total as f64 / 1e6}),
+            )
+        }
         (&Method::DELETE, ["requests"]) => {
             let n = world.requests.entries.len();
             world.requests.entries.clear();
@@ -305,9 +314,13 @@ mod tests {
                 status: 200,
                 request_id: String::new(),
                 fault: None,
+                bytes: 10,
+                handler_us: 0,
             });
         }
         assert_eq!(log.entries.len(), REQUEST_LOG_CAPACITY);
+        assert_eq!(log.total(), REQUEST_LOG_CAPACITY as u64 + 5);
+        assert_eq!(log.bytes_total, 10 * (REQUEST_LOG_CAPACITY as u64 + 5));
         assert_eq!(log.entries.front().unwrap().seq, 6);
     }
 }

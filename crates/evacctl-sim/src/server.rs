@@ -358,6 +358,7 @@ async fn handle(State(app): State<App>, request: Request) -> Response<Body> {
             req.now = clock::now();
         }
     }
+    let started = std::time::Instant::now();
     let reply = match (reply, &fault) {
         (Some(r), _) => r,
         (None, Some(f)) if f.status.is_some() => fault_reply(api, f),
@@ -368,11 +369,14 @@ async fn handle(State(app): State<App>, request: Request) -> Response<Body> {
     } else {
         stamp_request_id(reply, api, &req.request_id)
     };
+    let status = reply.status.as_u16();
+    let (response, bytes) = to_response(reply, req.method == Method::HEAD);
+    let handler_us = started.elapsed().as_micros() as u64;
     tracing::info!(
         "{} {} {} {}",
         req.method,
         path_and_query,
-        reply.status.as_u16(),
+        status,
         req.request_id
     );
     if api != ApiKind::Control {
@@ -389,12 +393,14 @@ async fn handle(State(app): State<App>, request: Request) -> Response<Body> {
             query: req.raw_query.clone(),
             microversion,
             with_token: req.headers.contains_key("x-auth-token"),
-            status: reply.status.as_u16(),
+            status,
             request_id: req.request_id.clone(),
             fault: fault.as_ref().map(|f| f.id),
+            bytes,
+            handler_us,
         });
     }
-    to_response(reply, req.method == Method::HEAD)
+    response
 }
 
 fn fault_reply(api: ApiKind, f: &control::Fault) -> Reply {
@@ -461,12 +467,14 @@ fn stamp_request_id(reply: Reply, api: ApiKind, id: &str) -> Reply {
     }
 }
 
-fn to_response(reply: Reply, head: bool) -> Response<Body> {
+/// The response, and the size of the body sent.
+fn to_response(reply: Reply, head: bool) -> (Response<Body>, u64) {
     let (content_type, body) = match reply.body {
         ReplyBody::Empty => (None, String::new()),
         ReplyBody::Json(v) => (Some("application/json".to_string()), v.to_string()),
         ReplyBody::Raw(ct, text) => (Some(ct), text),
     };
+    let bytes = if head { 0 } else { body.len() as u64 };
     let mut response = Response::new(if head {
         Body::empty()
     } else {
@@ -486,7 +494,7 @@ fn to_response(reply: Reply, head: bool) -> Response<Body> {
             headers.append(n, v);
         }
     }
-    response
+    (response, bytes)
 }
 
 #[cfg(test)]

@@ -135,18 +135,33 @@ pub struct LoggedRequest {
     pub request_id: String,
     /// The injected fault that answered or delayed it, if any.
     pub fault: Option<u64>,
+    /// The body's size as sent.
+    pub bytes: u64,
+    /// Time spent answering it (the handler, not the network or injected latency), in µs.
+    pub handler_us: u64,
 }
 
 #[derive(Debug, Default)]
 pub struct RequestLog {
     next_seq: u64,
     pub entries: VecDeque<LoggedRequest>,
+    /// Totals since start, kept when the log drops its oldest entries or is cleared (for
+    /// benchmarks that make more requests than the log holds).
+    pub bytes_total: u64,
+    pub handler_us_total: u64,
 }
 
 impl RequestLog {
+    /// How many requests were logged since start.
+    pub fn total(&self) -> u64 {
+        self.next_seq
+    }
+
     pub fn push(&mut self, mut entry: LoggedRequest) {
         self.next_seq += 1;
         entry.seq = self.next_seq;
+        self.bytes_total += entry.bytes;
+        self.handler_us_total += entry.handler_us;
         if self.entries.len() >= REQUEST_LOG_CAPACITY {
             self.entries.pop_front();
         }
