@@ -6,7 +6,8 @@
 //! power; actions POST `{"ResetType": ...}` to the system's `#ComputerSystem.Reset` target:
 //! `ForceOff`, `On`, and `ForceRestart` for a power cycle (`PowerCycle` where the BMC offers
 //! only that). Reads are retried `retries` times when the BMC does not answer or answers
-//! 502-504; an action is retried only when the connection failed, so it is never sent twice.
+//! 500 or 502-504 (a GET changes nothing, and BMCs answer 500 while busy: sushy-tools' own
+//! database, iDRAC under load); an action is retried only when the connection failed, so it is never sent twice.
 //! Each answer, headers and body, must come whole within `timeout` and be at most
 //! [`MAX_ANSWER`] bytes: a BMC that drips its answer holds nobody up.
 
@@ -125,7 +126,7 @@ impl Redfish {
                 Err(Failure::Send(e)) => !is_tls_error(e),
                 Err(Failure::TimedOut(_) | Failure::Broken(_)) => true,
                 Err(Failure::TooLarge(_)) => false,
-                Ok(r) => matches!(r.status, 502..=504),
+                Ok(r) => matches!(r.status, 500 | 502..=504),
             };
             if retry && attempt < self.retries {
                 attempt += 1;
@@ -507,6 +508,46 @@ mod tests {
         // Nothing listens any more.
         let e = ok.status().unwrap_err();
         assert_eq!(e.kind, BmcErrorKind::Unreachable, "{e}");
+    }
+
+    #[test]
+    fn a_busy_bmc_s_500_is_read_again_but_an_action_is_never_sent_twice() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let gets = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = gets.clone();
+        let server = TestServer::start(move |_| {
+            let gets = gets.clone();
+            let bmc = one_system_bmc("On");
+            move |r: &crate::openstack::testserver::Recorded| {
+                let busy = r.method == "POST" || gets.fetch_add(1, Ordering::SeqCst) == 0;
+                if busy {
+                    Reply::json(500, &json!({"error": {"message": "database is locked"}}))
+                } else {
+                    bmc(r)
+                }
+            }
+        });
+        let d = Redfish::new(
+            &bmc(port_of(&server), "scheme = \"http\"\n"),
+            Secret::new("calvin-pw"),
+        )
+        .unwrap();
+        assert_eq!(d.status(), Ok(PowerState::On));
+        assert!(seen.load(Ordering::SeqCst) >= 2);
+        let listed = server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/redfish/v1/Systems")
+            .count();
+        assert_eq!(listed, 2, "the GET answered 500 was asked again, once");
+        let e = d.power_off().unwrap_err();
+        assert!(e.message.contains("HTTP 500"), "{e}");
+        let posts = server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count();
+        assert_eq!(posts, 1, "an action answered 500 is not sent again");
     }
 
     #[test]
