@@ -154,6 +154,20 @@ pub fn run_with_env(
                     humantime::format_duration(timeout)
                 ));
             }
+            Ok(None) if crate::interrupt::abandoning().is_some() => {
+                // `watch` ends within a second of SIGTERM/SIGINT: the program is stopped as a
+                // timeout would stop it, its step failing as after a timeout (a power-off, a
+                // volume move are read again by the next run before anything else is done).
+                kill_group(child.id());
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(format!(
+                    "stopped after {}: evacctl was asked to stop",
+                    humantime::format_duration(Duration::from_millis(
+                        u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+                    ))
+                ));
+            }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => {
                 kill_group(child.id());

@@ -832,3 +832,59 @@ fn with_only_consul_http_addr_the_host_keys_live_in_that_consul() {
     let key = format!("{HOSTS_PREFIX}/compute-1");
     assert_eq!(consul.holder(&key), None, "the key was given back");
 }
+
+/// `watch` gets SIGTERM while a program it runs hangs (here the fence agent reading compute-1's
+/// power, allowed 60 s): the program and what it started are stopped and `watch` ends at once
+/// (the bound here is 10 s, a liveness check), the step failing as after a timeout.
+#[test]
+fn sigterm_ends_watch_while_a_program_it_runs_hangs() {
+    use std::os::unix::fs::PermissionsExt;
+    let cloud = SimCloud::with_scenario(&scenario(1));
+    let agent = cloud.dir().join("slow-agent");
+    let pid_file = cloud.dir().join("agent.pid");
+    std::fs::write(
+        &agent,
+        format!(
+            "#!/bin/sh\nsleep 120 &\necho $! > '{}'\nwait\n",
+            pid_file.display()
+        ),
+    )
+    .expect("write the agent");
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = watch_config(&cloud, 1, "");
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    let redfish = "system_id = \"compute-1\"\n";
+    assert!(text_of.contains(redfish), "{text_of}");
+    let fence_agent = format!(
+        "driver = \"fence-agent\"\nagent = \"{}\"\ntimeout = \"60s\"\n",
+        agent.display()
+    );
+    std::fs::write(&config, text_of.replace(redfish, &fence_agent)).unwrap();
+    let journal = cloud.dir().join("journal.jsonl");
+    let child = spawn(&cloud, &config, &journal, &["watch"]);
+    let sleep_pid = || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+    };
+    let started = SimCloud::wait_for(Duration::from_secs(90), || sleep_pid().is_some());
+    let Some(sleep_pid) = started.and_then(|_| sleep_pid()) else {
+        let mut child = child;
+        let _ = child.kill();
+        panic!("the agent never ran: {}", text(&wait(child)));
+    };
+    // SAFETY: a signal to the child this test started.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let run = ends_within(child, Duration::from_secs(10), "watch after SIGTERM");
+    assert!(run.code == 0 || run.code == 143, "{}", text(&run));
+    // What the agent started is gone too (or a zombie of whoever adopted it).
+    let state = std::fs::read_to_string(format!("/proc/{sleep_pid}/stat")).unwrap_or_default();
+    let running = state
+        .rsplit(')')
+        .next()
+        .is_some_and(|rest| !rest.trim_start().starts_with('Z'));
+    assert!(!running, "the agent's sleep {sleep_pid} survived: {state}");
+}
