@@ -204,9 +204,14 @@ impl Drop for Exempt {
 /// A pause between retries: `d`, cut short by any signal asking to stop (the retry would
 /// send nothing new anyway). False when cut short.
 pub fn pause(d: Duration) -> bool {
+    sleep_unless(d, || requested().is_some())
+}
+
+/// Sleeps `d` in slices of at most 100 ms; false as soon as `cut` says so.
+fn sleep_unless(d: Duration, cut: impl Fn() -> bool) -> bool {
     let end = Instant::now().checked_add(d);
     loop {
-        if requested().is_some() {
+        if cut() {
             return false;
         }
         let left = end.map_or(Duration::from_millis(100), |e| {
@@ -237,19 +242,7 @@ impl Drop for Busy {
 
 /// Sleeps `d` in short slices; false when [`stopping`] came first (at most 100 ms late).
 pub fn sleep(d: Duration) -> bool {
-    let end = Instant::now().checked_add(d);
-    loop {
-        if stopping().is_some() || abandoning().is_some() {
-            return false;
-        }
-        let left = end.map_or(Duration::from_millis(100), |e| {
-            e.saturating_duration_since(Instant::now())
-        });
-        if left.is_zero() {
-            return true;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(100)));
-    }
+    sleep_unless(d, || stopping().is_some() || abandoning().is_some())
 }
 
 /// "not sent: stopped by SIGINT", the journal detail and the outcome's error of a request the

@@ -12,74 +12,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::races::{each_evacuated_once, evacuations, scenario, slow_evacuations};
 use common::sim::{Run, SimCloud};
 use serde_json::{Value, json};
-
-/// compute-1 dead (powered off) from the start with `n` tiny servers; compute-2 and
-/// compute-3 have room. Consul runs (the simulator's default).
-fn scenario(n: usize) -> String {
-    format!(
-        r#"
-[cloud]
-region = "RegionOne"
-service_down_time = 2
-report_interval = 1
-token_lifetime = 3600
-
-[compute]
-evacuate_accept_delay = "300ms"
-evacuate_rebuild_delay = "2s"
-
-[[users]]
-name = "admin"
-password = "sim-admin-password"
-domain = "Default"
-project = "admin"
-roles = ["admin"]
-
-[[hosts]]
-name = "ctl-1"
-zone = "internal"
-role = "controller"
-
-[[hosts]]
-name = "compute-1"
-role = "compute"
-powered_on = false
-placement = {{ vcpus = 64, memory_mb = 65536, disk_gb = 500, cpu_allocation_ratio = 1.0 }}
-
-[[hosts]]
-name = "compute-2"
-role = "compute"
-placement = {{ vcpus = 64, memory_mb = 65536, disk_gb = 500, cpu_allocation_ratio = 1.0 }}
-
-[[hosts]]
-name = "compute-3"
-role = "compute"
-placement = {{ vcpus = 64, memory_mb = 65536, disk_gb = 500, cpu_allocation_ratio = 1.0 }}
-
-[[flavors]]
-name = "m1.tiny"
-id = "1"
-vcpus = 1
-ram = 512
-disk = 1
-
-[[servers]]
-name = "vm-{{n}}"
-count = {n}
-host = "compute-1"
-flavor = "m1.tiny"
-"#
-    )
-}
 
 /// The simulator's evacctl.toml, with `extra` appended.
 fn config_with(cloud: &SimCloud, name: &str, extra: &str) -> PathBuf {
@@ -121,41 +62,6 @@ fn wait(child: Child) -> Run {
 
 fn text(run: &Run) -> String {
     format!("exit {}\n{}\n{}", run.code, run.stdout, run.stderr)
-}
-
-/// Every evacuate action waits `ms` before Nova answers it.
-fn slow_evacuations(cloud: &SimCloud, ms: u64) {
-    cloud.ctl(
-        "POST",
-        "faults",
-        Some(
-            json!({"method": "POST", "path_contains": "/action", "latency_ms": ms,
-                    "count": 10000}),
-        ),
-    );
-}
-
-/// Evacuation migrations per server id, as the simulated Nova holds them.
-fn evacuations(cloud: &SimCloud) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for m in cloud.ctl("GET", "migrations", None)["migrations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let id = m["instance_uuid"].as_str().unwrap_or_default().to_string();
-        *out.entry(id).or_default() += 1;
-    }
-    out
-}
-
-fn each_evacuated_once(cloud: &SimCloud, n: usize, what: &str) {
-    let e = evacuations(cloud);
-    assert!(
-        e.values().all(|&c| c == 1),
-        "{what}: a server was evacuated twice: {e:?}"
-    );
-    assert_eq!(e.len(), n, "{what}: not every server was evacuated: {e:?}");
 }
 
 /// How many `evacuate` records of `journal` have `field` = `value`.
@@ -798,19 +704,8 @@ fn a_torn_journal_then_sigkill_and_resume_evacuates_nothing_twice() {
 fn with_only_consul_http_addr_the_host_keys_live_in_that_consul() {
     let cloud = SimCloud::with_scenario(&scenario(1));
     let sim_config = std::fs::read_to_string(cloud.evacctl_config()).expect("the sim's config");
-    let mut stripped = String::new();
-    let mut skipping = false;
-    for line in sim_config.lines() {
-        if line.starts_with('[') {
-            skipping = line.starts_with("[consul.");
-        }
-        if !skipping && !line.starts_with("consul_cluster = ") {
-            stripped.push_str(line);
-            stripped.push('\n');
-        }
-    }
     let config = cloud.dir().join("no-consul-tables.toml");
-    std::fs::write(&config, stripped).expect("write config");
+    std::fs::write(&config, common::sim::without_consul_tables(&sim_config)).expect("write config");
     let journal = cloud.dir().join("journal.jsonl");
     let consul = Consul::of(&cloud);
     let run = |args: &[&str]| {

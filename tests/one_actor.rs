@@ -4,83 +4,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::races::{each_evacuated_once, evacuations, scenario, slow_evacuations};
 use common::sim::{Run, SimCloud};
 use serde_json::{Value, json};
-
-/// compute-1 dead from the start with `n` tiny servers; compute-2 and compute-3 have room.
-fn scenario(n: usize) -> String {
-    format!(
-        r#"
-[cloud]
-region = "RegionOne"
-service_down_time = 2
-report_interval = 1
-token_lifetime = 3600
-
-[compute]
-evacuate_accept_delay = "300ms"
-evacuate_rebuild_delay = "2s"
-
-[[users]]
-name = "admin"
-password = "sim-admin-password"
-domain = "Default"
-project = "admin"
-roles = ["admin"]
-
-[[hosts]]
-name = "ctl-1"
-zone = "internal"
-role = "controller"
-
-[[hosts]]
-name = "compute-1"
-role = "compute"
-powered_on = false
-placement = {{ vcpus = 64, memory_mb = 65536, disk_gb = 500, cpu_allocation_ratio = 1.0 }}
-
-[[hosts]]
-name = "compute-2"
-role = "compute"
-placement = {{ vcpus = 64, memory_mb = 65536, disk_gb = 500, cpu_allocation_ratio = 1.0 }}
-
-[[hosts]]
-name = "compute-3"
-role = "compute"
-placement = {{ vcpus = 64, memory_mb = 65536, disk_gb = 500, cpu_allocation_ratio = 1.0 }}
-
-[[flavors]]
-name = "m1.tiny"
-id = "1"
-vcpus = 1
-ram = 512
-disk = 1
-
-[[servers]]
-name = "vm-{{n}}"
-count = {n}
-host = "compute-1"
-flavor = "m1.tiny"
-"#
-    )
-}
-
-/// Every evacuate action waits `ms` before Nova answers it.
-fn slow_evacuations(cloud: &SimCloud, ms: u64) {
-    cloud.ctl(
-        "POST",
-        "faults",
-        Some(
-            json!({"method": "POST", "path_contains": "/action", "latency_ms": ms,
-                    "count": 10000}),
-        ),
-    );
-}
 
 fn journal_in(cloud: &SimCloud, name: &str) -> PathBuf {
     cloud.dir().join(name)
@@ -108,21 +38,6 @@ fn wait(child: Child) -> Run {
     Run::from(child.wait_with_output().expect("evacctl ends"))
 }
 
-/// Evacuation migrations per server id, as the simulated Nova holds them (it makes no other
-/// kind).
-fn evacuations(cloud: &SimCloud) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for m in cloud.ctl("GET", "migrations", None)["migrations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let id = m["instance_uuid"].as_str().unwrap_or_default().to_string();
-        *out.entry(id).or_default() += 1;
-    }
-    out
-}
-
 /// The evacuate POSTs Nova received so far.
 fn evacuate_posts(cloud: &SimCloud) -> usize {
     cloud.evacuate_posts().len()
@@ -135,16 +50,6 @@ fn server_id(cloud: &SimCloud, name: &str) -> String {
         .and_then(|s| s["id"].as_str())
         .unwrap_or_else(|| panic!("no server {name}"))
         .to_string()
-}
-
-/// Every one of the `n` servers evacuated exactly once.
-fn each_evacuated_once(cloud: &SimCloud, n: usize, what: &str) {
-    let e = evacuations(cloud);
-    assert!(
-        e.values().all(|&c| c == 1),
-        "{what}: a server was evacuated twice: {e:?}"
-    );
-    assert_eq!(e.len(), n, "{what}: not every server was evacuated: {e:?}");
 }
 
 fn both(a: &Run, b: &Run) -> String {

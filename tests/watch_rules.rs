@@ -491,18 +491,7 @@ fn a_management_only_cut_is_no_fencing_case_in_any_command() {
 fn without_consul_tables(w: &Watch) {
     let path = w.cloud.evacctl_config();
     let text = std::fs::read_to_string(&path).unwrap();
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in text.lines() {
-        if line.starts_with('[') {
-            skipping = line.starts_with("[consul.");
-        }
-        if !skipping && !line.starts_with("consul_cluster = ") {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    std::fs::write(&path, out).unwrap();
+    std::fs::write(&path, common::sim::without_consul_tables(&text)).unwrap();
 }
 
 /// Origin A with one Consul cluster given only by `CONSUL_HTTP_ADDR` (no `[consul.NAME]`):

@@ -2,5 +2,6 @@
 pub mod bmc;
 pub mod cli;
 pub mod clients;
+pub mod races;
 pub mod sim;
 pub mod watch;

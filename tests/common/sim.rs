@@ -356,3 +356,20 @@ impl Drop for SimCloud {
         let _ = self.child.wait();
     }
 }
+
+/// An evacctl configuration without its `[consul.NAME]` tables (nor `[lock] consul_cluster`):
+/// Consul is then only what `CONSUL_HTTP_ADDR` says.
+pub fn without_consul_tables(text: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            skipping = line.starts_with("[consul.");
+        }
+        if !skipping && !line.starts_with("consul_cluster = ") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
