@@ -47,6 +47,8 @@ struct Report<'a> {
     /// What said the host is fenced, or may be alive (`null`: not asked, e.g. refused before).
     fence_check: Option<FenceCheck>,
     results: &'a [Outcome],
+    /// Reserved hosts this run enabled (consumed by the failure).
+    spares_enabled: &'a [String],
     summary: Summary,
 }
 
@@ -92,6 +94,11 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
             &ServiceUpdate::disable(Some(&reason)),
         ));
     }
+    requests.extend(
+        survey
+            .spares_to_enable()
+            .map(|x| PlannedRequest::service(&x.service_id, &ServiceUpdate::enable())),
+    );
     requests.extend(
         survey
             .to_send()
@@ -149,6 +156,7 @@ pub fn run(ctx: &Context, args: &HostEvacuateArgs) -> anyhow::Result<ExitCode> {
                 isolation: None,
                 fence_check: fence,
                 results: &[],
+                spares_enabled: &[],
             })?,
             Format::Table | Format::Value | Format::Csv => {
                 if let Some(f) = &fence {
@@ -236,6 +244,7 @@ fn refused_by_fence(
                 isolation: None,
                 fence_check: None,
                 results: &[],
+                spares_enabled: &[],
             })?,
             Format::Table | Format::Value | Format::Csv => print_dry_run(&[], Some(&err), code),
         }
@@ -260,7 +269,20 @@ fn question(args: &HostEvacuateArgs, survey: &Survey, to_send: usize) -> String 
         if survey.scheduler_chooses {
             "hosts the scheduler chooses".to_string()
         } else {
-            survey.candidates.join(", ")
+            let used: Vec<String> = survey
+                .plan
+                .targets
+                .iter()
+                .filter(|t| !t.servers.is_empty())
+                .map(|t| {
+                    if survey.spares_to_enable().any(|x| x.host == t.host) {
+                        format!("{} (reserved: enabled first)", t.host)
+                    } else {
+                        t.host.clone()
+                    }
+                })
+                .collect();
+            used.join(", ")
         }
     )
 }
@@ -324,6 +346,7 @@ fn finish(
             isolation,
             fence_check,
             results: outcomes,
+            spares_enabled: &ev.spares_enabled,
             summary: s,
         })?,
         Format::Table | Format::Value | Format::Csv => {
@@ -337,6 +360,14 @@ fn finish(
                     if i.forced_down { "" } else { "already " },
                     if i.disabled { "" } else { "already " },
                     i.disabled_reason.as_deref().unwrap_or("-")
+                );
+            }
+            if !ev.spares_enabled.is_empty() {
+                crate::outln!(
+                    "\nReserved host(s) enabled for {}'s servers (consumed: no longer kept \
+                     disabled): {}",
+                    survey.host,
+                    ev.spares_enabled.join(", ")
                 );
             }
             for (id, why) in &ev.dropped {
@@ -438,15 +469,20 @@ fn print_survey(survey: &Survey) -> anyhow::Result<()> {
             src.disabled_reason.as_deref()
         )
     );
-    let mut t = output::table([
+    let prioritized = survey.servers.iter().any(|s| s.priority != 0);
+    let mut head = vec![
         "Server UUID",
         "Name",
         "Status",
         "Task State",
         "Flavor",
         "Evacuable",
-        "Target / Reason",
-    ]);
+    ];
+    if prioritized {
+        head.push("Priority");
+    }
+    head.push("Target / Reason");
+    let mut t = output::table(head);
     for s in &survey.servers {
         let why = if s.verdict.evacuable {
             s.planned_target
@@ -455,15 +491,19 @@ fn print_survey(survey: &Survey) -> anyhow::Result<()> {
         } else {
             s.verdict.reason.clone().unwrap_or_default()
         };
-        t.add_row(vec![
+        let mut row = vec![
             s.id.clone(),
             s.name.clone(),
             s.status.clone(),
             output::or_dash(s.task_state.as_deref()),
             output::or_dash(s.flavor.as_deref()),
             if s.verdict.evacuable { "yes" } else { "no" }.into(),
-            why,
-        ]);
+        ];
+        if prioritized {
+            row.push(s.priority.to_string());
+        }
+        row.push(why);
+        t.add_row(row);
     }
     crate::outln!();
     crate::commands::print_listing(Some(&format!("Servers on {}:", survey.host)), &t)?;
@@ -488,15 +528,48 @@ fn print_survey(survey: &Survey) -> anyhow::Result<()> {
         "Capacity plan (Placement; free before -> after):"
     };
     output::print_table(Some(title), &t)?;
+    if survey.recovery_method.uses_reserved() {
+        let used: Vec<String> = survey
+            .spares_used
+            .iter()
+            .map(|x| {
+                if x.needs_enable {
+                    format!("{} (disabled as reserved: enabled first)", x.host)
+                } else {
+                    x.host.clone()
+                }
+            })
+            .collect();
+        crate::outln!(
+            "Reserved hosts (recovery_method {}): {} available; used: {}",
+            survey.recovery_method.as_str(),
+            survey.spares.len(),
+            if used.is_empty() {
+                "none".to_string()
+            } else {
+                used.join(", ")
+            }
+        );
+    }
+    print_excluded(survey)?;
     if !survey.plan.unplaced.is_empty() {
-        let mut t = output::table(["Server UUID", "Name", "Needs", "Why Not"]);
+        let mut head = vec!["Server UUID", "Name", "Needs"];
+        if prioritized {
+            head.push("Priority");
+        }
+        head.push("Why Not");
+        let mut t = output::table(head);
         for u in &survey.plan.unplaced {
-            t.add_row(vec![
+            let mut row = vec![
                 u.server_id.clone(),
                 u.server_name.clone(),
                 capacity::describe(&u.resources),
-                u.why.clone(),
-            ]);
+            ];
+            if prioritized {
+                row.push(u.priority.to_string());
+            }
+            row.push(u.why.clone());
+            t.add_row(row);
         }
         crate::outln!();
         output::print_table(Some("Does not fit:"), &t)?;
@@ -506,6 +579,30 @@ fn print_survey(survey: &Survey) -> anyhow::Result<()> {
         for s in &survey.suggestions {
             crate::outln!("{s}");
         }
+    }
+    Ok(())
+}
+
+/// At most this many hosts in the "not candidates" table (`-f json` lists all).
+const EXCLUDED_SHOWN: usize = 12;
+
+/// The compute hosts that were not candidates and why (zone, aggregate, reserved, disabled,
+/// down): a few in the table, all in JSON.
+fn print_excluded(survey: &Survey) -> anyhow::Result<()> {
+    if survey.excluded.is_empty() {
+        return Ok(());
+    }
+    let mut t = output::table(["Host", "Not A Candidate Because"]);
+    for e in survey.excluded.iter().take(EXCLUDED_SHOWN) {
+        t.add_row(vec![e.host.clone(), e.why.clone()]);
+    }
+    crate::outln!();
+    output::print_table(Some("Other compute hosts, not candidates:"), &t)?;
+    if survey.excluded.len() > EXCLUDED_SHOWN {
+        crate::outln!(
+            "... and {} more (`-f json` lists every host with why)",
+            survey.excluded.len() - EXCLUDED_SHOWN
+        );
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::doc::{self, Doc, KeyPath};
 use super::*;
+use crate::core::evacuable::{DEFAULT_PRIORITY_KEY, RecoveryMethod};
 
 /// Parses, deserializes and validates a document; `path` is for messages and the base of
 /// relative paths.
@@ -125,6 +126,13 @@ struct RawEvacuation {
     require_flavor_property: Option<String>,
     skip_servers: Vec<String>,
     skip_flavors: Vec<String>,
+    same_zone: bool,
+    same_aggregate_keys: Vec<String>,
+    reserved_hosts: Vec<String>,
+    #[serde(deserialize_with = "de::empty_as_none")]
+    reserved_aggregate_key: Option<String>,
+    recovery_method: RecoveryMethod,
+    priority_key: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -517,6 +525,31 @@ fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
     let t = root.key("evacuation");
     check_names(cx, &t.key("skip_servers"), &evacuation.skip_servers)?;
     check_names(cx, &t.key("skip_flavors"), &evacuation.skip_flavors)?;
+    check_names(
+        cx,
+        &t.key("same_aggregate_keys"),
+        &evacuation.same_aggregate_keys,
+    )?;
+    check_names(cx, &t.key("reserved_hosts"), &evacuation.reserved_hosts)?;
+    if evacuation.priority_key.trim().is_empty() {
+        return Err(cx.invalid(
+            &t.key("priority_key"),
+            format!("an empty key (the default is {DEFAULT_PRIORITY_KEY:?})"),
+        ));
+    }
+    if evacuation.recovery_method.uses_reserved()
+        && evacuation.reserved_hosts.is_empty()
+        && evacuation.reserved_aggregate_key.is_none()
+    {
+        return Err(cx.invalid(
+            &t.key("recovery_method"),
+            format!(
+                "{:?} needs reserved hosts: set `reserved_hosts` or `reserved_aggregate_key` \
+                 (or use \"auto\")",
+                evacuation.recovery_method.as_str()
+            ),
+        ));
+    }
 
     // [volumes]
     let volumes = raw.volumes;

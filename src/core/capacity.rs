@@ -101,6 +101,8 @@ pub struct Target {
     pub name: String,
     pub inventories: BTreeMap<String, Inventory>,
     pub usages: Resources,
+    /// Its availability zone when zones are kept (`None`: any server may go there).
+    pub zone: Option<String>,
 }
 
 impl Target {
@@ -129,6 +131,10 @@ pub struct Demand {
     pub id: String,
     pub name: String,
     pub resources: Resources,
+    /// Higher is placed first (before size).
+    pub priority: i64,
+    /// The availability zone it must stay in (`None`: any).
+    pub zone: Option<String>,
 }
 
 /// Why `need` does not fit on a target whose free resources are `free`; `None` if it fits.
@@ -187,6 +193,7 @@ pub struct Unplaced {
     pub server_id: String,
     pub server_name: String,
     pub resources: Resources,
+    pub priority: i64,
     pub why: String,
 }
 
@@ -247,36 +254,62 @@ fn headroom(need: &Resources, cap: &Resources, free: &Resources) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Places `demands` on `targets`, largest first, each on the target left emptiest.
-pub fn plan(demands: &[Demand], targets: &[Target]) -> Plan {
-    let caps: Vec<Resources> = targets.iter().map(Target::capacity).collect();
-    let before: Vec<Resources> = targets.iter().map(Target::free).collect();
-    let mut free = before.clone();
-    let mut total_cap = Resources::new();
-    for c in &caps {
-        add(&mut total_cap, c);
+/// Why `d` cannot go to `t` now (`free`: what `t` has left); `None` if it fits.
+fn refusal(d: &Demand, t: &Target, free: &Resources) -> Option<String> {
+    if let (Some(dz), Some(tz)) = (&d.zone, &t.zone)
+        && dz != tz
+    {
+        return Some(format!("zone {tz}, not the server's {dz}"));
     }
-    let mut order: Vec<&Demand> = demands.iter().collect();
-    order.sort_by(|a, b| {
-        dominant_share(&b.resources, &total_cap)
-            .total_cmp(&dominant_share(&a.resources, &total_cap))
-            .then_with(|| a.name.cmp(&b.name))
-            .then_with(|| a.id.cmp(&b.id))
-    });
+    misfit(&d.resources, &t.inventories, free)
+}
+
+/// At most this many targets are named in a "does not fit" reason (a cloud has thousands).
+const WHY_SHOWN: usize = 8;
+
+/// Places `demands` on `targets`, highest priority first, then largest first, each on the
+/// target left emptiest.
+pub fn plan(demands: &[Demand], targets: &[Target]) -> Plan {
+    plan_tiers(
+        demands,
+        &[Tier {
+            targets,
+            few: false,
+        }],
+    )
+}
+
+/// A group of targets the plan fills before the next group.
+#[derive(Clone, Copy, Debug)]
+pub struct Tier<'a> {
+    pub targets: &'a [Target],
+    /// Use as few of them (in their order) as place as many demands as all of them would:
+    /// reserved hosts, each of which must be enabled to be used.
+    pub few: bool,
+}
+
+/// The demands not placed by one pass.
+struct Pass {
+    placed: Vec<Vec<String>>,
+    assignments: Vec<Assignment>,
+    free: Vec<Resources>,
+    left: Vec<usize>,
+}
+
+/// One pass over `targets` for the demands `todo` (indexes into `demands`, in placing order).
+fn place(demands: &[Demand], todo: &[usize], targets: &[Target], caps: &[Resources]) -> Pass {
+    let mut free: Vec<Resources> = targets.iter().map(Target::free).collect();
     let mut placed: Vec<Vec<String>> = vec![Vec::new(); targets.len()];
     let mut assignments = Vec::new();
-    let mut unplaced = Vec::new();
-    for d in order {
+    let mut left = Vec::new();
+    for &di in todo {
+        let d = &demands[di];
         let mut best: Option<(usize, f64)> = None;
-        let mut why = Vec::new();
         for (i, t) in targets.iter().enumerate() {
-            match misfit(&d.resources, &t.inventories, &free[i]) {
-                Some(w) => why.push(format!("{}: {w}", t.name)),
-                None => {
-                    let h = headroom(&d.resources, &caps[i], &free[i]);
-                    if best.is_none_or(|(_, bh)| h > bh) {
-                        best = Some((i, h));
-                    }
+            if refusal(d, t, &free[i]).is_none() {
+                let h = headroom(&d.resources, &caps[i], &free[i]);
+                if best.is_none_or(|(_, bh)| h > bh) {
+                    best = Some((i, h));
                 }
             }
         }
@@ -295,18 +328,107 @@ pub fn plan(demands: &[Demand], targets: &[Target]) -> Plan {
                     resources: d.resources.clone(),
                 });
             }
-            None => unplaced.push(Unplaced {
+            None => left.push(di),
+        }
+    }
+    Pass {
+        placed,
+        assignments,
+        free,
+        left,
+    }
+}
+
+/// Places `demands` tier after tier: what the first tier cannot take goes to the second, and
+/// so on. Within a tier, as [`plan`]. A `few` tier counts only the hosts it uses.
+pub fn plan_tiers(demands: &[Demand], tiers: &[Tier<'_>]) -> Plan {
+    let all: Vec<&Target> = tiers.iter().flat_map(|t| t.targets.iter()).collect();
+    let mut total_cap = Resources::new();
+    for t in &all {
+        add(&mut total_cap, &t.capacity());
+    }
+    let mut order: Vec<usize> = (0..demands.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&demands[a], &demands[b]);
+        b.priority
+            .cmp(&a.priority)
+            .then_with(|| {
+                dominant_share(&b.resources, &total_cap)
+                    .total_cmp(&dominant_share(&a.resources, &total_cap))
+            })
+            .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let mut todo = order;
+    let mut assignments = Vec::new();
+    let mut plans: Vec<TargetPlan> = Vec::new();
+    let mut counted: Vec<(&Target, Resources)> = Vec::new();
+    for tier in tiers {
+        let mut used = tier.targets;
+        if tier.few {
+            if todo.is_empty() {
+                used = &[];
+            } else {
+                let caps: Vec<Resources> = tier.targets.iter().map(Target::capacity).collect();
+                let most = place(demands, &todo, tier.targets, &caps).left.len();
+                // The shortest prefix that does as well as the whole tier.
+                // Binary search: more hosts never place fewer (near enough for a greedy plan;
+                // whatever k is chosen, the pass below places exactly on those k).
+                let k = (1..=tier.targets.len())
+                    .collect::<Vec<_>>()
+                    .partition_point(|&k| {
+                        place(demands, &todo, &tier.targets[..k], &caps[..k])
+                            .left
+                            .len()
+                            > most
+                    })
+                    + 1;
+                let k = k.min(tier.targets.len());
+                used = &tier.targets[..k];
+            }
+        }
+        let caps: Vec<Resources> = used.iter().map(Target::capacity).collect();
+        let pass = place(demands, &todo, used, &caps);
+        for (i, t) in used.iter().enumerate() {
+            plans.push(TargetPlan {
+                host: t.name.clone(),
+                capacity: caps[i].clone(),
+                free_before: t.free(),
+                free_after: pass.free[i].clone(),
+                servers: pass.placed[i].clone(),
+            });
+            counted.push((t, pass.free[i].clone()));
+        }
+        assignments.extend(pass.assignments);
+        todo = pass.left;
+    }
+    // Why not, against every counted target as the plan left it (a few named).
+    let unplaced: Vec<Unplaced> = todo
+        .iter()
+        .map(|&di| {
+            let d = &demands[di];
+            let why: Vec<String> = counted
+                .iter()
+                .filter_map(|(t, free)| refusal(d, t, free).map(|w| format!("{}: {w}", t.name)))
+                .collect();
+            let why = match why.len() {
+                0 => "no target host".to_string(),
+                n if n > WHY_SHOWN => format!(
+                    "{}; and {} more host(s)",
+                    why[..WHY_SHOWN].join("; "),
+                    n - WHY_SHOWN
+                ),
+                _ => why.join("; "),
+            };
+            Unplaced {
                 server_id: d.id.clone(),
                 server_name: d.name.clone(),
                 resources: d.resources.clone(),
-                why: if why.is_empty() {
-                    "no target host".to_string()
-                } else {
-                    why.join("; ")
-                },
-            }),
-        }
-    }
+                priority: d.priority,
+                why,
+            }
+        })
+        .collect();
     let mut unplaced_total = Resources::new();
     for u in &unplaced {
         add(&mut unplaced_total, &u.resources);
@@ -316,8 +438,8 @@ pub fn plan(demands: &[Demand], targets: &[Target]) -> Plan {
         add(&mut need_total, &d.resources);
     }
     let mut free_total = Resources::new();
-    for f in &before {
-        add(&mut free_total, f);
+    for p in &plans {
+        add(&mut free_total, &p.free_before);
     }
     let shortfall = if unplaced.is_empty() {
         Resources::new()
@@ -335,17 +457,7 @@ pub fn plan(demands: &[Demand], targets: &[Target]) -> Plan {
     };
     Plan {
         assignments,
-        targets: targets
-            .iter()
-            .enumerate()
-            .map(|(i, t)| TargetPlan {
-                host: t.name.clone(),
-                capacity: caps[i].clone(),
-                free_before: before[i].clone(),
-                free_after: free[i].clone(),
-                servers: placed[i].clone(),
-            })
-            .collect(),
+        targets: plans,
         unplaced,
         unplaced_total,
         shortfall,
@@ -432,6 +544,7 @@ mod tests {
                 ("DISK_GB".to_string(), 0),
             ]
             .into(),
+            zone: None,
         }
     }
 
@@ -445,7 +558,138 @@ mod tests {
                 ("DISK_GB".to_string(), disk),
             ]
             .into(),
+            priority: 0,
+            zone: None,
         }
+    }
+
+    fn in_zone<T>(mut x: T, set: impl FnOnce(&mut T)) -> T {
+        set(&mut x);
+        x
+    }
+
+    #[test]
+    fn servers_stay_in_their_zone() {
+        let t = |n: &str, z: &str| in_zone(target(n, 0, 0), |t| t.zone = Some(z.into()));
+        let d = |id: &str, z: &str| in_zone(demand(id, 1, 1024, 10), |d| d.zone = Some(z.into()));
+        let p = plan(
+            &[d("a", "az2"), d("b", "az2"), d("c", "az1")],
+            &[t("c1", "az1"), t("c2", "az1"), t("c4", "az2")],
+        );
+        assert!(p.fits(), "{p:?}");
+        assert_eq!(p.target_of("a"), Some("c4"));
+        assert_eq!(p.target_of("b"), Some("c4"));
+        assert!(matches!(p.target_of("c"), Some("c1" | "c2")));
+        // No room left in az2: the server waits rather than crossing zones, and says why.
+        let p = plan(
+            &[
+                d("a", "az2"),
+                d("b", "az2"),
+                d("c", "az2"),
+                d("d", "az2"),
+                d("e", "az2"),
+            ],
+            &[t("c1", "az1"), t("c4", "az2")],
+        );
+        assert_eq!(p.assignments.len(), 4);
+        assert_eq!(p.unplaced.len(), 1);
+        let why = &p.unplaced[0].why;
+        assert!(why.contains("c1: zone az1, not the server's az2"), "{why}");
+        assert!(why.contains("c4: VCPU 1 > free 0"), "{why}");
+    }
+
+    #[test]
+    fn higher_priority_is_placed_first_when_room_is_short() {
+        // One target with 4 VCPU: the servers of priority 10 and 5 fit, the one of
+        // priority 0 does not, although it is listed first and as large.
+        let d = |id: &str, vcpu, prio| in_zone(demand(id, vcpu, 512, 1), |d| d.priority = prio);
+        let p = plan(
+            &[d("big", 2, 0), d("gold", 2, 10), d("silver", 2, 5)],
+            &[target("c1", 0, 0)],
+        );
+        assert_eq!(p.target_of("gold"), Some("c1"));
+        assert_eq!(p.target_of("silver"), Some("c1"));
+        assert_eq!(p.unplaced.len(), 1);
+        assert_eq!(p.unplaced[0].server_id, "big");
+        assert_eq!(p.unplaced[0].priority, 0);
+        // Equal priorities: largest first, as before.
+        let p = plan(
+            &[d("a", 1, 0), d("b", 1, 0), d("big", 2, 0), d("c", 1, 0)],
+            &[target("c1", 0, 0)],
+        );
+        assert_eq!(p.target_of("big"), Some("c1"));
+        assert_eq!(p.unplaced.len(), 1);
+    }
+
+    #[test]
+    fn a_few_reserved_hosts_are_used_only_as_needed() {
+        let demands: Vec<Demand> = (0..6)
+            .map(|i| demand(&format!("s{i}"), 1, 512, 1))
+            .collect();
+        let reserved = [target("r1", 0, 0), target("r2", 0, 0), target("r3", 0, 0)];
+        // 6 VCPU: r1 and r2 (4 each) suffice; r3 is not counted.
+        let p = plan_tiers(
+            &demands,
+            &[Tier {
+                targets: &reserved,
+                few: true,
+            }],
+        );
+        assert!(p.fits());
+        let hosts: Vec<&str> = p.targets.iter().map(|t| t.host.as_str()).collect();
+        assert_eq!(hosts, ["r1", "r2"]);
+        // Ordinary hosts first (auto_priority): c1 is nearly full, one reserved host takes
+        // the rest.
+        let ordinary = [target("c1", 2, 0)];
+        let p = plan_tiers(
+            &demands,
+            &[
+                Tier {
+                    targets: &ordinary,
+                    few: false,
+                },
+                Tier {
+                    targets: &reserved,
+                    few: true,
+                },
+            ],
+        );
+        assert!(p.fits(), "{p:?}");
+        let used: Vec<(&str, usize)> = p
+            .targets
+            .iter()
+            .map(|t| (t.host.as_str(), t.servers.len()))
+            .collect();
+        assert_eq!(used, [("c1", 2), ("r1", 4)]);
+        // Nothing left for the reserved tier: none is used.
+        let p = plan_tiers(
+            &demands[..1],
+            &[
+                Tier {
+                    targets: &ordinary,
+                    few: false,
+                },
+                Tier {
+                    targets: &reserved,
+                    few: true,
+                },
+            ],
+        );
+        assert_eq!(p.targets.len(), 1);
+        // Too little everywhere: every reserved host is used, the rest is named.
+        let many: Vec<Demand> = (0..20)
+            .map(|i| demand(&format!("s{i}"), 1, 512, 1))
+            .collect();
+        let p = plan_tiers(
+            &many,
+            &[Tier {
+                targets: &reserved,
+                few: true,
+            }],
+        );
+        assert_eq!(p.targets.len(), 3);
+        assert_eq!(p.unplaced.len(), 8);
+        assert!(p.unplaced[0].why.contains("r1: VCPU 1 > free 0"));
     }
 
     #[test]

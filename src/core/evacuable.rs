@@ -13,9 +13,47 @@ use crate::core::capacity::FlavorView;
 use crate::core::network::{HostVerdict, NodeLocal};
 use crate::core::time::parse_timestamp;
 
-/// Which servers of a failed host are evacuated (`[evacuation]` of the configuration, read
-/// by `config`).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+/// Where a failed host's servers may go (Masakari's recovery methods, by the same names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryMethod {
+    /// The ordinary (enabled) hosts only; reserved hosts stay disabled.
+    #[default]
+    Auto,
+    /// The reserved hosts only, as few enabled as the plan needs.
+    ReservedHost,
+    /// The ordinary hosts first; reserved hosts for what does not fit there.
+    AutoPriority,
+    /// The reserved hosts first; ordinary hosts for what does not fit there.
+    RhPriority,
+}
+
+impl RecoveryMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecoveryMethod::Auto => "auto",
+            RecoveryMethod::ReservedHost => "reserved_host",
+            RecoveryMethod::AutoPriority => "auto_priority",
+            RecoveryMethod::RhPriority => "rh_priority",
+        }
+    }
+
+    /// It may use reserved hosts at all.
+    pub fn uses_reserved(self) -> bool {
+        self != RecoveryMethod::Auto
+    }
+}
+
+/// The disabled reason that marks a reserved host in Nova (`watch` writes it; any host
+/// disabled with it counts as reserved, configured or not).
+pub const RESERVED_REASON: &str = "evacctl: reserved";
+
+/// The default `priority_key`: server metadata, else flavor extra spec.
+pub const DEFAULT_PRIORITY_KEY: &str = "evacctl:priority";
+
+/// Which servers of a failed host are evacuated, where to, and in what order (`[evacuation]`
+/// of the configuration, read by `config`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EvacuationConfig {
     /// Only servers with this metadata key set to `"true"`; `None`: all.
     pub require_metadata: Option<String>,
@@ -28,6 +66,63 @@ pub struct EvacuationConfig {
     pub skip_servers: Vec<String>,
     /// Flavor names or IDs whose servers are never evacuated.
     pub skip_flavors: Vec<String>,
+    /// Plan (and target) each server only onto hosts of its own availability zone.
+    pub same_zone: bool,
+    /// Host aggregate metadata keys: a server stays among hosts whose aggregates carry the
+    /// same value of each key as its host's (no constraint for a key its host lacks).
+    pub same_aggregate_keys: Vec<String>,
+    /// Spare hosts kept disabled (`evacctl: reserved`) until a failure needs them.
+    pub reserved_hosts: Vec<String>,
+    /// Hosts of aggregates with this metadata key set to `"true"` are reserved too.
+    pub reserved_aggregate_key: Option<String>,
+    pub recovery_method: RecoveryMethod,
+    /// Server metadata key (else flavor extra spec) holding an integer priority: higher is
+    /// sent first and, when room is short, placed first.
+    pub priority_key: String,
+}
+
+impl Default for EvacuationConfig {
+    fn default() -> Self {
+        EvacuationConfig {
+            require_metadata: None,
+            require_tag: None,
+            require_flavor_property: None,
+            skip_servers: Vec::new(),
+            skip_flavors: Vec::new(),
+            same_zone: true,
+            same_aggregate_keys: Vec::new(),
+            reserved_hosts: Vec::new(),
+            reserved_aggregate_key: None,
+            recovery_method: RecoveryMethod::Auto,
+            priority_key: DEFAULT_PRIORITY_KEY.to_string(),
+        }
+    }
+}
+
+/// A server's priority under `key`: its metadata, else its flavor's extra spec; 0 when
+/// neither says (or says something that is not an integer: then also why not).
+pub fn priority(server: &dyn ServerView, key: &str) -> (i64, Option<String>) {
+    let raw = server
+        .metadata()
+        .get(key)
+        .map(|v| ("metadata", v))
+        .or_else(|| {
+            server
+                .flavor()
+                .extra_specs()
+                .get(key)
+                .map(|v| ("flavor extra spec", v))
+        });
+    match raw {
+        None => (0, None),
+        Some((from, v)) => match v.trim().parse::<i64>() {
+            Ok(p) => (p, None),
+            Err(_) => (
+                0,
+                Some(format!("{from} {key}={v:?} is not an integer: priority 0")),
+            ),
+        },
+    }
 }
 
 /// What the core reads of a server (Nova's server, as the steps have it).

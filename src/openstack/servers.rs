@@ -73,6 +73,9 @@ pub struct Server {
     pub launched_at: Option<String>,
     #[serde(default, deserialize_with = "string_map")]
     pub metadata: BTreeMap<String, String>,
+    /// The zone of the host it was scheduled to (empty or absent: unknown).
+    #[serde(rename = "OS-EXT-AZ:availability_zone", default)]
+    pub availability_zone: Option<String>,
     /// 2.26+.
     #[serde(default, deserialize_with = "null_as_default")]
     pub tags: Vec<String>,
@@ -348,6 +351,28 @@ impl Nova {
             .max_version(HYPERVISORS_MAX);
         self.session().list_all(&req, "hypervisors")
     }
+
+    /// `GET /os-aggregates`: every host aggregate (admin), with its hosts and metadata.
+    pub fn list_aggregates(&self) -> Result<Vec<Aggregate>> {
+        let req = Request::get(ServiceType::Compute, "/os-aggregates");
+        self.session().list_all(&req, "aggregates")
+    }
+}
+
+/// One host aggregate of `GET /os-aggregates`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aggregate {
+    #[serde(deserialize_with = "super::nova::string_or_integer")]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub availability_zone: Option<String>,
+    /// Nova writes `null` for an aggregate without hosts.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub hosts: Vec<String>,
+    #[serde(default, deserialize_with = "string_map")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// The last compute microversion whose hypervisor detail needs no RPC to the computes.

@@ -14,18 +14,20 @@ use serde::Serialize;
 
 use crate::bmc::PowerState;
 use crate::config::EvacuationConfig;
-use crate::core::capacity::{self, Demand, Plan, Resources, Target};
+use crate::core::capacity::{self, Demand, Plan, Resources, Target, Tier};
+use crate::core::evacuable::RecoveryMethod;
 use crate::core::evacuable::{
     self, AliveEvidence, Clock, Facts, FenceCheck, JournalState, PowerEvidence, Verdict,
     VerdictView,
 };
 use crate::core::records::NOT_SENT;
+use crate::core::targets::{self, AggregateFacts, Candidates, Excluded, HostFacts, Spare};
 use crate::interrupt;
 use crate::journal::{self, Fields, Journal, Kind, Record};
 use crate::openstack::microversion::Microversion;
 use crate::openstack::nova::{ComputeService, Nova, ServiceUpdate};
 use crate::openstack::servers::{
-    EvacuateRequest, Hypervisor, Migration, MigrationFilter, Server, evacuate_body,
+    Aggregate, EvacuateRequest, Hypervisor, Migration, MigrationFilter, Server, evacuate_body,
     latest_per_server,
 };
 use crate::openstack::{Placement, Session};
@@ -88,6 +90,10 @@ pub struct ServerEntry {
     pub verdict: VerdictView,
     /// Where the plan puts it (`null`: not evacuable, or does not fit).
     pub planned_target: Option<String>,
+    /// From `priority_key` (metadata, else flavor extra spec); higher goes first.
+    pub priority: i64,
+    /// Its availability zone, as Nova shows it.
+    pub zone: Option<String>,
 }
 
 /// Everything learned before acting.
@@ -99,6 +105,14 @@ pub struct Survey {
     pub scheduler_chooses: bool,
     /// The hosts whose Placement capacity was counted.
     pub candidates: Vec<String>,
+    pub recovery_method: RecoveryMethod,
+    /// The other compute hosts, and why each is not a candidate (zone, aggregate, reserved,
+    /// disabled, down).
+    pub excluded: Vec<Excluded>,
+    /// The reserved hosts that could be used, in order of use.
+    pub spares: Vec<Spare>,
+    /// The reserved hosts the plan uses (each enabled before the first request, if disabled).
+    pub spares_used: Vec<Spare>,
     pub servers: Vec<ServerEntry>,
     pub plan: Plan,
     /// When not everything fits: what would work.
@@ -126,9 +140,13 @@ impl Survey {
 
     /// The servers that will be sent: every evacuable one that has a place in the plan.
     pub fn to_send(&self) -> Vec<&ServerEntry> {
-        self.evacuable()
+        let mut v: Vec<&ServerEntry> = self
+            .evacuable()
             .filter(|s| self.plan.target_of(&s.id).is_some())
-            .collect()
+            .collect();
+        // Higher priority first (stable: by name within a priority, as listed).
+        v.sort_by_key(|s| std::cmp::Reverse(s.priority));
+        v
     }
 
     /// Refuses (unsafe) unless the source is down, and unless everything fits or
@@ -163,6 +181,11 @@ impl Survey {
         Ok(())
     }
 
+    /// The reserved hosts of the plan still disabled: enabled before the first request.
+    pub fn spares_to_enable(&self) -> impl Iterator<Item = &Spare> {
+        self.spares_used.iter().filter(|s| s.needs_enable)
+    }
+
     /// The request that would be sent for a server (for `--dry-run`).
     pub fn request_for(
         &self,
@@ -172,8 +195,9 @@ impl Survey {
         PlannedRequest::evacuate(&entry.id, self.target_to_send(&entry.id), version)
     }
 
-    /// The `host` sent for a server: the planned target when the operator named targets, else
-    /// none (the scheduler chooses).
+    /// The `host` sent for a server: the planned target when the operator named targets, or
+    /// when the zone, aggregate or reserved-host rules keep some enabled host out; else none
+    /// (the scheduler chooses).
     fn target_to_send(&self, id: &str) -> Option<String> {
         if self.scheduler_chooses {
             None
@@ -359,6 +383,7 @@ fn placement_targets(
             name: h.clone(),
             inventories: BTreeMap::new(),
             usages: Resources::new(),
+            zone: None,
         })
         .collect();
     for (&(i, _), r) in calls.iter().zip(got) {
@@ -370,10 +395,54 @@ fn placement_targets(
     Ok(targets)
 }
 
+/// The targets a plan may use: ordinary hosts, then (or before) reserved ones.
+#[derive(Clone, Debug, Default)]
+pub struct Pool {
+    pub ordinary: Vec<Target>,
+    /// Reserved hosts with their Placement counts, in order of use.
+    pub spares: Vec<(Spare, Target)>,
+    pub method: RecoveryMethod,
+    /// Every request names its host (the operator named targets, or rules keep hosts out).
+    pub targeted: bool,
+}
+
+/// Nova's nova-compute services as the target rules read them.
+fn host_facts(services: &[ComputeService]) -> Vec<HostFacts<'_>> {
+    services
+        .iter()
+        .map(|s| HostFacts {
+            host: &s.host,
+            service_id: &s.id,
+            zone: s.zone.as_deref().filter(|z| !z.is_empty()),
+            enabled: s.is_enabled(),
+            up: s.is_up(),
+            forced_down: s.is_forced_down(),
+            disabled_reason: s.disabled_reason.as_deref(),
+        })
+        .collect()
+}
+
+fn aggregate_facts(aggregates: &[Aggregate]) -> Vec<AggregateFacts> {
+    aggregates
+        .iter()
+        .map(|a| AggregateFacts {
+            name: a.name.clone(),
+            hosts: a.hosts.clone(),
+            metadata: a.metadata.clone(),
+        })
+        .collect()
+}
+
+/// The rules need the aggregates (one more listing) only when they name aggregate keys.
+fn needs_aggregates(cfg: &EvacuationConfig) -> bool {
+    !cfg.same_aggregate_keys.is_empty() || cfg.reserved_aggregate_key.is_some()
+}
+
 /// Lists, classifies and plans. Changes nothing.
 pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyhow::Result<Survey> {
     let nova = session.nova();
     let placement = session.placement();
+    let cfg = opts.filters;
     // Round trips before the first evacuation are the cost of a host evacuation: after the
     // token and the compute version document, every listing goes out at once (and
     // Placement's version document with them), then the Placement inventories and usages.
@@ -381,9 +450,9 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
     struct Found {
         services: Vec<ComputeService>,
         usable_hosts: Vec<String>,
-        candidates: Vec<String>,
+        rules: Candidates,
         hypervisors: Vec<Hypervisor>,
-        targets: Vec<Target>,
+        pool: Pool,
     }
     // The server list (the slowest answer) runs while the services, the hypervisors and then
     // Placement are asked.
@@ -399,6 +468,8 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
         let found = (|| -> anyhow::Result<Found> {
             let hypervisors = s.spawn(|| nova.list_hypervisors());
             let placement_version = s.spawn(|| placement.microversion());
+            let aggregates = (opts.targets.is_empty() && needs_aggregates(cfg))
+                .then(|| s.spawn(|| nova.list_aggregates()));
             let services = nova.list_services(None, Some("nova-compute"))?;
             if let Ok(Err(e)) = join(placement_version) {
                 tracing::debug!("placement version discovery: {e}");
@@ -408,6 +479,14 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                 return Err(super::unknown_host(opts.host, &known).into());
             }
             check_targets(opts.host, opts.targets, &services)?;
+            // The rules name aggregate keys: a cloud whose aggregates cannot be read is not
+            // planned on (a server could land outside its group).
+            let aggregates = match aggregates {
+                Some(h) => join(h)?.map_err(|e| {
+                    anyhow::anyhow!("cannot list host aggregates for the target rules: {e}")
+                })?,
+                None => Vec::new(),
+            };
             // Without hypervisor records (Nova older than 2.53), providers are found by name.
             let hypervisors = join(hypervisors)?.unwrap_or_else(|e| {
                 tracing::debug!("hypervisors not listed ({e}): Placement providers by name");
@@ -418,8 +497,40 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                 .filter(|s| s.host != opts.host && usable(s))
                 .map(|s| s.host.clone())
                 .collect();
-            let candidates: Vec<String> = if opts.targets.is_empty() {
-                usable_hosts.clone()
+            let facts = host_facts(&services);
+            let zone_of: HashMap<&str, &str> = facts
+                .iter()
+                .filter_map(|f| Some((f.host, f.zone?)))
+                .collect();
+            let (rules, pool) = if opts.targets.is_empty() {
+                let consumed = targets::consumed_spares(records);
+                let rules = targets::candidates(
+                    cfg,
+                    opts.host,
+                    &Default::default(),
+                    &facts,
+                    &aggregate_facts(&aggregates),
+                    &consumed,
+                );
+                let spare_hosts: Vec<String> =
+                    rules.spares.iter().map(|x| x.host.clone()).collect();
+                let mut all = rules.ordinary.clone();
+                all.extend(spare_hosts);
+                let mut counted =
+                    placement_targets(&hypervisors, &placement, &all, opts.concurrency)?;
+                if cfg.same_zone {
+                    for t in &mut counted {
+                        t.zone = zone_of.get(t.name.as_str()).map(|z| z.to_string());
+                    }
+                }
+                let spares_counted = counted.split_off(rules.ordinary.len());
+                let pool = Pool {
+                    ordinary: counted,
+                    spares: rules.spares.iter().cloned().zip(spares_counted).collect(),
+                    method: cfg.recovery_method,
+                    targeted: rules.ruled_out > 0,
+                };
+                (rules, pool)
             } else {
                 let mut t: Vec<String> = Vec::new();
                 for h in opts.targets {
@@ -427,16 +538,20 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                         t.push(h.clone());
                     }
                 }
-                t
+                let pool = Pool {
+                    ordinary: placement_targets(&hypervisors, &placement, &t, opts.concurrency)?,
+                    spares: Vec::new(),
+                    method: RecoveryMethod::Auto,
+                    targeted: true,
+                };
+                (Candidates::default(), pool)
             };
-            let targets =
-                placement_targets(&hypervisors, &placement, &candidates, opts.concurrency)?;
             Ok(Found {
                 services,
                 usable_hosts,
-                candidates,
+                rules,
                 hypervisors,
-                targets,
+                pool,
             })
         })();
         (found, join(servers), join(migrations))
@@ -444,12 +559,11 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
     let Found {
         services,
         usable_hosts,
-        candidates,
+        rules,
         hypervisors,
-        targets,
+        pool,
     } = found?;
     let (servers, migrations) = (servers??, migrations??);
-    let scheduler_chooses = opts.targets.is_empty();
     let Some(source) = services.iter().find(|s| s.host == opts.host) else {
         return Err(anyhow::anyhow!(
             "{} vanished from the service list",
@@ -457,14 +571,14 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
         ));
     };
     let clock = Clock::now(session.config().api_timeout);
-    let mut survey = classify_and_plan(opts, source, servers, &migrations, records, clock, targets);
-    survey.scheduler_chooses = scheduler_chooses;
-    survey.candidates = candidates.clone();
+    let mut survey = classify_and_plan(opts, source, servers, &migrations, records, clock, pool);
+    survey.excluded = rules.excluded;
+    survey.spares = rules.spares;
 
     if !survey.plan.fits() {
         let others: Vec<String> = usable_hosts
             .iter()
-            .filter(|h| !candidates.contains(h))
+            .filter(|h| !survey.candidates.contains(h))
             .cloned()
             .collect();
         let extra = if others.is_empty() {
@@ -482,7 +596,7 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> anyhow::Result<T> {
         .map_err(|_| anyhow::anyhow!("a listing thread panicked (a bug in evacctl)"))
 }
 
-/// The pure part of [`survey`]: verdicts, demands, the plan.
+/// The pure part of [`survey`]: verdicts, demands, the plan over the pool's tiers.
 pub fn classify_and_plan(
     opts: &Options<'_>,
     source: &ComputeService,
@@ -490,11 +604,13 @@ pub fn classify_and_plan(
     migrations: &[Migration],
     records: &[Record],
     clock: Clock,
-    targets: Vec<Target>,
+    pool: Pool,
 ) -> Survey {
     let latest = latest_per_server(migrations);
     let journal = journal::evacuations_from(records, opts.host);
     let takeover = journal::takeover(records, opts.host);
+    let cfg = opts.filters;
+    let source_zone = source.zone.clone().filter(|z| !z.is_empty());
     let mut entries = Vec::new();
     let mut demands = Vec::new();
     let mut unknown_size = Vec::new();
@@ -511,14 +627,28 @@ pub fn classify_and_plan(
             takeover: takeover.clone(),
             clock,
         };
-        let verdict = evacuable::classify(&facts, opts.filters);
+        let verdict = evacuable::classify(&facts, cfg);
         let resources = capacity::server_resources(&s.flavor, s.image.is_none());
+        let (priority, bad_priority) = evacuable::priority(&s, &cfg.priority_key);
+        if let Some(why) = bad_priority {
+            tracing::warn!("{} ({}): {why}", s.id, s.name);
+        }
+        let zone = s
+            .availability_zone
+            .clone()
+            .filter(|z| !z.is_empty())
+            .or_else(|| source_zone.clone());
         if verdict.is_evacuable() {
             match &resources {
                 Some(r) => demands.push(Demand {
                     id: s.id.clone(),
                     name: s.name.clone(),
                     resources: r.clone(),
+                    priority,
+                    // Only hosts of the pool carry a zone when zones are kept.
+                    zone: zone
+                        .clone()
+                        .filter(|_| cfg.same_zone && opts.targets.is_empty()),
                 }),
                 None => unknown_size.push(s.clone()),
             }
@@ -536,16 +666,50 @@ pub fn classify_and_plan(
             resources,
             verdict: VerdictView::from(&verdict),
             planned_target: None,
+            priority,
+            zone,
         });
         raw.insert(s.id.clone(), s);
     }
-    let mut plan = capacity::plan(&demands, &targets);
-    let counted = targets;
+    let spare_targets: Vec<Target> = pool.spares.iter().map(|(_, t)| t.clone()).collect();
+    let tiers: Vec<Tier<'_>> = targets::tier_order(pool.method)
+        .iter()
+        .map(|t| match t {
+            targets::Tier::Ordinary => Tier {
+                targets: &pool.ordinary,
+                few: false,
+            },
+            targets::Tier::Spares => Tier {
+                targets: &spare_targets,
+                few: true,
+            },
+        })
+        .collect();
+    let mut plan = capacity::plan_tiers(&demands, &tiers);
+    let spares_used: Vec<Spare> = pool
+        .spares
+        .iter()
+        .filter(|(_, t)| {
+            plan.targets
+                .iter()
+                .any(|p| p.host == t.name && !p.servers.is_empty())
+        })
+        .map(|(s, _)| s.clone())
+        .collect();
+    // A reserved host is counted only when used: the rest stay reserved.
+    let mut counted: Vec<Target> = pool.ordinary;
+    counted.extend(
+        pool.spares
+            .into_iter()
+            .filter(|(s, _)| spares_used.iter().any(|u| u.host == s.host))
+            .map(|(_, t)| t),
+    );
     for s in unknown_size {
         plan.unplaced.push(capacity::Unplaced {
             server_id: s.id.clone(),
             server_name: s.name.clone(),
             resources: Resources::new(),
+            priority: 0,
             why: "its flavor's sizes are unknown (Nova older than 2.47?)".into(),
         });
     }
@@ -555,8 +719,14 @@ pub fn classify_and_plan(
     Survey {
         host: opts.host.to_string(),
         source: SourceState::of(source),
-        scheduler_chooses: opts.targets.is_empty(),
+        // Spares are enabled for this failure only: the scheduler must not spread others
+        // onto them, nor these elsewhere.
+        scheduler_chooses: !pool.targeted && spares_used.is_empty(),
         candidates: counted.iter().map(|t| t.name.clone()).collect(),
+        recovery_method: pool.method,
+        excluded: Vec::new(),
+        spares: Vec::new(),
+        spares_used,
         servers: entries,
         plan,
         suggestions: Vec::new(),
@@ -578,6 +748,8 @@ fn suggestions(survey: &Survey, opts: &Options<'_>, extra: Vec<Target>) -> Vec<S
                     id: e.id.clone(),
                     name: e.name.clone(),
                     resources: e.resources.clone()?,
+                    priority: e.priority,
+                    zone: None,
                 })
             })
             .collect();
@@ -839,6 +1011,8 @@ pub struct Evacuation {
     /// Dropped just before sending: another run's evacuation showed up meanwhile (server
     /// id, why).
     pub dropped: Vec<(String, String)>,
+    /// Reserved hosts this run enabled for the failure (consumed: no longer reserved).
+    pub spares_enabled: Vec<String>,
 }
 
 impl Evacuation {
@@ -859,6 +1033,7 @@ impl Evacuation {
                 .count(),
             not_evacuable: survey.servers.len() - survey.evacuable().count(),
             dropped: Vec::new(),
+            spares_enabled: Vec::new(),
         }
     }
 
@@ -888,7 +1063,14 @@ impl Evacuation {
             } else {
                 String::new()
             }
-        )
+        ) + &if self.spares_enabled.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; reserved host(s) enabled and consumed: {}",
+                self.spares_enabled.join(", ")
+            )
+        }
     }
 }
 
@@ -942,10 +1124,60 @@ pub fn evacuate_host(
         Ok(x) => x,
         Err(e) => return StepOutcome::Transient(e),
     };
+    let spares_enabled = match enable_spares(session, &survey, journal) {
+        Ok(x) => x,
+        Err(e) => return StepOutcome::Transient(e),
+    };
     let outcomes = execute(session, &survey, concurrency, journal, on_done);
     let mut ev = Evacuation::of(&survey, outcomes);
     ev.dropped = dropped;
+    ev.spares_enabled = spares_enabled;
     StepOutcome::Done(ev)
+}
+
+/// Enables the reserved hosts the plan uses that are still disabled, each journaled (intent,
+/// result), before the first evacuation request; a host that cannot be enabled stops the
+/// step before anything is sent (the next run plans again). The hosts enabled.
+fn enable_spares(
+    session: &Session,
+    survey: &Survey,
+    journal: &Journal,
+) -> anyhow::Result<Vec<String>> {
+    let mut enabled = Vec::new();
+    let wanted = survey.to_send();
+    for spare in survey.spares_to_enable() {
+        if !wanted
+            .iter()
+            .any(|e| e.planned_target.as_deref() == Some(spare.host.as_str()))
+        {
+            continue;
+        }
+        if let Some(why) = kept_back(&survey.host) {
+            anyhow::bail!("reserved host {} not enabled: {why}", spare.host);
+        }
+        let detail = format!("for the servers of {}", survey.host);
+        super::isolate::change(
+            &session.nova(),
+            journal,
+            &spare.service_id,
+            targets::ENABLE_RESERVED,
+            ServiceUpdate::enable(),
+            Fields {
+                host: Some(&spare.host),
+                detail: Some(&detail),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot enable reserved host {}: {e:#}; no evacuation was sent",
+                spare.host
+            )
+        })?;
+        tracing::info!("reserved host {} enabled {detail}", spare.host);
+        enabled.push(spare.host.clone());
+    }
+    Ok(enabled)
 }
 
 /// Just before sending (the survey may be minutes old: a confirmation prompt), the journal and
