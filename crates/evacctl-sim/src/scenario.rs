@@ -26,10 +26,18 @@
 //! name = "compute-1"
 //! role = "compute"           # controller: nova-scheduler, nova-conductor, cinder-scheduler
 //!                            # compute: nova-compute
-//! zone = "nova"              # default nova for computes, internal for controllers
+//! zone = "nova"              # default nova for computes, internal for controllers; a zone
+//!                            # other than nova comes from an aggregate (made if none lists it)
 //! cinder_backends = ["ceph"] # one cinder-volume per backend, as host@backend
 //! services = ["nova-compute"]  # optional: replaces the role's set of services
 //! powered_on = true          # false: the host is dead from the start, its services already down
+//! disabled_reason = "evacctl: reserved"  # nova-compute starts disabled with this reason
+//!
+//! [[aggregates]]             # Nova host aggregates (see crate::compute)
+//! name = "az1"
+//! hosts = ["compute-1"]
+//! availability_zone = "az1"  # optional: its hosts' zone
+//! metadata = { ssd = "true" }
 //! ```
 //!
 //! Parsing is strict (unknown keys are refused); every error names the file, the key and the line.
@@ -88,6 +96,9 @@ pub struct Scenario {
     pub flavors: Vec<compute::FlavorSpec>,
     #[serde(default)]
     pub servers: Vec<compute::ServerSpec>,
+    /// `[[aggregates]]`: Nova's host aggregates and availability zones.
+    #[serde(default)]
+    pub aggregates: Vec<compute::AggregateSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,6 +201,9 @@ pub struct HostSpec {
     /// A compute's Placement inventory (defaults: [`compute::InventorySpec`]).
     #[serde(default)]
     pub placement: Option<compute::InventorySpec>,
+    /// nova-compute starts disabled with this reason (a reserved spare host).
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
 }
 
 impl HostSpec {
@@ -442,6 +456,17 @@ impl Scenario {
                 }
                 if !seen.insert(b.clone()) {
                     return Err((at("services"), format!("service {b:?} is listed twice")));
+                }
+            }
+            if let Some(r) = &h.disabled_reason {
+                if r.trim().is_empty() || r.chars().count() > 255 {
+                    return Err((at("disabled_reason"), "must be 1 to 255 characters".into()));
+                }
+                if !compute::runs_nova_compute(h) {
+                    return Err((
+                        at("disabled_reason"),
+                        format!("host {:?} runs no nova-compute to disable", h.name),
+                    ));
                 }
             }
             let mut backends = HashSet::new();
