@@ -1,6 +1,11 @@
-//! Nova's servers, flavors, hypervisors, migrations and the evacuate action, with a scheduler
-//! that places evacuated servers through Placement ([`super::placement`]), as Zed answers
-//! (`tests/fixtures/zed/`).
+//! Nova's servers, flavors, hypervisors, migrations, aggregates and availability zones
+//! ([`zones`]) and the evacuate action, with a scheduler that places evacuated servers through
+//! Placement ([`super::placement`]), as Zed answers (`tests/fixtures/zed/`).
+//!
+//! Zones as in Nova: a compute's zone is its zoned aggregate's, else `nova`; a server shows
+//! its host's zone (`OS-EXT-AZ:availability_zone`). A server booted into a zone is evacuated
+//! only within it unless its host is forced (below 2.29, or `force: true`); one booted without
+//! a zone may go anywhere. Disabled computes are never picked.
 //!
 //! An evacuation moves on the clock: `accepted` (the API answered 200; the server's task is
 //! `rebuilding`), after `evacuate_accept_delay` the scheduler picks a host with room
@@ -39,9 +44,17 @@
 //! project = "admin"                # default: the first user's project
 //! id = "..."                       # optional fixed UUID (count = 1 only)
 //! boot_from_volume = false
+//! availability_zone = "az1"        # the zone asked for at boot (default: none, any zone)
+//!
+//! [[aggregates]]                   # zones named only by hosts' `zone` keys get one each
+//! name = "ssd"
+//! hosts = ["compute-3", "compute-4"]
+//! availability_zone = "az2"        # optional: its hosts' zone (hosts' `zone` keys must agree)
+//! metadata = { ssd = "true" }
 //!
 //! [[hosts]]                        # a compute's Placement inventory (defaults below)
 //! placement = { vcpus = 16, memory_mb = 65536, disk_gb = 1000, cpu_allocation_ratio = 4.0 }
+//! disabled_reason = "evacctl: reserved"  # nova-compute starts disabled (a reserved spare)
 //! ```
 
 use axum::http::Method;
