@@ -1,6 +1,11 @@
-//! Nova's servers, flavors, hypervisors, migrations and the evacuate action, with a scheduler
-//! that places evacuated servers through Placement ([`super::placement`]), as Zed answers
-//! (`tests/fixtures/zed/`).
+//! Nova's servers, flavors, hypervisors, migrations, aggregates and availability zones
+//! ([`zones`]) and the evacuate action, with a scheduler that places evacuated servers through
+//! Placement ([`super::placement`]), as Zed answers (`tests/fixtures/zed/`).
+//!
+//! Zones as in Nova: a compute's zone is its zoned aggregate's, else `nova`; a server shows
+//! its host's zone (`OS-EXT-AZ:availability_zone`). A server booted into a zone is evacuated
+//! only within it unless its host is forced (below 2.29, or `force: true`); one booted without
+//! a zone may go anywhere. Disabled computes are never picked.
 //!
 //! An evacuation moves on the clock: `accepted` (the API answered 200; the server's task is
 //! `rebuilding`), after `evacuate_accept_delay` the scheduler picks a host with room
@@ -39,9 +44,17 @@
 //! project = "admin"                # default: the first user's project
 //! id = "..."                       # optional fixed UUID (count = 1 only)
 //! boot_from_volume = false
+//! availability_zone = "az1"        # the zone asked for at boot (default: none, any zone)
+//!
+//! [[aggregates]]                   # zones named only by hosts' `zone` keys get one each
+//! name = "ssd"
+//! hosts = ["compute-3", "compute-4"]
+//! availability_zone = "az2"        # optional: its hosts' zone (hosts' `zone` keys must agree)
+//! metadata = { ssd = "true" }
 //!
 //! [[hosts]]                        # a compute's Placement inventory (defaults below)
 //! placement = { vcpus = 16, memory_mb = 65536, disk_gb = 1000, cpu_allocation_ratio = 4.0 }
+//! disabled_reason = "evacctl: reserved"  # nova-compute starts disabled (a reserved spare)
 //! ```
 
 use axum::http::Method;
@@ -55,6 +68,7 @@ use super::scenario::compute::VM_STATES;
 use super::world::{ServiceApi, World};
 
 pub mod state;
+pub mod zones;
 // The state and the scenario's tables keep their old paths (`compute::SimServer`).
 pub use self::state::*;
 pub use super::scenario::compute::{ComputeSpec, FlavorSpec, InventorySpec, ServerSpec};
@@ -154,8 +168,9 @@ pub fn advance(world: &mut World, now: f64) {
     }
 }
 
-/// The scheduler: a host with room (enabled, up, not the source; Placement says it fits),
-/// the requested one if any, the emptiest (most free RAM) otherwise.
+/// The scheduler: a host with room (enabled, up, not the source; Placement says it fits; in
+/// the zone asked for at boot unless the host was forced), the requested one if any, the
+/// emptiest (most free RAM) otherwise.
 fn schedule(world: &mut World, i: usize, at: f64) {
     let m = world.compute.migrations[i].clone();
     let Some(si) = world.compute.server_index(&m.instance_uuid) else {
@@ -170,12 +185,15 @@ fn schedule(world: &mut World, i: usize, at: f64) {
     }
     let server = world.compute.servers[si].clone();
     let need = server.flavor.resources(server.boot_from_volume);
+    // AvailabilityZoneFilter: the request spec's zone, if the boot asked for one.
+    let zone = server.requested_zone.as_deref().filter(|_| !m.forced);
     let candidates: Vec<String> = world
         .compute
         .hypervisors
         .keys()
         .filter(|h| **h != m.source_compute)
         .filter(|h| m.requested_host.as_ref().is_none_or(|r| r == *h))
+        .filter(|h| zone.is_none_or(|z| world.host(h).is_ok_and(|x| x.zone == z)))
         .filter(|h| schedulable(world, h, at))
         .cloned()
         .collect();
@@ -249,8 +267,18 @@ fn iso_z(t: f64) -> String {
     clock::iso_seconds_z(t)
 }
 
-/// A server as `GET /servers/detail` shows it to an admin (fields as in Zed's 2.93 sample).
-pub fn server_view(s: &SimServer, v: Version, req: &SimRequest) -> Value {
+/// A server's `OS-EXT-AZ:availability_zone`: its host's zone (it follows the server when it is
+/// evacuated); without a host, the zone asked for at boot, or "".
+pub fn server_zone<'a>(world: &'a World, s: &'a SimServer) -> &'a str {
+    match world.host(&s.host) {
+        Ok(h) if !s.host.is_empty() => &h.zone,
+        _ => s.requested_zone.as_deref().unwrap_or(""),
+    }
+}
+
+/// A server as `GET /servers/detail` shows it to an admin (fields as in Zed's 2.93 sample);
+/// `zone` from [`server_zone`].
+pub fn server_view(s: &SimServer, zone: &str, v: Version, req: &SimRequest) -> Value {
     let base = &req.base_url;
     let image = if s.boot_from_volume {
         json!("")
@@ -286,7 +314,7 @@ pub fn server_view(s: &SimServer, v: Version, req: &SimRequest) -> Value {
                   {"rel": "bookmark", "href": format!("{base}/compute/servers/{}", s.id)}],
         "OS-DCF:diskConfig": "MANUAL",
         "progress": 0,
-        "OS-EXT-AZ:availability_zone": "nova",
+        "OS-EXT-AZ:availability_zone": zone,
         "config_drive": "",
         "key_name": null,
         "OS-SRV-USG:launched_at": s.launched_at.map(clock::iso_micros),
@@ -399,8 +427,15 @@ pub fn route(
         {
             legacy_hypervisor_search(world, req, ctx, v, pattern, what)
         }
+        (["os-aggregates"], true) => zones::list_aggregates(world, ctx, v),
+        (["os-aggregates", id], true) => zones::show_aggregate(world, ctx, v, id),
+        (["os-availability-zone"], true) => zones::list_zones(world, req, ctx, false),
+        (["os-availability-zone", "detail"], true) => zones::list_zones(world, req, ctx, true),
         (["servers"] | ["servers", ..] | ["flavors", ..] | ["os-migrations"], false)
-        | (["os-hypervisors", ..], false) => openstack_fault(405, "The method is not allowed."),
+        | (["os-hypervisors", ..] | ["os-aggregates", ..], false)
+        | (["os-availability-zone", ..], false) => {
+            openstack_fault(405, "The method is not allowed.")
+        }
         _ => return None,
     };
     Some(reply)
@@ -538,7 +573,7 @@ fn list_servers(
         .iter()
         .map(|s| {
             if detail {
-                server_view(s, v, req)
+                server_view(s, server_zone(world, s), v, req)
             } else {
                 json!({"id": s.id, "name": s.name, "links": [
                     {"rel": "self", "href": format!("{}/compute/v2.1/servers/{}", req.base_url, s.id)}]})
@@ -582,7 +617,10 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 fn show_server(world: &World, req: &SimRequest, ctx: &AuthContext, v: Version, id: &str) -> Reply {
     match world.compute.servers.iter().find(|s| s.id == id) {
         Some(s) if ctx.is_admin() || ctx.project_id.as_deref() == Some(s.project_id.as_str()) => {
-            Reply::json(200, json!({ "server": server_view(s, v, req) }))
+            Reply::json(
+                200,
+                json!({ "server": server_view(s, server_zone(world, s), v, req) }),
+            )
         }
         _ => openstack_fault(404, &format!("Instance {id} could not be found.")),
     }
@@ -710,6 +748,9 @@ fn evacuate(
         .migrations
         .iter()
         .any(|m| m.instance_uuid == id && m.in_progress());
+    // Below 2.29 a named host bypasses the scheduler; from 2.29 only with force: true.
+    let forced = host.is_some()
+        && (!v.at_least(2, 29) || obj.get("force").and_then(Value::as_bool) == Some(true));
     world.compute.next_migration += 1;
     let mid = world.compute.next_migration;
     world.compute.migrations.push(SimMigration {
@@ -725,6 +766,7 @@ fn evacuate(
         user_id: ctx.user_id.clone(),
         project_id: ctx.project_id.clone().unwrap_or_default(),
         doomed: racing,
+        forced,
     });
     let s = &mut world.compute.servers[si];
     s.task_state = Some("rebuilding".into());
@@ -1168,6 +1210,7 @@ mod tests {
             instance_name: "i".into(),
             fault: None,
             raced: false,
+            requested_zone: None,
         };
         assert_eq!(s.status(), "ACTIVE");
         s.task_state = Some("rebuilding".into());

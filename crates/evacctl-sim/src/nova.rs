@@ -704,6 +704,7 @@ mod tests {
             user_id: "u".into(),
             project_id: "p".into(),
             doomed: false,
+            forced: false,
         });
         let uuid = w
             .services

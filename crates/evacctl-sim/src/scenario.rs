@@ -26,10 +26,18 @@
 //! name = "compute-1"
 //! role = "compute"           # controller: nova-scheduler, nova-conductor, cinder-scheduler
 //!                            # compute: nova-compute
-//! zone = "nova"              # default nova for computes, internal for controllers
+//! zone = "nova"              # default nova for computes, internal for controllers; a zone
+//!                            # other than nova comes from an aggregate (made if none lists it)
 //! cinder_backends = ["ceph"] # one cinder-volume per backend, as host@backend
 //! services = ["nova-compute"]  # optional: replaces the role's set of services
 //! powered_on = true          # false: the host is dead from the start, its services already down
+//! disabled_reason = "evacctl: reserved"  # nova-compute starts disabled with this reason
+//!
+//! [[aggregates]]             # Nova host aggregates (see crate::compute)
+//! name = "az1"
+//! hosts = ["compute-1"]
+//! availability_zone = "az1"  # optional: its hosts' zone
+//! metadata = { ssd = "true" }
 //! ```
 //!
 //! Parsing is strict (unknown keys are refused); every error names the file, the key and the line.
@@ -88,6 +96,9 @@ pub struct Scenario {
     pub flavors: Vec<compute::FlavorSpec>,
     #[serde(default)]
     pub servers: Vec<compute::ServerSpec>,
+    /// `[[aggregates]]`: Nova's host aggregates and availability zones.
+    #[serde(default)]
+    pub aggregates: Vec<compute::AggregateSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,6 +201,9 @@ pub struct HostSpec {
     /// A compute's Placement inventory (defaults: [`compute::InventorySpec`]).
     #[serde(default)]
     pub placement: Option<compute::InventorySpec>,
+    /// nova-compute starts disabled with this reason (a reserved spare host).
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
 }
 
 impl HostSpec {
@@ -442,6 +456,17 @@ impl Scenario {
                 }
                 if !seen.insert(b.clone()) {
                     return Err((at("services"), format!("service {b:?} is listed twice")));
+                }
+            }
+            if let Some(r) = &h.disabled_reason {
+                if r.trim().is_empty() || r.chars().count() > 255 {
+                    return Err((at("disabled_reason"), "must be 1 to 255 characters".into()));
+                }
+                if !compute::runs_nova_compute(h) {
+                    return Err((
+                        at("disabled_reason"),
+                        format!("host {:?} runs no nova-compute to disable", h.name),
+                    ));
                 }
             }
             let mut backends = HashSet::new();
@@ -697,6 +722,167 @@ cinder_backends = ["ceph"]
         );
         let e = Scenario::from_toml_str(&text, "svc.toml").unwrap_err();
         assert!(e.message.contains("nova-api"), "{e}");
+    }
+
+    /// `scenarios/zones.toml` and `scenarios/reserved.toml` load and keep their promises.
+    #[test]
+    fn the_zone_and_reserved_scenarios() {
+        let text = include_str!("../../../scenarios/zones.toml");
+        let s = Scenario::from_toml_str(text, "zones.toml").unwrap();
+        let w = crate::World::new(&s, 1000.0);
+        let zones: Vec<(&str, &str)> = w
+            .hosts
+            .iter()
+            .map(|h| (h.name.as_str(), h.zone.as_str()))
+            .collect();
+        assert_eq!(
+            zones,
+            [
+                ("ctl-1", "internal"),
+                ("compute-1", "az1"),
+                ("compute-2", "az1"),
+                ("compute-3", "az2"),
+                ("compute-4", "az2")
+            ]
+        );
+        assert!(s.consul.enabled && s.servers.iter().all(|x| x.availability_zone.is_none()));
+        let aggs: Vec<&str> = w
+            .compute
+            .aggregates
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(aggs, ["az1", "az2", "ssd"], "none synthesised");
+
+        let text = include_str!("../../../scenarios/reserved.toml");
+        let s = Scenario::from_toml_str(text, "reserved.toml").unwrap();
+        let w = crate::World::new(&s, 1000.0);
+        let disabled: Vec<(&str, Option<&str>)> = w
+            .services
+            .iter()
+            .filter(|x| x.disabled)
+            .map(|x| (x.host.as_str(), x.disabled_reason.as_deref()))
+            .collect();
+        assert_eq!(disabled, [("compute-4", Some("evacctl: reserved"))]);
+        assert!(w.compute.aggregates.is_empty());
+    }
+
+    /// A zone named only by hosts' `zone` keys gets an aggregate named after it, as an operator
+    /// would have made; a scenario aggregate giving the zone replaces it.
+    #[test]
+    fn zone_keys_make_aggregates() {
+        let two = format!(
+            "{MINIMAL}zone = \"az1\"\n[[hosts]]\nname = \"compute-2\"\nrole = \"compute\"\nzone = \"az1\"\n\
+             [[hosts]]\nname = \"compute-3\"\nrole = \"compute\"\n"
+        );
+        let s = Scenario::from_toml_str(&two, "t.toml").unwrap();
+        let w = crate::World::new(&s, 1000.0);
+        let a = &w.compute.aggregates;
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].name, "az1");
+        assert_eq!(a[0].availability_zone.as_deref(), Some("az1"));
+        assert_eq!(
+            a[0].metadata.get("availability_zone").map(String::as_str),
+            Some("az1")
+        );
+        assert_eq!(a[0].hosts, ["compute-1", "compute-2"]);
+        assert_eq!(w.host("compute-3").unwrap().zone, "nova");
+
+        let own = format!(
+            "{two}[[aggregates]]\nname = \"rack-a\"\nhosts = [\"compute-1\", \"compute-2\"]\n\
+             metadata = {{ availability_zone = \"az1\", gpu = \"no\" }}\n"
+        );
+        let s = Scenario::from_toml_str(&own, "t.toml").unwrap();
+        let w = crate::World::new(&s, 1000.0);
+        let a = &w.compute.aggregates;
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].name, "rack-a");
+        assert_eq!(a[0].availability_zone.as_deref(), Some("az1"));
+
+        // An aggregate's zone alone sets its hosts' zone.
+        let agg_only = format!(
+            "{MINIMAL}[[aggregates]]\nname = \"a\"\nhosts = [\"compute-1\"]\navailability_zone = \"az9\"\n"
+        );
+        let s = Scenario::from_toml_str(&agg_only, "t.toml").unwrap();
+        let w = crate::World::new(&s, 1000.0);
+        assert_eq!(w.host("compute-1").unwrap().zone, "az9");
+    }
+
+    #[test]
+    fn contradictory_zones_are_refused() {
+        let agg = |hosts: &str, zone: &str| {
+            format!(
+                "[[aggregates]]\nname = \"{zone}-agg\"\nhosts = [{hosts}]\navailability_zone = \"{zone}\"\n"
+            )
+        };
+        let c2 = "[[hosts]]\nname = \"compute-2\"\nrole = \"compute\"\n";
+        for (text, key, says) in [
+            // The zone key contradicts the aggregate.
+            (
+                format!("{MINIMAL}zone = \"az2\"\n{}", agg("\"compute-1\"", "az1")),
+                "hosts[0].zone",
+                "az1-agg",
+            ),
+            // One host in two zones: Nova refuses it too.
+            (
+                format!(
+                    "{MINIMAL}{}{}",
+                    agg("\"compute-1\"", "az1"),
+                    agg("\"compute-1\"", "az2")
+                ),
+                "aggregates[1].hosts",
+                "two availability zones",
+            ),
+            // The zone is an aggregate's that does not list the host.
+            (
+                format!(
+                    "{MINIMAL}zone = \"az1\"\n{c2}{}",
+                    agg("\"compute-2\"", "az1")
+                ),
+                "hosts[0].zone",
+                "add it",
+            ),
+            (
+                format!("{MINIMAL}{}", agg("\"compute-9\"", "az1")),
+                "aggregates[0].hosts",
+                "compute-9",
+            ),
+            (
+                format!("{MINIMAL}{}", agg("\"compute-1\"", "internal")),
+                "aggregates[0].availability_zone",
+                "internal",
+            ),
+            (
+                format!("{MINIMAL}disabled_reason = \"\"\n"),
+                "hosts[0].disabled_reason",
+                "1 to 255",
+            ),
+        ] {
+            let e = Scenario::from_toml_str(&text, "z.toml").unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+            assert!(e.message.contains(says), "{e}");
+            assert!(e.line_col.is_some(), "{e}");
+        }
+        // A requested zone must exist, and be the zone of the server's host.
+        let servers = format!(
+            "{MINIMAL}zone = \"az1\"\n{c2}[[flavors]]\nname = \"f\"\nvcpus = 1\nram = 1\n\
+             [[servers]]\nname = \"s\"\nhost = \"compute-2\"\nflavor = \"f\"\n"
+        );
+        for (zone, says) in [
+            ("az7", "no compute is in zone"),
+            ("az1", "would not have placed"),
+        ] {
+            let text = format!("{servers}availability_zone = \"{zone}\"\n");
+            let e = Scenario::from_toml_str(&text, "z.toml").unwrap_err();
+            assert_eq!(
+                e.key.as_deref(),
+                Some("servers[0].availability_zone"),
+                "{e}"
+            );
+            assert!(e.message.contains(says), "{e}");
+        }
+        let ok = format!("{servers}availability_zone = \"nova\"\n");
+        Scenario::from_toml_str(&ok, "z.toml").unwrap();
     }
 
     #[test]

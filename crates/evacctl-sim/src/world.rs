@@ -233,7 +233,13 @@ impl World {
         let long_ago = (now - settings.service_down_time - settings.report_interval).floor();
         let mut services = Vec::new();
         let (mut nova_ids, mut cinder_ids) = (0u64, 0u64);
-        let mut add = |api: ServiceApi, binary: &str, host: String, node: &str, zone: &str, on| {
+        let mut add = |api: ServiceApi,
+                       binary: &str,
+                       host: String,
+                       node: &str,
+                       zone: &str,
+                       on,
+                       disabled: Option<&String>| {
             let id = match api {
                 ServiceApi::Nova => {
                     nova_ids += 1;
@@ -252,8 +258,8 @@ impl World {
                 host,
                 node: node.to_string(),
                 zone: zone.to_string(),
-                disabled: false,
-                disabled_reason: None,
+                disabled: disabled.is_some(),
+                disabled_reason: disabled.cloned(),
                 forced_down: false,
                 crashed: false,
                 heartbeat: if on {
@@ -266,15 +272,29 @@ impl World {
             });
         };
         let mut hosts = Vec::new();
+        let aggregates = crate::scenario::compute::aggregates(scenario);
         for h in &scenario.hosts {
+            let host_zone = crate::scenario::compute::host_zone(&aggregates, h);
             for binary in h.binaries() {
-                let (api, zone) = match binary.as_str() {
+                let (api, zone, disabled) = match binary.as_str() {
                     // Nova shows every service but nova-compute in the internal zone.
-                    "nova-compute" => (ServiceApi::Nova, h.zone()),
-                    b if b.starts_with("nova-") => (ServiceApi::Nova, "internal"),
-                    _ => (ServiceApi::Cinder, settings.storage_zone.as_str()),
+                    "nova-compute" => (
+                        ServiceApi::Nova,
+                        host_zone.as_str(),
+                        h.disabled_reason.as_ref(),
+                    ),
+                    b if b.starts_with("nova-") => (ServiceApi::Nova, "internal", None),
+                    _ => (ServiceApi::Cinder, settings.storage_zone.as_str(), None),
                 };
-                add(api, &binary, h.name.clone(), &h.name, zone, h.powered_on);
+                add(
+                    api,
+                    &binary,
+                    h.name.clone(),
+                    &h.name,
+                    zone,
+                    h.powered_on,
+                    disabled,
+                );
             }
             for backend in &h.cinder_backends {
                 let host = format!("{}@{backend}", h.name);
@@ -286,12 +306,13 @@ impl World {
                     &h.name,
                     zone,
                     h.powered_on,
+                    None,
                 );
             }
             hosts.push(Host {
                 name: h.name.clone(),
                 role: h.role,
-                zone: h.zone().to_string(),
+                zone: host_zone,
                 powered_on: h.powered_on,
                 hardware_fault: false,
                 hung: false,

@@ -1,4 +1,4 @@
-//! Nova's database: flavors, servers, migrations, hypervisors. Plain data: the API and the
+//! Nova's database: flavors, servers, migrations, hypervisors, aggregates. Plain data: the API and the
 //! evacuation clock are in [`crate::compute`].
 
 use std::collections::BTreeMap;
@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::placement::state::Resources;
-use crate::scenario::compute::expand;
+use crate::scenario::compute::{AZ_KEY, aggregates, expand};
 use crate::scenario::{Role, Scenario};
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,6 +58,8 @@ pub struct SimServer {
     pub fault: Option<String>,
     /// A second evacuation raced the first: it ends in ERROR.
     pub raced: bool,
+    /// The zone asked for at boot (the request spec's): the scheduler keeps it there.
+    pub requested_zone: Option<String>,
 }
 
 impl SimServer {
@@ -116,6 +118,21 @@ pub struct SimMigration {
     pub project_id: String,
     /// A second evacuation of a server already being evacuated: fails at scheduling.
     pub doomed: bool,
+    /// The host was forced (below 2.29, or `force: true`): Nova skips the scheduler, so the
+    /// requested zone does not bind it.
+    pub forced: bool,
+}
+
+/// A host aggregate. The zone is in `metadata` too (`availability_zone`), as Nova keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Aggregate {
+    pub id: u64,
+    pub uuid: String,
+    pub name: String,
+    pub availability_zone: Option<String>,
+    pub hosts: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: f64,
 }
 
 impl SimMigration {
@@ -141,6 +158,8 @@ pub struct Compute {
     pub migrations: Vec<SimMigration>,
     /// Compute host name -> hypervisor (compute node) UUID, also its resource provider UUID.
     pub hypervisors: BTreeMap<String, String>,
+    /// The scenario's aggregates and those made for zones named only by hosts' `zone` keys.
+    pub aggregates: Vec<Aggregate>,
     pub(crate) next_migration: u64,
 }
 
@@ -215,6 +234,7 @@ impl Compute {
                         }
                     }),
                     raced: false,
+                    requested_zone: spec.availability_zone.clone(),
                 });
             }
         }
@@ -228,6 +248,27 @@ impl Compute {
             servers,
             migrations: Vec::new(),
             hypervisors,
+            aggregates: aggregates(scenario)
+                .into_iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let mut metadata = a.metadata.clone();
+                    let zone = a.zone().map(str::to_string);
+                    if let Some(z) = &zone {
+                        metadata.insert(AZ_KEY.into(), z.clone());
+                    }
+                    Aggregate {
+                        id: i as u64 + 1,
+                        uuid: uuid::Uuid::new_v4().to_string(),
+                        name: a.name,
+                        availability_zone: zone,
+                        hosts: a.hosts,
+                        metadata,
+                        // Made before the servers were booted.
+                        created_at: (now - 7200.0 + i as f64).floor(),
+                    }
+                })
+                .collect(),
             next_migration: 0,
         }
     }
