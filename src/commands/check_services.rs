@@ -98,6 +98,8 @@ pub struct Summary {
     pub failed_hosts: Vec<String>,
     /// Hosts whose nova-compute is up but disabled.
     pub disabled_hosts: Vec<String>,
+    /// Disabled as spares (`evacctl: reserved`): not a problem.
+    pub reserved_hosts: Vec<String>,
     /// Other services (control plane, Cinder) that are not ok, as `binary@host`.
     pub other_problems: Vec<String>,
     /// Nova says down, the node says nova-compute runs: wait and warn.
@@ -179,7 +181,12 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
         .map(|s| {
             let updated = s.updated_at_time();
             NovaServiceRow {
-                verdict: services::verdict(&s.status, &s.state, s.forced_down),
+                verdict: services::verdict_with_reason(
+                    &s.status,
+                    &s.state,
+                    s.forced_down,
+                    s.disabled_reason.as_deref(),
+                ),
                 heartbeat_age_seconds: services::heartbeat_age(updated, now).map(|d| d.as_secs()),
                 id: s.id,
                 binary: s.binary,
@@ -232,7 +239,12 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
             .map(|s| {
                 let updated = s.updated_at_time();
                 CinderServiceRow {
-                    verdict: services::verdict(&s.status, &s.state, None),
+                    verdict: services::verdict_with_reason(
+                        &s.status,
+                        &s.state,
+                        None,
+                        s.disabled_reason.as_deref(),
+                    ),
                     heartbeat_age_seconds: services::heartbeat_age(updated, now)
                         .map(|d| d.as_secs()),
                     backend: s.backend().map(str::to_string),
@@ -385,6 +397,7 @@ fn summarize(nova: &[NovaServiceRow], cinder: &[CinderServiceRow]) -> Summary {
         nova_compute_ok: computes.iter().filter(|r| r.verdict == Verdict::Ok).count(),
         failed_hosts: hosts_with(Verdict::is_failure),
         disabled_hosts: hosts_with(|v| v == Verdict::Disabled),
+        reserved_hosts: hosts_with(|v| v == Verdict::Reserved),
         other_problems,
         result: "",
         exit_code: 0,
@@ -470,6 +483,9 @@ fn print_tables(report: &Report) -> anyhow::Result<()> {
     );
     if !s.failed_hosts.is_empty() {
         let _ = write!(text, "; down: {}", s.failed_hosts.join(", "));
+    }
+    if !s.reserved_hosts.is_empty() {
+        let _ = write!(text, "; reserved: {}", s.reserved_hosts.join(", "));
     }
     if !s.disabled_hosts.is_empty() {
         let _ = write!(text, "; disabled: {}", s.disabled_hosts.join(", "));

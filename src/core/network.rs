@@ -623,6 +623,8 @@ pub enum CombinedVerdict {
     Ok,
     /// Nova's API and the node agree it runs, but Consul has nothing for the host.
     NoNodeData,
+    /// Disabled as a spare (`evacctl: reserved`).
+    Reserved,
     Disabled,
     /// Nova lost the heartbeat but the node says nova-compute runs: wait and warn.
     ApiOnly,
@@ -638,6 +640,7 @@ impl CombinedVerdict {
         match self {
             CombinedVerdict::Ok => "ok",
             CombinedVerdict::NoNodeData => "no-node-data",
+            CombinedVerdict::Reserved => "reserved",
             CombinedVerdict::Disabled => "disabled",
             CombinedVerdict::ApiOnly => "api-only",
             CombinedVerdict::Down => "down",
@@ -651,6 +654,7 @@ impl CombinedVerdict {
     pub fn as_service_verdict(self) -> Verdict {
         match self {
             CombinedVerdict::Ok | CombinedVerdict::NoNodeData => Verdict::Ok,
+            CombinedVerdict::Reserved => Verdict::Reserved,
             CombinedVerdict::Disabled | CombinedVerdict::ApiOnly => Verdict::Disabled,
             CombinedVerdict::Down | CombinedVerdict::NodeFailure => Verdict::Down,
             CombinedVerdict::ForcedDown => Verdict::ForcedDown,
@@ -676,6 +680,7 @@ pub fn combined_verdict(nova: Verdict, node: NodeLocal) -> CombinedVerdict {
         (NodeLocal::Critical, _) => CombinedVerdict::NodeFailure,
         (_, Verdict::ForcedDown) => CombinedVerdict::ForcedDown,
         (_, Verdict::Disabled) => CombinedVerdict::Disabled,
+        (_, Verdict::Reserved) => CombinedVerdict::Reserved,
         (NodeLocal::NoData, Verdict::Ok) => CombinedVerdict::NoNodeData,
         (NodeLocal::NoData, Verdict::Down) => CombinedVerdict::Down,
         (_, Verdict::Ok) => CombinedVerdict::Ok,

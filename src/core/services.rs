@@ -11,6 +11,8 @@ use crate::core::Finding;
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Ok,
+    /// Disabled as a spare (`evacctl: reserved`): kept for a failure, not a problem.
+    Reserved,
     Disabled,
     Down,
     ForcedDown,
@@ -20,6 +22,7 @@ impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Ok => "ok",
+            Verdict::Reserved => "reserved",
             Verdict::Disabled => "disabled",
             Verdict::Down => "down",
             Verdict::ForcedDown => "forced-down",
@@ -46,6 +49,21 @@ pub fn verdict(status: &str, state: &str, forced_down: Option<bool>) -> Verdict 
     }
 }
 
+/// [`verdict`], with a host disabled as reserved (`reason`) told apart from a disabled one.
+pub fn verdict_with_reason(
+    status: &str,
+    state: &str,
+    forced_down: Option<bool>,
+    reason: Option<&str>,
+) -> Verdict {
+    match verdict(status, state, forced_down) {
+        Verdict::Disabled if reason == Some(crate::core::evacuable::RESERVED_REASON) => {
+            Verdict::Reserved
+        }
+        v => v,
+    }
+}
+
 /// Time since the last heartbeat; `None` when unknown or in the future (clock skew).
 pub fn heartbeat_age(updated_at: Option<SystemTime>, now: SystemTime) -> Option<Duration> {
     updated_at.and_then(|t| now.duration_since(t).ok())
@@ -67,8 +85,8 @@ pub fn check_services_exit(computes: &[Verdict], others: &[Verdict]) -> Finding 
     match worst(computes) {
         Some(v) if v.is_failure() => Finding::Unhealthy,
         Some(Verdict::Disabled) => Finding::Degraded,
-        Some(Verdict::Ok) => match worst(others) {
-            Some(v) if v != Verdict::Ok => Finding::Degraded,
+        Some(Verdict::Ok | Verdict::Reserved) => match worst(others) {
+            Some(v) if v > Verdict::Reserved => Finding::Degraded,
             _ => Finding::Success,
         },
         _ => match worst(others) {
@@ -92,6 +110,27 @@ mod tests {
         assert_eq!(verdict("disabled", "down", Some(false)), Down);
         assert_eq!(verdict("enabled", "down", Some(true)), ForcedDown);
         assert_eq!(verdict("disabled", "down", Some(true)), ForcedDown);
+        let spare = Some(crate::core::evacuable::RESERVED_REASON);
+        assert_eq!(
+            verdict_with_reason("disabled", "up", Some(false), spare),
+            Reserved
+        );
+        assert_eq!(
+            verdict_with_reason("disabled", "down", Some(false), spare),
+            Down
+        );
+        assert_eq!(
+            verdict_with_reason("disabled", "up", None, Some("maint")),
+            Disabled
+        );
+        assert_eq!(
+            check_services_exit(&[Ok, Reserved], &[Ok]),
+            Finding::Success
+        );
+        assert_eq!(
+            check_services_exit(&[Reserved, Disabled], &[]),
+            Finding::Degraded
+        );
         assert_eq!(verdict("enabled", "UP", None), Ok);
     }
 

@@ -89,17 +89,25 @@ pub fn consumed_spares(records: &[Record]) -> HashSet<String> {
 
 /// The reserved hosts, in order: `reserved_hosts` as written, then the hosts of aggregates
 /// with `reserved_aggregate_key = "true"`, then any host disabled as `evacctl: reserved`
-/// (by name); minus the consumed ones.
+/// (by name); minus the consumed ones still enabled.
 pub fn reserved_hosts(
     cfg: &EvacuationConfig,
     services: &[HostFacts<'_>],
     aggregates: &[AggregateFacts],
     consumed: &HashSet<String>,
 ) -> Vec<String> {
+    let mut marked: Vec<&str> = services
+        .iter()
+        .filter(|s| !s.enabled && s.disabled_reason == Some(RESERVED_REASON))
+        .map(|s| s.host)
+        .collect();
+    marked.sort_unstable();
+    let is_marked: HashSet<&str> = marked.iter().copied().collect();
     let mut out: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
+    // Consumed, unless reserved again by hand since (Nova says so).
     let mut push = |h: &str, out: &mut Vec<String>| {
-        if !consumed.contains(h) && seen.insert(h.to_string()) {
+        if (!consumed.contains(h) || is_marked.contains(h)) && seen.insert(h.to_string()) {
             out.push(h.to_string());
         }
     };
@@ -120,12 +128,6 @@ pub fn reserved_hosts(
             push(h, &mut out);
         }
     }
-    let mut marked: Vec<&str> = services
-        .iter()
-        .filter(|s| !s.enabled && s.disabled_reason == Some(RESERVED_REASON))
-        .map(|s| s.host)
-        .collect();
-    marked.sort_unstable();
     for h in marked {
         push(h, &mut out);
     }
@@ -425,6 +427,12 @@ mod tests {
         let consumed: HashSet<String> = ["r3".to_string()].into();
         let c = candidates(&cfg, "c3", &BTreeSet::new(), &services, &aggs, &consumed);
         assert_eq!(c.ordinary, ["c1", "r3"]);
+        // Disabled as reserved again by hand: a spare again, whatever the journal says.
+        let mut again = services.clone();
+        again[4].enabled = false;
+        again[4].disabled_reason = Some(RESERVED_REASON);
+        let c = candidates(&cfg, "c3", &BTreeSet::new(), &again, &aggs, &consumed);
+        assert!(c.spares.iter().any(|s| s.host == "r3" && s.needs_enable));
         // Not consumed (watch has not reserved it again yet): a spare needing no enable.
         let c = candidates(&cfg, "c3", &BTreeSet::new(), &services, &aggs, &none);
         assert!(c.spares.iter().any(|s| s.host == "r3" && !s.needs_enable));

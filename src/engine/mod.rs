@@ -183,6 +183,9 @@ impl Engine {
         };
         self.feed(s, &observed.hosts, &mut report);
         let gate = self.gate(s, &observed, &mut report);
+        if gate.is_open() && !s.cx.is_dry_run() {
+            keep_spares(s, &observed);
+        }
 
         // Advance each host as far as it goes this cycle.
         let mut nexts: BTreeMap<String, String> = BTreeMap::new();
@@ -535,6 +538,15 @@ impl Engine {
 }
 
 /// A dry run's log lines say so: they tell what would happen, not what did.
+/// Spare hosts stay disabled as reserved until a failure needs one; a failure here is told
+/// and tried again next cycle (it changes nothing of a failed host).
+fn keep_spares(s: &Setup<'_>, observed: &HostsObservation) {
+    let services: Vec<_> = observed.hosts.values().map(|o| &o.service).collect();
+    if let Err(e) = crate::steps::reserve::keep_spares(&s.cx, &services, s.host_locks) {
+        tracing::warn!("cannot keep the reserved hosts disabled: {e:#}");
+    }
+}
+
 fn dry_prefix(s: &Setup<'_>) -> &'static str {
     if s.cx.journal.is_none() {
         "dry run: "

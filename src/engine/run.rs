@@ -233,10 +233,16 @@ fn survey_lines(
         if let Some((_, why)) = dropped.iter().find(|(id, _)| *id == e.id) {
             lines.push(line("under-way", Some(why.clone())));
         } else if e.verdict.evacuable {
-            lines.push(line(
-                "does-not-fit",
-                Some("does not fit on the targets".into()),
-            ));
+            let why = survey
+                .plan
+                .unplaced
+                .iter()
+                .find(|u| u.server_id == e.id)
+                .map_or_else(
+                    || "does not fit on the targets".to_string(),
+                    |u| format!("does not fit (priority {}): {}", u.priority, u.why),
+                );
+            lines.push(line("does-not-fit", Some(why)));
         } else if e
             .verdict
             .reason_code

@@ -514,7 +514,13 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                 );
                 let spare_hosts: Vec<String> =
                     rules.spares.iter().map(|x| x.host.clone()).collect();
-                let mut all = rules.ordinary.clone();
+                // reserved_host plans on spares only: the others' capacity is not asked.
+                let mut all = if cfg.recovery_method == RecoveryMethod::ReservedHost {
+                    Vec::new()
+                } else {
+                    rules.ordinary.clone()
+                };
+                let ordinary_len = all.len();
                 all.extend(spare_hosts);
                 let mut counted =
                     placement_targets(&hypervisors, &placement, &all, opts.concurrency)?;
@@ -523,7 +529,7 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                         t.zone = zone_of.get(t.name.as_str()).map(|z| z.to_string());
                     }
                 }
-                let spares_counted = counted.split_off(rules.ordinary.len());
+                let spares_counted = counted.split_off(ordinary_len);
                 let pool = Pool {
                     ordinary: counted,
                     spares: rules.spares.iter().cloned().zip(spares_counted).collect(),
@@ -573,6 +579,20 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
     let clock = Clock::now(session.config().api_timeout);
     let mut survey = classify_and_plan(opts, source, servers, &migrations, records, clock, pool);
     survey.excluded = rules.excluded;
+    if cfg.recovery_method == RecoveryMethod::ReservedHost {
+        // Candidates by every rule, but this method takes reserved hosts only.
+        survey
+            .excluded
+            .extend(rules.ordinary.iter().map(|h| {
+                Excluded {
+                    host: h.clone(),
+                    why:
+                        "not reserved (recovery_method \"reserved_host\" uses reserved hosts only)"
+                            .into(),
+                }
+            }));
+        survey.excluded.sort_by(|a, b| a.host.cmp(&b.host));
+    }
     survey.spares = rules.spares;
 
     if !survey.plan.fits() {

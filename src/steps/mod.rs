@@ -9,6 +9,7 @@ pub mod facts;
 pub mod isolate;
 pub mod observe;
 pub mod power;
+pub mod reserve;
 pub mod restore;
 pub mod verify;
 pub mod volumes;
