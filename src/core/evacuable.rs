@@ -44,9 +44,7 @@ impl RecoveryMethod {
     }
 }
 
-/// The disabled reason that marks a reserved host in Nova (`watch` writes it; any host
-/// disabled with it counts as reserved, configured or not).
-pub const RESERVED_REASON: &str = "evacctl: reserved";
+pub use crate::core::services::RESERVED_REASON;
 
 /// The default `priority_key`: server metadata, else flavor extra spec.
 pub const DEFAULT_PRIORITY_KEY: &str = "evacctl:priority";

@@ -6,6 +6,10 @@ use serde::Serialize;
 
 use crate::core::Finding;
 
+/// The disabled reason that marks a reserved host in Nova (`watch` writes it; any host
+/// disabled with it counts as reserved, configured or not).
+pub const RESERVED_REASON: &str = "evacctl: reserved";
+
 /// What a service record means for the runbook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -57,7 +61,7 @@ pub fn verdict_with_reason(
     reason: Option<&str>,
 ) -> Verdict {
     match verdict(status, state, forced_down) {
-        Verdict::Disabled if reason == Some(crate::core::evacuable::RESERVED_REASON) => {
+        Verdict::Disabled if reason == Some(RESERVED_REASON) => {
             Verdict::Reserved
         }
         v => v,
@@ -110,7 +114,7 @@ mod tests {
         assert_eq!(verdict("disabled", "down", Some(false)), Down);
         assert_eq!(verdict("enabled", "down", Some(true)), ForcedDown);
         assert_eq!(verdict("disabled", "down", Some(true)), ForcedDown);
-        let spare = Some(crate::core::evacuable::RESERVED_REASON);
+        let spare = Some(RESERVED_REASON);
         assert_eq!(
             verdict_with_reason("disabled", "up", Some(false), spare),
             Reserved
