@@ -61,9 +61,7 @@ pub fn verdict_with_reason(
     reason: Option<&str>,
 ) -> Verdict {
     match verdict(status, state, forced_down) {
-        Verdict::Disabled if reason == Some(RESERVED_REASON) => {
-            Verdict::Reserved
-        }
+        Verdict::Disabled if reason == Some(RESERVED_REASON) => Verdict::Reserved,
         v => v,
     }
 }

@@ -1493,6 +1493,13 @@ fn server_evacuation(
         // Nova knows no nova-compute there: nothing to ask the evidence about.
         None => FenceCheck::Unconfirmed(vec![format!("Nova shows no nova-compute on {source}")]),
     };
+    // No target named: the zone rule of `[evacuation]` still holds when other zones exist
+    // (the scheduler alone may cross them): the host of its zone with the most room.
+    let target: Option<String> = match target {
+        Some(t) => Some(t.to_string()),
+        None => zone_target(session, cx.config, &server, &source, &services, &records)?,
+    };
+    let target = target.as_deref();
     let request =
         PlannedRequest::evacuate(&server.id, target.map(str::to_string), nova.microversion()?);
     let outcome = match cx.journal {
@@ -1520,6 +1527,85 @@ fn server_evacuation(
         fence,
         outcome,
     })
+}
+
+/// The host one server goes to when zones are kept and some enabled host is in another zone:
+/// the plan for it alone over the hosts of its zone (reserved hosts stay out: enabling one is
+/// `host-evacuate`'s and `watch`'s). `None`: the scheduler may choose freely.
+fn zone_target(
+    session: &Session,
+    config: &crate::config::Config,
+    server: &Server,
+    source: &str,
+    services: &[ComputeService],
+    records: &[Record],
+) -> anyhow::Result<Option<String>> {
+    let cfg = &config.evacuation;
+    if !cfg.same_zone {
+        return Ok(None);
+    }
+    let facts = host_facts(services);
+    let zone = server
+        .availability_zone
+        .clone()
+        .filter(|z| !z.is_empty())
+        .or_else(|| {
+            facts
+                .iter()
+                .find(|f| f.host == source)
+                .and_then(|f| f.zone.map(str::to_string))
+        });
+    let Some(zone) = zone else { return Ok(None) };
+    let rules = EvacuationConfig {
+        same_aggregate_keys: Vec::new(),
+        recovery_method: RecoveryMethod::Auto,
+        ..cfg.clone()
+    };
+    let zones = [zone.clone()].into();
+    let c = targets::candidates(
+        &rules,
+        source,
+        &zones,
+        &facts,
+        &[],
+        &targets::consumed_spares(records),
+    );
+    if c.ruled_out == 0 {
+        return Ok(None);
+    }
+    let Some(need) = capacity::server_resources(&server.flavor, server.image.is_none()) else {
+        return Err(Refusal::unsafe_(format!(
+            "server {} ({}): its flavor's sizes are unknown, so no host of its zone {zone} can              be planned for it; name one with --target; nothing was done",
+            server.id, server.name
+        ))
+        .into());
+    };
+    let nova = session.nova();
+    let hypervisors = nova.list_hypervisors().unwrap_or_default();
+    let counted = placement_targets(&hypervisors, &session.placement(), &c.ordinary, 4)?;
+    let demand = Demand {
+        id: server.id.clone(),
+        name: server.name.clone(),
+        resources: need,
+        priority: 0,
+        zone: None,
+    };
+    let plan = capacity::plan(&[demand], &counted);
+    match plan.target_of(&server.id) {
+        Some(t) => {
+            tracing::info!("{}: to {t}, in its zone {zone}", server.name);
+            Ok(Some(t.to_string()))
+        }
+        None => Err(Refusal::unsafe_(format!(
+            "server {} ({}) fits on no host of its zone {zone} ({}); name a host with              --target, or set [evacuation] same_zone = false; nothing was done",
+            server.id,
+            server.name,
+            plan.unplaced
+                .first()
+                .map_or("no enabled, up host there", |u| u.why.as_str())
+        ))
+        .into()),
+    }
 }
 
 #[cfg(test)]
