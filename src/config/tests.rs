@@ -1634,7 +1634,7 @@ fn a_config_that_is_no_regular_file_or_too_large_is_refused_at_once() {
     let big = dir.path().join("big.toml");
     std::fs::write(&big, "# x\n".repeat((MAX_CONFIG_BYTES / 4 + 1) as usize)).unwrap();
     let e = Config::load(Some(&big)).unwrap_err();
-    assert!(e.message.contains("larger than 1 MiB"), "{e}");
+    assert!(e.message.contains("larger than 64 MiB"), "{e}");
 }
 
 /// A password_file or token_file that is a FIFO or a device is refused without waiting.
