@@ -488,3 +488,37 @@ fn one_server_evacuated_by_hand_stays_in_its_zone() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(names_on(&cloud, "compute-4").contains(&"db-1".to_string()));
 }
+
+#[test]
+fn a_spare_with_an_evacuation_on_its_way_is_not_reserved() {
+    // compute-4 configured as a spare but enabled; an operator evacuates a server onto it by
+    // hand (another journal), slowly: watch must not disable it under that request.
+    let scenario = RESERVED.replace("disabled_reason = \"evacctl: reserved\"\n", "");
+    let scenario = scenario.replace(
+        "name = \"compute-3\"\nrole = \"compute\"",
+        "name = \"compute-3\"\nrole = \"compute\"\npowered_on = false",
+    );
+    let w = Watch::start(&scenario, &[]);
+    with_evacuation(&w.cloud, &[("reserved_hosts", "[\"compute-4\"]")]);
+    w.cloud.ctl(
+        "POST",
+        "compute",
+        Some(serde_json::json!({"evacuate_accept_delay": 30.0, "evacuate_rebuild_delay": 1.0})),
+    );
+    let other_journal = w.cloud.dir().join("operator.jsonl");
+    let run = w.cloud.evacctl(
+        &["evacuate", "db-1", "--target", "compute-4"],
+        &[
+            ("EVACCTL_CONFIG", w.cloud.evacctl_config().to_str().unwrap()),
+            ("EVACCTL_JOURNAL", other_journal.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let (run, _) = w.once();
+    assert!(
+        run.stderr.contains("evacuation(s) on their way to it"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(w.service("compute-4")["status"], "enabled");
+}

@@ -11,6 +11,7 @@ use crate::core::targets::{self, RESERVE};
 use crate::journal::Fields;
 use crate::lock::HostLocks;
 use crate::openstack::nova::{ComputeService, ServiceUpdate};
+use crate::openstack::servers::MigrationFilter;
 use crate::steps::StepContext;
 
 /// Hosts already told about (once per process: a message each cycle would drown the log).
@@ -82,6 +83,20 @@ pub fn keep_spares(
                     servers.len()
                 ),
             );
+            continue;
+        }
+        // An evacuation onto it may be on its way (another controller's run, whose journal
+        // this is not, enabled it a moment ago): its servers are not there yet.
+        let incoming = nova
+            .list_migrations(&MigrationFilter {
+                migration_type: Some("evacuation"),
+                ..Default::default()
+            })?
+            .into_iter()
+            .filter(|m| m.dest_compute.as_deref() == Some(host.as_str()) && m.is_in_progress())
+            .count();
+        if incoming > 0 {
+            tracing::info!("{host}: not reserved: {incoming} evacuation(s) on their way to it");
             continue;
         }
         let _held = match locks.map(|l| l.acquire(&host, Duration::ZERO)) {

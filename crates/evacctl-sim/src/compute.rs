@@ -758,7 +758,9 @@ fn evacuate(
         uuid: uuid::Uuid::new_v4().to_string(),
         instance_uuid: id.to_string(),
         source_compute: server.host.clone(),
-        dest_compute: None,
+        // Nova's compute API writes a named host into the record at once (the scheduler
+        // fills it in later otherwise).
+        dest_compute: host.clone(),
         requested_host: host,
         status: "accepted".into(),
         created_at: req.now,
