@@ -15,6 +15,7 @@
 //! | GET, POST, DELETE | `/_sim/faults` | list, add, clear injected faults |
 //! | GET, DELETE | `/_sim/requests` | the request log (`?since=SEQ`), or clear it |
 //! | GET | `/_sim/requests/count` | totals since start: requests, body bytes sent, handler time |
+//! | GET, POST, DELETE | `/_sim/api-workers` | nova-api's worker pool `{"workers": W, "service_ms": S}` and its counters (most requests in flight, served at once, queued; queue wait); DELETE: unlimited again (see [`workers`]) |
 //!
 //! Consul's controls (network cuts, leader loss, the observer cut off, a lost heartbeat) are
 //! in [`super::consul::control`].
@@ -28,6 +29,7 @@ use super::world::{World, WorldError};
 
 pub mod state;
 pub mod view;
+pub mod workers;
 // Faults and the request log keep their old paths (`control::FaultSpec`).
 pub use self::state::*;
 pub use self::view::host_view;
@@ -98,9 +100,25 @@ pub fn state(world: &World, now: f64, base_url: &str) -> Value {
             "tokens_valid": id.tokens.iter().filter(|t| t.is_valid(now)).count(),
         },
         "faults": world.faults.active,
+        "api_workers": world.faults.api_workers.spec(),
         "requests_logged": world.requests.entries.len(),
         "consul": super::consul::state_view(world),
     })
+}
+
+fn workers_view(world: &World) -> Reply {
+    let w = &world.faults.api_workers;
+    let stats = w.stats();
+    // Over every request served, queued or not: what the pool added on average.
+    let mean = if stats.served > 0 {
+        stats.wait_seconds_total / stats.served as f64
+    } else {
+        0.0
+    };
+    Reply::json(
+        200,
+        json!({"api_workers": w.spec(), "stats": stats, "mean_wait_seconds": mean}),
+    )
 }
 
 /// Routes `/_sim/...`.
@@ -236,6 +254,26 @@ pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
                 json!({"requests": r.total(), "bytes": r.bytes_total,
                        "handler_seconds": r.handler_us_total as f64 / 1e6}),
             )
+        }
+        (&Method::GET, ["api-workers"]) => workers_view(world),
+        (&Method::POST, ["api-workers"]) => {
+            let spec = req.json().and_then(|v| {
+                serde_json::from_value::<workers::WorkersSpec>(v).map_err(|e| e.to_string())
+            });
+            match spec.and_then(|s| world.faults.api_workers.set(s)) {
+                Ok(()) => {
+                    tracing::info!("control: api workers {:?}", world.faults.api_workers.spec());
+                    workers_view(world)
+                }
+                Err(e) => error(400, &format!("invalid api-workers: {e}")),
+            }
+        }
+        (&Method::DELETE, ["api-workers"]) => {
+            let _ = world
+                .faults
+                .api_workers
+                .set(workers::WorkersSpec::default());
+            workers_view(world)
         }
         (&Method::DELETE, ["requests"]) => {
             let n = world.requests.entries.len();

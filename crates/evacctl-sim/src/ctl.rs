@@ -201,6 +201,17 @@ impl ControlClient {
         self.call(Method::GET, "requests", None)
     }
 
+    /// Sets nova-api's worker pool (`workers` 0: unlimited) and resets its counters.
+    pub fn set_api_workers(&self, workers: u32, service_ms: u64) -> Result<Value, CtlError> {
+        let spec = json!({"workers": workers, "service_ms": service_ms});
+        self.call(Method::POST, "api-workers", Some(spec))
+    }
+
+    /// The worker pool's setting and counters (see [`super::control::workers`]).
+    pub fn api_workers(&self) -> Result<Value, CtlError> {
+        self.call(Method::GET, "api-workers", None)
+    }
+
     /// Adds a fault; `spec` as documented in [`super::control::FaultSpec`].
     pub fn add_fault(&self, spec: Value) -> Result<Value, CtlError> {
         self.call(Method::POST, "faults", Some(spec))

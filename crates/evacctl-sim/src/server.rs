@@ -342,6 +342,21 @@ async fn handle(State(app): State<App>, request: Request) -> Response<Body> {
         tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
         req.now = clock::now();
     }
+    // nova-api's workers (see `control::workers`): queue for one, then hold it for the
+    // service time, the wait on a dead compute and the handler, as a WSGI worker does.
+    let worker = if api == ApiKind::Compute {
+        let pool = app.world.lock().faults.api_workers.clone();
+        let permit = pool.acquire().await;
+        if !permit.service.is_zero() {
+            tokio::time::sleep(permit.service).await;
+        }
+        if permit.waited.is_some() || !permit.service.is_zero() {
+            req.now = clock::now();
+        }
+        Some(permit)
+    } else {
+        None
+    };
     // nova-api waiting on a compute that will never answer (see `compute::rpc_wait`).
     if api == ApiKind::Compute {
         let wait = compute::rpc_wait(&app.world.lock(), &req, req.now);
@@ -364,6 +379,7 @@ async fn handle(State(app): State<App>, request: Request) -> Response<Body> {
         (None, Some(f)) if f.status.is_some() => fault_reply(api, f),
         (None, _) => dispatch_guarded(&app.world, &req, api, app.target),
     };
+    drop(worker);
     let reply = if api == ApiKind::Consul {
         reply
     } else {
@@ -538,6 +554,62 @@ mod tests {
             .json()
             .unwrap();
         assert_eq!(state["host"]["power"], "off");
+        cloud.stop();
+    }
+
+    #[test]
+    fn nova_api_serves_at_most_its_workers_and_queues_the_rest() {
+        let scenario = Scenario::builtin_default().unwrap();
+        let cloud = spawn(&scenario, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let ctl = crate::ctl::ControlClient::new(cloud.url()).unwrap();
+        ctl.set_api_workers(2, 100).unwrap();
+        // Keystone is not nova-api: not counted.
+        let http = reqwest::blocking::Client::new();
+        http.get(format!("{}/identity/v3", cloud.url()))
+            .send()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let (url, barrier) = (cloud.url().to_string(), barrier.clone());
+                std::thread::spawn(move || {
+                    let http = reqwest::blocking::Client::new();
+                    barrier.wait();
+                    http.get(format!("{url}/compute/v2.1/"))
+                        .send()
+                        .unwrap()
+                        .status()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap().as_u16(), 200);
+        }
+        // 6 requests of 100 ms on 2 workers: three rounds at least, whatever the load.
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        let w = ctl.api_workers().unwrap();
+        let s = &w["stats"];
+        assert_eq!(w["api_workers"]["workers"], 2);
+        assert_eq!(s["served"], 6);
+        assert_eq!(s["max_busy"], 2, "{w}");
+        assert!(s["max_in_flight"].as_u64().unwrap() > 2, "{w}");
+        assert!(s["waited"].as_u64().unwrap() >= 1, "{w}");
+        assert!(w["mean_wait_seconds"].as_f64().unwrap() > 0.0, "{w}");
+        assert_eq!(
+            (s["busy"].as_u64(), s["queued"].as_u64()),
+            (Some(0), Some(0))
+        );
+        // Back to unlimited: no wait, the counters reset.
+        let w = http
+            .delete(format!("{}/_sim/api-workers", cloud.url()))
+            .send()
+            .unwrap()
+            .json::<serde_json::Value>()
+            .unwrap();
+        assert_eq!(w["api_workers"]["workers"], 0);
+        assert_eq!(w["stats"]["served"], 0);
+        assert!(ctl.set_api_workers(0, 50).is_err());
         cloud.stop();
     }
 }

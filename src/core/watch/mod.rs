@@ -83,7 +83,7 @@ impl Default for PolicyConfig {
             power_on_recovery: true,
             recovery_timeout: Duration::from_secs(5 * 60),
             repair_command: Vec::new(),
-            evacuate_concurrency: 10,
+            evacuate_concurrency: 15,
             verify_timeout: Duration::from_secs(10 * 60),
             target_hosts: Vec::new(),
             partial_evacuation: true,

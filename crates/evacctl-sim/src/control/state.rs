@@ -61,6 +61,8 @@ impl Fault {
 pub struct Faults {
     next_id: u64,
     pub active: Vec<Fault>,
+    /// nova-api's worker pool (`/_sim/api-workers`); not cleared with the faults.
+    pub api_workers: super::workers::ApiWorkers,
 }
 
 impl Faults {
