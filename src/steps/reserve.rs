@@ -54,11 +54,18 @@ pub fn keep_spares(
             .collect(),
         None => Vec::new(),
     };
-    let consumed = targets::consumed_spares(&cx.records()?);
     let by_host: HashMap<&str, &ComputeService> =
         services.iter().map(|s| (s.host.as_str(), *s)).collect();
     // Only what the configuration names: a host merely marked reserved in Nova is already so.
-    let configured = targets::reserved_hosts(cfg, &[], &aggregates, &consumed);
+    let named = targets::reserved_hosts(cfg, &[], &aggregates, &HashSet::new());
+    let enabled = |h: &String| by_host.get(h.as_str()).is_some_and(|s| s.is_enabled());
+    // The journal is read only when a spare is enabled (rare): not every cycle.
+    let configured = if named.iter().any(enabled) {
+        let consumed = targets::consumed_spares(&cx.records()?);
+        targets::reserved_hosts(cfg, &[], &aggregates, &consumed)
+    } else {
+        named
+    };
     let mut reserved = Vec::new();
     for host in configured {
         let Some(svc) = by_host.get(host.as_str()) else {
