@@ -128,6 +128,7 @@ fn example_documents_every_key() {
             &[
                 "quick_evacuate_level",
                 "confirmations",
+                "confirm_window",
                 "interval",
                 "max_failed_hosts",
                 "max_failed_percent",
