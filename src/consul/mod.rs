@@ -165,8 +165,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(10 * 60);
 #[derive(Debug, Clone)]
 pub struct BlockingChecks {
     pub checks: Vec<HealthCheck>,
-    /// The index to wait on next ([`next_index`] applied): 0 when this Consul gave none, or it
-    /// went backwards (a restarted server, a restored snapshot).
+    /// The answer's `X-Consul-Index`; 0: none (this Consul does not block). The next read
+    /// waits on [`next_index`] of it.
     pub index: u64,
 }
 
@@ -372,10 +372,7 @@ impl Client {
             timeout = timeout.saturating_add(wait).saturating_add(wait / 16);
         }
         let (checks, got) = self.checks_with(&path, filter, &extra, timeout)?;
-        Ok(BlockingChecks {
-            checks,
-            index: next_index(index, got),
-        })
+        Ok(BlockingChecks { checks, index: got })
     }
 
     fn checks(&self, path: &str, filter: Option<&str>) -> Result<Vec<HealthCheck>> {
