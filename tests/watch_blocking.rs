@@ -68,7 +68,12 @@ fn settle(w: &Watch) {
 
 #[test]
 fn a_power_loss_is_seen_by_the_blocking_wait_and_evacuated_long_before_the_interval() {
-    let w = Watch::start(&scenario(), &[("confirm_window", "\"1s\"")]);
+    // No volume step: it waits for Cinder to see the cinder-volume down, which Nova-like
+    // polling finds (every interval), not Consul.
+    let w = Watch::start(
+        &scenario(),
+        &[("confirm_window", "\"1s\""), ("move_volumes", "false")],
+    );
     let (child, log) = spawn(&w);
     settle(&w);
     let t0 = Instant::now();
