@@ -58,9 +58,7 @@ fn states(w: &Watch, host: &str) -> Vec<(String, String)> {
 /// loop has asked Nova), then a little more for the followers to hold their queries.
 fn settle(w: &Watch) {
     let ran = SimCloud::wait_for(Duration::from_secs(20), || {
-        w.requests()
-            .iter()
-            .any(|(_, p)| p.contains("os-services"))
+        w.requests().iter().any(|(_, p)| p.contains("os-services"))
     });
     assert!(ran.is_some(), "no cycle ran");
     std::thread::sleep(Duration::from_millis(700));

@@ -173,10 +173,13 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         if args.once { "one cycle" } else { "a cycle" },
         humantime::format_duration(interval),
         config.policy.confirmations,
-        config.policy.confirm_window.map_or(String::new(), |w| format!(
-            " over confirm_window {}",
-            humantime::format_duration(w)
-        )),
+        config
+            .policy
+            .confirm_window
+            .map_or(String::new(), |w| format!(
+                " over confirm_window {}",
+                humantime::format_duration(w)
+            )),
         engine::fencing_text(config.policy.quick_evacuate_level),
         if args.dry_run {
             "; DRY RUN: nothing changes"

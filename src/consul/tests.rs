@@ -331,10 +331,16 @@ fn a_blocking_read_waits_for_a_change_and_its_timeout_covers_the_wait() {
         timeout: Duration::from_millis(500),
         connect_timeout: Duration::from_secs(1),
     };
-    let c = Client::new(&cluster("management", vec![url(&sim, "management")]), &options).unwrap();
+    let c = Client::new(
+        &cluster("management", vec![url(&sim, "management")]),
+        &options,
+    )
+    .unwrap();
     let filter = Some(crate::core::network::NODE_CHECKS_FILTER);
     // Index 0: at once, with the index to wait on.
-    let first = c.health_state_blocking("any", filter, 0, Duration::from_secs(1)).unwrap();
+    let first = c
+        .health_state_blocking("any", filter, 0, Duration::from_secs(1))
+        .unwrap();
     assert!(first.index > 0);
     assert!(!first.checks.is_empty());
     // Nothing changes: held for the whole wait (longer than the client's timeout), not an error.
@@ -360,9 +366,14 @@ fn a_blocking_read_waits_for_a_change_and_its_timeout_covers_the_wait() {
     cut.join().unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(changed.index > first.index);
-    assert!(changed.checks.iter().any(|k| k.node.starts_with("compute-1")
-        && k.check_id == SERF_HEALTH
-        && k.status == "critical"));
+    assert!(
+        changed
+            .checks
+            .iter()
+            .any(|k| k.node.starts_with("compute-1")
+                && k.check_id == SERF_HEALTH
+                && k.status == "critical")
+    );
     // An index from the future (a Consul that restarted) starts over.
     assert_eq!(next_index(changed.index + 50, changed.index), 0);
 }

@@ -283,10 +283,22 @@ mod tests {
 
     #[test]
     fn the_wake_gap_is_a_fraction_of_the_interval_within_bounds() {
-        assert_eq!(min_wake_gap(Duration::from_secs(2)), Duration::from_millis(100));
-        assert_eq!(min_wake_gap(Duration::from_secs(10)), Duration::from_millis(500));
-        assert_eq!(min_wake_gap(Duration::from_secs(60)), Duration::from_secs(1));
-        assert_eq!(min_wake_gap(Duration::from_millis(100)), Duration::from_millis(100));
+        assert_eq!(
+            min_wake_gap(Duration::from_secs(2)),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            min_wake_gap(Duration::from_secs(10)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            min_wake_gap(Duration::from_secs(60)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            min_wake_gap(Duration::from_millis(100)),
+            Duration::from_millis(100)
+        );
     }
 
     #[test]

@@ -811,7 +811,11 @@ fn with_confirm_window_a_failure_is_confirmed_once_seen_that_long() {
     // At the window's end it is.
     let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 102.0).unwrap();
     assert_eq!(t.to, HostState::Failed);
-    assert!(t.reason.contains("seen continuously for 2.0s"), "{}", t.reason);
+    assert!(
+        t.reason.contains("seen continuously for 2.0s"),
+        "{}",
+        t.reason
+    );
     assert_eq!(confirm_due(&m, &p), None, "no longer suspect");
 }
 
@@ -825,7 +829,10 @@ fn with_confirm_window_one_sighting_never_confirms_however_long_ago() {
     let mut m = Memory::default();
     let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 100.0).unwrap();
     assert_eq!(t.to, HostState::Suspect);
-    assert!(!is_confirmed(&m, &p, 1000.0), "one observation is not a window");
+    assert!(
+        !is_confirmed(&m, &p, 1000.0),
+        "one observation is not a window"
+    );
     let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 102.5).unwrap();
     assert_eq!(t.to, HostState::Failed);
     // Without a window, confirmations = 1 confirms at once, as before.

@@ -126,7 +126,9 @@ fn kv_writes_do_not_wake_a_health_query_but_wake_a_kv_one() {
             .unwrap();
     });
     let started = Instant::now();
-    let (_, again, _) = get(&format!("{url}/v1/health/state/any?index={index}&wait=600ms"));
+    let (_, again, _) = get(&format!(
+        "{url}/v1/health/state/any?index={index}&wait=600ms"
+    ));
     writer.join().unwrap();
     assert_eq!(again, index, "the health index did not move");
     assert!(started.elapsed() >= Duration::from_millis(600));
@@ -134,7 +136,10 @@ fn kv_writes_do_not_wake_a_health_query_but_wake_a_kv_one() {
     let (_, kv_index, _) = get(&format!("{url}/v1/kv/some/key"));
     assert!(kv_index > index);
     let started = Instant::now();
-    let (_, _, _) = get(&format!("{url}/v1/kv/some/key?index={}&wait=10s", kv_index - 1));
+    let (_, _, _) = get(&format!(
+        "{url}/v1/kv/some/key?index={}&wait=10s",
+        kv_index - 1
+    ));
     assert!(started.elapsed() < Duration::from_secs(2));
     sim.stop();
 }
@@ -149,7 +154,9 @@ fn wait_takes_gos_durations_and_refuses_others() {
     assert_eq!(parse_wait("soon"), None);
     let (sim, url) = serve();
     let (_, index, _) = get(&format!("{url}/v1/health/state/any"));
-    let (status, _, _) = get(&format!("{url}/v1/health/state/any?index={index}&wait=soon"));
+    let (status, _, _) = get(&format!(
+        "{url}/v1/health/state/any?index={index}&wait=soon"
+    ));
     assert_eq!(status, 400);
     sim.stop();
 }
