@@ -574,7 +574,7 @@ pub fn is_confirmed(mem: &Memory, policy: &PolicyConfig, now: f64) -> bool {
 pub fn confirm_due(mem: &Memory, policy: &PolicyConfig) -> Option<f64> {
     let w = policy.confirm_window?;
     (mem.state() == HostState::Suspect && mem.first_seen > 0.0)
-        .then(|| mem.first_seen + w.as_secs_f64())
+        .then_some(mem.first_seen + w.as_secs_f64())
 }
 
 /// `(seen 1/2)`, or with a window `(seen 2 times over 1.4s of 2s)`.
