@@ -56,8 +56,6 @@ struct Changes {
     count: u64,
     /// The cluster of the last one.
     last: String,
-    /// Clusters followed by blocking queries right now.
-    following: usize,
 }
 
 struct Shared {
@@ -104,11 +102,6 @@ impl ConsulWake {
     /// something changed since.
     pub fn changes(&self) -> u64 {
         self.lock().count
-    }
-
-    /// Clusters followed by blocking queries right now.
-    pub fn following(&self) -> usize {
-        self.lock().following
     }
 
     /// Waits until the count of changes differs from `seen`, or `timeout` passes; the
@@ -182,18 +175,6 @@ fn follow(cluster: &ConsulCluster, shared: &Shared, stop: &AtomicBool, options: 
     };
     let mut index = 0u64;
     let mut seen: Option<u64> = None;
-    let mut counted = false;
-    let set_following = |on: bool, counted: &mut bool| {
-        if on != *counted {
-            let mut c = shared.changes.lock().unwrap_or_else(|p| p.into_inner());
-            if on {
-                c.following += 1;
-            } else {
-                c.following = c.following.saturating_sub(1);
-            }
-            *counted = on;
-        }
-    };
     while !ended(stop) {
         let started = Instant::now();
         let answer =
@@ -210,7 +191,6 @@ fn follow(cluster: &ConsulCluster, shared: &Shared, stop: &AtomicBool, options: 
                 break;
             }
             Ok(b) => {
-                set_following(true, &mut counted);
                 let now = digest(&b.checks);
                 if seen.is_some_and(|d| d != now) {
                     tracing::debug!(
@@ -234,7 +214,6 @@ fn follow(cluster: &ConsulCluster, shared: &Shared, stop: &AtomicBool, options: 
                 index = consul::next_index(index, b.index);
             }
             Err(e) => {
-                set_following(false, &mut counted);
                 tracing::debug!(
                     "Consul cluster `{name}`: blocking read failed ({e}); polled every \
                      interval, tried again in {}",
@@ -253,7 +232,6 @@ fn follow(cluster: &ConsulCluster, shared: &Shared, stop: &AtomicBool, options: 
             break;
         }
     }
-    set_following(false, &mut counted);
 }
 
 #[cfg(test)]
