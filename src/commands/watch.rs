@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::consul;
 use crate::core::records::VERIFIED_ACTION;
 use crate::core::watch::{self as core, HostState, Transition};
+use crate::engine::wake::{self, ConsulWake, FollowOptions};
 use crate::engine::{self, CycleReport, Engine, Setup};
 use crate::exit_codes::ExitCode;
 use crate::interrupt::{self, Signal};
@@ -168,10 +169,17 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|p| p.into_inner())
         .channels();
     tracing::info!(
-        "watch: {} every {}, {} confirmations; {}{}; journal {}; notifications: {}",
+        "watch: {} every {}, {} confirmations{}; {}{}; journal {}; notifications: {}",
         if args.once { "one cycle" } else { "a cycle" },
         humantime::format_duration(interval),
         config.policy.confirmations,
+        config
+            .policy
+            .confirm_window
+            .map_or(String::new(), |w| format!(
+                " over confirm_window {}",
+                humantime::format_duration(w)
+            )),
         engine::fencing_text(config.policy.quick_evacuate_level),
         if args.dry_run {
             "; DRY RUN: nothing changes"
@@ -210,6 +218,17 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     let mut current = config.clone();
     let mut interval = interval;
     let mut last: Option<CycleReport> = None;
+    // Between cycles, Consul's blocking queries wake the loop when a cluster's checks change
+    // (not for one cycle: --once). Only with confirm_window: a confirmation by time does not
+    // care how many cycles ran, while `confirmations` alone counts observations that must
+    // stay an interval apart (an early cycle would count as one).
+    let follow = |config: &Config, interval: Duration| {
+        (!args.once && config.policy.confirm_window.is_some()).then(|| {
+            let clusters = consul::clusters(config).unwrap_or_default();
+            ConsulWake::start(&clusters, &FollowOptions::for_interval(interval))
+        })
+    };
+    let mut wake = follow(&current, interval);
 
     loop {
         let setup = Setup {
@@ -236,6 +255,8 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             return Ok(stopped_code());
         }
         let started = Instant::now();
+        // A change after this point may not be in this cycle's observation: it wakes the next.
+        let mut changes_seen = wake.as_ref().map_or(0, ConsulWake::changes);
         if let Some(l) = leader.as_mut() {
             let problem = l.try_acquire().err().map(|e| e.to_string());
             if let Some(p) = &problem {
@@ -279,12 +300,46 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
             return Ok(stopped_code());
         }
         drop(setup);
-        while Instant::now() < started + interval && !stopping() {
+        // The next cycle: a whole interval after this one started (Nova is polled, and the
+        // confirmation windows need a clock), or when a suspect host's confirm_window ends,
+        // or as soon as a Consul cluster's checks change (but not sooner than the least gap
+        // after this one started: a Consul that keeps changing must not spin the loop).
+        let confirm_at = engine.confirm_due(&current.policy).map(|t| {
+            let left = (t - engine::unix_now()).max(0.0);
+            // A millisecond late rather than early: the window must have passed.
+            Instant::now() + Duration::from_secs_f64(left) + Duration::from_millis(1)
+        });
+        loop {
+            if stopping() {
+                break;
+            }
             if hup.swap(false, Ordering::Relaxed) {
                 reload(&mut current, &mut hash, &notifier, metrics.as_mut());
                 interval = args.interval.unwrap_or(current.policy.interval);
+                wake = follow(&current, interval);
+                changes_seen = wake.as_ref().map_or(0, ConsulWake::changes);
             }
-            std::thread::sleep(Duration::from_millis(50).min(interval));
+            let now = Instant::now();
+            let due = confirm_at.map_or(started + interval, |c| c.min(started + interval));
+            if now >= due {
+                break;
+            }
+            let slice = Duration::from_millis(50);
+            match &wake {
+                Some(w) if w.changes() != changes_seen => {
+                    let earliest = started + wake::min_wake_gap(interval);
+                    if now >= earliest {
+                        tracing::debug!("Consul's checks changed: an early cycle");
+                        break;
+                    }
+                    std::thread::sleep((earliest - now).min(slice));
+                }
+                // Returns at once when a change comes.
+                Some(w) => {
+                    w.wait(changes_seen, (due - now).min(slice));
+                }
+                None => std::thread::sleep((due - now).min(slice)),
+            }
         }
         last = Some(report);
     }

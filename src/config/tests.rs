@@ -128,6 +128,7 @@ fn example_documents_every_key() {
             &[
                 "quick_evacuate_level",
                 "confirmations",
+                "confirm_window",
                 "interval",
                 "max_failed_hosts",
                 "max_failed_percent",
@@ -1703,4 +1704,17 @@ fn durations_out_of_range_are_refused_with_the_range() {
         "[cloud]\napi_timeout = \"1day\"\n[policy]\ninterval = \"100ms\"\nverify_timeout = \"7days\"\n",
     );
     assert_eq!(c.cloud.api_timeout, Duration::from_secs(86400));
+}
+
+#[test]
+fn confirm_window_is_optional_and_bounded() {
+    assert_eq!(ok("").policy.confirm_window, None);
+    let c = ok("[policy]\nconfirm_window = \"2s\"\n");
+    assert_eq!(c.policy.confirm_window, Some(Duration::from_secs(2)));
+    assert_eq!(c.policy.confirmations, 2, "confirmations keeps its default");
+    for value in ["\"50ms\"", "\"2d\""] {
+        let e = err(&format!("[policy]\nconfirm_window = {value}\n"));
+        assert_eq!(e.kind, ConfigErrorKind::InvalidValue, "{e}");
+        assert!(e.message.contains("policy.confirm_window"), "{e}");
+    }
 }

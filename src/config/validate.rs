@@ -81,6 +81,8 @@ struct RawPolicy {
     quick_evacuate_level: QuickEvacuateLevel,
     #[serde(deserialize_with = "de::int_in::<_, u32, 1, 100>")]
     confirmations: u32,
+    #[serde(deserialize_with = "de::opt_duration")]
+    confirm_window: Option<Duration>,
     #[serde(deserialize_with = "de::duration")]
     interval: Duration,
     #[serde(deserialize_with = "de::int_in::<_, u32, 0, 10000>")]
@@ -513,6 +515,11 @@ fn build(raw: RawConfig, cx: &Cx<'_>) -> Result<Config, ConfigError> {
         ("flap_window", policy.flap_window, SECOND, WEEK),
     ] {
         check_duration(cx, &t.key(key), d, min, max)?;
+    }
+    // Off when unset; set, long enough to mean "seen twice", short enough that a failure does
+    // not wait a day.
+    if let Some(d) = policy.confirm_window {
+        check_duration(cx, &t.key("confirm_window"), d, MILLIS_100, DAY)?;
     }
     // Off when unset; set, a re-send at most once a second (never once a cycle).
     if let Some(d) = policy.realert_interval {

@@ -154,6 +154,28 @@ struct Raw {
     status: u16,
     body: Vec<u8>,
     address: String,
+    /// `X-Consul-Index`; 0 when absent or not a number.
+    index: u64,
+}
+
+/// The longest `wait` Consul honours for a blocking query.
+pub const MAX_WAIT: Duration = Duration::from_secs(10 * 60);
+
+/// What a blocking read of the checks returned.
+#[derive(Debug, Clone)]
+pub struct BlockingChecks {
+    pub checks: Vec<HealthCheck>,
+    /// The answer's `X-Consul-Index`; 0: none (this Consul does not block). The next read
+    /// waits on [`next_index`] of it.
+    pub index: u64,
+}
+
+/// The index to send with the next blocking read, after one that was sent with `sent` and
+/// answered with `got` (Consul's rules): none or 0 means the endpoint does not block (0:
+/// the next read answers at once); an index that went backwards starts over from 0, else the
+/// next read would wait for the old index to come back.
+pub fn next_index(sent: u64, got: u64) -> u64 {
+    if got < sent { 0 } else { got }
 }
 
 /// A client for one Consul cluster.
@@ -326,20 +348,60 @@ impl Client {
         self.checks(&path, None)
     }
 
+    /// [`Client::health_state_filtered`] as a blocking query (`?index=&wait=`): Consul holds
+    /// the answer until the checks' index passes `index`, or `wait` passes (plus up to a
+    /// sixteenth of it, Consul's jitter). The answer may be unchanged all the same (a timeout,
+    /// or a write elsewhere in the same table): compare. `index` 0 answers at once; so does a
+    /// Consul that does not block (its index is then 0). The HTTP timeout is `wait`, its
+    /// jitter, and the client's own timeout: a Consul that holds the answer as asked is not a
+    /// Consul that does not answer.
+    pub fn health_state_blocking(
+        &self,
+        state: &str,
+        filter: Option<&str>,
+        index: u64,
+        wait: Duration,
+    ) -> Result<BlockingChecks> {
+        let wait = wait.min(MAX_WAIT);
+        let path = format!("/v1/health/state/{}", segment(state));
+        let mut extra = Vec::new();
+        let mut timeout = self.timeout;
+        if index > 0 {
+            extra.push(("index", index.to_string()));
+            extra.push(("wait", format!("{}ms", wait.as_millis().max(1))));
+            timeout = timeout.saturating_add(wait).saturating_add(wait / 16);
+        }
+        let (checks, got) = self.checks_with(&path, filter, &extra, timeout)?;
+        Ok(BlockingChecks { checks, index: got })
+    }
+
     fn checks(&self, path: &str, filter: Option<&str>) -> Result<Vec<HealthCheck>> {
+        Ok(self.checks_with(path, filter, &[], self.timeout)?.0)
+    }
+
+    /// The checks and the answer's `X-Consul-Index` (0: none).
+    fn checks_with(
+        &self,
+        path: &str,
+        filter: Option<&str>,
+        extra: &[(&'static str, String)],
+        timeout: Duration,
+    ) -> Result<(Vec<HealthCheck>, u64)> {
         let mut query = self.dc();
         // Any server answers: a cluster without a leader still shows its (stale) checks.
         query.push(("stale", String::new()));
         if let Some(f) = filter {
             query.push(("filter", f.to_string()));
         }
-        let raw = self.send_capped(Method::GET, path, &query, None, MAX_CHECKS_BODY)?;
+        query.extend(extra.iter().cloned());
+        let raw = self.send_with(Method::GET, path, &query, None, MAX_CHECKS_BODY, timeout)?;
+        let index = raw.index;
         let v: Option<Vec<HealthCheck>> = self.json(
             self.check(raw, &Method::GET, path, &[200])?,
             &Method::GET,
             path,
         )?;
-        Ok(v.unwrap_or_default())
+        Ok((v.unwrap_or_default(), index))
     }
 
     // ---------------------------------------------------------------------------------
@@ -508,17 +570,18 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&[u8]>,
     ) -> Result<Raw> {
-        self.send_capped(method, path, query, body, MAX_BODY)
+        self.send_with(method, path, query, body, MAX_BODY, self.timeout)
     }
 
-    /// [`Client::send`], the answer's body at most `cap` bytes.
-    fn send_capped(
+    /// [`Client::send`], the answer's body at most `cap` bytes, whole within `timeout`.
+    fn send_with(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, String)],
         body: Option<&[u8]>,
         cap: u64,
+        timeout: Duration,
     ) -> Result<Raw> {
         let n = self.addresses.len();
         let first = self.current.load(Ordering::Relaxed) % n.max(1);
@@ -529,8 +592,9 @@ impl Client {
             let url = format!("{address}{path}");
             let started = Instant::now();
             let elapsed_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let (reason, may_have_arrived) = match self.send_once(&method, &url, query, body, cap) {
-                Ok((status, body)) => {
+            let sent = self.send_once(&method, &url, query, body, cap, timeout);
+            let (reason, may_have_arrived) = match sent {
+                Ok((status, body, index)) => {
                     self.bytes_read
                         .fetch_add(body.len() as u64, Ordering::Relaxed);
                     tracing::debug!(cluster = %self.cluster, %method, url, status, bytes = body.len(), elapsed_ms = elapsed_ms(), "Consul");
@@ -539,6 +603,7 @@ impl Client {
                         status,
                         body,
                         address: address.clone(),
+                        index,
                     });
                 }
                 Err(http::Failure::TooLarge(_)) => {
@@ -581,8 +646,9 @@ impl Client {
         })
     }
 
-    /// One request to one address: the status and the body (at most `cap` bytes), the whole
-    /// answer within the client's timeout (a dripping agent is cut off).
+    /// One request to one address: the status, the body (at most `cap` bytes) and the
+    /// `X-Consul-Index` (0: none), the whole answer within `timeout` (a dripping agent is cut
+    /// off).
     fn send_once(
         &self,
         method: &Method,
@@ -590,7 +656,8 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&[u8]>,
         cap: u64,
-    ) -> std::result::Result<(u16, Vec<u8>), http::Failure> {
+        timeout: Duration,
+    ) -> std::result::Result<(u16, Vec<u8>, u64), http::Failure> {
         let mut rb = self.http.request(method.clone(), url);
         if !query.is_empty() {
             rb = rb.query(query);
@@ -601,8 +668,14 @@ impl Client {
         if let Some(b) = body {
             rb = rb.body(b.to_vec());
         }
-        let answer = http::exchange(rb, self.timeout, cap)?;
-        Ok((answer.status, answer.body))
+        let answer = http::exchange(rb, timeout, cap)?;
+        let index = answer
+            .headers
+            .get("x-consul-index")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        Ok((answer.status, answer.body, index))
     }
 
     /// Defence in depth: the token never survives in a message.

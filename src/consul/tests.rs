@@ -322,3 +322,58 @@ fn an_answer_larger_than_the_cap_is_refused() {
     assert!(e.to_string().contains(&MAX_BODY.to_string()), "{e}");
     assert!(e.to_string().len() < 400, "{e}");
 }
+
+#[test]
+fn a_blocking_read_waits_for_a_change_and_its_timeout_covers_the_wait() {
+    let sim = sim("");
+    let options = ClientOptions {
+        // Shorter than the wait: the blocking read's own timeout must cover the wait.
+        timeout: Duration::from_millis(500),
+        connect_timeout: Duration::from_secs(1),
+    };
+    let c = Client::new(
+        &cluster("management", vec![url(&sim, "management")]),
+        &options,
+    )
+    .unwrap();
+    let filter = Some(crate::core::network::NODE_CHECKS_FILTER);
+    // Index 0: at once, with the index to wait on.
+    let first = c
+        .health_state_blocking("any", filter, 0, Duration::from_secs(1))
+        .unwrap();
+    assert!(first.index > 0);
+    assert!(!first.checks.is_empty());
+    // Nothing changes: held for the whole wait (longer than the client's timeout), not an error.
+    let started = std::time::Instant::now();
+    let quiet = c
+        .health_state_blocking("any", filter, first.index, Duration::from_millis(1200))
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(1200));
+    assert_eq!(quiet.index, first.index);
+    // A power loss answers at once, with a new index and the critical check.
+    let world = sim.world();
+    let cut = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        world
+            .lock()
+            .power_off("compute-1", evacctl_sim::clock::now())
+            .unwrap();
+    });
+    let started = std::time::Instant::now();
+    let changed = c
+        .health_state_blocking("any", filter, first.index, Duration::from_secs(30))
+        .unwrap();
+    cut.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(changed.index > first.index);
+    assert!(
+        changed
+            .checks
+            .iter()
+            .any(|k| k.node.starts_with("compute-1")
+                && k.check_id == SERF_HEALTH
+                && k.status == "critical")
+    );
+    // An index from the future (a Consul that restarted) starts over.
+    assert_eq!(next_index(changed.index + 50, changed.index), 0);
+}

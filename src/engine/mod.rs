@@ -7,6 +7,7 @@
 
 mod run;
 mod takeover;
+pub mod wake;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -158,6 +159,16 @@ impl Engine {
             persisted: Written::default(),
             took_over: None,
         }
+    }
+
+    /// When the next cycle is due for a suspect host's `confirm_window` to end (seconds since
+    /// the epoch), the earliest of them; `None` without a window or a suspect host. The
+    /// observation that may confirm it is made then, not a whole interval later.
+    pub fn confirm_due(&self, policy: &crate::config::PolicyConfig) -> Option<f64> {
+        self.memories
+            .values()
+            .filter_map(|m| core::confirm_due(m, policy))
+            .reduce(f64::min)
     }
 
     /// This controller took the leader lock from `dead`, which stopped holding it.

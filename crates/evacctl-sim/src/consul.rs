@@ -28,7 +28,13 @@
 //!   a scenario may set less so that tests need not wait 20 s for a 10 s TTL).
 //! - ACLs: with `token` set, every call but `/v1/status/*` needs `X-Consul-Token` (or
 //!   `?token=`) equal to it: none is 403 "Permission denied", another is 403 "ACL not found".
-//! - Blocking queries (`?index=&wait=`) answer at once, which Consul's contract allows.
+//! - Blocking queries (`?index=N&wait=D`, [`hold_blocking`]): a GET with `N` at or past the
+//!   index of what it reads is held until that index passes `N` or `wait` passes (default
+//!   5 min, at most 10 min, Go's duration syntax: `10s`, `1m30s`, `250ms`; no jitter), then
+//!   answered with the new `X-Consul-Index`. `/v1/health/*` wait on the health index, which
+//!   moves only when a member's status, a check's status, the leader or the observer's view
+//!   changes (a power loss, a cut, a crashed service), not with KV or session writes; other
+//!   reads wait on the raft index.
 //! - `filter=` on `/v1/health/state`, `/v1/health/node` and `/v1/health/checks`: the checks
 //!   are selected on the server, in Consul's expression language ([`filter`]).
 //!
@@ -60,7 +66,7 @@ use serde_json::{Value, json};
 
 use super::control::view::host_view;
 use super::http::{Reply, SimRequest};
-use super::world::{World, WorldError};
+use super::world::{SharedWorld, World, WorldError};
 
 pub mod filter;
 pub mod state;
@@ -191,12 +197,114 @@ fn request_token(req: &SimRequest) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// A digest of what `/v1/health/*` shows of cluster `c`: every member's status, the leader,
+/// the observer's view, the service checks' statuses.
+fn health_print(world: &World, c: usize) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let cluster = &world.consul.clusters[c];
+    (cluster.observer_cut, cluster.leader_lost).hash(&mut h);
+    for m in members(world, c) {
+        (m.node, m.status).hash(&mut h);
+    }
+    if world.consul.services_cluster == Some(c) {
+        for s in world.services.iter().filter(|s| s.binary == "nova-compute") {
+            (&s.node, s.crashed).hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// Moves cluster `c`'s health index (and its raft index: a change of health is a write in
+/// Consul) when its health data changed since it was last looked at; the health index.
+/// Looked at on every request and while a blocking query is held: the world changes under
+/// the control API, the clock and the other simulated services, which need not know of it.
+pub fn sync_health_index(world: &mut World, c: usize) -> u64 {
+    let print = health_print(world, c);
+    let cluster = &mut world.consul.clusters[c];
+    match cluster.health_print {
+        None => cluster.health_print = Some(print),
+        Some(p) if p == print => {}
+        Some(_) => {
+            cluster.index += 1;
+            cluster.health_index = cluster.index;
+            cluster.health_print = Some(print);
+        }
+    }
+    cluster.health_index
+}
+
+/// Consul's default and largest `wait` of a blocking query.
+const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+/// How often a held query looks at the world again: changes are seen within this.
+const HOLD_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// A `wait` parameter in Go's duration syntax (`10s`, `1m30s`, `250ms`); `None`: not one.
+fn parse_wait(v: &str) -> Option<std::time::Duration> {
+    let v = v.trim();
+    if v.is_empty() || v.bytes().all(|b| b.is_ascii_digit()) {
+        // Go refuses a number without a unit (but "0").
+        return (v == "0").then_some(std::time::Duration::ZERO);
+    }
+    humantime::parse_duration(v).ok()
+}
+
+/// Holds a blocking query (`?index=N`, N > 0) of cluster `c` until the index of what it
+/// reads passes `N` or its `wait` passes; `Err` with the answer when `wait` is not a
+/// duration (as Consul, 400). Any other request, or one the ACL refuses (answered by
+/// [`handle`] at once), passes straight through.
+pub async fn hold_blocking(world: &SharedWorld, c: usize, req: &SimRequest) -> Result<(), Reply> {
+    let index = req
+        .query_param("index")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if req.method != Method::GET || index == 0 {
+        return Ok(());
+    }
+    let wait = match req.query_param("wait").map(parse_wait) {
+        None => DEFAULT_WAIT,
+        Some(Some(w)) => w.min(MAX_WAIT),
+        Some(None) => return Err(text(400, "Invalid wait time")),
+    };
+    let health = req.segments.get(1).map(String::as_str) == Some("health");
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        {
+            let mut w = world.lock();
+            if c >= w.consul.clusters.len() {
+                return Ok(());
+            }
+            if let Some(want) = &w.consul.token
+                && request_token(req).as_ref() != Some(want)
+            {
+                return Ok(());
+            }
+            let health_index = sync_health_index(&mut w, c);
+            let current = if health {
+                health_index
+            } else {
+                w.consul.clusters[c].index
+            };
+            if current > index {
+                return Ok(());
+            }
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(HOLD_POLL.min(deadline - now)).await;
+    }
+}
+
 /// Handles one request to cluster `c`'s listener.
 pub fn handle(world: &mut World, c: usize, req: &SimRequest) -> Reply {
     if c >= world.consul.clusters.len() {
         return text(500, "no such cluster");
     }
     expire_sessions(world, c, req.now);
+    let health_index = sync_health_index(world, c);
     let segs = req.segs();
     let public = matches!(segs.as_slice(), ["v1", "status", ..]);
     if let Some(want) = &world.consul.token
@@ -213,8 +321,13 @@ pub fn handle(world: &mut World, c: usize, req: &SimRequest) -> Reply {
     if req.method == Method::GET {
         let members = members(world, c);
         let known = leader_seen(world, c, &members).is_some();
+        let index = if segs.get(1) == Some(&"health") {
+            health_index
+        } else {
+            world.consul.clusters[c].index
+        };
         reply
-            .with_header("X-Consul-Index", world.consul.clusters[c].index.to_string())
+            .with_header("X-Consul-Index", index.to_string())
             .with_header("X-Consul-KnownLeader", known.to_string())
             .with_header("X-Consul-LastContact", "0")
     } else {
@@ -432,7 +545,7 @@ fn check_json(
 
 /// Every check of the cluster's catalog.
 fn all_checks(world: &World, c: usize, m: &[SimMember]) -> Vec<(String, Value)> {
-    let index = world.consul.clusters[c].index;
+    let index = world.consul.clusters[c].health_index;
     let services_here = world.consul.services_cluster == Some(c);
     // nova-compute's state by host, once: a lookup per member keeps the answer O(n).
     let mut nova_compute: HashMap<&str, bool> = HashMap::new();
@@ -1225,3 +1338,6 @@ role = "compute"
         );
     }
 }
+
+#[cfg(test)]
+mod blocking_tests;

@@ -373,6 +373,15 @@ async fn handle(State(app): State<App>, request: Request) -> Response<Body> {
             req.now = clock::now();
         }
     }
+    // A Consul blocking query is held here, the world unlocked, until what it reads changes.
+    let reply = match (reply, app.target) {
+        (None, Target::Consul(c)) if fault.as_ref().is_none_or(|f| f.status.is_none()) => {
+            let held = consul::hold_blocking(&app.world, c, &req).await.err();
+            req.now = clock::now();
+            held
+        }
+        (reply, _) => reply,
+    };
     let started = std::time::Instant::now();
     let reply = match (reply, &fault) {
         (Some(r), _) => r,

@@ -3,7 +3,8 @@
 //! state machine ([`observe`], [`next`], [`after`]).
 //!
 //! ```text
-//! healthy -> suspect -> failed (confirmed: N consecutive observations)
+//! healthy -> suspect -> failed (confirmed: N consecutive observations, and with confirm_window
+//!                               seen continuously that long)
 //!   -> [recovering: power on once if found off, or the repair command]
 //!   -> fencing -> fenced (power confirmed off)          (level 1: no fencing)
 //!   -> isolated (forced down, then disabled "evacctl: ...")  (level 3: no force-down, Nova's own timeout)
@@ -34,6 +35,10 @@ pub struct PolicyConfig {
     pub quick_evacuate_level: QuickEvacuateLevel,
     /// Consecutive observations before a host counts as failed (1..=100).
     pub confirmations: u32,
+    /// Confirmation by time: the failure seen continuously this long, in at least 2
+    /// observations (the first sighting and one at or after its end). Both this and
+    /// `confirmations` must hold when set; `None`: `confirmations` alone.
+    pub confirm_window: Option<Duration>,
     /// The watch cycle.
     pub interval: Duration,
     /// More hosts failing at once than this: alert, no action (0..=10000).
@@ -74,6 +79,7 @@ impl Default for PolicyConfig {
         PolicyConfig {
             quick_evacuate_level: QuickEvacuateLevel::PowerOffThenForceDown,
             confirmations: 2,
+            confirm_window: None,
             interval: Duration::from_secs(10),
             max_failed_hosts: 1,
             max_failed_percent: 33,
@@ -142,7 +148,7 @@ pub enum HostState {
     Maintenance,
     /// A failure seen, not yet confirmed.
     Suspect,
-    /// Confirmed in `confirmations` consecutive observations.
+    /// Confirmed in `confirmations` consecutive observations (and over `confirm_window`).
     Failed,
     /// Powered on once, or the repair command ran: waiting for it to rejoin.
     Recovering,
@@ -479,6 +485,10 @@ pub struct Memory {
     pub seen: u32,
     /// When the failure was last seen (0: never, or a journal written before this field).
     pub last_seen: f64,
+    /// When the failure was first seen in the run of sightings `seen` counts (0: never, or a
+    /// journal written before this field): where `confirm_window` starts.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub first_seen: f64,
     /// The starts of the recent failure episodes (healthy -> suspect), for flapping.
     pub episodes: Vec<f64>,
     /// The kind of the failure being handled.
@@ -536,6 +546,50 @@ impl Memory {
     }
 }
 
+fn is_zero(t: &f64) -> bool {
+    *t == 0.0
+}
+
+/// The observations a confirmation needs: `confirmations`; with `confirm_window`, at least 2
+/// (a window is measured between two sightings, never guessed from one).
+pub fn observations_needed(policy: &PolicyConfig) -> u32 {
+    match policy.confirm_window {
+        Some(_) => policy.confirmations.max(2),
+        None => policy.confirmations,
+    }
+}
+
+/// The host's failure, seen in `mem.seen` observations since `mem.first_seen`, is confirmed
+/// at `now`: enough observations, and with `confirm_window` seen continuously that long.
+pub fn is_confirmed(mem: &Memory, policy: &PolicyConfig, now: f64) -> bool {
+    mem.seen >= observations_needed(policy)
+        && policy
+            .confirm_window
+            .is_none_or(|w| mem.first_seen > 0.0 && now - mem.first_seen >= w.as_secs_f64())
+}
+
+/// When a suspect host's `confirm_window` ends (seconds since the epoch): the observation
+/// that may confirm it is due then, not a whole interval later. `None` without a window, or
+/// for a host that is not suspect.
+pub fn confirm_due(mem: &Memory, policy: &PolicyConfig) -> Option<f64> {
+    let w = policy.confirm_window?;
+    (mem.state() == HostState::Suspect && mem.first_seen > 0.0)
+        .then_some(mem.first_seen + w.as_secs_f64())
+}
+
+/// `(seen 1/2)`, or with a window `(seen 2 times over 1.4s of 2s)`.
+fn seen_note(mem: &Memory, policy: &PolicyConfig, now: f64) -> String {
+    match policy.confirm_window {
+        None => format!("seen {}/{}", mem.seen, policy.confirmations),
+        Some(w) => format!(
+            "seen {} time(s) over {:.1}s of confirm_window {}",
+            mem.seen,
+            (now - mem.first_seen).max(0.0),
+            humantime::format_duration(w)
+        ),
+    }
+}
+
 /// How many failure episodes within the flapping window make a host flapping.
 pub const FLAP_EPISODES: usize = 3;
 /// Consecutive failures of a step (API errors) before the host goes to alert.
@@ -567,6 +621,7 @@ pub fn go(mem: &mut Memory, host: &str, to: HostState, reason: String, now: f64)
 /// A new episode: forget what the last one tried.
 fn new_episode(mem: &mut Memory) {
     mem.seen = 0;
+    mem.first_seen = 0.0;
     mem.kind = None;
     mem.power = None;
     mem.recovery_tried = false;
@@ -686,21 +741,17 @@ pub fn observe(
                 new_episode(mem);
                 mem.seen = 1;
                 mem.last_seen = now;
+                mem.first_seen = now;
                 mem.kind = Some(kind);
                 mem.episodes.retain(|t| now - *t <= flap_window);
                 mem.episodes.push(now);
-                let to = if policy.confirmations <= 1 {
+                let to = if is_confirmed(mem, policy, now) {
                     HostState::Failed
                 } else {
                     HostState::Suspect
                 };
-                Some(go(
-                    mem,
-                    host,
-                    to,
-                    format!("{reason} (seen 1/{})", policy.confirmations),
-                    now,
-                ))
+                let note = seen_note(mem, policy, now);
+                Some(go(mem, host, to, format!("{reason} ({note})"), now))
             }
             HostState::Suspect => {
                 // Evidence from long ago (a watch stopped for a while, cron paused) is not a
@@ -708,23 +759,28 @@ pub fn observe(
                 let stale_after = (3.0 * policy.interval.as_secs_f64()).max(flap_window);
                 let gap = now - mem.last_seen;
                 let stale = mem.last_seen > 0.0 && gap > stale_after;
-                mem.seen = if stale { 1 } else { mem.seen + 1 };
+                // A journal written before `first_seen` existed: the window starts now.
+                let unknown_start = policy.confirm_window.is_some() && mem.first_seen <= 0.0;
+                if stale || unknown_start {
+                    mem.seen = 1;
+                    mem.first_seen = now;
+                } else {
+                    mem.seen += 1;
+                }
                 mem.last_seen = now;
                 mem.kind = Some(kind);
-                if mem.seen < policy.confirmations {
+                if !is_confirmed(mem, policy, now) {
                     let note = if stale {
                         format!("; the last observation was {}s ago", gap.round())
                     } else {
                         String::new()
                     };
+                    let seen = seen_note(mem, policy, now);
                     return Some(go(
                         mem,
                         host,
                         HostState::Suspect,
-                        format!(
-                            "{reason} (seen {}/{}{note})",
-                            mem.seen, policy.confirmations
-                        ),
+                        format!("{reason} ({seen}{note})"),
                         now,
                     ));
                 }
@@ -738,14 +794,19 @@ pub fn observe(
                     );
                     return None;
                 }
+                let how = match policy.confirm_window {
+                    None => format!("confirmed in {} consecutive observations", mem.seen),
+                    Some(_) => format!(
+                        "confirmed: seen continuously for {:.1}s, in {} observations",
+                        now - mem.first_seen,
+                        mem.seen
+                    ),
+                };
                 Some(go(
                     mem,
                     host,
                     HostState::Failed,
-                    format!(
-                        "{reason} (confirmed in {} consecutive observations)",
-                        mem.seen
-                    ),
+                    format!("{reason} ({how})"),
                     now,
                 ))
             }
@@ -762,7 +823,7 @@ pub fn observe(
 /// The host is flapping and its confirmation is held (see [`observe`]).
 pub fn is_flapping(mem: &Memory, policy: &PolicyConfig, flap_window: f64, now: f64) -> bool {
     mem.state() == HostState::Suspect
-        && mem.seen >= policy.confirmations
+        && is_confirmed(mem, policy, now)
         && recent_episodes(mem, now, flap_window) >= FLAP_EPISODES
 }
 

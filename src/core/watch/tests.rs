@@ -784,3 +784,153 @@ fn servers_left_behind_are_named_when_the_host_is_evacuated() {
         Memory::default()
     );
 }
+
+fn windowed(window: f64) -> PolicyConfig {
+    PolicyConfig {
+        confirm_window: Some(Duration::from_secs_f64(window)),
+        ..policy()
+    }
+}
+
+#[test]
+fn with_confirm_window_a_failure_is_confirmed_once_seen_that_long() {
+    let p = windowed(2.0);
+    let mut m = Memory::default();
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 100.0).unwrap();
+    assert_eq!((t.from, t.to), (HostState::Healthy, HostState::Suspect));
+    assert_eq!(m.first_seen, 100.0);
+    assert!(t.reason.contains("confirm_window 2s"), "{}", t.reason);
+    // The window ends at the first sighting + 2 s: the engine looks again then.
+    assert_eq!(confirm_due(&m, &p), Some(102.0));
+    // Two observations within the window (early cycles woken by Consul) do not confirm it.
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 100.5).unwrap();
+    assert_eq!(t.to, HostState::Suspect);
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 101.99).unwrap();
+    assert_eq!(t.to, HostState::Suspect);
+    assert_eq!(m.seen, 3);
+    // At the window's end it is.
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 102.0).unwrap();
+    assert_eq!(t.to, HostState::Failed);
+    assert!(
+        t.reason.contains("seen continuously for 2.0s"),
+        "{}",
+        t.reason
+    );
+    assert_eq!(confirm_due(&m, &p), None, "no longer suspect");
+}
+
+#[test]
+fn with_confirm_window_one_sighting_never_confirms_however_long_ago() {
+    // confirmations = 1 would confirm at the first sighting; a window needs a second one.
+    let p = PolicyConfig {
+        confirmations: 1,
+        ..windowed(2.0)
+    };
+    let mut m = Memory::default();
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 100.0).unwrap();
+    assert_eq!(t.to, HostState::Suspect);
+    assert!(
+        !is_confirmed(&m, &p, 1000.0),
+        "one observation is not a window"
+    );
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 102.5).unwrap();
+    assert_eq!(t.to, HostState::Failed);
+    // Without a window, confirmations = 1 confirms at once, as before.
+    let mut m = Memory::default();
+    let t = observe(&mut m, "c1", &storage_cut(), &policy_n(1), WINDOW, 100.0).unwrap();
+    assert_eq!(t.to, HostState::Failed);
+}
+
+fn policy_n(n: u32) -> PolicyConfig {
+    PolicyConfig {
+        confirmations: n,
+        ..policy()
+    }
+}
+
+#[test]
+fn with_confirm_window_and_confirmations_both_must_hold() {
+    let p = PolicyConfig {
+        confirmations: 3,
+        ..windowed(2.0)
+    };
+    let mut m = Memory::default();
+    observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 100.0);
+    // The window passed, but only 2 observations.
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 103.0).unwrap();
+    assert_eq!(t.to, HostState::Suspect);
+    // The third observation confirms it.
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 104.0).unwrap();
+    assert_eq!(t.to, HostState::Failed);
+}
+
+#[test]
+fn a_host_that_recovers_within_the_window_is_not_confirmed() {
+    let p = windowed(2.0);
+    let mut m = Memory::default();
+    observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 100.0);
+    let t = observe(&mut m, "c1", &healthy(), &p, WINDOW, 101.0).unwrap();
+    assert_eq!(t.to, HostState::Healthy);
+    assert_eq!(m.first_seen, 0.0);
+    // Failing again starts a new window: its start is the new sighting, not the old one.
+    observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 101.5);
+    assert_eq!(m.first_seen, 101.5);
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 102.5).unwrap();
+    assert_eq!(t.to, HostState::Suspect, "only 1 s of the new window");
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 103.5).unwrap();
+    assert_eq!(t.to, HostState::Failed);
+}
+
+#[test]
+fn with_confirm_window_a_stale_or_old_suspicion_starts_the_window_again() {
+    let p = windowed(2.0);
+    let mut m = Memory::default();
+    observe(&mut m, "c1", &storage_cut(), &p, WINDOW, 1000.0);
+    // The watch was stopped for longer than the flapping window.
+    let later = 1000.0 + WINDOW + 60.0;
+    let t = observe(&mut m, "c1", &storage_cut(), &p, WINDOW, later).unwrap();
+    assert_eq!(t.to, HostState::Suspect);
+    assert_eq!((m.seen, m.first_seen), (1, later));
+    // A suspect memory journaled before `first_seen` existed: the window starts now.
+    let mut old = Memory::default();
+    observe(&mut old, "c1", &storage_cut(), &policy(), WINDOW, 1000.0);
+    old.first_seen = 0.0;
+    let t = observe(&mut old, "c1", &storage_cut(), &p, WINDOW, 1001.0).unwrap();
+    assert_eq!(t.to, HostState::Suspect);
+    assert_eq!(old.first_seen, 1001.0);
+    // The field is not written when zero: older readers and journals agree.
+    let json = serde_json::to_value(Memory::default()).unwrap();
+    assert!(json.get("first_seen").is_none(), "{json}");
+}
+
+#[test]
+fn with_confirm_window_a_flapping_host_is_still_held() {
+    let p = windowed(2.0);
+    let mut m = Memory::default();
+    let mut now = 0.0;
+    for _ in 0..2 {
+        observe(&mut m, "c1", &storage_cut(), &p, WINDOW, now);
+        observe(&mut m, "c1", &healthy(), &p, WINDOW, now + 1.0);
+        now += 10.0;
+    }
+    observe(&mut m, "c1", &storage_cut(), &p, WINDOW, now);
+    // The third episode within the flapping window: seen long enough, but held.
+    assert_eq!(
+        observe(&mut m, "c1", &storage_cut(), &p, WINDOW, now + 2.0),
+        None
+    );
+    assert_eq!(m.state(), HostState::Suspect);
+    assert!(m.reason.starts_with("flapping"), "{}", m.reason);
+    assert!(is_flapping(&m, &p, WINDOW, now + 2.0));
+    // Without the window having passed, it is not even a confirmation to hold.
+    let mut m2 = m.clone();
+    m2.first_seen = now + 1.5;
+    assert!(!is_flapping(&m2, &p, WINDOW, now + 2.0));
+}
+
+#[test]
+fn without_confirm_window_nothing_is_due_early() {
+    let mut m = Memory::default();
+    observe(&mut m, "c1", &storage_cut(), &policy(), WINDOW, 100.0);
+    assert_eq!(confirm_due(&m, &policy()), None);
+}

@@ -59,6 +59,14 @@ pub struct SimCluster {
     pub cuts: BTreeMap<String, Cut>,
     /// The raft index: moves with every write.
     pub index: u64,
+    /// The index of the health data (members, checks, leader) as its last change left it,
+    /// the `X-Consul-Index` of `/v1/health/*`: a KV write does not move it, as in Consul,
+    /// whose blocking queries wait on the index of the table they read.
+    #[serde(skip)]
+    pub health_index: u64,
+    /// A digest of the health data when `health_index` was last moved (`None`: not yet taken).
+    #[serde(skip)]
+    pub(crate) health_print: Option<u64>,
     pub sessions: BTreeMap<String, Session>,
     pub kv: BTreeMap<String, KvItem>,
     /// Keys whose lock was lost with a session, and until when they cannot be acquired.
@@ -95,6 +103,8 @@ impl ConsulWorld {
                     observer_cut: false,
                     cuts: BTreeMap::new(),
                     index: 100,
+                    health_index: 100,
+                    health_print: None,
                     sessions: BTreeMap::new(),
                     kv: BTreeMap::new(),
                     lock_delays: BTreeMap::new(),
