@@ -287,6 +287,8 @@ struct Inner {
     identity_url: String,
     token: Mutex<Option<Arc<Token>>>,
     services: Mutex<HashMap<ServiceType, Arc<ServiceInfo>>>,
+    /// Answer bodies read, every service (what `-vv` reports per cycle).
+    bytes_read: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Session {
@@ -354,6 +356,7 @@ impl Session {
                 identity_url,
                 token: Mutex::new(None),
                 services: Mutex::new(HashMap::new()),
+                bytes_read: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -407,6 +410,13 @@ impl Session {
     }
 
     /// Sends a call; a non-2xx answer is an [`Error::Api`].
+    /// Answer bodies read so far by this session, every service.
+    pub fn bytes_read(&self) -> u64 {
+        self.inner
+            .bytes_read
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn send(&self, req: &Request) -> Result<Response> {
         let st = req.service;
         let info = self.service_info(st)?;
@@ -700,8 +710,12 @@ impl Session {
                         .get("openstack-api-version")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
+                    self.inner
+                        .bytes_read
+                        .fetch_add(raw.body.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     tracing::debug!(
                         service = %st, %method, url, microversion, status = raw.status, elapsed_ms,
+                        bytes = raw.body.len(),
                         request_id = raw.request_id.as_deref().unwrap_or("-"), "HTTP"
                     );
                     if can_retry && matches!(raw.status, 429 | 502 | 503 | 504) {

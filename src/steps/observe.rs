@@ -510,11 +510,18 @@ pub fn observe_hosts(cx: &StepContext<'_>) -> anyhow::Result<HostsObservation> {
         tracing::warn!("no Consul view: {e}");
         Vec::new()
     });
+    let session = cx.session()?;
+    let before = session.bytes_read();
     let o = observe(
-        Some(cx.session()?),
+        Some(session),
         Some("nova-compute"),
         &clusters,
         &ObserveOptions::all(),
+    );
+    // Only Nova's listing uses the session during the observation (Consul has its clients).
+    tracing::debug!(
+        "Nova: {} bytes read (nova-compute services)",
+        session.bytes_read().saturating_sub(before)
     );
     let services = o.nova.unwrap_or_else(|| Ok(Vec::new()))?;
     let mut consul = o.consul;
