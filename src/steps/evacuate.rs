@@ -3,9 +3,11 @@
 //! a bounded concurrency, journaling each request before it is sent and after it is answered.
 //!
 //! Request count: the survey is one service list, then in parallel the server list (every
-//! page), one migration list (every page) and the hypervisor list followed by two Placement
-//! calls per candidate target; then one POST per server. Nothing is asked per server before
-//! the POSTs, so the listing does not grow with the number of servers beyond pagination.
+//! page), one migration list (every page) and the hypervisor list; then Placement: one
+//! `GET /allocation_candidates` per set of resource classes the servers ask for, and one
+//! inventory read per host the plan uses (two reads per host instead when the candidates are
+//! few or Placement cannot answer the query); then one POST per server. The requests do not
+//! grow with the number of hosts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -26,6 +28,7 @@ use crate::interrupt;
 use crate::journal::{self, Fields, Journal, Kind, Record};
 use crate::openstack::microversion::Microversion;
 use crate::openstack::nova::{ComputeService, Nova, ServiceUpdate};
+use crate::openstack::placement::ClassSummary;
 use crate::openstack::servers::{
     Aggregate, EvacuateRequest, Hypervisor, Migration, MigrationFilter, Server, evacuate_body,
     latest_per_server,
@@ -321,9 +324,35 @@ pub fn check_targets(
     Ok(())
 }
 
-/// Inventories and usages of hosts: their resource providers from `/os-hypervisors/detail`
-/// (hypervisor id = resource provider UUID at 2.53+), then two Placement calls per host, in
-/// parallel.
+/// Hosts' resource providers from `/os-hypervisors/detail` (hypervisor id = resource
+/// provider UUID at 2.53+): by service host, else by hypervisor hostname; the first record
+/// wins, as a scan would.
+struct RpIndex<'a> {
+    by_host: HashMap<&'a str, &'a str>,
+    by_name: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> RpIndex<'a> {
+    fn new(hypervisors: &'a [Hypervisor]) -> RpIndex<'a> {
+        let mut by_host: HashMap<&str, &str> = HashMap::with_capacity(hypervisors.len());
+        let mut by_name: HashMap<&str, &str> = HashMap::with_capacity(hypervisors.len());
+        for x in hypervisors {
+            by_host.entry(x.host()).or_insert(&x.id);
+            by_name.entry(&x.hypervisor_hostname).or_insert(&x.id);
+        }
+        RpIndex { by_host, by_name }
+    }
+
+    fn get(&self, host: &str) -> Option<&'a str> {
+        self.by_host
+            .get(host)
+            .or_else(|| self.by_name.get(host))
+            .copied()
+    }
+}
+
+/// Inventories and usages of hosts: their resource providers ([`RpIndex`], else Placement's
+/// provider named after the host), then two Placement calls per host, in parallel.
 fn placement_targets(
     hypervisors: &[Hypervisor],
     placement: &Placement,
@@ -333,23 +362,11 @@ fn placement_targets(
     if hosts.is_empty() {
         return Ok(Vec::new());
     }
-    // By service host, else by hypervisor hostname; the first record wins, as a scan would.
-    let mut by_host: HashMap<&str, &str> = HashMap::with_capacity(hypervisors.len());
-    let mut by_name: HashMap<&str, &str> = HashMap::with_capacity(hypervisors.len());
-    for x in hypervisors {
-        by_host.entry(x.host()).or_insert(&x.id);
-        by_name.entry(&x.hypervisor_hostname).or_insert(&x.id);
-    }
-    let rp_of = |h: &str| {
-        by_host
-            .get(h)
-            .or_else(|| by_name.get(h))
-            .map(|id| id.to_string())
-    };
+    let index = RpIndex::new(hypervisors);
     let mut rps = Vec::new();
     for h in hosts {
-        let id = match rp_of(h) {
-            Some(id) => id,
+        let id = match index.get(h) {
+            Some(id) => id.to_string(),
             // No hypervisor record: Placement's provider named after the host.
             None => placement
                 .resource_providers(Some(h))?
@@ -395,6 +412,219 @@ fn placement_targets(
     Ok(targets)
 }
 
+/// Hosts counted by Placement, in the order asked.
+#[derive(Clone, Debug, Default)]
+struct Counted {
+    targets: Vec<Target>,
+    /// Host -> provider UUID of the targets counted from allocation candidates: their
+    /// min_unit, max_unit and step_size are unknown until [`confirm`] reads them.
+    unconfirmed: BTreeMap<String, String>,
+}
+
+/// Up to this many hosts, two reads per host cost one parallel round: no need for
+/// allocation candidates.
+fn few_hosts(hosts: usize, concurrency: usize) -> bool {
+    hosts <= 2 * concurrency.max(1)
+}
+
+/// The smallest amount of each class, per set of classes the servers ask for: a provider
+/// that cannot take that cannot take any of them.
+fn smallest_needs<'a>(needs: impl IntoIterator<Item = &'a Resources>) -> Vec<Resources> {
+    let mut by_classes: BTreeMap<Vec<&'a String>, Resources> = BTreeMap::new();
+    for n in needs.into_iter().filter(|n| !n.is_empty()) {
+        let min = by_classes
+            .entry(n.keys().collect())
+            .or_insert_with(|| n.clone());
+        for (k, v) in n {
+            if let Some(m) = min.get_mut(k) {
+                *m = (*m).min(*v);
+            }
+        }
+    }
+    by_classes.into_values().collect()
+}
+
+/// Counts the hosts that could take any of `needs`. Few hosts (or a Placement older than
+/// 1.10, or one refusing the query): two reads per host ([`placement_targets`]). Else one
+/// `GET /allocation_candidates` per set of classes the servers ask for, with the smallest
+/// amounts: the requests do not grow with the cloud. A host missing from the answer cannot
+/// take even the smallest server: it is left out.
+fn count_targets(
+    hypervisors: &[Hypervisor],
+    placement: &Placement,
+    hosts: &[String],
+    needs: &[Resources],
+    concurrency: usize,
+) -> anyhow::Result<Counted> {
+    let exact = |hosts: &[String]| -> anyhow::Result<Counted> {
+        Ok(Counted {
+            targets: placement_targets(hypervisors, placement, hosts, concurrency)?,
+            unconfirmed: BTreeMap::new(),
+        })
+    };
+    let wants = smallest_needs(needs);
+    if few_hosts(hosts.len(), concurrency) || wants.is_empty() {
+        return exact(hosts);
+    }
+    match placement.microversion() {
+        Ok(Some(v)) if v >= Microversion::new(1, 10) => {}
+        Ok(v) => {
+            tracing::debug!("Placement {v:?} has no allocation candidates: per-provider reads");
+            return exact(hosts);
+        }
+        Err(e) => {
+            tracing::debug!("Placement's version unknown ({e}): per-provider reads");
+            return exact(hosts);
+        }
+    }
+    let mut summaries: HashMap<String, BTreeMap<String, ClassSummary>> = HashMap::new();
+    for want in &wants {
+        match placement.allocation_candidates(want) {
+            Ok(answer) => {
+                for (rp, sum) in answer {
+                    summaries.entry(rp).or_default().extend(sum.resources);
+                }
+            }
+            Err(crate::openstack::Error::Api(a)) if (400..500).contains(&a.status) => {
+                tracing::info!(
+                    "Placement refused allocation candidates ({a}): two reads per host instead"
+                );
+                return exact(hosts);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let index = RpIndex::new(hypervisors);
+    // Only a UUID can be a provider's: older Nova's integer ids are found by name.
+    let rp_of = |h: &str| index.get(h).filter(|id| id.len() == 36 && id.contains('-'));
+    let unmapped: Vec<String> = hosts
+        .iter()
+        .filter(|h| rp_of(h).is_none())
+        .cloned()
+        .collect();
+    let mut by_name: HashMap<String, Target> = exact(&unmapped)?
+        .targets
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    let mut out = Counted::default();
+    for h in hosts {
+        if let Some(t) = by_name.remove(h) {
+            out.targets.push(t);
+            continue;
+        }
+        let Some(rp) = rp_of(h) else { continue };
+        let Some(sum) = summaries.get(rp) else {
+            continue;
+        };
+        // Capacity and use only: the units are checked once the plan chooses the host.
+        let inventories = sum
+            .iter()
+            .map(|(class, c)| {
+                let inv = capacity::Inventory {
+                    total: c.capacity,
+                    reserved: 0,
+                    min_unit: 1,
+                    max_unit: None,
+                    step_size: 1,
+                    allocation_ratio: 1.0,
+                };
+                (class.clone(), inv)
+            })
+            .collect();
+        let usages = sum
+            .iter()
+            .map(|(class, c)| (class.clone(), c.used))
+            .collect();
+        out.targets.push(Target {
+            name: h.clone(),
+            inventories,
+            usages,
+            zone: None,
+        });
+        out.unconfirmed.insert(h.clone(), rp.to_string());
+    }
+    tracing::debug!(
+        "allocation candidates: {} of {} hosts can take the smallest server ({} request(s))",
+        out.targets.len(),
+        hosts.len(),
+        wants.len()
+    );
+    Ok(out)
+}
+
+/// After this many rounds of [`confirm`], every target still unconfirmed is read at once.
+const CONFIRM_ROUNDS: usize = 8;
+
+/// Reads the inventories of the hosts `plan` uses that were counted from allocation
+/// candidates (every unconfirmed one with `all`), puts them in place, and says whether the
+/// plan holds with them (min_unit, max_unit, step_size, in the plan's order): `None` when
+/// nothing was left to confirm, else whether it holds and the hosts read.
+fn confirm(
+    plan: &Plan,
+    targets: &mut [Target],
+    unconfirmed: &mut BTreeMap<String, String>,
+    placement: &Placement,
+    concurrency: usize,
+    all: bool,
+) -> anyhow::Result<Option<(bool, Vec<String>)>> {
+    let todo: Vec<(String, String)> = if all {
+        unconfirmed.clone().into_iter().collect()
+    } else {
+        plan.targets
+            .iter()
+            .filter(|t| !t.servers.is_empty())
+            .filter_map(|t| Some((t.host.clone(), unconfirmed.get(&t.host)?.clone())))
+            .collect()
+    };
+    if todo.is_empty() {
+        return Ok(None);
+    }
+    let got = crate::pool::map_bounded(&todo, concurrency.max(2), |(_, rp)| {
+        placement.inventories(rp)
+    });
+    let need: HashMap<&str, &Resources> = plan
+        .assignments
+        .iter()
+        .map(|a| (a.server_id.as_str(), &a.resources))
+        .collect();
+    let at: HashMap<String, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect();
+    let placed: HashMap<&str, &[String]> = plan
+        .targets
+        .iter()
+        .map(|p| (p.host.as_str(), p.servers.as_slice()))
+        .collect();
+    let mut holds = true;
+    for ((host, _), inv) in todo.iter().zip(got) {
+        let inv = super::facts::inventories(inv?);
+        unconfirmed.remove(host);
+        let Some(&i) = at.get(host) else { continue };
+        let t = &mut targets[i];
+        t.inventories = inv;
+        let mut free = t.free();
+        for id in placed.get(host.as_str()).copied().unwrap_or_default() {
+            let Some(n) = need.get(id.as_str()) else {
+                continue;
+            };
+            if let Some(why) = capacity::misfit(n, &t.inventories, &free) {
+                tracing::info!("{host}: {why} (not in Placement's summary): planning again");
+                holds = false;
+                break;
+            }
+            for (k, v) in n.iter() {
+                if let Some(f) = free.get_mut(k) {
+                    *f = f.saturating_sub(*v);
+                }
+            }
+        }
+    }
+    Ok(Some((holds, todo.into_iter().map(|(h, _)| h).collect())))
+}
+
 /// The targets a plan may use: ordinary hosts, then (or before) reserved ones.
 #[derive(Clone, Debug, Default)]
 pub struct Pool {
@@ -404,6 +634,9 @@ pub struct Pool {
     pub method: RecoveryMethod,
     /// Every request names its host (the operator named targets, or rules keep hosts out).
     pub targeted: bool,
+    /// Ordinary targets counted from allocation candidates (host -> provider UUID), their
+    /// units unchecked until the plan uses them.
+    pub unconfirmed: BTreeMap<String, String>,
 }
 
 /// Nova's nova-compute services as the target rules read them.
@@ -453,10 +686,11 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
         rules: Candidates,
         hypervisors: Vec<Hypervisor>,
         pool: Pool,
+        servers: Vec<Server>,
     }
-    // The server list (the slowest answer) runs while the services, the hypervisors and then
-    // Placement are asked.
-    let (found, servers, migrations) = std::thread::scope(|s| {
+    // The server list (the slowest answer) runs while the services and the hypervisors are
+    // asked; Placement is asked once the servers' sizes are known.
+    let (found, migrations) = std::thread::scope(|s| {
         let servers = s.spawn(|| nova.list_servers_on_host(opts.host));
         let migrations = s.spawn(|| {
             nova.list_migrations(&MigrationFilter {
@@ -492,6 +726,11 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                 tracing::debug!("hypervisors not listed ({e}): Placement providers by name");
                 Vec::new()
             });
+            let servers = join(servers)??;
+            let needs: Vec<Resources> = servers
+                .iter()
+                .filter_map(|x| capacity::server_resources(&x.flavor, x.image.is_none()))
+                .collect();
             let usable_hosts: Vec<String> = services
                 .iter()
                 .filter(|s| s.host != opts.host && usable(s))
@@ -515,26 +754,33 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                 let spare_hosts: Vec<String> =
                     rules.spares.iter().map(|x| x.host.clone()).collect();
                 // reserved_host plans on spares only: the others' capacity is not asked.
-                let mut all = if cfg.recovery_method == RecoveryMethod::ReservedHost {
+                let ordinary = if cfg.recovery_method == RecoveryMethod::ReservedHost {
                     Vec::new()
                 } else {
                     rules.ordinary.clone()
                 };
-                let ordinary_len = all.len();
-                all.extend(spare_hosts);
-                let mut counted =
-                    placement_targets(&hypervisors, &placement, &all, opts.concurrency)?;
+                let mut counted = count_targets(
+                    &hypervisors,
+                    &placement,
+                    &ordinary,
+                    &needs,
+                    opts.concurrency,
+                )?;
+                // Spares are few, and disabled (Nova's scheduler would not see them): read
+                // one by one.
+                let mut spares_counted =
+                    placement_targets(&hypervisors, &placement, &spare_hosts, opts.concurrency)?;
                 if cfg.same_zone {
-                    for t in &mut counted {
+                    for t in counted.targets.iter_mut().chain(&mut spares_counted) {
                         t.zone = zone_of.get(t.name.as_str()).map(|z| z.to_string());
                     }
                 }
-                let spares_counted = counted.split_off(ordinary_len);
                 let pool = Pool {
-                    ordinary: counted,
+                    ordinary: counted.targets,
                     spares: rules.spares.iter().cloned().zip(spares_counted).collect(),
                     method: cfg.recovery_method,
                     targeted: rules.ruled_out > 0,
+                    unconfirmed: counted.unconfirmed,
                 };
                 (rules, pool)
             } else {
@@ -544,11 +790,14 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                         t.push(h.clone());
                     }
                 }
+                let counted =
+                    count_targets(&hypervisors, &placement, &t, &needs, opts.concurrency)?;
                 let pool = Pool {
-                    ordinary: placement_targets(&hypervisors, &placement, &t, opts.concurrency)?,
+                    ordinary: counted.targets,
                     spares: Vec::new(),
                     method: RecoveryMethod::Auto,
                     targeted: true,
+                    unconfirmed: counted.unconfirmed,
                 };
                 (Candidates::default(), pool)
             };
@@ -558,9 +807,10 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                 rules,
                 hypervisors,
                 pool,
+                servers,
             })
         })();
-        (found, join(servers), join(migrations))
+        (found, join(migrations))
     });
     let Found {
         services,
@@ -568,8 +818,9 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
         rules,
         hypervisors,
         pool,
+        servers,
     } = found?;
-    let (servers, migrations) = (servers??, migrations??);
+    let migrations = migrations??;
     let Some(source) = services.iter().find(|s| s.host == opts.host) else {
         return Err(anyhow::anyhow!(
             "{} vanished from the service list",
@@ -577,7 +828,53 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
         ));
     };
     let clock = Clock::now(session.config().api_timeout);
-    let mut survey = classify_and_plan(opts, source, servers, &migrations, records, clock, pool);
+    // A plan on targets counted from allocation candidates holds once the hosts it uses are
+    // read (at most one per server); if their units refuse it, it is made again.
+    let mut pool = pool;
+    let mut round = 0;
+    let mut survey = loop {
+        if pool.unconfirmed.is_empty() {
+            break classify_and_plan(opts, source, servers, &migrations, records, clock, pool);
+        }
+        round += 1;
+        let mut survey = classify_and_plan(
+            opts,
+            source,
+            servers.clone(),
+            &migrations,
+            records,
+            clock,
+            pool.clone(),
+        );
+        let held = confirm(
+            &survey.plan,
+            &mut pool.ordinary,
+            &mut pool.unconfirmed,
+            &placement,
+            opts.concurrency,
+            round > CONFIRM_ROUNDS,
+        )?;
+        match held {
+            Some((false, _)) => continue,
+            None => break survey,
+            Some((true, read)) => {
+                // The read inventories in place of the summaries' (the same capacity).
+                let read: std::collections::HashSet<&String> = read.iter().collect();
+                let read: HashMap<&str, &Target> = pool
+                    .ordinary
+                    .iter()
+                    .filter(|t| read.contains(&t.name))
+                    .map(|t| (t.name.as_str(), t))
+                    .collect();
+                for t in &mut survey.counted {
+                    if let Some(p) = read.get(t.name.as_str()) {
+                        t.inventories = p.inventories.clone();
+                    }
+                }
+                break survey;
+            }
+        }
+    };
     survey.excluded = rules.excluded;
     if cfg.recovery_method == RecoveryMethod::ReservedHost {
         // Candidates by every rule, but this method takes reserved hosts only.
@@ -601,10 +898,15 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
             .filter(|h| !survey.candidates.contains(h))
             .cloned()
             .collect();
+        let needs: Vec<Resources> = survey
+            .evacuable()
+            .filter_map(|e| e.resources.clone())
+            .collect();
+        // Advice only: units unchecked on hosts counted from allocation candidates.
         let extra = if others.is_empty() {
             Vec::new()
         } else {
-            placement_targets(&hypervisors, &placement, &others, opts.concurrency)?
+            count_targets(&hypervisors, &placement, &others, &needs, opts.concurrency)?.targets
         };
         survey.suggestions = suggestions(&survey, opts, extra);
     }
@@ -1581,8 +1883,15 @@ fn zone_target(
         .into());
     };
     let nova = session.nova();
+    let placement = session.placement();
     let hypervisors = nova.list_hypervisors().unwrap_or_default();
-    let counted = placement_targets(&hypervisors, &session.placement(), &c.ordinary, 4)?;
+    let mut counted = count_targets(
+        &hypervisors,
+        &placement,
+        &c.ordinary,
+        std::slice::from_ref(&need),
+        4,
+    )?;
     let demand = Demand {
         id: server.id.clone(),
         name: server.name.clone(),
@@ -1590,7 +1899,23 @@ fn zone_target(
         priority: 0,
         zone: None,
     };
-    let plan = capacity::plan(&[demand], &counted);
+    // As the survey: the host chosen from allocation candidates is read before it is named.
+    let mut round = 0;
+    let plan = loop {
+        round += 1;
+        let plan = capacity::plan(std::slice::from_ref(&demand), &counted.targets);
+        let held = confirm(
+            &plan,
+            &mut counted.targets,
+            &mut counted.unconfirmed,
+            &placement,
+            4,
+            round > CONFIRM_ROUNDS,
+        )?;
+        if !matches!(held, Some((false, _))) {
+            break plan;
+        }
+    };
     match plan.target_of(&server.id) {
         Some(t) => {
             tracing::info!("{}: to {t}, in its zone {zone}", server.name);
@@ -1655,6 +1980,31 @@ mod tests {
         assert!(msg.contains("disabled (maintenance)"), "{msg}");
         let (_, msg) = t(&["compute-4"]).unwrap_err();
         assert!(msg.contains("is down"), "{msg}");
+    }
+
+    fn res(pairs: &[(&str, u64)]) -> Resources {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn one_query_per_set_of_classes_with_the_smallest_amounts() {
+        let needs = [
+            res(&[("VCPU", 4), ("MEMORY_MB", 512), ("DISK_GB", 10)]),
+            res(&[("VCPU", 1), ("MEMORY_MB", 2048), ("DISK_GB", 20)]),
+            res(&[("PCPU", 2), ("MEMORY_MB", 4096)]),
+            res(&[]),
+        ];
+        let mut got = smallest_needs(&needs);
+        got.sort_by_key(|r| r.len());
+        assert_eq!(
+            got,
+            [
+                res(&[("PCPU", 2), ("MEMORY_MB", 4096)]),
+                res(&[("VCPU", 1), ("MEMORY_MB", 512), ("DISK_GB", 10)]),
+            ]
+        );
+        assert!(smallest_needs(&[]).is_empty());
+        assert!(few_hosts(20, 10) && !few_hosts(21, 10) && few_hosts(2, 0));
     }
 
     #[test]
