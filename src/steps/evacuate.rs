@@ -416,9 +416,35 @@ fn placement_targets(
 #[derive(Clone, Debug, Default)]
 struct Counted {
     targets: Vec<Target>,
-    /// Host -> provider UUID of the targets counted from allocation candidates: their
-    /// min_unit, max_unit and step_size are unknown until [`confirm`] reads them.
-    unconfirmed: BTreeMap<String, String>,
+    unconfirmed: Unconfirmed,
+}
+
+/// Targets counted from allocation candidates: their min_unit, max_unit and step_size are
+/// unknown until [`confirm`] reads them, except that a provider in the answer to a query
+/// passes them for exactly the amounts asked.
+#[derive(Clone, Debug, Default)]
+pub struct Unconfirmed {
+    /// The amounts of each query.
+    asked: Vec<Resources>,
+    /// Host -> its provider's UUID, and bit i set when it was in the answer to `asked[i]`.
+    hosts: BTreeMap<String, (String, u64)>,
+}
+
+impl Unconfirmed {
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// Whether Placement's answers already passed `need` on `host`.
+    fn proven(&self, host: &str, need: &Resources) -> bool {
+        self.hosts.get(host).is_some_and(|(_, bits)| {
+            self.asked
+                .iter()
+                .take(64)
+                .enumerate()
+                .any(|(i, a)| bits & (1 << i) != 0 && a == need)
+        })
+    }
 }
 
 /// Up to this many hosts, two reads per host cost one parallel round: no need for
@@ -459,7 +485,7 @@ fn count_targets(
     let exact = |hosts: &[String]| -> anyhow::Result<Counted> {
         Ok(Counted {
             targets: placement_targets(hypervisors, placement, hosts, concurrency)?,
-            unconfirmed: BTreeMap::new(),
+            unconfirmed: Unconfirmed::default(),
         })
     };
     let wants = smallest_needs(needs);
@@ -477,12 +503,14 @@ fn count_targets(
             return exact(hosts);
         }
     }
-    let mut summaries: HashMap<String, BTreeMap<String, ClassSummary>> = HashMap::new();
-    for want in &wants {
+    let mut summaries: HashMap<String, (BTreeMap<String, ClassSummary>, u64)> = HashMap::new();
+    for (i, want) in wants.iter().enumerate() {
         match placement.allocation_candidates(want) {
             Ok(answer) => {
                 for (rp, sum) in answer {
-                    summaries.entry(rp).or_default().extend(sum.resources);
+                    let (classes, bits) = summaries.entry(rp).or_default();
+                    classes.extend(sum.resources);
+                    *bits |= 1u64.checked_shl(i as u32).unwrap_or(0);
                 }
             }
             Err(crate::openstack::Error::Api(a)) if (400..500).contains(&a.status) => {
@@ -514,7 +542,7 @@ fn count_targets(
             continue;
         }
         let Some(rp) = rp_of(h) else { continue };
-        let Some(sum) = summaries.get(rp) else {
+        let Some((sum, bits)) = summaries.get(rp) else {
             continue;
         };
         // Capacity and use only: the units are checked once the plan chooses the host.
@@ -542,7 +570,9 @@ fn count_targets(
             usages,
             zone: None,
         });
-        out.unconfirmed.insert(h.clone(), rp.to_string());
+        out.unconfirmed
+            .hosts
+            .insert(h.clone(), (rp.to_string(), *bits));
     }
     tracing::debug!(
         "allocation candidates: {} of {} hosts can take the smallest server ({} request(s))",
@@ -550,6 +580,7 @@ fn count_targets(
         hosts.len(),
         wants.len()
     );
+    out.unconfirmed.asked = wants;
     Ok(out)
 }
 
@@ -557,24 +588,36 @@ fn count_targets(
 const CONFIRM_ROUNDS: usize = 8;
 
 /// Reads the inventories of the hosts `plan` uses that were counted from allocation
-/// candidates (every unconfirmed one with `all`), puts them in place, and says whether the
-/// plan holds with them (min_unit, max_unit, step_size, in the plan's order): `None` when
-/// nothing was left to confirm, else whether it holds and the hosts read.
+/// candidates, unless Placement's answers passed every server placed there (every
+/// unconfirmed host with `all`); puts them in place, and says whether the plan holds with
+/// them (min_unit, max_unit, step_size, in the plan's order): `None` when nothing was left
+/// to confirm, else whether it holds and the hosts read.
 fn confirm(
     plan: &Plan,
     targets: &mut [Target],
-    unconfirmed: &mut BTreeMap<String, String>,
+    unconfirmed: &mut Unconfirmed,
     placement: &Placement,
     concurrency: usize,
     all: bool,
 ) -> anyhow::Result<Option<(bool, Vec<String>)>> {
+    let need: HashMap<&str, &Resources> = plan
+        .assignments
+        .iter()
+        .map(|a| (a.server_id.as_str(), &a.resources))
+        .collect();
     let todo: Vec<(String, String)> = if all {
-        unconfirmed.clone().into_iter().collect()
+        let hosts = std::mem::take(&mut unconfirmed.hosts);
+        hosts.into_iter().map(|(h, (rp, _))| (h, rp)).collect()
     } else {
         plan.targets
             .iter()
-            .filter(|t| !t.servers.is_empty())
-            .filter_map(|t| Some((t.host.clone(), unconfirmed.get(&t.host)?.clone())))
+            .filter(|t| {
+                t.servers.iter().any(|id| {
+                    need.get(id.as_str())
+                        .is_some_and(|n| !unconfirmed.proven(&t.host, n))
+                })
+            })
+            .filter_map(|t| Some((t.host.clone(), unconfirmed.hosts.get(&t.host)?.0.clone())))
             .collect()
     };
     if todo.is_empty() {
@@ -583,11 +626,6 @@ fn confirm(
     let got = crate::pool::map_bounded(&todo, concurrency.max(2), |(_, rp)| {
         placement.inventories(rp)
     });
-    let need: HashMap<&str, &Resources> = plan
-        .assignments
-        .iter()
-        .map(|a| (a.server_id.as_str(), &a.resources))
-        .collect();
     let at: HashMap<String, usize> = targets
         .iter()
         .enumerate()
@@ -601,7 +639,7 @@ fn confirm(
     let mut holds = true;
     for ((host, _), inv) in todo.iter().zip(got) {
         let inv = super::facts::inventories(inv?);
-        unconfirmed.remove(host);
+        unconfirmed.hosts.remove(host);
         let Some(&i) = at.get(host) else { continue };
         let t = &mut targets[i];
         t.inventories = inv;
@@ -634,9 +672,9 @@ pub struct Pool {
     pub method: RecoveryMethod,
     /// Every request names its host (the operator named targets, or rules keep hosts out).
     pub targeted: bool,
-    /// Ordinary targets counted from allocation candidates (host -> provider UUID), their
-    /// units unchecked until the plan uses them.
-    pub unconfirmed: BTreeMap<String, String>,
+    /// Ordinary targets counted from allocation candidates, their units unchecked until the
+    /// plan uses them.
+    pub unconfirmed: Unconfirmed,
 }
 
 /// Nova's nova-compute services as the target rules read them.
@@ -2004,6 +2042,14 @@ mod tests {
             ]
         );
         assert!(smallest_needs(&[]).is_empty());
+        let u = Unconfirmed {
+            asked: got.clone(),
+            hosts: [("a".to_string(), ("rp-a".to_string(), 0b10))].into(),
+        };
+        assert!(u.proven("a", &got[1]), "in the answer to what it asks");
+        assert!(!u.proven("a", &got[0]), "not in that answer");
+        assert!(!u.proven("a", &needs[0]), "not what was asked");
+        assert!(!u.proven("b", &got[1]));
         assert!(few_hosts(20, 10) && !few_hosts(21, 10) && few_hosts(2, 0));
     }
 
