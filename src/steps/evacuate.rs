@@ -584,6 +584,66 @@ fn count_targets(
     Ok(out)
 }
 
+/// The plan first looks at this many of the emptiest ordinary hosts per server (at least
+/// [`TRIM_MIN`]) in each zone.
+const TRIM_PER_SERVER: usize = 2;
+const TRIM_MIN: usize = 32;
+
+/// The pool with only the `k` emptiest ordinary targets of each zone (the smallest share
+/// left free over the classes, as the plan measures), in their order; `None` when no zone
+/// has more.
+fn emptiest(pool: &Pool, k: usize) -> Option<Pool> {
+    let mut by_zone: HashMap<Option<&str>, Vec<(usize, f64)>> = HashMap::new();
+    for (i, t) in pool.ordinary.iter().enumerate() {
+        let free = t.free();
+        let share = t
+            .capacity()
+            .iter()
+            .filter(|(_, c)| **c > 0)
+            .map(|(class, c)| free.get(class).copied().unwrap_or(0) as f64 / *c as f64)
+            .fold(f64::INFINITY, f64::min);
+        let share = if share.is_finite() { share } else { -1.0 };
+        by_zone
+            .entry(t.zone.as_deref())
+            .or_default()
+            .push((i, share));
+    }
+    if by_zone.values().all(|v| v.len() <= k) {
+        return None;
+    }
+    let mut keep = vec![false; pool.ordinary.len()];
+    for v in by_zone.values_mut() {
+        // Stable: among equals, the first listed.
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (i, _) in v.iter().take(k) {
+            keep[*i] = true;
+        }
+    }
+    let ordinary: Vec<Target> = pool
+        .ordinary
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(t, _)| t.clone())
+        .collect();
+    let mut unconfirmed = Unconfirmed {
+        asked: pool.unconfirmed.asked.clone(),
+        hosts: BTreeMap::new(),
+    };
+    for t in &ordinary {
+        if let Some(u) = pool.unconfirmed.hosts.get(&t.name) {
+            unconfirmed.hosts.insert(t.name.clone(), u.clone());
+        }
+    }
+    Some(Pool {
+        ordinary,
+        spares: pool.spares.clone(),
+        method: pool.method,
+        targeted: pool.targeted,
+        unconfirmed,
+    })
+}
+
 /// After this many rounds of [`confirm`], every target still unconfirmed is read at once.
 const CONFIRM_ROUNDS: usize = 8;
 
@@ -868,51 +928,83 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
     let clock = Clock::now(session.config().api_timeout);
     // A plan on targets counted from allocation candidates holds once the hosts it uses are
     // read (at most one per server); if their units refuse it, it is made again.
-    let mut pool = pool;
-    let mut round = 0;
-    let mut survey = loop {
-        if pool.unconfirmed.is_empty() {
-            break classify_and_plan(opts, source, servers, &migrations, records, clock, pool);
-        }
-        round += 1;
-        let mut survey = classify_and_plan(
-            opts,
-            source,
-            servers.clone(),
-            &migrations,
-            records,
-            clock,
-            pool.clone(),
-        );
-        let held = confirm(
-            &survey.plan,
-            &mut pool.ordinary,
-            &mut pool.unconfirmed,
-            &placement,
-            opts.concurrency,
-            round > CONFIRM_ROUNDS,
-        )?;
-        match held {
-            Some((false, _)) => continue,
-            None => break survey,
-            Some((true, read)) => {
-                // The read inventories in place of the summaries' (the same capacity).
-                let read: std::collections::HashSet<&String> = read.iter().collect();
-                let read: HashMap<&str, &Target> = pool
-                    .ordinary
-                    .iter()
-                    .filter(|t| read.contains(&t.name))
-                    .map(|t| (t.name.as_str(), t))
-                    .collect();
-                for t in &mut survey.counted {
-                    if let Some(p) = read.get(t.name.as_str()) {
-                        t.inventories = p.inventories.clone();
+    let plan_confirmed = |mut pool: Pool| -> anyhow::Result<Survey> {
+        let mut round = 0;
+        loop {
+            if pool.unconfirmed.is_empty() {
+                let servers = servers.clone();
+                return Ok(classify_and_plan(
+                    opts,
+                    source,
+                    servers,
+                    &migrations,
+                    records,
+                    clock,
+                    pool,
+                ));
+            }
+            round += 1;
+            let mut survey = classify_and_plan(
+                opts,
+                source,
+                servers.clone(),
+                &migrations,
+                records,
+                clock,
+                pool.clone(),
+            );
+            let held = confirm(
+                &survey.plan,
+                &mut pool.ordinary,
+                &mut pool.unconfirmed,
+                &placement,
+                opts.concurrency,
+                round > CONFIRM_ROUNDS,
+            )?;
+            match held {
+                Some((false, _)) => continue,
+                None => return Ok(survey),
+                Some((true, read)) => {
+                    // The read inventories in place of the summaries' (the same capacity).
+                    let read: std::collections::HashSet<&String> = read.iter().collect();
+                    let read: HashMap<&str, &Target> = pool
+                        .ordinary
+                        .iter()
+                        .filter(|t| read.contains(&t.name))
+                        .map(|t| (t.name.as_str(), t))
+                        .collect();
+                    for t in &mut survey.counted {
+                        if let Some(p) = read.get(t.name.as_str()) {
+                            t.inventories = p.inventories.clone();
+                        }
                     }
+                    return Ok(survey);
                 }
-                break survey;
             }
         }
     };
+    // The plan prefers the emptiest hosts: among thousands, it first looks at the emptiest
+    // few per zone, and at all of them only when those lack room.
+    let ordinary_names: Vec<String> = pool.ordinary.iter().map(|t| t.name.clone()).collect();
+    // A reserved host filled after the ordinary ones must not stand in for those left out.
+    let spares_first = targets::tier_order(pool.method).first() == Some(&targets::Tier::Spares);
+    let few = emptiest(&pool, (TRIM_PER_SERVER * servers.len()).max(TRIM_MIN));
+    let mut survey = match few.map(plan_confirmed).transpose()? {
+        Some(s) if s.plan.fits() && (spares_first || s.spares_used.is_empty()) => {
+            tracing::debug!(
+                "planned on the emptiest {} of {} hosts",
+                s.plan.targets.len(),
+                ordinary_names.len()
+            );
+            s
+        }
+        _ => plan_confirmed(pool)?,
+    };
+    // Every host counted, whichever the plan looked at.
+    survey.candidates = ordinary_names;
+    survey
+        .candidates
+        .extend(survey.spares_used.iter().map(|s| s.host.clone()));
     survey.excluded = rules.excluded;
     if cfg.recovery_method == RecoveryMethod::ReservedHost {
         // Candidates by every rule, but this method takes reserved hosts only.
@@ -2051,6 +2143,59 @@ mod tests {
         assert!(!u.proven("a", &needs[0]), "not what was asked");
         assert!(!u.proven("b", &got[1]));
         assert!(few_hosts(20, 10) && !few_hosts(21, 10) && few_hosts(2, 0));
+    }
+
+    fn target(name: &str, zone: Option<&str>, used_vcpu: u64) -> Target {
+        let inv = capacity::Inventory {
+            total: 8,
+            reserved: 0,
+            min_unit: 1,
+            max_unit: None,
+            step_size: 1,
+            allocation_ratio: 1.0,
+        };
+        Target {
+            name: name.into(),
+            inventories: [("VCPU".to_string(), inv)].into(),
+            usages: res(&[("VCPU", used_vcpu)]),
+            zone: zone.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_emptiest_hosts_of_each_zone_in_their_order() {
+        let names =
+            |p: &Pool| -> Vec<String> { p.ordinary.iter().map(|t| t.name.clone()).collect() };
+        let mut pool = Pool {
+            ordinary: vec![
+                target("a", None, 6),
+                target("b", None, 1),
+                target("c", None, 4),
+                target("d", None, 1),
+                target("e", None, 0),
+            ],
+            ..Default::default()
+        };
+        pool.unconfirmed.hosts = [
+            ("d".to_string(), ("rp-d".to_string(), 1)),
+            ("a".to_string(), ("rp-a".to_string(), 1)),
+        ]
+        .into();
+        let few = emptiest(&pool, 3).unwrap();
+        assert_eq!(names(&few), ["b", "d", "e"]);
+        assert_eq!(few.unconfirmed.hosts.keys().collect::<Vec<_>>(), ["d"]);
+        assert!(emptiest(&pool, 5).is_none());
+        let zoned = Pool {
+            ordinary: vec![
+                target("a", Some("z1"), 6),
+                target("b", Some("z2"), 7),
+                target("c", Some("z1"), 0),
+                target("d", Some("z2"), 1),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(names(&emptiest(&zoned, 1).unwrap()), ["c", "d"]);
+        assert!(emptiest(&zoned, 2).is_none());
     }
 
     #[test]
