@@ -586,7 +586,7 @@ fn count_targets(
 
 /// The plan first looks at this many of the emptiest ordinary hosts per server (at least
 /// [`TRIM_MIN`]) in each zone.
-const TRIM_PER_SERVER: usize = 2;
+const TRIM_PER_SERVER: usize = 1;
 const TRIM_MIN: usize = 32;
 
 /// The pool with only the `k` emptiest ordinary targets of each zone (the smallest share
