@@ -106,7 +106,8 @@ pub struct Survey {
     pub source: SourceState,
     /// No `--target`: Nova's scheduler picks each host; the plan only checks there is room.
     pub scheduler_chooses: bool,
-    /// The hosts whose Placement capacity was counted.
+    /// The hosts whose Placement capacity was counted (from allocation candidates: those
+    /// with room for the smallest server).
     pub candidates: Vec<String>,
     pub recovery_method: RecoveryMethod,
     /// The other compute hosts, and why each is not a candidate (zone, aggregate, reserved,
