@@ -2,7 +2,7 @@
 //! `tests/fixtures/zed/placement-*.json`). The session negotiates
 //! `OpenStack-API-Version: placement 1.X` (up to 1.39).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +75,30 @@ pub struct ProviderAllocation {
     pub resources: BTreeMap<String, u64>,
 }
 
+/// One resource class of a provider in `provider_summaries`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassSummary {
+    /// (total - reserved) x allocation_ratio.
+    pub capacity: u64,
+    pub used: u64,
+}
+
+/// One provider of `GET /allocation_candidates`' `provider_summaries`: no min_unit,
+/// max_unit or step_size, and only the requested classes before 1.27.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderSummary {
+    pub resources: BTreeMap<String, ClassSummary>,
+    /// 1.29+.
+    #[serde(default)]
+    pub root_provider_uuid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CandidatesBody {
+    // `allocation_requests` is not read: the summaries say all the plan needs.
+    provider_summaries: HashMap<String, ProviderSummary>,
+}
+
 /// The Placement client. Cheap to clone; shares the session.
 #[derive(Clone, Debug)]
 pub struct Placement {
@@ -120,6 +144,21 @@ impl Placement {
             format!("/resource_providers/{}/usages", encode_segment(uuid)),
         );
         Ok(self.session.json::<UsagesBody>(&req)?.usages)
+    }
+
+    /// `GET /allocation_candidates?resources=...` (1.10+), without `limit`: every provider
+    /// that can take `resources` now, by UUID.
+    pub fn allocation_candidates(
+        &self,
+        resources: &BTreeMap<String, u64>,
+    ) -> Result<HashMap<String, ProviderSummary>> {
+        let q: Vec<String> = resources.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        let req = Request::get(ServiceType::Placement, "/allocation_candidates")
+            .query("resources", q.join(","));
+        Ok(self
+            .session
+            .json::<CandidatesBody>(&req)?
+            .provider_summaries)
     }
 
     /// `GET /allocations/{consumer}` (a server's allocations on every provider).
@@ -171,6 +210,43 @@ mod tests {
             (0, 1, None, 1, 1.0),
             "Placement's defaults"
         );
+    }
+
+    #[test]
+    fn parses_allocation_candidates_at_1_10_and_1_39() {
+        let old = r#"{"allocation_requests": [{"allocations": [{"resource_provider": {"uuid": "a"},
+            "resources": {"VCPU": 1}}]}],
+            "provider_summaries": {"a": {"resources": {"VCPU": {"capacity": 4, "used": 1}}}}}"#;
+        let b: CandidatesBody = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            b.provider_summaries["a"].resources["VCPU"],
+            ClassSummary {
+                capacity: 4,
+                used: 1
+            }
+        );
+        assert_eq!(b.provider_summaries["a"].root_provider_uuid, None);
+        let new = r#"{"allocation_requests": [{"allocations": {"a": {"resources": {"VCPU": 1}}},
+            "mappings": {"": ["a"]}}],
+            "provider_summaries": {"a": {"resources": {"VCPU": {"capacity": 4, "used": 1},
+              "MEMORY_MB": {"capacity": 2048, "used": 0}}, "traits": ["COMPUTE_NODE"],
+              "parent_provider_uuid": null, "root_provider_uuid": "a"}}}"#;
+        let b: CandidatesBody = serde_json::from_str(new).unwrap();
+        assert_eq!(b.provider_summaries["a"].resources.len(), 2);
+        assert_eq!(
+            b.provider_summaries["a"].root_provider_uuid.as_deref(),
+            Some("a")
+        );
+        for bad in [
+            r#"{"allocation_requests": []}"#,
+            r#"{"provider_summaries": {"a": {"resources": {"VCPU": {"capacity": 4}}}}}"#,
+            r#"{"provider_summaries": {"a": {"resources": {"VCPU": {"capacity": -1, "used": 0}}}}}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<CandidatesBody>(bad).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

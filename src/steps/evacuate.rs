@@ -3,9 +3,11 @@
 //! a bounded concurrency, journaling each request before it is sent and after it is answered.
 //!
 //! Request count: the survey is one service list, then in parallel the server list (every
-//! page), one migration list (every page) and the hypervisor list followed by two Placement
-//! calls per candidate target; then one POST per server. Nothing is asked per server before
-//! the POSTs, so the listing does not grow with the number of servers beyond pagination.
+//! page), one migration list (every page) and the hypervisor list; then Placement: one
+//! `GET /allocation_candidates` per set of resource classes the servers ask for, and one
+//! inventory read per host the plan uses (two reads per host instead when the candidates are
+//! few or Placement cannot answer the query); then one POST per server. The requests do not
+//! grow with the number of hosts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -26,6 +28,7 @@ use crate::interrupt;
 use crate::journal::{self, Fields, Journal, Kind, Record};
 use crate::openstack::microversion::Microversion;
 use crate::openstack::nova::{ComputeService, Nova, ServiceUpdate};
+use crate::openstack::placement::ClassSummary;
 use crate::openstack::servers::{
     Aggregate, EvacuateRequest, Hypervisor, Migration, MigrationFilter, Server, evacuate_body,
     latest_per_server,
@@ -103,7 +106,8 @@ pub struct Survey {
     pub source: SourceState,
     /// No `--target`: Nova's scheduler picks each host; the plan only checks there is room.
     pub scheduler_chooses: bool,
-    /// The hosts whose Placement capacity was counted.
+    /// The hosts whose Placement capacity was counted (from allocation candidates: those
+    /// with room for the smallest server).
     pub candidates: Vec<String>,
     pub recovery_method: RecoveryMethod,
     /// The other compute hosts, and why each is not a candidate (zone, aggregate, reserved,
@@ -321,9 +325,35 @@ pub fn check_targets(
     Ok(())
 }
 
-/// Inventories and usages of hosts: their resource providers from `/os-hypervisors/detail`
-/// (hypervisor id = resource provider UUID at 2.53+), then two Placement calls per host, in
-/// parallel.
+/// Hosts' resource providers from `/os-hypervisors/detail` (hypervisor id = resource
+/// provider UUID at 2.53+): by service host, else by hypervisor hostname; the first record
+/// wins, as a scan would.
+struct RpIndex<'a> {
+    by_host: HashMap<&'a str, &'a str>,
+    by_name: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> RpIndex<'a> {
+    fn new(hypervisors: &'a [Hypervisor]) -> RpIndex<'a> {
+        let mut by_host: HashMap<&str, &str> = HashMap::with_capacity(hypervisors.len());
+        let mut by_name: HashMap<&str, &str> = HashMap::with_capacity(hypervisors.len());
+        for x in hypervisors {
+            by_host.entry(x.host()).or_insert(&x.id);
+            by_name.entry(&x.hypervisor_hostname).or_insert(&x.id);
+        }
+        RpIndex { by_host, by_name }
+    }
+
+    fn get(&self, host: &str) -> Option<&'a str> {
+        self.by_host
+            .get(host)
+            .or_else(|| self.by_name.get(host))
+            .copied()
+    }
+}
+
+/// Inventories and usages of hosts: their resource providers ([`RpIndex`], else Placement's
+/// provider named after the host), then two Placement calls per host, in parallel.
 fn placement_targets(
     hypervisors: &[Hypervisor],
     placement: &Placement,
@@ -333,23 +363,11 @@ fn placement_targets(
     if hosts.is_empty() {
         return Ok(Vec::new());
     }
-    // By service host, else by hypervisor hostname; the first record wins, as a scan would.
-    let mut by_host: HashMap<&str, &str> = HashMap::with_capacity(hypervisors.len());
-    let mut by_name: HashMap<&str, &str> = HashMap::with_capacity(hypervisors.len());
-    for x in hypervisors {
-        by_host.entry(x.host()).or_insert(&x.id);
-        by_name.entry(&x.hypervisor_hostname).or_insert(&x.id);
-    }
-    let rp_of = |h: &str| {
-        by_host
-            .get(h)
-            .or_else(|| by_name.get(h))
-            .map(|id| id.to_string())
-    };
+    let index = RpIndex::new(hypervisors);
     let mut rps = Vec::new();
     for h in hosts {
-        let id = match rp_of(h) {
-            Some(id) => id,
+        let id = match index.get(h) {
+            Some(id) => id.to_string(),
             // No hypervisor record: Placement's provider named after the host.
             None => placement
                 .resource_providers(Some(h))?
@@ -395,6 +413,317 @@ fn placement_targets(
     Ok(targets)
 }
 
+/// Hosts counted by Placement, in the order asked.
+#[derive(Clone, Debug, Default)]
+struct Counted {
+    targets: Vec<Target>,
+    unconfirmed: Unconfirmed,
+}
+
+/// Targets counted from allocation candidates: their min_unit, max_unit and step_size are
+/// unknown until [`confirm`] reads them, except that a provider in the answer to a query
+/// passes them for exactly the amounts asked.
+#[derive(Clone, Debug, Default)]
+pub struct Unconfirmed {
+    /// The amounts of each query.
+    asked: Vec<Resources>,
+    /// Host -> its provider's UUID, and bit i set when it was in the answer to `asked[i]`.
+    hosts: BTreeMap<String, (String, u64)>,
+}
+
+impl Unconfirmed {
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// Whether Placement's answers already passed `need` on `host`.
+    fn proven(&self, host: &str, need: &Resources) -> bool {
+        self.hosts.get(host).is_some_and(|(_, bits)| {
+            self.asked
+                .iter()
+                .take(64)
+                .enumerate()
+                .any(|(i, a)| bits & (1 << i) != 0 && a == need)
+        })
+    }
+}
+
+/// Up to this many hosts, two reads per host cost one parallel round: no need for
+/// allocation candidates.
+fn few_hosts(hosts: usize, concurrency: usize) -> bool {
+    hosts <= 2 * concurrency.max(1)
+}
+
+/// The smallest amount of each class, per set of classes the servers ask for: a provider
+/// that cannot take that cannot take any of them.
+fn smallest_needs<'a>(needs: impl IntoIterator<Item = &'a Resources>) -> Vec<Resources> {
+    let mut by_classes: BTreeMap<Vec<&'a String>, Resources> = BTreeMap::new();
+    for n in needs.into_iter().filter(|n| !n.is_empty()) {
+        let min = by_classes
+            .entry(n.keys().collect())
+            .or_insert_with(|| n.clone());
+        for (k, v) in n {
+            if let Some(m) = min.get_mut(k) {
+                *m = (*m).min(*v);
+            }
+        }
+    }
+    by_classes.into_values().collect()
+}
+
+/// Counts the hosts that could take any of `needs`. Few hosts (or a Placement older than
+/// 1.10, or one refusing the query): two reads per host ([`placement_targets`]). Else one
+/// `GET /allocation_candidates` per set of classes the servers ask for, with the smallest
+/// amounts: the requests do not grow with the cloud. A host missing from the answer cannot
+/// take even the smallest server: it is left out.
+fn count_targets(
+    hypervisors: &[Hypervisor],
+    placement: &Placement,
+    hosts: &[String],
+    needs: &[Resources],
+    concurrency: usize,
+) -> anyhow::Result<Counted> {
+    let exact = |hosts: &[String]| -> anyhow::Result<Counted> {
+        Ok(Counted {
+            targets: placement_targets(hypervisors, placement, hosts, concurrency)?,
+            unconfirmed: Unconfirmed::default(),
+        })
+    };
+    let wants = smallest_needs(needs);
+    if few_hosts(hosts.len(), concurrency) || wants.is_empty() {
+        return exact(hosts);
+    }
+    match placement.microversion() {
+        Ok(Some(v)) if v >= Microversion::new(1, 10) => {}
+        Ok(v) => {
+            tracing::debug!("Placement {v:?} has no allocation candidates: per-provider reads");
+            return exact(hosts);
+        }
+        Err(e) => {
+            tracing::debug!("Placement's version unknown ({e}): per-provider reads");
+            return exact(hosts);
+        }
+    }
+    let mut summaries: HashMap<String, (BTreeMap<String, ClassSummary>, u64)> = HashMap::new();
+    for (i, want) in wants.iter().enumerate() {
+        match placement.allocation_candidates(want) {
+            Ok(answer) => {
+                for (rp, sum) in answer {
+                    let (classes, bits) = summaries.entry(rp).or_default();
+                    classes.extend(sum.resources);
+                    *bits |= 1u64.checked_shl(i as u32).unwrap_or(0);
+                }
+            }
+            Err(crate::openstack::Error::Api(a)) if (400..500).contains(&a.status) => {
+                tracing::info!(
+                    "Placement refused allocation candidates ({a}): two reads per host instead"
+                );
+                return exact(hosts);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let index = RpIndex::new(hypervisors);
+    // Only a UUID can be a provider's: older Nova's integer ids are found by name.
+    let rp_of = |h: &str| index.get(h).filter(|id| id.len() == 36 && id.contains('-'));
+    let unmapped: Vec<String> = hosts
+        .iter()
+        .filter(|h| rp_of(h).is_none())
+        .cloned()
+        .collect();
+    let mut by_name: HashMap<String, Target> = exact(&unmapped)?
+        .targets
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    let mut out = Counted::default();
+    for h in hosts {
+        if let Some(t) = by_name.remove(h) {
+            out.targets.push(t);
+            continue;
+        }
+        let Some(rp) = rp_of(h) else { continue };
+        let Some((sum, bits)) = summaries.get(rp) else {
+            continue;
+        };
+        // Capacity and use only: the units are checked once the plan chooses the host.
+        let inventories = sum
+            .iter()
+            .map(|(class, c)| {
+                let inv = capacity::Inventory {
+                    total: c.capacity,
+                    reserved: 0,
+                    min_unit: 1,
+                    max_unit: None,
+                    step_size: 1,
+                    allocation_ratio: 1.0,
+                };
+                (class.clone(), inv)
+            })
+            .collect();
+        let usages = sum
+            .iter()
+            .map(|(class, c)| (class.clone(), c.used))
+            .collect();
+        out.targets.push(Target {
+            name: h.clone(),
+            inventories,
+            usages,
+            zone: None,
+        });
+        out.unconfirmed
+            .hosts
+            .insert(h.clone(), (rp.to_string(), *bits));
+    }
+    tracing::debug!(
+        "allocation candidates: {} of {} hosts can take the smallest server ({} request(s))",
+        out.targets.len(),
+        hosts.len(),
+        wants.len()
+    );
+    out.unconfirmed.asked = wants;
+    Ok(out)
+}
+
+/// The plan first looks at this many of the emptiest ordinary hosts per server (at least
+/// [`TRIM_MIN`]) in each zone.
+const TRIM_PER_SERVER: usize = 1;
+const TRIM_MIN: usize = 32;
+
+/// The pool with only the `k` emptiest ordinary targets of each zone (the smallest share
+/// left free over the classes, as the plan measures), in their order; `None` when no zone
+/// has more.
+fn emptiest(pool: &Pool, k: usize) -> Option<Pool> {
+    let mut by_zone: HashMap<Option<&str>, Vec<(usize, f64)>> = HashMap::new();
+    for (i, t) in pool.ordinary.iter().enumerate() {
+        let free = t.free();
+        let share = t
+            .capacity()
+            .iter()
+            .filter(|(_, c)| **c > 0)
+            .map(|(class, c)| free.get(class).copied().unwrap_or(0) as f64 / *c as f64)
+            .fold(f64::INFINITY, f64::min);
+        let share = if share.is_finite() { share } else { -1.0 };
+        by_zone
+            .entry(t.zone.as_deref())
+            .or_default()
+            .push((i, share));
+    }
+    if by_zone.values().all(|v| v.len() <= k) {
+        return None;
+    }
+    let mut keep = vec![false; pool.ordinary.len()];
+    for v in by_zone.values_mut() {
+        // Stable: among equals, the first listed.
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (i, _) in v.iter().take(k) {
+            keep[*i] = true;
+        }
+    }
+    let ordinary: Vec<Target> = pool
+        .ordinary
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(t, _)| t.clone())
+        .collect();
+    let mut unconfirmed = Unconfirmed {
+        asked: pool.unconfirmed.asked.clone(),
+        hosts: BTreeMap::new(),
+    };
+    for t in &ordinary {
+        if let Some(u) = pool.unconfirmed.hosts.get(&t.name) {
+            unconfirmed.hosts.insert(t.name.clone(), u.clone());
+        }
+    }
+    Some(Pool {
+        ordinary,
+        spares: pool.spares.clone(),
+        method: pool.method,
+        targeted: pool.targeted,
+        unconfirmed,
+    })
+}
+
+/// After this many rounds of [`confirm`], every target still unconfirmed is read at once.
+const CONFIRM_ROUNDS: usize = 8;
+
+/// Reads the inventories of the hosts `plan` uses that were counted from allocation
+/// candidates, unless Placement's answers passed every server placed there (every
+/// unconfirmed host with `all`); puts them in place, and says whether the plan holds with
+/// them (min_unit, max_unit, step_size, in the plan's order): `None` when nothing was left
+/// to confirm, else whether it holds and the hosts read.
+fn confirm(
+    plan: &Plan,
+    targets: &mut [Target],
+    unconfirmed: &mut Unconfirmed,
+    placement: &Placement,
+    concurrency: usize,
+    all: bool,
+) -> anyhow::Result<Option<(bool, Vec<String>)>> {
+    let need: HashMap<&str, &Resources> = plan
+        .assignments
+        .iter()
+        .map(|a| (a.server_id.as_str(), &a.resources))
+        .collect();
+    let todo: Vec<(String, String)> = if all {
+        let hosts = std::mem::take(&mut unconfirmed.hosts);
+        hosts.into_iter().map(|(h, (rp, _))| (h, rp)).collect()
+    } else {
+        plan.targets
+            .iter()
+            .filter(|t| {
+                t.servers.iter().any(|id| {
+                    need.get(id.as_str())
+                        .is_some_and(|n| !unconfirmed.proven(&t.host, n))
+                })
+            })
+            .filter_map(|t| Some((t.host.clone(), unconfirmed.hosts.get(&t.host)?.0.clone())))
+            .collect()
+    };
+    if todo.is_empty() {
+        return Ok(None);
+    }
+    let got = crate::pool::map_bounded(&todo, concurrency.max(2), |(_, rp)| {
+        placement.inventories(rp)
+    });
+    let at: HashMap<String, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect();
+    let placed: HashMap<&str, &[String]> = plan
+        .targets
+        .iter()
+        .map(|p| (p.host.as_str(), p.servers.as_slice()))
+        .collect();
+    let mut holds = true;
+    for ((host, _), inv) in todo.iter().zip(got) {
+        let inv = super::facts::inventories(inv?);
+        unconfirmed.hosts.remove(host);
+        let Some(&i) = at.get(host) else { continue };
+        let t = &mut targets[i];
+        t.inventories = inv;
+        let mut free = t.free();
+        for id in placed.get(host.as_str()).copied().unwrap_or_default() {
+            let Some(n) = need.get(id.as_str()) else {
+                continue;
+            };
+            if let Some(why) = capacity::misfit(n, &t.inventories, &free) {
+                tracing::info!("{host}: {why} (not in Placement's summary): planning again");
+                holds = false;
+                break;
+            }
+            for (k, v) in n.iter() {
+                if let Some(f) = free.get_mut(k) {
+                    *f = f.saturating_sub(*v);
+                }
+            }
+        }
+    }
+    Ok(Some((holds, todo.into_iter().map(|(h, _)| h).collect())))
+}
+
 /// The targets a plan may use: ordinary hosts, then (or before) reserved ones.
 #[derive(Clone, Debug, Default)]
 pub struct Pool {
@@ -404,6 +733,9 @@ pub struct Pool {
     pub method: RecoveryMethod,
     /// Every request names its host (the operator named targets, or rules keep hosts out).
     pub targeted: bool,
+    /// Ordinary targets counted from allocation candidates, their units unchecked until the
+    /// plan uses them.
+    pub unconfirmed: Unconfirmed,
 }
 
 /// Nova's nova-compute services as the target rules read them.
@@ -453,10 +785,11 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
         rules: Candidates,
         hypervisors: Vec<Hypervisor>,
         pool: Pool,
+        servers: Vec<Server>,
     }
-    // The server list (the slowest answer) runs while the services, the hypervisors and then
-    // Placement are asked.
-    let (found, servers, migrations) = std::thread::scope(|s| {
+    // The server list (the slowest answer) runs while the services and the hypervisors are
+    // asked; Placement is asked once the servers' sizes are known.
+    let (found, migrations) = std::thread::scope(|s| {
         let servers = s.spawn(|| nova.list_servers_on_host(opts.host));
         let migrations = s.spawn(|| {
             nova.list_migrations(&MigrationFilter {
@@ -492,6 +825,11 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                 tracing::debug!("hypervisors not listed ({e}): Placement providers by name");
                 Vec::new()
             });
+            let servers = join(servers)??;
+            let needs: Vec<Resources> = servers
+                .iter()
+                .filter_map(|x| capacity::server_resources(&x.flavor, x.image.is_none()))
+                .collect();
             let usable_hosts: Vec<String> = services
                 .iter()
                 .filter(|s| s.host != opts.host && usable(s))
@@ -515,26 +853,33 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                 let spare_hosts: Vec<String> =
                     rules.spares.iter().map(|x| x.host.clone()).collect();
                 // reserved_host plans on spares only: the others' capacity is not asked.
-                let mut all = if cfg.recovery_method == RecoveryMethod::ReservedHost {
+                let ordinary = if cfg.recovery_method == RecoveryMethod::ReservedHost {
                     Vec::new()
                 } else {
                     rules.ordinary.clone()
                 };
-                let ordinary_len = all.len();
-                all.extend(spare_hosts);
-                let mut counted =
-                    placement_targets(&hypervisors, &placement, &all, opts.concurrency)?;
+                let mut counted = count_targets(
+                    &hypervisors,
+                    &placement,
+                    &ordinary,
+                    &needs,
+                    opts.concurrency,
+                )?;
+                // Spares are few, and disabled (Nova's scheduler would not see them): read
+                // one by one.
+                let mut spares_counted =
+                    placement_targets(&hypervisors, &placement, &spare_hosts, opts.concurrency)?;
                 if cfg.same_zone {
-                    for t in &mut counted {
+                    for t in counted.targets.iter_mut().chain(&mut spares_counted) {
                         t.zone = zone_of.get(t.name.as_str()).map(|z| z.to_string());
                     }
                 }
-                let spares_counted = counted.split_off(ordinary_len);
                 let pool = Pool {
-                    ordinary: counted,
+                    ordinary: counted.targets,
                     spares: rules.spares.iter().cloned().zip(spares_counted).collect(),
                     method: cfg.recovery_method,
                     targeted: rules.ruled_out > 0,
+                    unconfirmed: counted.unconfirmed,
                 };
                 (rules, pool)
             } else {
@@ -544,11 +889,14 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                         t.push(h.clone());
                     }
                 }
+                let counted =
+                    count_targets(&hypervisors, &placement, &t, &needs, opts.concurrency)?;
                 let pool = Pool {
-                    ordinary: placement_targets(&hypervisors, &placement, &t, opts.concurrency)?,
+                    ordinary: counted.targets,
                     spares: Vec::new(),
                     method: RecoveryMethod::Auto,
                     targeted: true,
+                    unconfirmed: counted.unconfirmed,
                 };
                 (Candidates::default(), pool)
             };
@@ -558,9 +906,10 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                 rules,
                 hypervisors,
                 pool,
+                servers,
             })
         })();
-        (found, join(servers), join(migrations))
+        (found, join(migrations))
     });
     let Found {
         services,
@@ -568,8 +917,9 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
         rules,
         hypervisors,
         pool,
+        servers,
     } = found?;
-    let (servers, migrations) = (servers??, migrations??);
+    let migrations = migrations??;
     let Some(source) = services.iter().find(|s| s.host == opts.host) else {
         return Err(anyhow::anyhow!(
             "{} vanished from the service list",
@@ -577,7 +927,85 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
         ));
     };
     let clock = Clock::now(session.config().api_timeout);
-    let mut survey = classify_and_plan(opts, source, servers, &migrations, records, clock, pool);
+    // A plan on targets counted from allocation candidates holds once the hosts it uses are
+    // read (at most one per server); if their units refuse it, it is made again.
+    let plan_confirmed = |mut pool: Pool| -> anyhow::Result<Survey> {
+        let mut round = 0;
+        loop {
+            if pool.unconfirmed.is_empty() {
+                let servers = servers.clone();
+                return Ok(classify_and_plan(
+                    opts,
+                    source,
+                    servers,
+                    &migrations,
+                    records,
+                    clock,
+                    pool,
+                ));
+            }
+            round += 1;
+            let mut survey = classify_and_plan(
+                opts,
+                source,
+                servers.clone(),
+                &migrations,
+                records,
+                clock,
+                pool.clone(),
+            );
+            let held = confirm(
+                &survey.plan,
+                &mut pool.ordinary,
+                &mut pool.unconfirmed,
+                &placement,
+                opts.concurrency,
+                round > CONFIRM_ROUNDS,
+            )?;
+            match held {
+                Some((false, _)) => continue,
+                None => return Ok(survey),
+                Some((true, read)) => {
+                    // The read inventories in place of the summaries' (the same capacity).
+                    let read: std::collections::HashSet<&String> = read.iter().collect();
+                    let read: HashMap<&str, &Target> = pool
+                        .ordinary
+                        .iter()
+                        .filter(|t| read.contains(&t.name))
+                        .map(|t| (t.name.as_str(), t))
+                        .collect();
+                    for t in &mut survey.counted {
+                        if let Some(p) = read.get(t.name.as_str()) {
+                            t.inventories = p.inventories.clone();
+                        }
+                    }
+                    return Ok(survey);
+                }
+            }
+        }
+    };
+    // The plan prefers the emptiest hosts: among thousands, it first looks at the emptiest
+    // few per zone, and at all of them only when those lack room.
+    let ordinary_names: Vec<String> = pool.ordinary.iter().map(|t| t.name.clone()).collect();
+    // A reserved host filled after the ordinary ones must not stand in for those left out.
+    let spares_first = targets::tier_order(pool.method).first() == Some(&targets::Tier::Spares);
+    let few = emptiest(&pool, (TRIM_PER_SERVER * servers.len()).max(TRIM_MIN));
+    let mut survey = match few.map(plan_confirmed).transpose()? {
+        Some(s) if s.plan.fits() && (spares_first || s.spares_used.is_empty()) => {
+            tracing::debug!(
+                "planned on the emptiest {} of {} hosts",
+                s.plan.targets.len(),
+                ordinary_names.len()
+            );
+            s
+        }
+        _ => plan_confirmed(pool)?,
+    };
+    // Every host counted, whichever the plan looked at.
+    survey.candidates = ordinary_names;
+    survey
+        .candidates
+        .extend(survey.spares_used.iter().map(|s| s.host.clone()));
     survey.excluded = rules.excluded;
     if cfg.recovery_method == RecoveryMethod::ReservedHost {
         // Candidates by every rule, but this method takes reserved hosts only.
@@ -601,10 +1029,15 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
             .filter(|h| !survey.candidates.contains(h))
             .cloned()
             .collect();
+        let needs: Vec<Resources> = survey
+            .evacuable()
+            .filter_map(|e| e.resources.clone())
+            .collect();
+        // Advice only: units unchecked on hosts counted from allocation candidates.
         let extra = if others.is_empty() {
             Vec::new()
         } else {
-            placement_targets(&hypervisors, &placement, &others, opts.concurrency)?
+            count_targets(&hypervisors, &placement, &others, &needs, opts.concurrency)?.targets
         };
         survey.suggestions = suggestions(&survey, opts, extra);
     }
@@ -1581,8 +2014,15 @@ fn zone_target(
         .into());
     };
     let nova = session.nova();
+    let placement = session.placement();
     let hypervisors = nova.list_hypervisors().unwrap_or_default();
-    let counted = placement_targets(&hypervisors, &session.placement(), &c.ordinary, 4)?;
+    let mut counted = count_targets(
+        &hypervisors,
+        &placement,
+        &c.ordinary,
+        std::slice::from_ref(&need),
+        4,
+    )?;
     let demand = Demand {
         id: server.id.clone(),
         name: server.name.clone(),
@@ -1590,7 +2030,23 @@ fn zone_target(
         priority: 0,
         zone: None,
     };
-    let plan = capacity::plan(&[demand], &counted);
+    // As the survey: the host chosen from allocation candidates is read before it is named.
+    let mut round = 0;
+    let plan = loop {
+        round += 1;
+        let plan = capacity::plan(std::slice::from_ref(&demand), &counted.targets);
+        let held = confirm(
+            &plan,
+            &mut counted.targets,
+            &mut counted.unconfirmed,
+            &placement,
+            4,
+            round > CONFIRM_ROUNDS,
+        )?;
+        if !matches!(held, Some((false, _))) {
+            break plan;
+        }
+    };
     match plan.target_of(&server.id) {
         Some(t) => {
             tracing::info!("{}: to {t}, in its zone {zone}", server.name);
@@ -1655,6 +2111,92 @@ mod tests {
         assert!(msg.contains("disabled (maintenance)"), "{msg}");
         let (_, msg) = t(&["compute-4"]).unwrap_err();
         assert!(msg.contains("is down"), "{msg}");
+    }
+
+    fn res(pairs: &[(&str, u64)]) -> Resources {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn one_query_per_set_of_classes_with_the_smallest_amounts() {
+        let needs = [
+            res(&[("VCPU", 4), ("MEMORY_MB", 512), ("DISK_GB", 10)]),
+            res(&[("VCPU", 1), ("MEMORY_MB", 2048), ("DISK_GB", 20)]),
+            res(&[("PCPU", 2), ("MEMORY_MB", 4096)]),
+            res(&[]),
+        ];
+        let mut got = smallest_needs(&needs);
+        got.sort_by_key(|r| r.len());
+        assert_eq!(
+            got,
+            [
+                res(&[("PCPU", 2), ("MEMORY_MB", 4096)]),
+                res(&[("VCPU", 1), ("MEMORY_MB", 512), ("DISK_GB", 10)]),
+            ]
+        );
+        assert!(smallest_needs(&[]).is_empty());
+        let u = Unconfirmed {
+            asked: got.clone(),
+            hosts: [("a".to_string(), ("rp-a".to_string(), 0b10))].into(),
+        };
+        assert!(u.proven("a", &got[1]), "in the answer to what it asks");
+        assert!(!u.proven("a", &got[0]), "not in that answer");
+        assert!(!u.proven("a", &needs[0]), "not what was asked");
+        assert!(!u.proven("b", &got[1]));
+        assert!(few_hosts(20, 10) && !few_hosts(21, 10) && few_hosts(2, 0));
+    }
+
+    fn target(name: &str, zone: Option<&str>, used_vcpu: u64) -> Target {
+        let inv = capacity::Inventory {
+            total: 8,
+            reserved: 0,
+            min_unit: 1,
+            max_unit: None,
+            step_size: 1,
+            allocation_ratio: 1.0,
+        };
+        Target {
+            name: name.into(),
+            inventories: [("VCPU".to_string(), inv)].into(),
+            usages: res(&[("VCPU", used_vcpu)]),
+            zone: zone.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_emptiest_hosts_of_each_zone_in_their_order() {
+        let names =
+            |p: &Pool| -> Vec<String> { p.ordinary.iter().map(|t| t.name.clone()).collect() };
+        let mut pool = Pool {
+            ordinary: vec![
+                target("a", None, 6),
+                target("b", None, 1),
+                target("c", None, 4),
+                target("d", None, 1),
+                target("e", None, 0),
+            ],
+            ..Default::default()
+        };
+        pool.unconfirmed.hosts = [
+            ("d".to_string(), ("rp-d".to_string(), 1)),
+            ("a".to_string(), ("rp-a".to_string(), 1)),
+        ]
+        .into();
+        let few = emptiest(&pool, 3).unwrap();
+        assert_eq!(names(&few), ["b", "d", "e"]);
+        assert_eq!(few.unconfirmed.hosts.keys().collect::<Vec<_>>(), ["d"]);
+        assert!(emptiest(&pool, 5).is_none());
+        let zoned = Pool {
+            ordinary: vec![
+                target("a", Some("z1"), 6),
+                target("b", Some("z2"), 7),
+                target("c", Some("z1"), 0),
+                target("d", Some("z2"), 1),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(names(&emptiest(&zoned, 1).unwrap()), ["c", "d"]);
+        assert!(emptiest(&zoned, 2).is_none());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Placement under `/placement`: the version document, resource providers (one per compute
-//! node, its UUID the hypervisor's), inventories, usages and allocations, as Placement 8.0.0
-//! (1.39) answers them. Allocations move with evacuated servers ([`super::compute`]): the
+//! node, its UUID the hypervisor's), inventories, usages, allocations and allocation
+//! candidates ([`candidates`]), as Placement 8.0.0 (1.39) answers them. Allocations move with evacuated servers ([`super::compute`]): the
 //! target gets one when the scheduler picks it, the source keeps its own until its nova-compute
 //! runs again.
 
@@ -13,6 +13,7 @@ use super::keystone;
 use super::microversion::{Api, Version};
 use super::world::World;
 
+pub mod candidates;
 pub mod state;
 // The state keeps its old paths (`placement::PlacementState`).
 pub use self::state::*;
@@ -98,6 +99,7 @@ pub fn handle(world: &mut World, req: &SimRequest) -> Reply {
                 _ => error(404, "The resource could not be found."),
             },
         },
+        (true, ["allocation_candidates"]) if v.at_least(1, 10) => candidates::list(world, req, v),
         (true, ["allocations", consumer]) => {
             let mut out = serde_json::Map::new();
             for (rp, r) in p.allocations.get(*consumer).into_iter().flatten() {

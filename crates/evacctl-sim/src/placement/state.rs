@@ -1,7 +1,7 @@
 //! Placement's state: resource providers, inventories, allocations. The HTTP API is in
 //! [`crate::placement`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -23,7 +23,8 @@ pub struct InventoryRecord {
 }
 
 impl InventoryRecord {
-    fn capacity(&self) -> u64 {
+    /// (total - reserved) x allocation_ratio, as Placement computes it.
+    pub(crate) fn capacity(&self) -> u64 {
         let c = (self.total.saturating_sub(self.reserved) as f64 * self.allocation_ratio).floor();
         if c > 0.0 { c as u64 } else { 0 }
     }
@@ -35,6 +36,8 @@ pub struct Provider {
     pub name: String,
     pub generation: u64,
     pub inventories: BTreeMap<String, InventoryRecord>,
+    /// Its own traits; the disabled trait is derived from Nova's service when asked.
+    pub traits: BTreeSet<String>,
 }
 
 /// Placement's state: providers and allocations (consumer -> provider -> resources).
@@ -94,6 +97,8 @@ impl PlacementState {
                 name: h.name.clone(),
                 generation: 1,
                 inventories: inventory(&h.placement.clone().unwrap_or_default()),
+                // nova-compute reports it on every compute node's root provider.
+                traits: ["COMPUTE_NODE".to_string()].into(),
             });
         }
         p
@@ -116,6 +121,20 @@ impl PlacementState {
             }
         }
         u
+    }
+
+    /// Every provider's usages in one pass over the allocations.
+    pub fn all_usages(&self) -> HashMap<&str, Resources> {
+        let mut out: HashMap<&str, Resources> = HashMap::with_capacity(self.providers.len());
+        for per_rp in self.allocations.values() {
+            for (rp, r) in per_rp {
+                let u = out.entry(rp.as_str()).or_default();
+                for (k, v) in r {
+                    *u.entry(k.clone()).or_insert(0) += v;
+                }
+            }
+        }
+        out
     }
 
     pub fn free(&self, rp: &str, class: &str) -> u64 {
