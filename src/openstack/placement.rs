@@ -271,6 +271,32 @@ mod tests {
             assert!(b.usages.contains_key("VCPU"));
         }
         {
+            // Zed's summaries against its inventories and usages of the same provider:
+            // capacity = (total - reserved) x allocation_ratio, used = usage.
+            let t = read("placement-allocation_candidates-m1.tiny.json");
+            let b: CandidatesBody = serde_json::from_str(&t).unwrap();
+            let rps: ProvidersBody =
+                serde_json::from_str(&read("placement-resource_providers.json")).unwrap();
+            let uuid = &rps
+                .resource_providers
+                .iter()
+                .find(|p| p.name == "compute-2")
+                .unwrap()
+                .uuid;
+            let inv: InventoriesBody =
+                serde_json::from_str(&read("placement-compute-2-inventories.json")).unwrap();
+            let used: UsagesBody =
+                serde_json::from_str(&read("placement-compute-2-usages.json")).unwrap();
+            let sum = &b.provider_summaries[uuid];
+            for (class, i) in &inv.inventories {
+                let c = sum.resources[class];
+                let capacity = ((i.total - i.reserved) as f64 * i.allocation_ratio) as u64;
+                assert_eq!(c.capacity, capacity, "{class}");
+                assert_eq!(c.used, used.usages[class], "{class}");
+            }
+            assert_eq!(sum.root_provider_uuid.as_deref(), Some(uuid.as_str()));
+        }
+        {
             let t = read("placement-vm-1-allocations-after-evacuate.json");
             let b: ConsumerAllocations = serde_json::from_str(&t).unwrap();
             assert_eq!(b.allocations.len(), 2, "source and target both hold it");

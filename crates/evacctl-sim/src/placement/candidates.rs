@@ -641,6 +641,48 @@ flavor = "m1.small"
         assert_eq!(s, 404);
     }
 
+    /// The answer's keys as Zed's Placement gives them (a real answer, recorded).
+    #[test]
+    fn the_answer_has_the_shape_of_zeds() {
+        let real: Value = serde_json::from_str(include_str!(
+            "../../../../tests/fixtures/zed/placement-allocation_candidates-m1.tiny.json"
+        ))
+        .unwrap();
+        let (mut w, t) = world();
+        let (s, b) = get(
+            &mut w,
+            &t,
+            "1.39",
+            "?resources=VCPU:1,MEMORY_MB:512,DISK_GB:1",
+        );
+        assert_eq!(s, 200, "{b}");
+        let keys = |v: &Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let first = |v: &Value| v.as_object().unwrap().values().next().unwrap().clone();
+        assert_eq!(keys(&b), keys(&real));
+        let (real_sum, sim_sum) = (
+            first(&real["provider_summaries"]),
+            first(&b["provider_summaries"]),
+        );
+        assert_eq!(keys(&sim_sum), keys(&real_sum));
+        assert_eq!(
+            keys(&sim_sum["resources"]["VCPU"]),
+            keys(&real_sum["resources"]["VCPU"])
+        );
+        let (real_req, sim_req) = (
+            &real["allocation_requests"][0],
+            &b["allocation_requests"][0],
+        );
+        assert_eq!(keys(sim_req), keys(real_req));
+        assert_eq!(
+            keys(&first(&sim_req["allocations"])),
+            keys(&first(&real_req["allocations"]))
+        );
+    }
+
     #[test]
     fn only_providers_with_room_within_the_units() {
         let (mut w, t) = world();
