@@ -74,15 +74,7 @@ placement = { vcpus = 2, cpu_allocation_ratio = 16.0, memory_mb = 262144 }
 }
 
 fn evacctl(cloud: &SimCloud, args: &[&str]) -> Run {
-    let config = cloud.evacctl_config();
-    let journal = cloud.dir().join("journal.jsonl");
-    cloud.evacctl(
-        args,
-        &[
-            ("EVACCTL_CONFIG", config.to_str().expect("UTF-8")),
-            ("EVACCTL_JOURNAL", journal.to_str().expect("UTF-8")),
-        ],
-    )
+    cloud.evacctl_configured(args)
 }
 
 /// The Placement paths evacctl asked since the log was cleared.

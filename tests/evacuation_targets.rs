@@ -23,15 +23,7 @@ fn with_evacuation(cloud: &SimCloud, keys: &[(&str, &str)]) {
 }
 
 fn evacctl(cloud: &SimCloud, args: &[&str]) -> Run {
-    let config = cloud.evacctl_config();
-    let journal = cloud.dir().join("journal.jsonl");
-    cloud.evacctl(
-        args,
-        &[
-            ("EVACCTL_CONFIG", config.to_str().expect("UTF-8")),
-            ("EVACCTL_JOURNAL", journal.to_str().expect("UTF-8")),
-        ],
-    )
+    cloud.evacctl_configured(args)
 }
 
 fn journal(cloud: &SimCloud) -> Vec<Value> {
@@ -40,6 +32,23 @@ fn journal(cloud: &SimCloud) -> Vec<Value> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+/// `host-evacuate HOST --force-down --dry-run -f json`: its report (exit 0 asserted).
+fn dry_run(cloud: &SimCloud, host: &str) -> Value {
+    let run = evacctl(
+        cloud,
+        &[
+            "host-evacuate",
+            host,
+            "--force-down",
+            "--dry-run",
+            "-f",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    run.json()
 }
 
 /// Every server's name and host, as the simulated cloud has them now.
@@ -117,19 +126,7 @@ fn a_failed_hosts_servers_stay_in_its_zone() {
     cloud.power_off("compute-3");
 
     // The plan: compute-4 only, the others named with why; every request names its host.
-    let run = evacctl(
-        &cloud,
-        &[
-            "host-evacuate",
-            "compute-3",
-            "--force-down",
-            "--dry-run",
-            "-f",
-            "json",
-        ],
-    );
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let report = run.json();
+    let report = dry_run(&cloud, "compute-3");
     assert_eq!(report["candidates"], serde_json::json!(["compute-4"]));
     assert_eq!(report["scheduler_chooses"], false);
     let ex = excluded(&report);
@@ -151,18 +148,7 @@ fn a_failed_hosts_servers_stay_in_its_zone() {
     // Without the rule, Nova's scheduler chooses (the simulated scheduler's emptiest host is
     // compute-1, in az1: what the rule is for).
     with_evacuation(&cloud, &[("same_zone", "false")]);
-    let run = evacctl(
-        &cloud,
-        &[
-            "host-evacuate",
-            "compute-3",
-            "--force-down",
-            "--dry-run",
-            "-f",
-            "json",
-        ],
-    );
-    let open = run.json();
+    let open = dry_run(&cloud, "compute-3");
     assert_eq!(open["scheduler_chooses"], true, "{open}");
     assert!(requested(&open).iter().all(|(_, h)| h.is_null()), "{open}");
     with_evacuation(&cloud, &[("same_zone", "true")]);
@@ -195,19 +181,7 @@ fn tagged_aggregates_keep_servers_among_their_hosts() {
         &cloud,
         &[("same_zone", "false"), ("same_aggregate_keys", "[\"ssd\"]")],
     );
-    let run = evacctl(
-        &cloud,
-        &[
-            "host-evacuate",
-            "compute-3",
-            "--force-down",
-            "--dry-run",
-            "-f",
-            "json",
-        ],
-    );
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let report = run.json();
+    let report = dry_run(&cloud, "compute-3");
     assert_eq!(report["candidates"], serde_json::json!(["compute-4"]));
     let ex = excluded(&report);
     assert!(
@@ -220,18 +194,7 @@ fn tagged_aggregates_keep_servers_among_their_hosts() {
     // A host in no tagged aggregate is not held to one: compute-1's servers may go anywhere.
     cloud.power_on("compute-3");
     cloud.power_off("compute-1");
-    let run = evacctl(
-        &cloud,
-        &[
-            "host-evacuate",
-            "compute-1",
-            "--force-down",
-            "--dry-run",
-            "-f",
-            "json",
-        ],
-    );
-    let report = run.json();
+    let report = dry_run(&cloud, "compute-1");
     assert!(
         excluded(&report).iter().all(|(h, _)| h == "compute-3"),
         "{report}"

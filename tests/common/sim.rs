@@ -233,6 +233,20 @@ impl SimCloud {
         Run::from(out)
     }
 
+    /// [`Self::evacctl`] with the configuration the simulator wrote and a journal in the
+    /// cloud's directory.
+    pub fn evacctl_configured(&self, args: &[&str]) -> Run {
+        let config = self.evacctl_config();
+        let journal = self.dir().join("journal.jsonl");
+        self.evacctl(
+            args,
+            &[
+                ("EVACCTL_CONFIG", config.to_str().expect("UTF-8")),
+                ("EVACCTL_JOURNAL", journal.to_str().expect("UTF-8")),
+            ],
+        )
+    }
+
     /// Runs the real `evacctl` with no OpenStack settings at all (no clouds.yaml found, no
     /// `OS_*`), in the cloud's scratch directory.
     pub fn evacctl_without_cloud(&self, args: &[&str]) -> Run {
