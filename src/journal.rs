@@ -21,8 +21,8 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -442,7 +442,9 @@ struct Parsed {
     /// The bytes before `offset` (at most [`CHECK_BYTES`]): a file rewritten in place (same
     /// inode) no longer has them, and is read again from the start.
     check: Vec<u8>,
-    records: Vec<Record>,
+    /// Shared with the callers: a read hands out the same records, not a copy (a year of
+    /// journal is hundreds of thousands of them).
+    records: Arc<Vec<Record>>,
     bad: usize,
 }
 
@@ -459,7 +461,7 @@ impl Parsed {
             offset: 0,
             lines: 0,
             check: Vec::new(),
-            records: Vec::new(),
+            records: Arc::new(Vec::new()),
             bad: 0,
         }
     }
@@ -478,13 +480,14 @@ impl Parsed {
 
 /// Every record of a journal file (none if it does not exist). Lines that do not parse are
 /// skipped and counted. A last line without its newline (being written, or torn) is parsed
-/// at every read until it is complete.
-pub fn read(path: &Path) -> io::Result<(Vec<Record>, usize)> {
+/// at every read until it is complete. The records are shared with the next reads of the
+/// same file in this process (they only parse what was appended since).
+pub fn read(path: &Path) -> io::Result<(Arc<Vec<Record>>, usize)> {
     use std::io::{Seek, SeekFrom};
     use std::os::unix::fs::FileExt;
     let file = match crate::files::open_regular(path, false) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Arc::new(Vec::new()), 0)),
         Err(e) => {
             return Err(io::Error::new(
                 e.kind(),
@@ -519,7 +522,8 @@ pub fn read(path: &Path) -> io::Result<(Vec<Record>, usize)> {
         let (records, bad) = if complete {
             parsed.offset += n as u64;
             parsed.lines += 1;
-            (&mut parsed.records, &mut parsed.bad)
+            // A copy only when a caller still holds the records of an earlier read.
+            (Arc::make_mut(&mut parsed.records), &mut parsed.bad)
         } else {
             (&mut tail, &mut tail_bad)
         };
@@ -541,9 +545,14 @@ pub fn read(path: &Path) -> io::Result<(Vec<Record>, usize)> {
     let keep = parsed.offset.min(CHECK_BYTES);
     parsed.check = vec![0u8; usize::try_from(keep).unwrap_or(0)];
     file.read_exact_at(&mut parsed.check, parsed.offset - keep)?;
-    let mut records = Vec::with_capacity(parsed.records.len() + tail.len());
-    records.extend_from_slice(&parsed.records);
-    records.append(&mut tail);
+    let records = if tail.is_empty() {
+        Arc::clone(&parsed.records)
+    } else {
+        let mut all = Vec::with_capacity(parsed.records.len() + tail.len());
+        all.extend_from_slice(&parsed.records);
+        all.append(&mut tail);
+        Arc::new(all)
+    };
     let bad = parsed.bad + tail_bad;
     PARSED
         .lock()

@@ -94,7 +94,7 @@ impl Context {
     }
 
     /// Every record of the journal (none when it does not exist yet).
-    pub fn read_journal(&self) -> anyhow::Result<Vec<Record>> {
+    pub fn read_journal(&self) -> anyhow::Result<std::sync::Arc<Vec<Record>>> {
         let path = self.journal_path()?;
         let (records, bad) = journal::read(&path)?;
         if bad > 0 {

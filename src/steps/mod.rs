@@ -75,7 +75,7 @@ impl<'a> StepContext<'a> {
     }
 
     /// Every record of the journal (none when it does not exist yet).
-    pub fn records(&self) -> anyhow::Result<Vec<Record>> {
+    pub fn records(&self) -> anyhow::Result<std::sync::Arc<Vec<Record>>> {
         let (records, bad) = journal::read(&self.journal_path)?;
         if bad > 0 {
             tracing::warn!(
