@@ -190,3 +190,51 @@ fn a_failing_query_is_an_error_and_nothing_is_sent() {
     assert!(run.stderr.contains("500"), "{}", run.stderr);
     assert_eq!(cloud.evacuate_posts(), Vec::<String>::new());
 }
+
+/// When the failed host's zone lacks room, the advice counts the other hosts too: with the
+/// answer Placement already gave (the same query is not sent twice).
+#[test]
+fn advice_beyond_the_zone_asks_placement_nothing_twice() {
+    let mut s = scenario();
+    // Only compute-1's zone (az1) is short: compute-2 (max_unit 2) and two more 2-VCPU hosts
+    // cannot take the 4-VCPU server; compute-3..6 become az2.
+    s = s.replace("powered_on = false", "powered_on = false\nzone = \"az1\"");
+    s = s.replace(
+        "name = \"compute-2\"\nrole = \"compute\"",
+        "name = \"compute-2\"\nrole = \"compute\"\nzone = \"az1\"",
+    );
+    s = s.replace(
+        "role = \"compute\"\nplacement = { vcpus = 8",
+        "role = \"compute\"\nzone = \"az2\"\nplacement = { vcpus = 8",
+    );
+    for i in 7..=8 {
+        s.push_str(&format!(
+            "\n[[hosts]]\nname = \"compute-{i}\"\nrole = \"compute\"\nzone = \"az1\"\n\
+             placement = {{ vcpus = 2, cpu_allocation_ratio = 1.0, memory_mb = 16384 }}\n"
+        ));
+    }
+    let cloud = SimCloud::with_scenario(&s);
+    cloud.ctl("DELETE", "requests", None);
+    let run = evacctl(
+        &cloud,
+        &[
+            "host-evacuate",
+            "compute-1",
+            "--dry-run",
+            "--concurrency",
+            "1",
+            "-f",
+            "json",
+        ],
+    );
+    assert_eq!(
+        run.code, 13,
+        "big fits nowhere in az1: {}\n{}",
+        run.stdout, run.stderr
+    );
+    let report = run.json();
+    let advice = report["suggestions"].to_string();
+    assert!(advice.contains("--target compute-"), "{advice}");
+    let paths = placement_paths(&cloud);
+    assert_eq!(count(&paths, "/allocation_candidates"), 1, "{paths:#?}");
+}

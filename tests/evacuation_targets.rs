@@ -51,19 +51,23 @@ fn dry_run(cloud: &SimCloud, host: &str) -> Value {
     run.json()
 }
 
-/// Every server's name and host, as the simulated cloud has them now.
-fn hosts_of(cloud: &SimCloud) -> Vec<(String, String)> {
-    cloud.ctl("GET", "servers", None)["servers"]
-        .as_array()
+/// The fields `a` and `b` of each object of a JSON array, as text.
+fn pairs(list: &Value, a: &str, b: &str) -> Vec<(String, String)> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    list.as_array()
         .into_iter()
         .flatten()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap_or_default().to_string(),
-                s["host"].as_str().unwrap_or_default().to_string(),
-            )
-        })
+        .map(|x| (text(&x[a]), text(&x[b])))
         .collect()
+}
+
+/// Every server's name and host, as the simulated cloud has them now.
+fn hosts_of(cloud: &SimCloud) -> Vec<(String, String)> {
+    pairs(
+        &cloud.ctl("GET", "servers", None)["servers"],
+        "name",
+        "host",
+    )
 }
 
 fn names_on(cloud: &SimCloud, host: &str) -> Vec<String> {
@@ -78,17 +82,7 @@ fn names_on(cloud: &SimCloud, host: &str) -> Vec<String> {
 
 /// The host-evacuate report's `excluded` as (host, why).
 fn excluded(report: &Value) -> Vec<(String, String)> {
-    report["excluded"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            (
-                e["host"].as_str().unwrap_or_default().to_string(),
-                e["why"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
+    pairs(&report["excluded"], "host", "why")
 }
 
 /// The evacuate requests' bodies of a dry run: (server name, host sent).

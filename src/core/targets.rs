@@ -441,20 +441,8 @@ mod tests {
 
     #[test]
     fn consumed_spares_from_the_journal() {
-        let rec = |action: &str, host: &str, status: &str| Record {
-            ts: String::new(),
-            run_id: "r".into(),
-            kind: Kind::Result,
-            action: action.into(),
-            host: Some(host.into()),
-            target: None,
-            server: None,
-            server_name: None,
-            status: status.into(),
-            server_status: None,
-            request_id: None,
-            detail: None,
-            data: None,
+        let rec = |action: &str, host: &str, status: &str| {
+            crate::core::testkit::record(Kind::Result, action, Some(host), status)
         };
         let records = [
             rec(ENABLE_RESERVED, "r1", "ok"),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::core::capacity::FlavorView;
 use crate::core::evacuable::{MigrationView, ServerView};
+use crate::core::records::{Kind, Record};
 
 #[derive(Clone, Debug, Default)]
 pub struct TestFlavor {
@@ -113,5 +114,24 @@ impl MigrationView for TestMigration {
     }
     fn is_failed(&self) -> bool {
         matches!(self.status.as_str(), "failed" | "error")
+    }
+}
+
+/// A journal record with only what a test says (run `r`, no time).
+pub fn record(kind: Kind, action: &str, host: Option<&str>, status: &str) -> Record {
+    Record {
+        ts: String::new(),
+        run_id: "r".into(),
+        kind,
+        action: action.into(),
+        host: host.map(str::to_string),
+        target: None,
+        server: None,
+        server_name: None,
+        status: status.into(),
+        server_status: None,
+        request_id: None,
+        detail: None,
+        data: None,
     }
 }

@@ -81,21 +81,8 @@ fn label_values_are_escaped() {
 
 #[test]
 fn counters_come_from_the_journal() {
-    let rec = |kind, action: &str, status: &str| Record {
-        ts: String::new(),
-        run_id: String::new(),
-        kind,
-        action: action.into(),
-        host: None,
-        target: None,
-        server: None,
-        server_name: None,
-        status: status.into(),
-        server_status: None,
-        request_id: None,
-        detail: None,
-        data: None,
-    };
+    let rec =
+        |kind, action: &str, status: &str| crate::core::testkit::record(kind, action, None, status);
     let records = [
         rec(Kind::Intent, "evacuate", "sending"),
         rec(Kind::Result, "evacuate", "accepted"),

@@ -28,7 +28,7 @@ use crate::interrupt;
 use crate::journal::{self, Fields, Journal, Kind, Record};
 use crate::openstack::microversion::Microversion;
 use crate::openstack::nova::{ComputeService, Nova, ServiceUpdate};
-use crate::openstack::placement::ClassSummary;
+use crate::openstack::placement::{ClassSummary, ProviderSummary};
 use crate::openstack::servers::{
     Aggregate, EvacuateRequest, Hypervisor, Migration, MigrationFilter, Server, evacuate_body,
     latest_per_server,
@@ -476,12 +476,17 @@ fn smallest_needs<'a>(needs: impl IntoIterator<Item = &'a Resources>) -> Vec<Res
 /// `GET /allocation_candidates` per set of classes the servers ask for, with the smallest
 /// amounts: the requests do not grow with the cloud. A host missing from the answer cannot
 /// take even the smallest server: it is left out.
+/// Placement's answers to `GET /allocation_candidates`, by the resources asked: a survey
+/// that counts more hosts later (the suggestions) asks each query once.
+type Answers = HashMap<Resources, HashMap<String, ProviderSummary>>;
+
 fn count_targets(
     hypervisors: &[Hypervisor],
     placement: &Placement,
     hosts: &[String],
     needs: &[Resources],
     concurrency: usize,
+    answers: &mut Answers,
 ) -> anyhow::Result<Counted> {
     let exact = |hosts: &[String]| -> anyhow::Result<Counted> {
         Ok(Counted {
@@ -506,11 +511,17 @@ fn count_targets(
     }
     let mut summaries: HashMap<String, (BTreeMap<String, ClassSummary>, u64)> = HashMap::new();
     for (i, want) in wants.iter().enumerate() {
-        match placement.allocation_candidates(want) {
-            Ok(answer) => {
-                for (rp, sum) in answer {
-                    let (classes, bits) = summaries.entry(rp).or_default();
-                    classes.extend(sum.resources);
+        let asked = match answers.get(want) {
+            Some(_) => Ok(()),
+            None => placement
+                .allocation_candidates(want)
+                .map(|a| drop(answers.insert(want.clone(), a))),
+        };
+        match asked {
+            Ok(()) => {
+                for (rp, sum) in &answers[want] {
+                    let (classes, bits) = summaries.entry(rp.clone()).or_default();
+                    classes.extend(sum.resources.iter().map(|(k, v)| (k.clone(), *v)));
                     *bits |= 1u64.checked_shl(i as u32).unwrap_or(0);
                 }
             }
@@ -754,7 +765,7 @@ fn host_facts(services: &[ComputeService]) -> Vec<HostFacts<'_>> {
         .collect()
 }
 
-fn aggregate_facts(aggregates: &[Aggregate]) -> Vec<AggregateFacts> {
+pub(super) fn aggregate_facts(aggregates: &[Aggregate]) -> Vec<AggregateFacts> {
     aggregates
         .iter()
         .map(|a| AggregateFacts {
@@ -789,6 +800,7 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
     }
     // The server list (the slowest answer) runs while the services and the hypervisors are
     // asked; Placement is asked once the servers' sizes are known.
+    let mut answers = Answers::new();
     let (found, migrations) = std::thread::scope(|s| {
         let servers = s.spawn(|| nova.list_servers_on_host(opts.host));
         let migrations = s.spawn(|| {
@@ -864,6 +876,7 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                     &ordinary,
                     &needs,
                     opts.concurrency,
+                    &mut answers,
                 )?;
                 // Spares are few, and disabled (Nova's scheduler would not see them): read
                 // one by one.
@@ -889,8 +902,14 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
                         t.push(h.clone());
                     }
                 }
-                let counted =
-                    count_targets(&hypervisors, &placement, &t, &needs, opts.concurrency)?;
+                let counted = count_targets(
+                    &hypervisors,
+                    &placement,
+                    &t,
+                    &needs,
+                    opts.concurrency,
+                    &mut answers,
+                )?;
                 let pool = Pool {
                     ordinary: counted.targets,
                     spares: Vec::new(),
@@ -1024,9 +1043,11 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
     survey.spares = rules.spares;
 
     if !survey.plan.fits() {
+        let counted: std::collections::HashSet<&str> =
+            survey.candidates.iter().map(String::as_str).collect();
         let others: Vec<String> = usable_hosts
             .iter()
-            .filter(|h| !survey.candidates.contains(h))
+            .filter(|h| !counted.contains(h.as_str()))
             .cloned()
             .collect();
         let needs: Vec<Resources> = survey
@@ -1037,7 +1058,15 @@ pub fn survey(session: &Session, opts: &Options<'_>, records: &[Record]) -> anyh
         let extra = if others.is_empty() {
             Vec::new()
         } else {
-            count_targets(&hypervisors, &placement, &others, &needs, opts.concurrency)?.targets
+            count_targets(
+                &hypervisors,
+                &placement,
+                &others,
+                &needs,
+                opts.concurrency,
+                &mut answers,
+            )?
+            .targets
         };
         survey.suggestions = suggestions(&survey, opts, extra);
     }
@@ -2008,7 +2037,8 @@ fn zone_target(
     }
     let Some(need) = capacity::server_resources(&server.flavor, server.image.is_none()) else {
         return Err(Refusal::unsafe_(format!(
-            "server {} ({}): its flavor's sizes are unknown, so no host of its zone {zone} can              be planned for it; name one with --target; nothing was done",
+            "server {} ({}): its flavor's sizes are unknown, so no host of its zone {zone} can \
+             be planned for it; name one with --target; nothing was done",
             server.id, server.name
         ))
         .into());
@@ -2022,6 +2052,7 @@ fn zone_target(
         &c.ordinary,
         std::slice::from_ref(&need),
         4,
+        &mut Answers::new(),
     )?;
     let demand = Demand {
         id: server.id.clone(),

@@ -43,15 +43,7 @@ pub fn keep_spares(
     let session = cx.session()?;
     let nova = session.nova();
     let aggregates = match &cfg.reserved_aggregate_key {
-        Some(_) => nova
-            .list_aggregates()?
-            .into_iter()
-            .map(|a| targets::AggregateFacts {
-                name: a.name,
-                hosts: a.hosts,
-                metadata: a.metadata,
-            })
-            .collect(),
+        Some(_) => super::evacuate::aggregate_facts(&nova.list_aggregates()?),
         None => Vec::new(),
     };
     let by_host: HashMap<&str, &ComputeService> =
@@ -67,6 +59,7 @@ pub fn keep_spares(
         named
     };
     let mut reserved = Vec::new();
+    let mut in_flight = None;
     for host in configured {
         let Some(svc) = by_host.get(host.as_str()) else {
             tell_once(
@@ -94,13 +87,22 @@ pub fn keep_spares(
         }
         // An evacuation onto it may be on its way (another controller's run, whose journal
         // this is not, enabled it a moment ago): its servers are not there yet.
-        let incoming = nova
-            .list_migrations(&MigrationFilter {
-                migration_type: Some("evacuation"),
-                ..Default::default()
-            })?
-            .into_iter()
-            .filter(|m| m.dest_compute.as_deref() == Some(host.as_str()) && m.is_in_progress())
+        // One listing for every spare of the cycle, asked only when one gets this far.
+        if in_flight.is_none() {
+            in_flight = Some(
+                nova.list_migrations(&MigrationFilter {
+                    migration_type: Some("evacuation"),
+                    ..Default::default()
+                })?
+                .into_iter()
+                .filter(|m| m.is_in_progress())
+                .collect::<Vec<_>>(),
+            );
+        }
+        let incoming = in_flight
+            .iter()
+            .flatten()
+            .filter(|m| m.dest_compute.as_deref() == Some(host.as_str()))
             .count();
         if incoming > 0 {
             tracing::info!("{host}: not reserved: {incoming} evacuation(s) on their way to it");

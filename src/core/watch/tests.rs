@@ -648,18 +648,9 @@ fn memory_survives_the_journal() {
     };
     let rec = |host: &str, status: &str, data: Option<serde_json::Value>| Record {
         ts: "t".into(),
-        run_id: "r".into(),
-        kind: Kind::Event,
-        action: STATE_ACTION.into(),
-        host: Some(host.into()),
-        target: None,
-        server: None,
-        server_name: None,
-        status: status.into(),
-        server_status: None,
-        request_id: None,
         detail: Some("why".into()),
         data,
+        ..crate::core::testkit::record(Kind::Event, STATE_ACTION, Some(host), status)
     };
     let records = vec![
         rec("c1", "healthy", None),
