@@ -5,7 +5,7 @@
 //! capped. Knows nothing of evacctl: callers put the file's role in their messages.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 /// What a file is, for messages: `a FIFO`, `a directory`, ...
@@ -121,6 +121,44 @@ pub fn open_append(path: &Path, mode: u32) -> io::Result<File> {
     let file = opts.open(path).map_err(|e| explain_link(path, e))?;
     check_regular(&file)?;
     Ok(file)
+}
+
+/// Replaces the file at `path` by `bytes`, mode `mode` whatever the umask, never half-written:
+/// a temporary file in the same directory (a dot first: readers of `*.ext` skip it, never
+/// through a link) renamed over the old one. `sync`: on disk before the rename.
+pub fn replace(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        if sync {
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Reads a whole regular file of at most `max` bytes (following links). A larger file is an

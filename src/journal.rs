@@ -27,9 +27,13 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+mod checkpoint;
+pub use crate::core::summary::hand_over_hold;
+pub use checkpoint::{checkpoint_path, summary};
+
 pub use crate::core::records::{
     Accepted, Kind, NO_ANSWER, Record, TAKEOVER_ACTION, accepted_from, episode_of,
-    evacuations_from, hand_over_hold, takeover,
+    evacuations_from, takeover,
 };
 
 /// The environment variable that overrides `[journal] path` (so does `--journal`).
@@ -429,52 +433,162 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     b.create(dir)
 }
 
-/// What [`read`] parsed of a journal file, kept for the next read in this process: the
-/// journal is append-only, so only what was appended since is parsed again (a year of journal
-/// is not parsed at every step of a long `watch`).
-struct Parsed {
-    dev: u64,
-    ino: u64,
-    /// Just after the last complete (newline-ended) line parsed.
-    offset: u64,
+/// Where a reader of a journal file got to: just after a complete (newline-ended) line, with
+/// what identifies the file and the bytes before that point. The journal is append-only: a
+/// reader that kept its position reads only what was appended since.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Position {
+    pub dev: u64,
+    pub ino: u64,
+    /// Just after the last complete line read.
+    pub offset: u64,
     /// The complete lines up to `offset` (for the line numbers of warnings).
-    lines: usize,
-    /// The bytes before `offset` (at most [`CHECK_BYTES`]): a file rewritten in place (same
-    /// inode) no longer has them, and is read again from the start.
-    check: Vec<u8>,
-    /// Shared with the callers: a read hands out the same records, not a copy (a year of
-    /// journal is hundreds of thousands of them).
-    records: Arc<Vec<Record>>,
-    bad: usize,
+    pub lines: usize,
+    /// The lines up to `offset` that were not records.
+    pub bad: usize,
+    /// SHA-256 (hex) of the bytes before `offset` (at most [`CHECK_BYTES`]): a file rewritten
+    /// in place (same inode) no longer has them, and is read again from the start.
+    pub check: String,
 }
 
 const CHECK_BYTES: u64 = 4096;
 
-static PARSED: Mutex<Option<HashMap<PathBuf, Parsed>>> = Mutex::new(None);
-
-impl Parsed {
-    fn empty(meta: &std::fs::Metadata) -> Parsed {
+impl Position {
+    pub fn start(meta: &std::fs::Metadata) -> Position {
         use std::os::unix::fs::MetadataExt;
-        Parsed {
+        Position {
             dev: meta.dev(),
             ino: meta.ino(),
             offset: 0,
             lines: 0,
-            check: Vec::new(),
-            records: Arc::new(Vec::new()),
             bad: 0,
+            check: String::new(),
         }
     }
 
-    /// Still a prefix of `file`?
-    fn holds_for(&self, file: &File, meta: &std::fs::Metadata) -> bool {
-        use std::os::unix::fs::{FileExt, MetadataExt};
-        if (meta.dev(), meta.ino()) != (self.dev, self.ino) || meta.len() < self.offset {
-            return false;
+    /// Still within `file` (the same file, its bytes before `offset` unchanged)?
+    pub fn holds_for(&self, file: &File, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino()) == (self.dev, self.ino)
+            && meta.len() >= self.offset
+            && check_of(file, self.offset).is_ok_and(|c| c == self.check)
+    }
+
+    /// Reads `file` from this position to its end: each complete line's record (or `None`:
+    /// not a record, warned of) goes to `complete`, and the position moves past it; a last
+    /// line without its newline (being written, or torn) goes to `partial` and is read again
+    /// next time.
+    pub fn read_on(
+        &mut self,
+        path: &Path,
+        file: &File,
+        mut complete: impl FnMut(Record),
+        mut partial: impl FnMut(Record),
+    ) -> io::Result<usize> {
+        use std::io::{Seek, SeekFrom};
+        let mut reader = BufReader::new(file);
+        reader.seek(SeekFrom::Start(self.offset))?;
+        let mut partial_bad = 0;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line)?;
+            if n == 0 {
+                break;
+            }
+            let whole = line.last() == Some(&b'\n');
+            let number = self.lines + 1;
+            if whole {
+                self.offset += n as u64;
+                self.lines += 1;
+            }
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Record>(text) {
+                Ok(r) if whole => complete(r),
+                Ok(r) => partial(r),
+                Err(e) => {
+                    if whole {
+                        self.bad += 1;
+                    } else {
+                        partial_bad += 1;
+                    }
+                    tracing::warn!(
+                        "journal {}: line {number} skipped (not a record: {e})",
+                        path.display(),
+                    );
+                }
+            }
         }
-        let mut now = vec![0u8; self.check.len()];
-        let from = self.offset - self.check.len() as u64;
-        file.read_exact_at(&mut now, from).is_ok() && now == self.check
+        self.check = check_of(file, self.offset)?;
+        Ok(partial_bad)
+    }
+}
+
+/// SHA-256 (hex) of the bytes of `file` before `offset`, at most [`CHECK_BYTES`] of them.
+fn check_of(file: &File, offset: u64) -> io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let keep = offset.min(CHECK_BYTES);
+    let mut bytes = vec![0u8; usize::try_from(keep).unwrap_or(0)];
+    file.read_exact_at(&mut bytes, offset - keep)?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    Ok(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// What [`read`] parsed of a journal file, kept for the next read in this process (a year of
+/// journal is not parsed again at every step of a long `watch`).
+struct Parsed {
+    at: Position,
+    /// Shared with the callers: a read hands out the same records, not a copy (a year of
+    /// journal is hundreds of thousands of them).
+    records: Arc<Vec<Record>>,
+}
+
+static PARSED: Kept<Parsed> = Kept::new();
+
+/// What a reader of journal files keeps between its reads in this process, by path.
+pub(crate) struct Kept<T>(Mutex<Option<HashMap<PathBuf, T>>>);
+
+impl<T> Kept<T> {
+    pub const fn new() -> Kept<T> {
+        Kept(Mutex::new(None))
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, Option<HashMap<PathBuf, T>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// What was kept for `path` (taken: kept again with [`Kept::keep`] after the read).
+    pub fn take(&self, path: &Path) -> Option<T> {
+        self.map().as_mut()?.remove(path)
+    }
+
+    pub fn keep(&self, path: &Path, value: T) {
+        self.map()
+            .get_or_insert_with(HashMap::new)
+            .insert(path.to_path_buf(), value);
+    }
+
+    /// Forgets everything (a test's "new process").
+    #[cfg(test)]
+    pub fn clear(&self) {
+        self.map().take();
+    }
+}
+
+/// Opens a journal for reading; `None` when it does not exist.
+pub(crate) fn open_for_reading(path: &Path) -> io::Result<Option<File>> {
+    match crate::files::open_regular(path, false) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("journal {}: cannot read it: {e}", path.display()),
+        )),
     }
 }
 
@@ -483,68 +597,26 @@ impl Parsed {
 /// at every read until it is complete. The records are shared with the next reads of the
 /// same file in this process (they only parse what was appended since).
 pub fn read(path: &Path) -> io::Result<(Arc<Vec<Record>>, usize)> {
-    use std::io::{Seek, SeekFrom};
-    use std::os::unix::fs::FileExt;
-    let file = match crate::files::open_regular(path, false) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Arc::new(Vec::new()), 0)),
-        Err(e) => {
-            return Err(io::Error::new(
-                e.kind(),
-                format!("journal {}: cannot read it: {e}", path.display()),
-            ));
-        }
+    let Some(file) = open_for_reading(path)? else {
+        return Ok((Arc::new(Vec::new()), 0));
     };
     let meta = file.metadata()?;
-    let key = path.to_path_buf();
-    let cached = PARSED
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get_or_insert_with(HashMap::new)
-        .remove(&key);
-    let mut parsed = match cached {
-        Some(p) if p.holds_for(&file, &meta) => p,
-        _ => Parsed::empty(&meta),
+    let mut parsed = match PARSED.take(path) {
+        Some(p) if p.at.holds_for(&file, &meta) => p,
+        _ => Parsed {
+            at: Position::start(&meta),
+            records: Arc::new(Vec::new()),
+        },
     };
-    let mut reader = BufReader::new(&file);
-    reader.seek(SeekFrom::Start(parsed.offset))?;
     let mut tail = Vec::new();
-    let mut tail_bad = 0;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line)?;
-        if n == 0 {
-            break;
-        }
-        let complete = line.last() == Some(&b'\n');
-        let number = parsed.lines + 1;
-        let (records, bad) = if complete {
-            parsed.offset += n as u64;
-            parsed.lines += 1;
-            // A copy only when a caller still holds the records of an earlier read.
-            (Arc::make_mut(&mut parsed.records), &mut parsed.bad)
-        } else {
-            (&mut tail, &mut tail_bad)
-        };
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        if text.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match serde_json::from_slice::<Record>(text) {
-            Ok(r) => records.push(r),
-            Err(e) => {
-                *bad += 1;
-                tracing::warn!(
-                    "journal {}: line {number} skipped (not a record: {e})",
-                    path.display(),
-                );
-            }
-        }
+    let mut appended = Vec::new();
+    let tail_bad = parsed
+        .at
+        .read_on(path, &file, |r| appended.push(r), |r| tail.push(r))?;
+    if !appended.is_empty() {
+        // A copy only when a caller still holds the records of an earlier read.
+        Arc::make_mut(&mut parsed.records).append(&mut appended);
     }
-    let keep = parsed.offset.min(CHECK_BYTES);
-    parsed.check = vec![0u8; usize::try_from(keep).unwrap_or(0)];
-    file.read_exact_at(&mut parsed.check, parsed.offset - keep)?;
     let records = if tail.is_empty() {
         Arc::clone(&parsed.records)
     } else {
@@ -553,12 +625,8 @@ pub fn read(path: &Path) -> io::Result<(Arc<Vec<Record>>, usize)> {
         all.append(&mut tail);
         Arc::new(all)
     };
-    let bad = parsed.bad + tail_bad;
-    PARSED
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get_or_insert_with(HashMap::new)
-        .insert(key, parsed);
+    let bad = parsed.at.bad + tail_bad;
+    PARSED.keep(path, parsed);
     Ok((records, bad))
 }
 
@@ -588,7 +656,7 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         let fresh = |path: &Path| {
             // What a reader without the cache would say.
-            PARSED.lock().unwrap().as_mut().map(|m| m.remove(path));
+            PARSED.take(path);
             read(path).unwrap()
         };
         let j = Journal::open(&path).unwrap();

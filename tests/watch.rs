@@ -66,6 +66,71 @@ fn power_loss_is_fenced_isolated_volumes_moved_evacuated_and_verified() {
     assert!(run.stdout.contains("Evacuation history"), "{}", run.stdout);
 }
 
+/// A long journal (a year of it) is resumed from the checkpoint `watch` keeps beside it: each
+/// cron run folds the checkpoint and what came since, and the runbook goes on as with a short
+/// journal. A dry run leaves no checkpoint behind.
+#[test]
+fn a_long_journal_is_resumed_from_its_checkpoint() {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let w = Watch::start(&scenario(), &[]);
+    let journal = w.journal();
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+    // The past: 1.5 MiB of states and observations, and an earlier failure of compute-3 whose
+    // evacuation was accepted before it came back healthy (it blocks nothing now).
+    let mut past = String::new();
+    let mut line = |v: Value| past.push_str(&format!("{v}\n"));
+    for i in 0..6_000 {
+        let host = ["compute-1", "compute-2"][i % 2];
+        line(
+            json!({"ts": "2025-12-03T10:00:00.000000Z", "run_id": "old", "kind": "event",
+            "action": "state", "host": host, "status": "healthy",
+            "detail": format!("seen healthy {i} times {}", "x".repeat(200))}),
+        );
+        if i % 100 == 0 {
+            line(json!({"ts": "2025-12-03T10:00:00.000000Z", "run_id": "old",
+                "kind": "event", "action": "observe", "status": "failed"}));
+        }
+    }
+    line(
+        json!({"ts": "2025-12-03T11:00:00.000000Z", "run_id": "old", "kind": "result",
+        "action": "evacuate", "host": "compute-3", "server": "earlier", "status": "accepted"}),
+    );
+    line(
+        json!({"ts": "2025-12-03T12:00:00.000000Z", "run_id": "old", "kind": "event",
+        "action": "state", "host": "compute-3", "status": "healthy"}),
+    );
+    line(
+        json!({"ts": "2025-12-03T12:00:00.000000Z", "run_id": "old", "kind": "event",
+        "action": "observe", "status": "ok"}),
+    );
+    std::fs::File::create(&journal)
+        .unwrap()
+        .write_all(past.as_bytes())
+        .unwrap();
+    let checkpoint = journal.with_file_name("journal.jsonl.checkpoint");
+
+    let run = w.evacctl(&["watch", "--once", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!checkpoint.exists(), "a dry run wrote a checkpoint");
+    let (run, report) = w.once();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(host_state(&report, "compute-3"), "healthy", "{report}");
+    let mode = std::fs::metadata(&checkpoint).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    w.cloud.power_off("compute-3");
+    let report = w.until("compute-3", &["evacuated", "alert"], 60);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    assert_eq!(w.evacuate_posts().len(), 5, "{:?}", w.evacuate_posts());
+    // A new process resumes where the last left off, sends nothing more.
+    let before = w.changes().len();
+    let (run, report) = w.once();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(host_state(&report, "compute-3"), "evacuated", "{report}");
+    assert_eq!(w.changes().len(), before, "{:?}", w.changes());
+}
+
 #[test]
 fn storage_network_cut_only_is_fenced_and_evacuated() {
     let w = Watch::start(&scenario(), &[]);

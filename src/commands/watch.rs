@@ -72,14 +72,16 @@ pub fn run(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(ctx.open_journal()?)
     };
-    let (records, bad) = journal::read(&path)?;
+    // Its checkpoint and what was appended since: a year of journal is not read again at each
+    // cron run. A run that writes the journal keeps the checkpoint up to date.
+    let (folded, bad) = journal::summary(&path, journal.is_some())?;
     if bad > 0 {
         tracing::warn!(
             "journal {}: {bad} line(s) could not be read",
             path.display()
         );
     }
-    let mut engine = Engine::resume(&records);
+    let mut engine = Engine::resume(&folded);
     if let (Some(l), Some(j)) = (leader.as_mut(), journal.as_ref()) {
         l.set_run(j.run_id());
     }
@@ -594,7 +596,7 @@ struct Status {
 }
 
 fn status_of(records: &[Record], journal: String) -> Status {
-    let memories = crate::core::records::memories_from(records);
+    let memories = crate::core::summary::memories_from(records);
     let since_of = |h: &str| {
         records
             .iter()

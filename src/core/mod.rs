@@ -11,6 +11,7 @@ pub mod nodes;
 pub mod records;
 pub mod restore;
 pub mod services;
+pub mod summary;
 pub mod targets;
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -4,13 +4,12 @@
 //! hold in the leader key; both use these types.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::evacuable::{JournalState, Takeover, later_by};
+use crate::core::evacuable::{JournalState, Takeover};
 use crate::core::time::parse_timestamp;
-use crate::core::watch::{HostState, Memory, RESTORED, STATE_ACTION};
+use crate::core::watch::{HostState, RESTORED, STATE_ACTION};
 
 /// Before or after a request, or a plain event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +60,9 @@ pub struct Record {
 /// Nova shows it after its evacuation from `host`; status `ok` or `failed` (`detail`: why).
 pub const VERIFIED_ACTION: &str = "evacuate-verified";
 
+/// The journal action of failed (and recovered) observations of the cloud.
+pub const OBSERVE_ACTION: &str = "observe";
+
 /// The journal action of cluster-wide alerts (host `"*"`: a gate, the cloud not observed).
 pub const ALERT_ACTION: &str = "alert";
 /// The status of the record that says a cluster-wide alert ended.
@@ -72,26 +74,6 @@ pub const ALERT_ENDED: &str = "ended";
 pub struct ClusterAlert {
     pub reason: String,
     pub sent: f64,
-}
-
-/// The cluster-wide alert the journal says is under way, if any: its last `alert` record
-/// without a host, unless an `ended` one came after. Kept in the journal so that cron runs
-/// (one cycle a process) send an alert when it starts, changes or ends, never once a cycle.
-pub fn cluster_alert(records: &[Record]) -> Option<ClusterAlert> {
-    let last = records
-        .iter()
-        .rev()
-        .find(|r| r.action == ALERT_ACTION && r.host.is_none())?;
-    if last.status == ALERT_ENDED {
-        return None;
-    }
-    let sent = parse_timestamp(&last.ts)
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0.0, |d| d.as_secs_f64());
-    Some(ClusterAlert {
-        reason: last.detail.clone().unwrap_or_default(),
-        sent,
-    })
 }
 
 /// Evacuation requests of a holder that may still reach Nova until `until` (RFC 3339), on
@@ -148,77 +130,6 @@ pub fn takeover(records: &[Record], host: &str) -> Option<Takeover> {
             })
         })
         .max_by_key(|t| parse_timestamp(&t.until))
-}
-
-/// What a controller handing the leader lock over must pass on (`None`: nothing): requests of
-/// run `run_id` that got no clear answer (Nova may act on them until `api_timeout` after
-/// their last record), and take-over holds of this journal still running. The next leader
-/// may be another controller, whose journal knows none of it.
-pub fn hand_over_hold(
-    records: &[Record],
-    run_id: &str,
-    api_timeout: Duration,
-    now: SystemTime,
-) -> Option<Hold> {
-    let mut until: Option<SystemTime> = None;
-    // `None`: every host.
-    let mut hosts: Option<std::collections::BTreeSet<String>> = Some(Default::default());
-    let mut extend = |end: SystemTime, host: Option<&str>| {
-        if end <= now {
-            return;
-        }
-        until = Some(until.map_or(end, |u| u.max(end)));
-        match (host, hosts.as_mut()) {
-            (Some(h), Some(set)) => {
-                set.insert(h.to_string());
-            }
-            (None, _) => hosts = None,
-            (Some(_), None) => {}
-        }
-    };
-    // Each server's last record of this run: an intent without result, or no clear answer.
-    let mut last: BTreeMap<(&str, &str), &Record> = BTreeMap::new();
-    for r in records
-        .iter()
-        .filter(|r| r.run_id == run_id && r.action == "evacuate")
-    {
-        if let (Some(h), Some(sv)) = (&r.host, &r.server) {
-            last.insert((h.as_str(), sv.as_str()), r);
-        }
-    }
-    for ((host, _), r) in &last {
-        let doubt = r.kind == Kind::Intent || (r.kind == Kind::Result && r.status == NO_ANSWER);
-        if let (true, Some(ts)) = (doubt, parse_timestamp(&r.ts)) {
-            extend(later_by(ts, api_timeout), Some(host));
-        }
-    }
-    for r in records
-        .iter()
-        .filter(|r| r.action == TAKEOVER_ACTION && r.kind == Kind::Event)
-    {
-        let Some(data) = &r.data else { continue };
-        let Some(end) = data
-            .get("until")
-            .and_then(|u| u.as_str())
-            .and_then(parse_timestamp)
-        else {
-            continue;
-        };
-        match data.get("hosts").and_then(|h| h.as_array()) {
-            Some(list) => {
-                for h in list.iter().filter_map(|h| h.as_str()) {
-                    extend(end, Some(h));
-                }
-            }
-            None => extend(end, None),
-        }
-    }
-    until.map(|u| Hold {
-        // Rounded up to the second, never down: the text must hold at least the whole time.
-        until: humantime::format_rfc3339_seconds(later_by(u, Duration::from_nanos(999_999_999)))
-            .to_string(),
-        hosts: hosts.map(|set| set.into_iter().collect()),
-    })
 }
 
 /// What the journal says about each server evacuated from `host` in its current episode
@@ -325,33 +236,6 @@ pub fn accepted_from(records: &[Record], host: &str) -> BTreeMap<String, Accepte
                 status_before: r.server_status.clone(),
             },
         );
-    }
-    out
-}
-
-/// The latest memory of every host from the journal's `state` records (the last wins).
-pub fn memories_from(records: &[Record]) -> BTreeMap<String, Memory> {
-    let mut out = BTreeMap::new();
-    for r in records.iter().filter(|r| r.action == STATE_ACTION) {
-        let Some(host) = &r.host else { continue };
-        if r.status == RESTORED {
-            out.remove(host);
-            continue;
-        }
-        let mem = r
-            .data
-            .as_ref()
-            .and_then(|d| serde_json::from_value::<Memory>(d.clone()).ok())
-            .or_else(|| {
-                HostState::parse(&r.status).map(|s| Memory {
-                    state: Some(s),
-                    reason: r.detail.clone().unwrap_or_default(),
-                    ..Memory::default()
-                })
-            });
-        if let Some(m) = mem {
-            out.insert(host.clone(), m);
-        }
     }
     out
 }

@@ -70,21 +70,31 @@ pub struct Candidates {
 pub fn consumed_spares(records: &[Record]) -> HashSet<String> {
     let mut consumed = HashSet::new();
     for r in records {
-        if r.kind != Kind::Result || r.status != "ok" {
-            continue;
-        }
-        let Some(h) = r.host.as_deref() else { continue };
-        match r.action.as_str() {
-            ENABLE_RESERVED => {
+        match spare_change(r) {
+            Some((h, true)) => {
                 consumed.insert(h.to_string());
             }
-            RESERVE => {
+            Some((h, false)) => {
                 consumed.remove(h);
             }
-            _ => {}
+            None => {}
         }
     }
     consumed
+}
+
+/// What a record changes of the spares consumed: its host enabled for an evacuation
+/// (`true`), or reserved again (`false`); `None`: nothing.
+pub fn spare_change(r: &Record) -> Option<(&str, bool)> {
+    if r.kind != Kind::Result || r.status != "ok" {
+        return None;
+    }
+    let h = r.host.as_deref()?;
+    match r.action.as_str() {
+        ENABLE_RESERVED => Some((h, true)),
+        RESERVE => Some((h, false)),
+        _ => None,
+    }
 }
 
 /// The reserved hosts, in order: `reserved_hosts` as written, then the hosts of aggregates

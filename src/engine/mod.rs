@@ -15,18 +15,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::config::{Config, QuickEvacuateLevel};
-use crate::core::records::{ALERT_ACTION, ALERT_ENDED, ClusterAlert, cluster_alert};
+use crate::core::records::{ALERT_ACTION, ALERT_ENDED, ClusterAlert};
+use crate::core::summary::Summary;
 use crate::core::watch::{
     self as core, CycleFacts, Gate, HostState, Memory, Next, Step, Transition,
 };
-use crate::journal::{Fields, Kind, Record};
+use crate::journal::{Fields, Kind};
 use crate::lock::{HostLock, HostLockError, HostLocks, Identity};
 use crate::openstack::Session;
 use crate::steps::StepContext;
 use crate::steps::observe::{self, HostsObservation, ObservedHost};
 
-/// The journal action of failed (and recovered) observations.
-pub const OBSERVE_ACTION: &str = "observe";
+pub use crate::core::records::OBSERVE_ACTION;
 
 fn journal_observe(s: &Setup<'_>, status: &str, detail: &str) {
     if let Some(j) = s.cx.journal {
@@ -143,19 +143,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Resumes from the journal's records.
-    pub fn resume(records: &[Record]) -> Engine {
-        // Failed observations in a row survive a restart (cron runs one cycle a process).
-        let observe_errors = records
-            .iter()
-            .filter(|r| r.action == OBSERVE_ACTION)
-            .rev()
-            .take_while(|r| r.status == "failed")
-            .count() as u32;
+    /// Resumes from the journal, folded ([`Summary`]: its checkpoint and what came since).
+    pub fn resume(journal: &Summary) -> Engine {
         Engine {
-            memories: crate::core::records::memories_from(records),
-            observe_errors,
-            last_alert: cluster_alert(records),
+            memories: journal.memories.clone(),
+            // Failed observations in a row survive a restart (cron runs one cycle a process).
+            observe_errors: journal.observe_failures,
+            last_alert: journal.cluster_alert(),
             persisted: Written::default(),
             took_over: None,
         }

@@ -88,10 +88,8 @@ impl Engine {
     pub fn hand_over_hold(&self, s: &Setup<'_>) -> Option<crate::lock::Hold> {
         let j = s.cx.journal?;
         let timeout = s.session.config().api_timeout;
-        match journal::read(&s.cx.journal_path) {
-            Ok((records, _)) => {
-                journal::hand_over_hold(&records, j.run_id(), timeout, SystemTime::now())
-            }
+        match journal::summary(&s.cx.journal_path, false) {
+            Ok((journal, _)) => journal.hand_over_hold(j.run_id(), timeout, SystemTime::now()),
             // Not knowing what is in doubt: hold everything.
             Err(_) => Some(crate::lock::Hold {
                 until: hold_until(SystemTime::now(), timeout),

@@ -12,20 +12,19 @@ pub mod serve;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, MetricsConfig};
-use crate::core::records::{Kind, Record};
+use crate::core::records::Record;
+use crate::core::summary::Summary;
 
 /// The gates that hold the loop (docs/reference.md), each exported 0 or 1.
 pub const GATES: [&str; 4] = ["standby", "no-leader", "observer-isolated", "mass-failure"];
 
-/// The journal actions counted: evacuations and fencing results, failed observations.
+/// The journal actions counted: evacuations and fencing results (and failed observations).
 const EVACUATE_ACTION: &str = "evacuate";
 const FENCE_ACTION: &str = "fence";
-const OBSERVE_ACTION: &str = "observe";
 
 /// The counters kept by the journal.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,21 +40,22 @@ pub struct Counters {
 impl Counters {
     /// Counts the result records of the journal.
     pub fn from_records(records: &[Record]) -> Counters {
-        let mut c = Counters::default();
-        for r in records {
-            let bucket = match (r.kind, r.action.as_str()) {
-                (Kind::Result, EVACUATE_ACTION) => &mut c.evacuations,
-                (Kind::Result, FENCE_ACTION) => &mut c.fencing,
-                // The observe step reads Nova, Consul and the BMCs' answers as one: `cloud`.
-                (Kind::Event, OBSERVE_ACTION) if r.status == "failed" => {
-                    *c.observe_errors.entry("cloud".into()).or_default() += 1;
-                    continue;
-                }
-                _ => continue,
-            };
-            *bucket.entry(r.status.clone()).or_default() += 1;
+        Counters::from_summary(&Summary::of(records))
+    }
+
+    /// The counts of a folded journal.
+    pub fn from_summary(s: &Summary) -> Counters {
+        let of = |action: &str| s.results.get(action).cloned().unwrap_or_default();
+        let mut observe_errors = BTreeMap::new();
+        // The observe step reads Nova, Consul and the BMCs' answers as one: `cloud`.
+        if s.observe_failed > 0 {
+            observe_errors.insert("cloud".to_string(), s.observe_failed);
         }
-        c
+        Counters {
+            evacuations: of(EVACUATE_ACTION),
+            fencing: of(FENCE_ACTION),
+            observe_errors,
+        }
     }
 }
 
@@ -254,38 +254,8 @@ pub fn sample_value(text: &str, name: &str) -> Option<f64> {
 /// in the same directory (a rename is atomic only within a file system), mode 0644, flushed,
 /// then renamed over `path`.
 pub fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
-    // A dot first: the collector reads only `*.prom`, never this one.
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
-        // The umask may have taken bits off: 0644 is what the collector's user needs.
-        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    // Synced: the collector may read it at any time after a crash too.
+    crate::files::replace(path, text.as_bytes(), 0o644, true)
 }
 
 /// The SHA-256 (hex) of the configuration file `config` was read from; `""` for the
@@ -389,11 +359,13 @@ impl Publisher {
         s.leader_errors += u64::from(facts.leader_error);
         s.cycle_duration = Some(facts.duration);
         s.last_cycle = Some(now);
+        // The journal folded: its checkpoint and what was appended since (in this process,
+        // since the last cycle); nothing to do when it has not grown.
         let len = std::fs::metadata(&self.journal).ok().map(|m| m.len());
         if len != self.journal_len {
-            match crate::journal::read(&self.journal) {
-                Ok((records, _)) => {
-                    s.counters = Counters::from_records(&records);
+            match crate::journal::summary(&self.journal, false) {
+                Ok((journal, _)) => {
+                    s.counters = Counters::from_summary(&journal);
                     self.journal_len = len;
                 }
                 Err(e) => tracing::warn!("metrics: cannot read the journal: {e}"),

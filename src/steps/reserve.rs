@@ -53,7 +53,10 @@ pub fn keep_spares(
     let enabled = |h: &String| by_host.get(h.as_str()).is_some_and(|s| s.is_enabled());
     // The journal is read only when a spare is enabled (rare): not every cycle.
     let configured = if named.iter().any(enabled) {
-        let consumed = targets::consumed_spares(&cx.records()?);
+        let consumed = crate::journal::summary(&cx.journal_path, false)
+            .map_err(anyhow::Error::from)?
+            .0
+            .consumed_spares();
         targets::reserved_hosts(cfg, &[], &aggregates, &consumed)
     } else {
         named

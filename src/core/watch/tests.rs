@@ -639,7 +639,8 @@ fn repeated_step_errors_end_in_alert() {
 
 #[test]
 fn memory_survives_the_journal() {
-    use crate::core::records::{Kind, Record, memories_from};
+    use crate::core::records::{Kind, Record};
+    use crate::core::summary::memories_from;
     let mem = Memory {
         state: Some(HostState::Suspect),
         seen: 1,
