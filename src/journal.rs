@@ -474,10 +474,10 @@ impl Position {
             && check_of(file, self.offset).is_ok_and(|c| c == self.check)
     }
 
-    /// Reads `file` from this position to its end: each complete line's record (or `None`:
-    /// not a record, warned of) goes to `complete`, and the position moves past it; a last
-    /// line without its newline (being written, or torn) goes to `partial` and is read again
-    /// next time.
+    /// Reads `file` from this position to its end: each complete line's record goes to
+    /// `complete`, and the position moves past it (a line that is not a record is counted in
+    /// `bad` and warned of); a last line without its newline (being written, or torn) goes to
+    /// `partial` and is read again next time. The lines of that kind that were not records.
     pub fn read_on(
         &mut self,
         path: &Path,
