@@ -114,13 +114,13 @@ pub struct Streamed<S> {
     whole_up_to: usize,
 }
 
-/// The largest 2xx body parsed from memory: serde_json parses a slice much faster than a
-/// reader (it scans a slice's strings in bulk, a reader's byte by byte: at 50,000 hosts,
-/// streaming every listing cost `watch` 40% more CPU), and a body of that size weighs less
-/// than the values parsed from it and what is built from them (`watch`'s peak RSS at 50,000
-/// hosts, 122 MB read, did not fall when streamed). Past it, the check lists of the largest
-/// clouds (Consul's may be 512 MiB) are parsed as they arrive: the memory stays bounded.
-pub const WHOLE_UP_TO: usize = 32 << 20;
+/// The largest 2xx body parsed from memory, the OpenStack clients' cap: serde_json parses a
+/// slice much faster than a reader (it scans a slice's strings in bulk, a reader's byte by
+/// byte), and at 50,000 hosts streaming the listings past 4 MiB cost `watch` 0.3-0.8 s of CPU
+/// more (of 2-3 s) and lowered no peak RSS: the values parsed and what is built from them make
+/// the peak, not the bodies (BENCHMARKS.md). Past it, only Consul's check lists of the largest
+/// clouds (they may be 512 MiB) are parsed as they arrive.
+pub const WHOLE_UP_TO: usize = MAX_ANSWER as usize;
 
 impl<S> Streamed<S> {
     pub fn new(seed: S) -> Streamed<S> {
