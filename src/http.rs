@@ -8,25 +8,192 @@
 //! reading at the deadline too, and its blocked read ends by reqwest's own timeout. The body
 //! is read in chunks and refused past the cap, so a wrong port serving a stream cannot fill
 //! the memory.
+//!
+//! JSON answers ([`exchange_json`]) are parsed on the worker, under the same deadline and cap:
+//! a 2xx body past [`WHOLE_UP_TO`] (a large listing) as it arrives, so that it is never held
+//! whole beside the values parsed from it; a smaller one from memory, faster (any other status
+//! is read whole, for its error text).
 
-use std::io::Read;
+use std::io::{BufReader, Read};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::RequestBuilder;
 use reqwest::header::HeaderMap;
+use serde::de::{DeserializeOwned, DeserializeSeed};
 
 /// The largest answer the OpenStack, Redfish and webhook clients read: far above any real
 /// one (a `servers/detail` page of 1000 servers is a few MiB), far below what would hurt.
 pub const MAX_ANSWER: u64 = 64 << 20;
 
-/// A whole answer, whatever its status.
+/// An answer, whatever its status: its body whole ([`exchange`]) or parsed ([`exchange_json`]).
 #[derive(Debug)]
-pub struct Answer {
+pub struct Answer<B = Vec<u8>> {
     pub status: u16,
     pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    pub body: B,
+}
+
+/// The body of an answer of [`exchange_json`].
+#[derive(Debug)]
+pub enum Json<V> {
+    /// A 2xx answer, parsed as it arrived: the value, or serde's complaint (the body is not
+    /// the JSON expected).
+    Parsed {
+        value: Result<V, serde_json::Error>,
+        /// The body's size.
+        bytes: u64,
+        /// Its first bytes (at most [`HEAD`]), for messages.
+        head: Vec<u8>,
+    },
+    /// Any other answer, whole: its text says why.
+    Whole(Vec<u8>),
+}
+
+/// What the clients need of a body however it was read: its size, and its bytes when it was
+/// read whole (an error status's text).
+pub trait Body: Send + 'static {
+    fn size(&self) -> u64;
+    /// The whole body; empty when it was parsed as it arrived.
+    fn bytes(&self) -> &[u8];
+}
+
+impl Body for Vec<u8> {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl<V: Send + 'static> Body for Json<V> {
+    fn size(&self) -> u64 {
+        match self {
+            Json::Parsed { bytes, .. } => *bytes,
+            Json::Whole(body) => body.len() as u64,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Json::Parsed { .. } => &[],
+            Json::Whole(body) => body,
+        }
+    }
+}
+
+/// How the worker reads a body: [`Whole`], or as JSON with [`Streamed`]. Cloned for each
+/// attempt of a request that is sent again.
+pub trait Reading: Clone + Send + 'static {
+    type Body: Body;
+    fn read(self, status: u16, body: &mut Limited<'_>) -> Result<Self::Body, Failure>;
+}
+
+/// The body whole, whatever the status.
+#[derive(Clone, Copy, Debug)]
+pub struct Whole;
+
+impl Reading for Whole {
+    type Body = Vec<u8>;
+
+    fn read(self, _status: u16, body: &mut Limited<'_>) -> Result<Vec<u8>, Failure> {
+        body.whole()
+    }
+}
+
+/// A 2xx body parsed as JSON by the seed ([`typed`] for a `DeserializeOwned`): read whole and
+/// parsed from memory up to [`WHOLE_UP_TO`] bytes, parsed as it arrives past that; any other
+/// body whole.
+#[derive(Clone, Copy, Debug)]
+pub struct Streamed<S> {
+    seed: S,
+    whole_up_to: usize,
+}
+
+/// The largest 2xx body parsed from memory, the OpenStack clients' cap: serde_json parses a
+/// slice much faster than a reader (it scans a slice's strings in bulk, a reader's byte by
+/// byte), and at 50,000 hosts streaming the listings past 4 MiB cost `watch` 0.3-0.8 s of CPU
+/// more (of 2-3 s) and lowered no peak RSS: the values parsed and what is built from them make
+/// the peak, not the bodies (BENCHMARKS.md). Past it, only Consul's check lists of the largest
+/// clouds (they may be 512 MiB) are parsed as they arrive.
+pub const WHOLE_UP_TO: usize = MAX_ANSWER as usize;
+
+impl<S> Streamed<S> {
+    pub fn new(seed: S) -> Streamed<S> {
+        Streamed {
+            seed,
+            whole_up_to: WHOLE_UP_TO,
+        }
+    }
+
+    /// Parses from memory only bodies of at most `bytes` (0: every body as it arrives).
+    pub fn whole_up_to(self, bytes: usize) -> Streamed<S> {
+        Streamed {
+            whole_up_to: bytes,
+            ..self
+        }
+    }
+}
+
+/// The seed that parses a `T`.
+pub fn typed<T: DeserializeOwned>() -> PhantomData<T> {
+    PhantomData
+}
+
+impl<S, V> Reading for Streamed<S>
+where
+    S: for<'de> DeserializeSeed<'de, Value = V> + Clone + Send + 'static,
+    V: Send + 'static,
+{
+    type Body = Json<V>;
+
+    fn read(self, status: u16, body: &mut Limited<'_>) -> Result<Json<V>, Failure> {
+        if !(200..300).contains(&status) {
+            return body.whole().map(Json::Whole);
+        }
+        let (first, ended) = body.up_to(self.whole_up_to)?;
+        if ended {
+            let mut de = serde_json::Deserializer::from_slice(&first);
+            let value = self
+                .seed
+                .deserialize(&mut de)
+                .and_then(|v| de.end().map(|()| v));
+            return Ok(Json::Parsed {
+                value,
+                bytes: body.read,
+                head: std::mem::take(&mut body.head),
+            });
+        }
+        let value = {
+            // serde_json reads a byte at a time: from a buffer, not from the connection.
+            let rest = std::io::Cursor::new(first).chain(&mut *body);
+            let mut de =
+                serde_json::Deserializer::from_reader(BufReader::with_capacity(CHUNK, rest));
+            self.seed
+                .deserialize(&mut de)
+                .and_then(|v| de.end().map(|()| v))
+        };
+        // Not the JSON expected: the rest is read all the same, for the failures that come
+        // before it when the body is read whole (too large, too slow, broken off).
+        if value.is_err() && body.failure.is_none() {
+            let mut sink = vec![0u8; CHUNK];
+            while matches!(body.read(&mut sink), Ok(n) if n > 0) {}
+        }
+        // A read that failed (the deadline, the cap, a broken connection) says why the
+        // parse stopped, not serde's "EOF" or "io error".
+        if let Some(failure) = body.failure.take() {
+            return Err(failure);
+        }
+        Ok(Json::Parsed {
+            value,
+            bytes: body.read,
+            head: std::mem::take(&mut body.head),
+        })
+    }
 }
 
 /// Why there is no whole answer.
@@ -81,6 +248,32 @@ const SLICE: Duration = Duration::from_millis(100);
 /// worker sends only while the caller still waits, and reqwest's own timeout ends at the
 /// caller's deadline, not a full timeout after the worker started.
 pub fn exchange(request: RequestBuilder, timeout: Duration, cap: u64) -> Result<Answer, Failure> {
+    exchange_with(request, timeout, cap, Whole)
+}
+
+/// [`exchange`], a 2xx answer's body parsed as JSON by `seed` ([`typed`] for a
+/// `DeserializeOwned`) as it arrives: the whole answer, parse included, within `timeout`,
+/// and at most `cap` bytes read.
+pub fn exchange_json<S, V>(
+    request: RequestBuilder,
+    timeout: Duration,
+    cap: u64,
+    seed: S,
+) -> Result<Answer<Json<V>>, Failure>
+where
+    S: for<'de> DeserializeSeed<'de, Value = V> + Clone + Send + 'static,
+    V: Send + 'static,
+{
+    exchange_with(request, timeout, cap, Streamed::new(seed))
+}
+
+/// [`exchange`], the body read as `reading` says.
+pub fn exchange_with<R: Reading>(
+    request: RequestBuilder,
+    timeout: Duration,
+    cap: u64,
+    reading: R,
+) -> Result<Answer<R::Body>, Failure> {
     if let Some(signal) = crate::interrupt::abandoning() {
         return Err(abandoned(signal));
     }
@@ -93,7 +286,7 @@ pub fn exchange(request: RequestBuilder, timeout: Duration, cap: u64) -> Result<
         std::thread::Builder::new()
             .name("evacctl-http".into())
             .spawn(move || {
-                let _ = tx.send(run(request, deadline, timeout, cap, &given_up));
+                let _ = tx.send(run(request, deadline, timeout, cap, &given_up, reading));
             })
     };
     if let Err(e) = worker {
@@ -130,51 +323,132 @@ fn abandoned(signal: crate::interrupt::Signal) -> Failure {
 
 /// The worker: sends `request` unless the caller has given up or its deadline has passed (it
 /// may start late on a loaded machine), with reqwest's timeout ending at that deadline.
-fn run(
+fn run<R: Reading>(
     request: RequestBuilder,
     deadline: Option<Instant>,
     timeout: Duration,
     cap: u64,
     given_up: &AtomicBool,
-) -> Result<Answer, Failure> {
+    reading: R,
+) -> Result<Answer<R::Body>, Failure> {
     let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
     if left.is_zero() || given_up.load(Ordering::SeqCst) {
         return Err(Failure::TimedOut(timeout));
     }
-    let mut response = request.timeout(left).send().map_err(Failure::Send)?;
+    let response = request.timeout(left).send().map_err(Failure::Send)?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     if response.content_length().is_some_and(|n| n > cap) {
         return Err(Failure::TooLarge(cap));
     }
-    let mut body = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        if deadline.is_some_and(|d| Instant::now() >= d) || given_up.load(Ordering::SeqCst) {
-            return Err(Failure::TimedOut(timeout));
-        }
-        match response.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                if (body.len() + n) as u64 > cap {
-                    return Err(Failure::TooLarge(cap));
-                }
-                body.extend_from_slice(&chunk[..n]);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            // reqwest ends the body itself at the request's timeout (the same deadline, give
-            // or take its start): that is a timeout too, not a broken answer.
-            Err(e) if is_timeout(&e) || deadline.is_some_and(|d| Instant::now() >= d) => {
-                return Err(Failure::TimedOut(timeout));
-            }
-            Err(e) => return Err(Failure::Broken(e.to_string())),
-        }
-    }
+    let mut limited = Limited {
+        response,
+        deadline,
+        timeout,
+        cap,
+        given_up,
+        read: 0,
+        head: Vec::new(),
+        failure: None,
+    };
+    let body = reading.read(status, &mut limited)?;
     Ok(Answer {
         status,
         headers,
         body,
     })
+}
+
+/// The size of one read of a body.
+const CHUNK: usize = 64 * 1024;
+
+/// The first bytes of a parsed body kept for messages.
+pub const HEAD: usize = 512;
+
+/// An answer's body as the worker reads it: each read within the deadline (unless the caller
+/// gave up), the total within the cap; the failure that ended the reads is kept, so that a
+/// parse cut short by it reports it.
+pub struct Limited<'a> {
+    response: reqwest::blocking::Response,
+    deadline: Option<Instant>,
+    timeout: Duration,
+    cap: u64,
+    given_up: &'a AtomicBool,
+    /// Bytes read so far.
+    read: u64,
+    head: Vec<u8>,
+    failure: Option<Failure>,
+}
+
+impl Limited<'_> {
+    /// The rest of the body, whole.
+    fn whole(&mut self) -> Result<Vec<u8>, Failure> {
+        Ok(self.up_to(usize::MAX)?.0)
+    }
+
+    /// The body until its end or until at least `limit` bytes (`limit` 0: nothing read), and
+    /// whether it ended.
+    fn up_to(&mut self, limit: usize) -> Result<(Vec<u8>, bool), Failure> {
+        let mut body = Vec::new();
+        let mut chunk = vec![0u8; CHUNK];
+        while body.len() < limit {
+            match self.read(&mut chunk) {
+                Ok(0) => return Ok((body, true)),
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+                Err(e) => {
+                    return Err(self
+                        .failure
+                        .take()
+                        .unwrap_or_else(|| Failure::Broken(e.to_string())));
+                }
+            }
+        }
+        Ok((body, false))
+    }
+
+    fn next(&mut self, buf: &mut [u8]) -> Result<usize, Failure> {
+        let n = buf.len().min(CHUNK);
+        let buf = &mut buf[..n];
+        loop {
+            let late = self.deadline.is_some_and(|d| Instant::now() >= d);
+            if late || self.given_up.load(Ordering::SeqCst) {
+                return Err(Failure::TimedOut(self.timeout));
+            }
+            match self.response.read(buf) {
+                Ok(n) => {
+                    if self.read + n as u64 > self.cap {
+                        return Err(Failure::TooLarge(self.cap));
+                    }
+                    self.read += n as u64;
+                    if self.head.len() < HEAD {
+                        let more = (HEAD - self.head.len()).min(n);
+                        self.head.extend_from_slice(&buf[..more]);
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // reqwest ends the body itself at the request's timeout (the same deadline,
+                // give or take its start): that is a timeout too, not a broken answer.
+                Err(e) if is_timeout(&e) || self.deadline.is_some_and(|d| Instant::now() >= d) => {
+                    return Err(Failure::TimedOut(self.timeout));
+                }
+                Err(e) => return Err(Failure::Broken(e.to_string())),
+            }
+        }
+    }
+}
+
+impl Read for Limited<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(failure) = &self.failure {
+            return Err(std::io::Error::other(failure.to_string()));
+        }
+        self.next(buf).map_err(|failure| {
+            let e = std::io::Error::other(failure.to_string());
+            self.failure = Some(failure);
+            e
+        })
+    }
 }
 
 /// A read error that is, somewhere in its chain, a timeout.
@@ -227,6 +501,15 @@ pub(crate) mod testing {
         Drip { interval: Duration },
         /// A 200 without a length, then bytes until the client hangs up.
         Endless { status: u16 },
+        /// A 200 without a length, then a JSON array that never ends: `[0,0,0,...`.
+        EndlessJson,
+        /// An answer announcing `announced` bytes (the body's length if `None`), then `body`,
+        /// then the connection closed.
+        Answer {
+            status: u16,
+            body: &'static str,
+            announced: Option<usize>,
+        },
     }
 
     /// A server; stops accepting when dropped.
@@ -288,18 +571,36 @@ pub(crate) mod testing {
                     std::thread::sleep(interval);
                 }
             }
-            Misbehaviour::Endless { status } => {
+            Misbehaviour::Endless { status } => endless(conn, status, b"", b"x", stop),
+            Misbehaviour::EndlessJson => endless(conn, 200, b"[", b"0,", stop),
+            Misbehaviour::Answer {
+                status,
+                body,
+                announced,
+            } => {
                 let head = format!(
-                    "HTTP/1.1 {status} Whatever\r\nContent-Type: text/plain\r\n\
-                     Connection: close\r\n\r\n"
+                    "HTTP/1.1 {status} Whatever\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    announced.unwrap_or(body.len())
                 );
-                if conn.write_all(head.as_bytes()).is_err() {
-                    return;
-                }
-                let chunk = vec![b'x'; 64 * 1024];
-                while !stop.load(Ordering::Relaxed) && conn.write_all(&chunk).is_ok() {}
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(body.as_bytes());
             }
         }
+    }
+
+    /// A `status` without a length, `first`, then `unit` over and over until the client hangs
+    /// up.
+    fn endless(mut conn: TcpStream, status: u16, first: &[u8], unit: &[u8], stop: &AtomicBool) {
+        let head = format!(
+            "HTTP/1.1 {status} Whatever\r\nContent-Type: text/plain\r\n\
+             Connection: close\r\n\r\n"
+        );
+        if conn.write_all(head.as_bytes()).is_err() || conn.write_all(first).is_err() {
+            return;
+        }
+        let chunk = unit.repeat(64 * 1024 / unit.len());
+        while !stop.load(Ordering::Relaxed) && conn.write_all(&chunk).is_ok() {}
     }
 
     /// Runs `f` on a thread and gives its result, or panics after `limit`: a test that would
@@ -373,6 +674,7 @@ mod tests {
             Duration::from_secs(5),
             MAX_ANSWER,
             &AtomicBool::new(false),
+            Whole,
         );
         assert!(matches!(late, Err(Failure::TimedOut(_))), "{late:?}");
         let given_up = run(
@@ -381,6 +683,7 @@ mod tests {
             Duration::from_secs(5),
             MAX_ANSWER,
             &AtomicBool::new(true),
+            Whole,
         );
         assert!(
             matches!(given_up, Err(Failure::TimedOut(_))),
@@ -393,6 +696,7 @@ mod tests {
             Duration::from_secs(5),
             MAX_ANSWER,
             &AtomicBool::new(false),
+            Whole,
         );
         within(Duration::from_secs(20), {
             let seen = Arc::clone(&seen);
@@ -407,6 +711,155 @@ mod tests {
             1,
             "only the worker in time sent"
         );
+    }
+
+    /// A listing as [`exchange_json`] reads it from `how`, into `T`, within `timeout`, parsed
+    /// as it arrives (`streamed`) or from memory.
+    fn listing<T: DeserializeOwned + Send + 'static>(
+        how: Misbehaviour,
+        timeout: Duration,
+        cap: u64,
+        streamed: bool,
+    ) -> Result<Answer<Json<T>>, Failure> {
+        let server = BadServer::start(how);
+        let url = server.url.clone();
+        let reading =
+            Streamed::new(typed::<T>()).whole_up_to(if streamed { 0 } else { WHOLE_UP_TO });
+        within(Duration::from_secs(60), move || {
+            let _server = server;
+            exchange_with(client().get(url), timeout, cap, reading)
+        })
+    }
+
+    /// What serde said of a 2xx listing.
+    fn parsed<T: std::fmt::Debug>(answer: Result<Answer<Json<T>>, Failure>) -> Result<T, String> {
+        match answer.expect("an answer").body {
+            Json::Parsed { value, .. } => value.map_err(|e| e.to_string()),
+            Json::Whole(body) => panic!("read whole: {body:?}"),
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Listing {
+        items: Vec<u32>,
+    }
+
+    fn answer(status: u16, body: &'static str) -> Misbehaviour {
+        Misbehaviour::Answer {
+            status,
+            body,
+            announced: None,
+        }
+    }
+
+    #[test]
+    fn a_listing_is_parsed_as_it_arrives() {
+        // From memory and as it arrives alike.
+        for streamed in [false, true] {
+            let body = r#"{"items": [1, 2, 3], "other": {"x": null}}"#;
+            let got = listing::<Listing>(
+                answer(200, body),
+                Duration::from_secs(10),
+                MAX_ANSWER,
+                streamed,
+            );
+            let Json::Parsed { value, bytes, head } = got.unwrap().body else {
+                panic!("read whole");
+            };
+            assert_eq!(value.unwrap().items, [1, 2, 3]);
+            assert_eq!(bytes, body.len() as u64);
+            assert_eq!(head, body.as_bytes());
+            // Another status is read whole, for its text.
+            let got = listing::<Listing>(
+                answer(404, "no such thing"),
+                Duration::from_secs(10),
+                1024,
+                streamed,
+            );
+            let got = got.unwrap();
+            assert_eq!(got.status, 404);
+            assert!(
+                matches!(&got.body, Json::Whole(b) if b == b"no such thing"),
+                "{got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_listing_that_is_not_the_json_expected_says_what_serde_says() {
+        // From memory and as it arrives alike.
+        for streamed in [false, true] {
+            let t = Duration::from_secs(10);
+            let torn_json = parsed(listing::<Listing>(
+                answer(200, r#"{"items": [1, 2"#),
+                t,
+                1024,
+                streamed,
+            ));
+            assert!(torn_json.unwrap_err().contains("EOF while parsing"));
+            let other = parsed(listing::<Listing>(
+                answer(200, r#"{"items": "x"}"#),
+                t,
+                1024,
+                streamed,
+            ));
+            assert!(other.unwrap_err().starts_with("invalid type: string"));
+            let not_json = parsed(listing::<Listing>(answer(200, "<html>"), t, 1024, streamed));
+            assert!(not_json.unwrap_err().starts_with("expected value"));
+            let trailing = parsed(listing::<Listing>(
+                answer(200, r#"{"items": []} x"#),
+                t,
+                1024,
+                streamed,
+            ));
+            assert!(trailing.unwrap_err().contains("trailing characters"));
+            // A body that broke off (shorter than announced) is a broken answer, not bad JSON.
+            let torn = Misbehaviour::Answer {
+                status: 200,
+                body: r#"{"items": [1, 2"#,
+                announced: Some(1000),
+            };
+            let e = listing::<Listing>(torn, t, 1024, streamed).unwrap_err();
+            assert!(matches!(e, Failure::Broken(_)), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_streamed_listing_larger_than_the_cap_is_refused() {
+        // From memory and as it arrives alike.
+        for streamed in [false, true] {
+            let t = Duration::from_secs(20);
+            // Good JSON all along: the parse goes on until the cap.
+            let e =
+                listing::<Vec<u8>>(Misbehaviour::EndlessJson, t, 1 << 20, streamed).unwrap_err();
+            assert!(matches!(e, Failure::TooLarge(_)), "{e:?}");
+            assert!(e.to_string().contains("larger than 1 MiB"), "{e}");
+            // Not JSON from the first byte: read on all the same, as a whole read would.
+            let e = listing::<Vec<u8>>(Misbehaviour::Endless { status: 200 }, t, 1 << 20, streamed);
+            assert!(matches!(e, Err(Failure::TooLarge(_))), "{e:?}");
+            // Announced larger than the cap: not read at all.
+            let big = Misbehaviour::Answer {
+                status: 200,
+                body: "[]",
+                announced: Some(2 << 20),
+            };
+            let e = listing::<Vec<u8>>(big, t, 1 << 20, streamed);
+            assert!(matches!(e, Err(Failure::TooLarge(_))), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_dripping_listing_is_cut_off_at_the_deadline() {
+        // From memory and as it arrives alike.
+        for streamed in [false, true] {
+            let drip = Misbehaviour::Drip {
+                interval: Duration::from_millis(200),
+            };
+            let e =
+                listing::<Listing>(drip, Duration::from_secs(1), MAX_ANSWER, streamed).unwrap_err();
+            assert!(matches!(e, Failure::TimedOut(_)), "{e:?}");
+            assert!(e.to_string().contains("within 1s"), "{e}");
+        }
     }
 
     #[test]

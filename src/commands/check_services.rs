@@ -26,6 +26,11 @@ use crate::openstack;
 use crate::output;
 use crate::steps::observe;
 
+/// A scoped thread's result; its panic goes on in the caller.
+fn joined<T>(t: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
 /// One Nova service, as shown (JSON field names are stable).
 #[derive(Debug, Serialize)]
 pub struct NovaServiceRow {
@@ -134,27 +139,26 @@ pub fn run(ctx: &Context, args: &CheckServicesArgs) -> anyhow::Result<ExitCode> 
         Vec::new()
     });
     let want_cinder = args.binary.is_empty() || args.binary.iter().any(|b| b.starts_with("cinder"));
-    // The token first (one request, not one per thread); then Nova's chain (version, services),
-    // Cinder's and Consul's at once: the command takes the token plus the slowest of them.
-    // Cinder's answer is looked at only once Nova's is known good, as when it was asked after.
-    session.authenticate()?;
-    let (observed, cinder) = std::thread::scope(|s| {
-        let cinder = want_cinder
-            .then(|| s.spawn(|| openstack::Cinder::new(session).list_services(None, None)));
-        let observed = observe::observe(
-            Some(session),
-            None,
-            &clusters,
-            &observe::ObserveOptions::checks(),
-        );
-        let cinder = cinder.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        (observed, cinder)
+    // Consul needs no token: it is asked at once, beside the token (its clients' set-up, the
+    // system's CA roots read for each, then costs no time after the token). The token next
+    // (one request, not one per thread); then Nova's chain (version, services) and Cinder's at
+    // once: the command takes the token plus the slowest of them. Cinder's answer is looked
+    // at only once Nova's is known good, as when it was asked after.
+    let (all_nova, cinder, observation) = std::thread::scope(|s| {
+        let consul =
+            s.spawn(|| observe::observe_consul(&clusters, &observe::ObserveOptions::checks()));
+        let (nova, cinder) = match session.authenticate() {
+            Ok(()) => {
+                let cinder = want_cinder
+                    .then(|| s.spawn(|| openstack::Cinder::new(session).list_services(None, None)));
+                let nova = session.nova().list_services(None, None);
+                (nova, cinder.map(joined))
+            }
+            Err(e) => (Err(e), None),
+        };
+        (nova, cinder, joined(consul))
     });
-    let observe::Observation {
-        nova: all_nova,
-        consul: observation,
-    } = observed;
-    let all_nova = all_nova.unwrap_or_else(|| Ok(Vec::new()))?;
+    let all_nova = all_nova?;
     let consul_errors: Vec<String> = observation
         .clusters
         .iter()

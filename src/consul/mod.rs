@@ -29,7 +29,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 
 use crate::config::ConsulCluster;
-use crate::http;
+use crate::http::{self, Body as _};
 use crate::secret::Secret;
 
 pub use env::{
@@ -150,9 +150,9 @@ impl Default for ClientOptions {
 }
 
 /// One answer, whatever its status.
-struct Raw {
+struct Raw<B = Vec<u8>> {
     status: u16,
-    body: Vec<u8>,
+    body: B,
     address: String,
     /// `X-Consul-Index`; 0 when absent or not a number.
     index: u64,
@@ -394,13 +394,8 @@ impl Client {
             query.push(("filter", f.to_string()));
         }
         query.extend(extra.iter().cloned());
-        let raw = self.send_with(Method::GET, path, &query, None, MAX_CHECKS_BODY, timeout)?;
-        let index = raw.index;
-        let v: Option<Vec<HealthCheck>> = self.json(
-            self.check(raw, &Method::GET, path, &[200])?,
-            &Method::GET,
-            path,
-        )?;
+        let (v, index): (Option<Vec<HealthCheck>>, u64) =
+            self.get_parsed(path, &query, MAX_CHECKS_BODY, timeout)?;
         Ok((v.unwrap_or_default(), index))
     }
 
@@ -485,14 +480,36 @@ impl Client {
         self.datacenter.iter().map(|d| ("dc", d.clone())).collect()
     }
 
-    /// A GET that must answer 200 with JSON (`null` is `None`).
-    fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<Option<T>> {
-        let raw = self.send(Method::GET, path, query, None)?;
-        self.json(
-            self.check(raw, &Method::GET, path, &[200])?,
-            &Method::GET,
-            path,
-        )
+    /// A GET that must answer 200 with JSON (`null` is `None`), parsed as it arrives.
+    fn get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Option<T>> {
+        Ok(self.get_parsed(path, query, MAX_BODY, self.timeout)?.0)
+    }
+
+    /// A GET that must answer 200 with JSON, parsed as it arrives (a listing is never held
+    /// whole beside what is parsed from it), and the answer's `X-Consul-Index`.
+    fn get_parsed<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        cap: u64,
+        timeout: Duration,
+    ) -> Result<(T, u64)> {
+        let reading = http::Streamed::new(http::typed::<T>());
+        let raw = self.send_with(Method::GET, path, query, None, cap, timeout, reading)?;
+        let raw = self.check(raw, &Method::GET, path, &[200])?;
+        let value = match raw.body {
+            http::Json::Parsed { value, head, .. } => {
+                value.map_err(|e| self.not_json(&e, &head, &raw.address, &Method::GET, path))
+            }
+            // Only another status than 2xx is read whole, and check let none through.
+            http::Json::Whole(ref body) => serde_json::from_slice(body)
+                .map_err(|e| self.not_json(&e, body, &raw.address, &Method::GET, path)),
+        }?;
+        Ok((value, raw.index))
     }
 
     /// The first entry of a list answer; `None` for 404, `null` or `[]` (Consul's ways of
@@ -517,11 +534,17 @@ impl Client {
     }
 
     /// An answer with one of the `ok` statuses, else an [`Error::Api`] with Consul's text.
-    fn check(&self, raw: Raw, method: &Method, path: &str, ok: &[u16]) -> Result<Raw> {
+    fn check<B: http::Body>(
+        &self,
+        raw: Raw<B>,
+        method: &Method,
+        path: &str,
+        ok: &[u16],
+    ) -> Result<Raw<B>> {
         if ok.contains(&raw.status) {
             return Ok(raw);
         }
-        let text = String::from_utf8_lossy(&raw.body);
+        let text = String::from_utf8_lossy(raw.body.bytes());
         let mut message: String = text.trim().chars().take(300).collect();
         if text.trim().chars().count() > 300 {
             message.push('…');
@@ -537,19 +560,28 @@ impl Client {
     }
 
     fn json<T: DeserializeOwned>(&self, raw: Raw, method: &Method, path: &str) -> Result<T> {
-        serde_json::from_slice(&raw.body).map_err(|e| {
-            let excerpt: String = String::from_utf8_lossy(&raw.body)
-                .chars()
-                .take(120)
-                .collect();
-            Error::InvalidResponse {
-                cluster: self.cluster.clone(),
-                address: raw.address,
-                method: method.to_string(),
-                path: path.to_string(),
-                detail: self.redact(&format!("{e} (body: {excerpt:?})")),
-            }
-        })
+        serde_json::from_slice(&raw.body)
+            .map_err(|e| self.not_json(&e, &raw.body, &raw.address, method, path))
+    }
+
+    /// An answer that is not the JSON expected: serde's complaint and the body's first
+    /// characters.
+    fn not_json(
+        &self,
+        e: &serde_json::Error,
+        body: &[u8],
+        address: &str,
+        method: &Method,
+        path: &str,
+    ) -> Error {
+        let excerpt: String = String::from_utf8_lossy(body).chars().take(120).collect();
+        Error::InvalidResponse {
+            cluster: self.cluster.clone(),
+            address: address.to_string(),
+            method: method.to_string(),
+            path: path.to_string(),
+            detail: self.redact(&format!("{e} (body: {excerpt:?})")),
+        }
     }
 
     fn invalid(&self, method: &str, path: &str, detail: String) -> Error {
@@ -570,11 +602,21 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&[u8]>,
     ) -> Result<Raw> {
-        self.send_with(method, path, query, body, MAX_BODY, self.timeout)
+        self.send_with(
+            method,
+            path,
+            query,
+            body,
+            MAX_BODY,
+            self.timeout,
+            http::Whole,
+        )
     }
 
-    /// [`Client::send`], the answer's body at most `cap` bytes, whole within `timeout`.
-    fn send_with(
+    /// [`Client::send`], the answer's body at most `cap` bytes, whole within `timeout`, read
+    /// as `reading` says.
+    #[allow(clippy::too_many_arguments)]
+    fn send_with<R: http::Reading>(
         &self,
         method: Method,
         path: &str,
@@ -582,7 +624,8 @@ impl Client {
         body: Option<&[u8]>,
         cap: u64,
         timeout: Duration,
-    ) -> Result<Raw> {
+        reading: R,
+    ) -> Result<Raw<R::Body>> {
         let n = self.addresses.len();
         let first = self.current.load(Ordering::Relaxed) % n.max(1);
         let mut attempts = Vec::new();
@@ -592,12 +635,11 @@ impl Client {
             let url = format!("{address}{path}");
             let started = Instant::now();
             let elapsed_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let sent = self.send_once(&method, &url, query, body, cap, timeout);
+            let sent = self.send_once(&method, &url, query, body, cap, timeout, reading.clone());
             let (reason, may_have_arrived) = match sent {
                 Ok((status, body, index)) => {
-                    self.bytes_read
-                        .fetch_add(body.len() as u64, Ordering::Relaxed);
-                    tracing::debug!(cluster = %self.cluster, %method, url, status, bytes = body.len(), elapsed_ms = elapsed_ms(), "Consul");
+                    self.bytes_read.fetch_add(body.size(), Ordering::Relaxed);
+                    tracing::debug!(cluster = %self.cluster, %method, url, status, bytes = body.size(), elapsed_ms = elapsed_ms(), "Consul");
                     self.current.store(i, Ordering::Relaxed);
                     return Ok(Raw {
                         status,
@@ -649,7 +691,8 @@ impl Client {
     /// One request to one address: the status, the body (at most `cap` bytes) and the
     /// `X-Consul-Index` (0: none), the whole answer within `timeout` (a dripping agent is cut
     /// off).
-    fn send_once(
+    #[allow(clippy::too_many_arguments)]
+    fn send_once<R: http::Reading>(
         &self,
         method: &Method,
         url: &str,
@@ -657,7 +700,8 @@ impl Client {
         body: Option<&[u8]>,
         cap: u64,
         timeout: Duration,
-    ) -> std::result::Result<(u16, Vec<u8>, u64), http::Failure> {
+        reading: R,
+    ) -> std::result::Result<(u16, R::Body, u64), http::Failure> {
         let mut rb = self.http.request(method.clone(), url);
         if !query.is_empty() {
             rb = rb.query(query);
@@ -668,7 +712,7 @@ impl Client {
         if let Some(b) = body {
             rb = rb.body(b.to_vec());
         }
-        let answer = http::exchange(rb, timeout, cap)?;
+        let answer = http::exchange_with(rb, timeout, cap, reading)?;
         let index = answer
             .headers
             .get("x-consul-index")

@@ -312,6 +312,39 @@ fn a_dripping_agent_is_cut_off_at_the_timeout() {
     assert!(e.to_string().contains("within 2s"), "{e}");
 }
 
+/// The checks are parsed as they arrive: an agent dripping them is cut off at the timeout
+/// all the same, and a torn list is an answer that is not the JSON expected.
+#[test]
+fn a_dripping_or_torn_check_list_is_an_error() {
+    use crate::http::testing::{BadServer, Misbehaviour, within};
+    let options = ClientOptions {
+        timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(1),
+    };
+    let server = BadServer::start(Misbehaviour::Drip {
+        interval: Duration::from_secs(1),
+    });
+    let c = Client::new(&cluster("management", vec![server.url.clone()]), &options).unwrap();
+    let e = within(Duration::from_secs(30), move || c.health_state("any")).unwrap_err();
+    assert!(matches!(e, Error::Unreachable { .. }), "{e:?}");
+    assert!(e.to_string().contains("within 2s"), "{e}");
+
+    let server = BadServer::start(Misbehaviour::Answer {
+        status: 200,
+        body: r#"[{"Node": "compute-1", "CheckID": "serfHealth", "Status": "pass"#,
+        announced: None,
+    });
+    let c = Client::new(&cluster("management", vec![server.url.clone()]), &options).unwrap();
+    let e = within(Duration::from_secs(30), move || c.health_state("any")).unwrap_err();
+    assert!(matches!(e, Error::InvalidResponse { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("EOF while parsing"), "{text}");
+    assert!(
+        text.contains(r#"(body: "[{\"Node\": \"compute-1\""#),
+        "{text}"
+    );
+}
+
 #[test]
 fn an_answer_larger_than_the_cap_is_refused() {
     use crate::http::testing::{BadServer, Misbehaviour, within};

@@ -23,7 +23,7 @@ use super::cloud_config::CloudConfig;
 use super::error_body;
 use super::microversion::{self, Discovered, Microversion, VersionRange};
 use super::{ApiError, Error, Result};
-use crate::http;
+use crate::http::{self, Body as _};
 
 /// The largest answer read from an OpenStack API; a larger one is an error naming this limit.
 pub const MAX_ANSWER: u64 = http::MAX_ANSWER;
@@ -196,20 +196,20 @@ impl Request {
     }
 }
 
-/// A successful (2xx) answer.
+/// A successful (2xx) answer: its body whole, or parsed as it arrived ([`http::Json`]).
 #[derive(Clone, Debug)]
-pub struct Response {
+pub struct Response<B = Vec<u8>> {
     service: ServiceType,
     method: Method,
     path: String,
     status: u16,
     headers: HeaderMap,
-    body: Vec<u8>,
+    body: B,
     request_id: Option<String>,
     microversion: Option<Microversion>,
 }
 
-impl Response {
+impl<B> Response<B> {
     pub fn status(&self) -> u16 {
         self.status
     }
@@ -227,15 +227,6 @@ impl Response {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    pub fn body(&self) -> &[u8] {
-        &self.body
-    }
-
-    /// The body as `T`; an error naming the service, the call and serde's complaint otherwise.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_slice(&self.body).map_err(|e| self.invalid(format!("{e}")))
-    }
-
     /// An [`Error::InvalidResponse`] about this answer.
     pub fn invalid(&self, detail: impl Into<String>) -> Error {
         Error::InvalidResponse {
@@ -245,6 +236,56 @@ impl Response {
             // serde quotes the value it could not take, which may be most of the answer.
             detail: error_body::shorten(&detail.into()),
         }
+    }
+
+    /// The answer without its body, and the body.
+    fn split(self) -> (Response<()>, B) {
+        let Response {
+            service,
+            method,
+            path,
+            status,
+            headers,
+            body,
+            request_id,
+            microversion,
+        } = self;
+        let meta = Response {
+            service,
+            method,
+            path,
+            status,
+            headers,
+            body: (),
+            request_id,
+            microversion,
+        };
+        (meta, body)
+    }
+}
+
+impl Response {
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The body as `T`; an error naming the service, the call and serde's complaint otherwise.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| self.invalid(format!("{e}")))
+    }
+}
+
+impl<V> Response<http::Json<V>> {
+    /// The value parsed as the answer arrived (an error naming the service, the call and
+    /// serde's complaint when it is not the JSON expected), and the answer without it.
+    pub fn value(self) -> (Response<()>, Result<V>) {
+        let (meta, body) = self.split();
+        let value = match body {
+            http::Json::Parsed { value, .. } => value.map_err(|e| meta.invalid(format!("{e}"))),
+            // Only another status than 2xx is read whole, and it never gets here.
+            http::Json::Whole(_) => Err(meta.invalid("the answer was not parsed")),
+        };
+        (meta, value)
     }
 }
 
@@ -266,11 +307,11 @@ struct ServiceInfo {
     versions: Versions,
 }
 
-/// An answer of any status, body read.
-struct Raw {
+/// An answer of any status, body read (whole, or parsed as it arrived).
+struct Raw<B = Vec<u8>> {
     status: u16,
     headers: HeaderMap,
-    body: Vec<u8>,
+    body: B,
     request_id: Option<String>,
 }
 
@@ -418,6 +459,15 @@ impl Session {
     }
 
     pub fn send(&self, req: &Request) -> Result<Response> {
+        self.send_reading(req, http::Whole)
+    }
+
+    /// [`Session::send`], the body read as `reading` says.
+    pub(crate) fn send_reading<R: http::Reading>(
+        &self,
+        req: &Request,
+        reading: R,
+    ) -> Result<Response<R::Body>> {
         let st = req.service;
         let info = self.service_info(st)?;
         let version = self.pick_version(st, &info, req.min_version, req.max_version, &req.path)?;
@@ -448,6 +498,7 @@ impl Session {
             &req.query,
             headers,
             req.body.as_deref(),
+            reading,
         )?;
         if !(200..300).contains(&raw.status) {
             return Err(self.api_error(st, &req.method, &req.path, &raw));
@@ -464,9 +515,12 @@ impl Session {
         })
     }
 
-    /// Sends a call and decodes its JSON answer.
-    pub fn json<T: DeserializeOwned>(&self, req: &Request) -> Result<T> {
-        self.send(req)?.json()
+    /// Sends a call and decodes its JSON answer as it arrives (a listing is never held whole
+    /// beside what is parsed from it).
+    pub fn json<T: DeserializeOwned + Send + 'static>(&self, req: &Request) -> Result<T> {
+        self.send_reading(req, http::Streamed::new(http::typed::<T>()))?
+            .value()
+            .1
     }
 
     // ---- authentication -------------------------------------------------------------------
@@ -514,7 +568,15 @@ impl Session {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let st = ServiceType::Identity;
         // The error path shows the whole URL: which Keystone refused matters.
-        let raw = self.send_with_retries(st, &Method::POST, &url, &[], &headers, Some(&bytes))?;
+        let raw = self.send_with_retries(
+            st,
+            &Method::POST,
+            &url,
+            &[],
+            &headers,
+            Some(&bytes),
+            http::Whole,
+        )?;
         if !(200..300).contains(&raw.status) {
             return Err(self.api_error(st, &Method::POST, &url, &raw));
         }
@@ -593,7 +655,16 @@ impl Session {
         for url in discovery_urls(endpoint) {
             let mut headers = HeaderMap::new();
             headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-            let raw = self.send_authenticated(st, &Method::GET, &url, &url, &[], headers, None)?;
+            let raw = self.send_authenticated(
+                st,
+                &Method::GET,
+                &url,
+                &url,
+                &[],
+                headers,
+                None,
+                http::Whole,
+            )?;
             // 300 Multiple Choices is how a root lists its versions.
             if (200..300).contains(&raw.status) || raw.status == 300 {
                 let found = serde_json::from_slice::<Value>(&raw.body)
@@ -658,7 +729,7 @@ impl Session {
     /// Sends with the token; on a 401, re-authenticates once and replays the request once
     /// (whatever the method: a 401 means the request was not acted on).
     #[allow(clippy::too_many_arguments)]
-    fn send_authenticated(
+    fn send_authenticated<R: http::Reading>(
         &self,
         st: ServiceType,
         method: &Method,
@@ -667,7 +738,8 @@ impl Session {
         query: &[(String, String)],
         mut headers: HeaderMap,
         body: Option<&[u8]>,
-    ) -> Result<Raw> {
+        reading: R,
+    ) -> Result<Raw<R::Body>> {
         let mut token = self.token()?;
         let mut replayed = false;
         loop {
@@ -675,7 +747,8 @@ impl Session {
                 .map_err(|_| Error::config("the token is not a valid header value"))?;
             value.set_sensitive(true);
             headers.insert(HeaderName::from_static("x-auth-token"), value);
-            let raw = self.send_with_retries(st, method, url, query, &headers, body)?;
+            let raw =
+                self.send_with_retries(st, method, url, query, &headers, body, reading.clone())?;
             if raw.status == 401 && !replayed {
                 tracing::info!(service = %st, %method, path, "HTTP 401: re-authenticating once and replaying");
                 token = self.reauthenticate(&token)?;
@@ -687,7 +760,8 @@ impl Session {
     }
 
     /// One request, retried (GET/HEAD only) on the transient failures.
-    fn send_with_retries(
+    #[allow(clippy::too_many_arguments)]
+    fn send_with_retries<R: http::Reading>(
         &self,
         st: ServiceType,
         method: &Method,
@@ -695,13 +769,14 @@ impl Session {
         query: &[(String, String)],
         headers: &HeaderMap,
         body: Option<&[u8]>,
-    ) -> Result<Raw> {
+        reading: R,
+    ) -> Result<Raw<R::Body>> {
         let idempotent = *method == Method::GET || *method == Method::HEAD;
         let policy = &self.inner.options.retry;
         let mut attempt = 0u32;
         loop {
             let started = Instant::now();
-            let result = self.send_once(method, url, query, headers, body);
+            let result = self.send_once(method, url, query, headers, body, reading.clone());
             let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let can_retry = idempotent && attempt < policy.max_retries;
             match result {
@@ -712,10 +787,10 @@ impl Session {
                         .unwrap_or("-");
                     self.inner
                         .bytes_read
-                        .fetch_add(raw.body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        .fetch_add(raw.body.size(), std::sync::atomic::Ordering::Relaxed);
                     tracing::debug!(
                         service = %st, %method, url, microversion, status = raw.status, elapsed_ms,
-                        bytes = raw.body.len(),
+                        bytes = raw.body.size(),
                         request_id = raw.request_id.as_deref().unwrap_or("-"), "HTTP"
                     );
                     if can_retry && matches!(raw.status, 429 | 502 | 503 | 504) {
@@ -794,14 +869,15 @@ impl Session {
         }
     }
 
-    fn send_once(
+    fn send_once<R: http::Reading>(
         &self,
         method: &Method,
         url: &str,
         query: &[(String, String)],
         headers: &HeaderMap,
         body: Option<&[u8]>,
-    ) -> std::result::Result<Raw, http::Failure> {
+        reading: R,
+    ) -> std::result::Result<Raw<R::Body>, http::Failure> {
         let mut rb = self
             .inner
             .client
@@ -819,7 +895,7 @@ impl Session {
             status,
             headers,
             body,
-        } = http::exchange(rb, self.inner.config.api_timeout, MAX_ANSWER)?;
+        } = http::exchange_with(rb, self.inner.config.api_timeout, MAX_ANSWER, reading)?;
         let request_id = ["x-openstack-request-id", "x-compute-request-id"]
             .iter()
             .find_map(|h| {
@@ -836,8 +912,14 @@ impl Session {
         })
     }
 
-    fn api_error(&self, st: ServiceType, method: &Method, path: &str, raw: &Raw) -> Error {
-        let (message, body_request_id) = error_body::parse(&raw.body);
+    fn api_error<B: http::Body>(
+        &self,
+        st: ServiceType,
+        method: &Method,
+        path: &str,
+        raw: &Raw<B>,
+    ) -> Error {
+        let (message, body_request_id) = error_body::parse(raw.body.bytes());
         let token = lock_opt(&self.inner.token);
         ApiError {
             service: st.to_string(),
