@@ -28,7 +28,6 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 mod checkpoint;
-pub use crate::core::summary::hand_over_hold;
 pub use checkpoint::{checkpoint_path, summary};
 
 pub use crate::core::records::{
@@ -634,6 +633,7 @@ pub fn read(path: &Path) -> io::Result<(Arc<Vec<Record>>, usize)> {
 mod tests {
     use super::*;
     use crate::core::evacuable::JournalState;
+    use crate::core::summary::Summary;
     use crate::core::time::parse_timestamp;
     use std::time::Duration;
 
@@ -1134,19 +1134,27 @@ mod tests {
         let (records, _) = read(&path).unwrap();
         let now = SystemTime::now();
         let minute = Duration::from_secs(60);
-        assert_eq!(hand_over_hold(&records, j.run_id(), minute, now), None);
+        assert_eq!(
+            Summary::of(&records).hand_over_hold(j.run_id(), minute, now),
+            None
+        );
         // No clear answer for b on compute-4: held a minute, on compute-4 only.
         ev("compute-4", "b", Kind::Intent, "sending");
         ev("compute-4", "b", Kind::Result, NO_ANSWER);
         let (records, _) = read(&path).unwrap();
-        let hold = hand_over_hold(&records, j.run_id(), minute, now).unwrap();
+        let hold = Summary::of(&records)
+            .hand_over_hold(j.run_id(), minute, now)
+            .unwrap();
         assert_eq!(hold.hosts, Some(vec!["compute-4".to_string()]));
         let until = parse_timestamp(&hold.until).unwrap();
         assert!(until > now && until <= now + minute + Duration::from_secs(1));
         // Another run's records are its own; a minute later nothing is in doubt any more.
-        assert_eq!(hand_over_hold(&records, "another-run", minute, now), None);
         assert_eq!(
-            hand_over_hold(&records, j.run_id(), minute, now + 2 * minute),
+            Summary::of(&records).hand_over_hold("another-run", minute, now),
+            None
+        );
+        assert_eq!(
+            Summary::of(&records).hand_over_hold(j.run_id(), minute, now + 2 * minute),
             None
         );
         // A take-over hold of this journal still running is passed on too (all hosts here).
@@ -1165,7 +1173,9 @@ mod tests {
         )
         .unwrap();
         let (records, _) = read(&path).unwrap();
-        let hold = hand_over_hold(&records, j.run_id(), minute, now).unwrap();
+        let hold = Summary::of(&records)
+            .hand_over_hold(j.run_id(), minute, now)
+            .unwrap();
         assert_eq!(hold.hosts, None);
         assert!(parse_timestamp(&hold.until).unwrap() > now + 2 * minute);
     }

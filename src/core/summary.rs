@@ -121,7 +121,9 @@ impl Summary {
         }
     }
 
-    /// The cluster-wide alert under way, if any (see [`cluster_alert`]).
+    /// The cluster-wide alert under way, if any: the last `alert` record without a host,
+    /// unless it is an `ended` one. Kept in the journal so that cron runs (one cycle a
+    /// process) send an alert when it starts, changes or ends, never once a cycle.
     pub fn cluster_alert(&self) -> Option<ClusterAlert> {
         alert_of(self.last_alert.as_ref()?)
     }
@@ -200,30 +202,6 @@ pub fn memories_from(records: &[Record]) -> BTreeMap<String, Memory> {
         apply_state(&mut out, r);
     }
     out
-}
-
-/// The cluster-wide alert the journal says is under way, if any: its last `alert` record
-/// without a host, unless an `ended` one came after. Kept in the journal so that cron runs
-/// (one cycle a process) send an alert when it starts, changes or ends, never once a cycle.
-pub fn cluster_alert(records: &[Record]) -> Option<ClusterAlert> {
-    let last = records
-        .iter()
-        .rev()
-        .find(|r| r.action == ALERT_ACTION && r.host.is_none())?;
-    alert_of(last)
-}
-
-/// What a controller handing the leader lock over must pass on (`None`: nothing): requests of
-/// run `run_id` that got no clear answer (Nova may act on them until `api_timeout` after
-/// their last record), and take-over holds of this journal still running. The next leader
-/// may be another controller, whose journal knows none of it.
-pub fn hand_over_hold(
-    records: &[Record],
-    run_id: &str,
-    api_timeout: Duration,
-    now: SystemTime,
-) -> Option<Hold> {
-    Summary::of(records).hand_over_hold(run_id, api_timeout, now)
 }
 
 /// A host's `state` record folded into the memories: the last wins, `restored` forgets.

@@ -84,7 +84,7 @@ impl Engine {
     }
 
     /// What to leave on the leader key when this run releases it (see
-    /// [`journal::hand_over_hold`]).
+    /// [`crate::core::summary::Summary::hand_over_hold`]).
     pub fn hand_over_hold(&self, s: &Setup<'_>) -> Option<crate::lock::Hold> {
         let j = s.cx.journal?;
         let timeout = s.session.config().api_timeout;
@@ -138,8 +138,9 @@ mod tests {
         }))
         .unwrap();
         let now = humantime::parse_rfc3339("2026-12-03T12:00:05Z").unwrap();
-        let hold =
-            crate::journal::hand_over_hold(&[record], "r1", Duration::from_secs(5), now).unwrap();
+        let hold = crate::core::summary::Summary::of(&[record])
+            .hand_over_hold("r1", Duration::from_secs(5), now)
+            .unwrap();
         assert_eq!(hold.until, "2026-12-03T12:00:10Z");
         assert_eq!(hold.hosts, Some(vec!["compute-3".to_string()]));
     }

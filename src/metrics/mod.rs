@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, MetricsConfig};
-use crate::core::records::Record;
 use crate::core::summary::Summary;
 
 /// The gates that hold the loop (docs/reference.md), each exported 0 or 1.
@@ -39,7 +38,8 @@ pub struct Counters {
 
 impl Counters {
     /// Counts the result records of the journal.
-    pub fn from_records(records: &[Record]) -> Counters {
+    #[cfg(test)]
+    pub fn from_records(records: &[crate::core::records::Record]) -> Counters {
         Counters::from_summary(&Summary::of(records))
     }
 

@@ -5,6 +5,15 @@ use super::*;
 use crate::core::targets::{ENABLE_RESERVED, RESERVE, consumed_spares};
 use crate::core::testkit::record;
 
+/// The cluster alert as a reader of every record finds it: the last `alert` without a host.
+fn cluster_alert(records: &[Record]) -> Option<ClusterAlert> {
+    let last = records
+        .iter()
+        .rev()
+        .find(|r| r.action == ALERT_ACTION && r.host.is_none())?;
+    alert_of(last)
+}
+
 /// A journal of every kind of record the fold keeps, in a pseudo-random order (the same at
 /// each run): states with and without a memory, restorations, observations, cluster alerts,
 /// evacuations of several runs in every outcome, take-overs, spares.
